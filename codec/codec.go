@@ -1,0 +1,49 @@
+// Package codec turns Go values into bytes and back, and frames messages on
+// byte streams with the ipcchan wire format.
+//
+// A [Codec] appends the encoding of a value to a caller's buffer and decodes a
+// value from bytes. The built-in codecs are [Bytes], [String], [Binary]
+// (fixed-size values through the encoding/binary layout, without allocating),
+// [Appender] (types implementing encoding.BinaryAppender or
+// encoding.BinaryMarshaler), [JSON] (for C and Python peers) and [Gob] (any Go
+// type). [Default] picks the cheapest one that fits a type.
+//
+// Framing (see frame.go) is the 8-byte header described in the README: a
+// big-endian uint32 payload length, then a big-endian uint32 tag.
+package codec
+
+import "errors"
+
+// A Codec encodes values of type T to bytes and decodes them back.
+//
+// Implementations must be safe for concurrent use: ipcchan shares one Codec
+// between all the goroutines that send or receive on a channel.
+type Codec[T any] interface {
+	// Name identifies the encoding (for example "bytes", "json" or
+	// "binary-le"). Two peers must use codecs of the same name.
+	Name() string
+
+	// Append appends the encoding of v to dst and returns the extended
+	// slice. On error the returned slice is undefined and must not be used.
+	Append(dst []byte, v T) ([]byte, error)
+
+	// Decode replaces *v with the value encoded in data. It must not keep a
+	// reference to data after it returns, and it reports bytes that are not
+	// a valid encoding as an error wrapping [ErrDecode], never by panicking.
+	Decode(data []byte, v *T) error
+}
+
+var (
+	// ErrDecode is wrapped by every error a built-in codec returns for bytes
+	// that are not a valid encoding of the value's type.
+	ErrDecode = errors.New("codec: malformed message")
+
+	// ErrUnsupportedType is wrapped by the errors of codec constructors that
+	// are asked for a type they cannot encode.
+	ErrUnsupportedType = errors.New("codec: unsupported type")
+
+	// ErrFrameTooLarge is returned when a frame header announces a payload
+	// longer than the receiver's limit. The check happens before anything
+	// is allocated for the payload.
+	ErrFrameTooLarge = errors.New("codec: frame too large")
+)
