@@ -1,0 +1,322 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// aLongTimeAgo is a deadline in the past, used to wake a parked call.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// FD is a non-blocking file descriptor registered with the runtime poller.
+//
+// Read and Write may each be called by one goroutine at a time: callers
+// serialize calls in the same direction (a read and a write may overlap).
+// Close, Control and Name are safe for concurrent use with everything.
+type FD struct {
+	name   string
+	file   *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+	rd, wr waiter
+}
+
+// Open takes ownership of fd, puts it into non-blocking mode and registers
+// it with the runtime poller. name describes the descriptor in errors. On
+// error fd is closed.
+//
+// A descriptor the runtime poller cannot watch (a regular file, for example)
+// is refused with an error wrapping [ErrNotPollable].
+func Open(fd int, name string) (*FD, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("set non-blocking: %w", err)
+	}
+	file := os.NewFile(uintptr(fd), name)
+	if file == nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("invalid descriptor %d", fd)
+	}
+	// A pollable file accepts deadlines; a file the poller refused does not.
+	if err := file.SetReadDeadline(time.Time{}); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("%w: %s", ErrNotPollable, name)
+	}
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	p := &FD{name: name, file: file, rc: rc}
+	p.rd.init(p, file.SetReadDeadline, rc.Read)
+	p.wr.init(p, file.SetWriteDeadline, rc.Write)
+	p.rd.spin = &spinner{budget: initialSpin}
+	p.wr.spin = &spinner{budget: initialSpin}
+	return p, nil
+}
+
+// SetReadSpin sets the longest time Read spins, retrying, before it parks;
+// zero turns spinning off. Within that bound the actual time adapts to how
+// often spinning pays off.
+func (p *FD) SetReadSpin(max time.Duration) {
+	if max <= 0 {
+		p.rd.spin = nil
+		return
+	}
+	p.rd.spin = &spinner{budget: min(initialSpin, max), max: max}
+}
+
+// ErrNotPollable is wrapped by the error [Open] returns for a descriptor the
+// runtime poller cannot watch.
+var ErrNotPollable = errors.New("descriptor cannot be polled")
+
+// Name returns the name given to Open.
+func (p *FD) Name() string { return p.name }
+
+// Read calls op with the descriptor until op returns something other than
+// unix.EAGAIN, waiting for readability in between. It returns op's final
+// error, ctx.Err() if ctx ends first, or os.ErrClosed if p is closed.
+// op runs at least once, even if ctx is already done, so that ready data is
+// never refused; callers that must not act on a cancelled context check it
+// themselves first.
+func (p *FD) Read(ctx context.Context, op func(fd int) error) error {
+	return p.rd.run(ctx, op)
+}
+
+// Write is Read for writability.
+func (p *FD) Write(ctx context.Context, op func(fd int) error) error {
+	return p.wr.run(ctx, op)
+}
+
+// TryRead calls op once, without waiting. It returns op's error (unix.EAGAIN
+// included) or os.ErrClosed.
+func (p *FD) TryRead(op func(fd int) error) error { return p.rd.try(op) }
+
+// TryWrite calls op once, without waiting.
+func (p *FD) TryWrite(op func(fd int) error) error { return p.wr.try(op) }
+
+// Control calls f with the descriptor, which stays open for the duration of
+// the call. It returns os.ErrClosed if p is closed.
+func (p *FD) Control(f func(fd int)) error {
+	err := p.rc.Control(func(fd uintptr) { f(int(fd)) })
+	return p.mapErr(err)
+}
+
+// Dup returns a new descriptor for the same open file description, with
+// close-on-exec set. The caller owns it.
+func (p *FD) Dup() (int, error) {
+	nfd := -1
+	var derr error
+	if err := p.Control(func(fd int) {
+		nfd, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// Close closes the descriptor. Calls blocked in Read or Write return
+// os.ErrClosed; Close waits until they have let go of the descriptor. Close
+// is idempotent: later calls return nil.
+func (p *FD) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	return p.file.Close()
+}
+
+// Closed reports whether Close has been called.
+func (p *FD) Closed() bool { return p.closed.Load() }
+
+func (p *FD) mapErr(err error) error {
+	if err != nil && p.closed.Load() {
+		return os.ErrClosed
+	}
+	return err
+}
+
+// waiter holds the state of the one call in flight in one direction. Its
+// step method is bound once, so a call allocates nothing unless it must arm
+// a cancellable context.
+type waiter struct {
+	p           *FD
+	setDeadline func(time.Time) error
+	rawWait     func(func(uintptr) bool) error
+	stepFn      func(uintptr) bool
+	tryFn       func(uintptr)
+	spin        *spinner // nil: park at the first EAGAIN
+
+	// Per call; owned by the calling goroutine.
+	ctx   context.Context
+	op    func(int) error
+	err   error
+	stop  func() bool
+	armed bool
+
+	// Shared with the AfterFunc that expires the deadline.
+	mu      sync.Mutex
+	gen     uint64 // call generation; an expiry for an older call is ignored
+	expired bool   // a deadline in the past is set for the current call
+}
+
+func (w *waiter) init(p *FD, setDeadline func(time.Time) error, rawWait func(func(uintptr) bool) error) {
+	w.p, w.setDeadline, w.rawWait = p, setDeadline, rawWait
+	w.stepFn = w.step
+	w.tryFn = w.tryStep
+}
+
+// spinFor retries op without parking for as long as the spinner allows. It
+// returns unix.EAGAIN if op never got through.
+func (w *waiter) spinFor(ctx context.Context, op func(int) error) error {
+	budget := w.spin.budget
+	if budget <= 0 {
+		return unix.EAGAIN
+	}
+	err := w.try(op)
+	if err != unix.EAGAIN {
+		return err // ready at once: no evidence either way
+	}
+	done := ctx.Done()
+	start := time.Now()
+	for {
+		runtime.Gosched()
+		if err = w.try(op); err != unix.EAGAIN {
+			w.spin.hit(time.Since(start))
+			return err
+		}
+		if time.Since(start) > budget {
+			w.spin.miss()
+			return unix.EAGAIN
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return unix.EAGAIN // run reports the cancellation
+			default:
+			}
+		}
+	}
+}
+
+func (w *waiter) try(op func(int) error) error {
+	w.op = op
+	err := w.p.rc.Control(w.tryFn)
+	w.op = nil
+	if err != nil {
+		return w.p.mapErr(err)
+	}
+	return w.err
+}
+
+// tryStep runs the operation once for try.
+func (w *waiter) tryStep(fd uintptr) {
+	w.err = w.op(int(fd))
+	for w.err == unix.EINTR {
+		w.err = w.op(int(fd))
+	}
+}
+
+func (w *waiter) run(ctx context.Context, op func(int) error) error {
+	if w.spin != nil {
+		if err := w.spinFor(ctx, op); err != unix.EAGAIN {
+			return err
+		}
+	}
+	w.ctx, w.op, w.err, w.armed = ctx, op, nil, false
+	for {
+		err := w.rawWait(w.stepFn)
+		if err == nil {
+			err = w.err
+			w.disarm()
+			w.ctx, w.op = nil, nil
+			return err
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if cerr := ctx.Err(); cerr != nil {
+				w.disarm()
+				w.ctx, w.op = nil, nil
+				return cerr
+			}
+			// A stale expiry: clear it and wait again.
+			w.clearExpired()
+			continue
+		}
+		w.disarm()
+		w.ctx, w.op = nil, nil
+		return w.p.mapErr(err)
+	}
+}
+
+// step is called by the runtime with the descriptor each time it may be
+// ready; returning false parks the goroutine until the next readiness event.
+func (w *waiter) step(fd uintptr) bool {
+	w.err = w.op(int(fd))
+	for w.err == unix.EINTR {
+		w.err = w.op(int(fd))
+	}
+	if w.err != unix.EAGAIN {
+		return true
+	}
+	if w.armed || w.ctx.Done() == nil {
+		return false
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = err
+		return true
+	}
+	w.arm()
+	return false
+}
+
+func (w *waiter) arm() {
+	w.mu.Lock()
+	w.gen++
+	gen := w.gen
+	w.mu.Unlock()
+	w.armed = true
+	w.stop = context.AfterFunc(w.ctx, func() { w.expire(gen) })
+}
+
+func (w *waiter) expire(gen uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen != gen {
+		return
+	}
+	w.expired = true
+	w.setDeadline(aLongTimeAgo)
+}
+
+// disarm ends the current call's cancellation and clears any deadline it set.
+func (w *waiter) disarm() {
+	if !w.armed {
+		return
+	}
+	w.armed = false
+	w.stop()
+	w.mu.Lock()
+	w.gen++ // an expiry still on its way now belongs to no call
+	if w.expired {
+		w.expired = false
+		w.setDeadline(time.Time{})
+	}
+	w.mu.Unlock()
+}
+
+// clearExpired removes a deadline that woke the current call although its
+// context is still live (one left from an earlier call).
+func (w *waiter) clearExpired() {
+	w.mu.Lock()
+	w.expired = false
+	w.setDeadline(time.Time{})
+	w.mu.Unlock()
+}

@@ -1,0 +1,31 @@
+// Package sys holds the system call wrappers that golang.org/x/sys/unix
+// lacks or that must not allocate.
+package sys
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Writev2 writes a then b to fd with one writev(2) call and returns how many
+// bytes were written. Unlike unix.Writev it allocates nothing.
+func Writev2(fd int, a, b []byte) (int, error) {
+	var iov [2]unix.Iovec
+	cnt := 0
+	for _, p := range [2][]byte{a, b} {
+		if len(p) > 0 {
+			iov[cnt].Base = &p[0]
+			iov[cnt].SetLen(len(p))
+			cnt++
+		}
+	}
+	if cnt == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
