@@ -1,0 +1,166 @@
+package ipcchan
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/ipcchan/ipcchan/codec"
+)
+
+// Config is what options set. Constructors in package endpoints read the
+// fields that concern their transport; each field says who honours it.
+// Most programs use the With functions rather than this struct.
+type Config struct {
+	// Codec is a codec.Codec[T] for the channel's element type T, or nil
+	// for codec.Default[T]. A codec of another element type is an error.
+	Codec any
+
+	// Tag is carried by every message a Sender sends with Send.
+	Tag uint32
+
+	// MaxMessageSize is the largest encoded message a receiver accepts and
+	// a sender sends. Zero means codec.DefaultMaxFrameSize (16 MiB).
+	MaxMessageSize int
+
+	// SendBuffer is how many bytes a stream sender may hold in user space
+	// while the kernel buffer is full, so that queued frames leave in one
+	// write. Negative means none: Send returns only once its frame is in
+	// the kernel. Zero means DefaultSendBuffer.
+	SendBuffer int
+
+	// Linger bounds how long Close waits to flush what a sender still
+	// holds. Zero means DefaultLinger.
+	Linger time.Duration
+
+	// AtomicWrites, when set, makes a stream sender keep every frame
+	// within one write of at most PIPE_BUF bytes, so that frames from
+	// several writer processes sharing a pipe or FIFO never interleave;
+	// larger messages are refused with ErrMessageTooLarge. Nil means the
+	// endpoint's default (on for FIFOs, off for anonymous pipes).
+	AtomicWrites *bool
+
+	// Perm is the permission of objects an endpoint creates. Zero means
+	// 0600.
+	Perm os.FileMode
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultSendBuffer = 64 << 10
+	DefaultLinger     = 5 * time.Second
+	DefaultPerm       = os.FileMode(0o600)
+)
+
+// An Option configures an endpoint, a Sender or a Receiver.
+type Option func(*Config)
+
+// NewConfig applies opts to a zero Config and returns it.
+func NewConfig(opts ...Option) *Config {
+	c := new(Config)
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	return c
+}
+
+// WithCodec encodes the channel's values with c instead of codec.Default.
+// Both ends of a channel must use the same codec.
+func WithCodec[T any](c codec.Codec[T]) Option {
+	return func(cfg *Config) { cfg.Codec = c }
+}
+
+// WithTag makes a Sender mark every message with tag.
+func WithTag(tag uint32) Option {
+	return func(c *Config) { c.Tag = tag }
+}
+
+// WithMaxMessageSize sets the largest encoded message a receiver accepts and
+// a sender sends.
+func WithMaxMessageSize(n int) Option {
+	return func(c *Config) { c.MaxMessageSize = n }
+}
+
+// WithSendBuffer sets how many bytes a stream sender may hold in user space
+// while the kernel is full; n < 0 disables it.
+func WithSendBuffer(n int) Option {
+	return func(c *Config) {
+		if n == 0 {
+			n = -1
+		}
+		c.SendBuffer = n
+	}
+}
+
+// WithLinger bounds how long Close waits to flush what a sender holds.
+func WithLinger(d time.Duration) Option {
+	return func(c *Config) { c.Linger = d }
+}
+
+// WithAtomicWrites turns the PIPE_BUF rule for pipes and FIFOs on or off
+// (see Config.AtomicWrites).
+func WithAtomicWrites(on bool) Option {
+	return func(c *Config) { c.AtomicWrites = &on }
+}
+
+// WithPerm sets the permission of objects an endpoint creates.
+func WithPerm(perm os.FileMode) Option {
+	return func(c *Config) { c.Perm = perm }
+}
+
+// MaxMessage returns MaxMessageSize or its default.
+func (c *Config) MaxMessage() int {
+	if c.MaxMessageSize <= 0 {
+		return codec.DefaultMaxFrameSize
+	}
+	return c.MaxMessageSize
+}
+
+// SendBufferSize returns SendBuffer or its default; 0 means no buffer.
+func (c *Config) SendBufferSize() int {
+	switch {
+	case c.SendBuffer < 0:
+		return 0
+	case c.SendBuffer == 0:
+		return DefaultSendBuffer
+	}
+	return c.SendBuffer
+}
+
+// LingerTime returns Linger or its default.
+func (c *Config) LingerTime() time.Duration {
+	if c.Linger <= 0 {
+		return DefaultLinger
+	}
+	return c.Linger
+}
+
+// Atomic returns AtomicWrites, or def when it is unset.
+func (c *Config) Atomic(def bool) bool {
+	if c.AtomicWrites == nil {
+		return def
+	}
+	return *c.AtomicWrites
+}
+
+// FilePerm returns Perm or DefaultPerm.
+func (c *Config) FilePerm() os.FileMode {
+	if c.Perm == 0 {
+		return DefaultPerm
+	}
+	return c.Perm
+}
+
+func codecFor[T any](c *Config) (codec.Codec[T], error) {
+	if c.Codec == nil {
+		return codec.Default[T]()
+	}
+	cd, ok := c.Codec.(codec.Codec[T])
+	if !ok {
+		return nil, fmt.Errorf("ipcchan: codec %T does not encode %v", c.Codec, reflect.TypeFor[T]())
+	}
+	return cd, nil
+}

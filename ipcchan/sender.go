@@ -1,0 +1,157 @@
+package ipcchan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/ipcchan/ipcchan/codec"
+)
+
+// Sender is the sending end of a typed channel that crosses a process
+// boundary. It is safe for concurrent use: messages from concurrent Sends
+// never interleave.
+type Sender[T any] struct {
+	t     MsgSender
+	codec codec.Codec[T]
+	tag   uint32
+	max   int
+
+	mu  ctxLock // serializes sends; guards buf
+	buf []byte
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error
+}
+
+// NewSender returns a Sender that encodes values with the configured codec
+// (codec.Default[T] if none) and sends them over t. The Sender owns t and
+// closes it on Close. It returns an error if no codec fits T.
+func NewSender[T any](t MsgSender, opts ...Option) (*Sender[T], error) {
+	cfg := NewConfig(opts...)
+	c, err := codecFor[T](cfg)
+	if err != nil {
+		return nil, err
+	}
+	max := cfg.MaxMessage()
+	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
+		max = tm
+	}
+	return &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, mu: newCtxLock(), closed: make(chan struct{})}, nil
+}
+
+// Send sends v, waiting while the transport is full. It returns ctx.Err()
+// if ctx ends first, in which case v has been sent whole or not at all, and
+// never half. An error wrapping os.ErrClosed means the Sender is closed;
+// ErrMessageTooLarge that v's encoding exceeds the limit; ErrPeerGone that
+// no receiver is left.
+func (s *Sender[T]) Send(ctx context.Context, v T) error {
+	return s.SendTag(ctx, s.tag, v)
+}
+
+// SendTag is Send with the message's tag given for this message only: a
+// priority or a message type on transports that have one, or a sub-channel
+// number on byte streams.
+func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.mu.lock(ctx, s.closed); err != nil {
+		return s.wrap(err)
+	}
+	defer s.mu.unlock()
+	msg, err := s.encode(v)
+	if err != nil {
+		return err
+	}
+	return s.wrap(s.t.SendMsg(ctx, tag, msg))
+}
+
+// TrySend sends v if that can be done without waiting, and otherwise returns
+// ErrWouldBlock (also when another goroutine is sending).
+func (s *Sender[T]) TrySend(v T) error {
+	if !s.mu.tryLock() {
+		if s.isClosed() {
+			return s.wrap(os.ErrClosed)
+		}
+		return ErrWouldBlock
+	}
+	defer s.mu.unlock()
+	msg, err := s.encode(v)
+	if err != nil {
+		return err
+	}
+	return s.wrap(s.t.TrySendMsg(s.tag, msg))
+}
+
+// encode encodes v into s.buf; the caller holds s.mu.
+func (s *Sender[T]) encode(v T) ([]byte, error) {
+	if s.isClosed() {
+		return nil, s.wrap(os.ErrClosed)
+	}
+	buf, err := s.codec.Append(s.buf[:0], v)
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("encode: %w", err))
+	}
+	// Keep the buffer for the next message unless one huge value grew it.
+	if cap(buf) <= 1<<20 {
+		s.buf = buf
+	} else {
+		s.buf = nil
+	}
+	if len(buf) > s.max {
+		return nil, s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(buf), s.max))
+	}
+	return buf, nil
+}
+
+// Flush waits until every message Send has accepted is in the kernel. On
+// transports that hold nothing in user space it returns nil at once.
+func (s *Sender[T]) Flush(ctx context.Context) error {
+	if f, ok := s.t.(Flusher); ok {
+		return s.wrap(f.Flush(ctx))
+	}
+	return nil
+}
+
+// Close flushes what the Sender holds (for at most the linger time) and
+// closes the transport. Once every sender of a channel has closed, its
+// receivers get io.EOF after the last message. Blocked Sends return an error
+// wrapping os.ErrClosed. Close is idempotent: later calls return the first
+// call's result.
+func (s *Sender[T]) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.closeErr = WrapError("close", s.t.String(), s.t.Close())
+	})
+	return s.closeErr
+}
+
+// File returns a duplicate of the descriptor behind the Sender, to hand to
+// another process. It wraps ErrNotSupported for transports without one.
+func (s *Sender[T]) File() (*os.File, error) {
+	if f, ok := s.t.(Filer); ok {
+		file, err := f.File()
+		return file, s.wrap(err)
+	}
+	return nil, s.wrap(ErrNotSupported)
+}
+
+// Transport returns the transport the Sender sends over.
+func (s *Sender[T]) Transport() MsgSender { return s.t }
+
+// String describes the Sender's endpoint.
+func (s *Sender[T]) String() string { return s.t.String() }
+
+func (s *Sender[T]) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Sender[T]) wrap(err error) error { return WrapError("send", s.t.String(), err) }

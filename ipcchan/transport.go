@@ -1,0 +1,87 @@
+package ipcchan
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+)
+
+// MsgSender is the sending half of a message transport: the interface an
+// endpoint implements so that a [Sender] can use it.
+//
+// A [Sender] calls SendMsg and TrySendMsg from one goroutine at a time;
+// Close may be called concurrently with them and must make them return an
+// error wrapping os.ErrClosed.
+type MsgSender interface {
+	// SendMsg sends msg as one message carrying tag, waiting while the
+	// transport is full. It returns ctx.Err() if ctx ends first, in which
+	// case the message has been sent whole or not at all. msg is not
+	// retained after SendMsg returns.
+	SendMsg(ctx context.Context, tag uint32, msg []byte) error
+
+	// TrySendMsg is SendMsg without waiting: it returns ErrWouldBlock
+	// when the message cannot be accepted now.
+	TrySendMsg(tag uint32, msg []byte) error
+
+	// MaxMsgSize returns the largest msg the transport carries.
+	MaxMsgSize() int
+
+	// Close flushes what the transport still holds (within a bounded time)
+	// and releases it; on a transport without a kernel end of stream it
+	// tells the receiver this sender is done. Close is idempotent.
+	Close() error
+
+	// String describes the endpoint in errors.
+	String() string
+}
+
+// MsgReceiver is the receiving half of a message transport.
+//
+// A [Receiver] calls RecvMsg and TryRecvMsg from one goroutine at a time;
+// Close may be called concurrently with them and must make them return an
+// error wrapping os.ErrClosed.
+type MsgReceiver interface {
+	// RecvMsg waits for the next message and calls deliver with its tag
+	// and payload, which are valid only during the call. The message is
+	// consumed whether or not deliver returns an error, and RecvMsg
+	// returns deliver's error. It returns io.EOF once every sender has
+	// finished and no message is left, ctx.Err() if ctx ends first (having
+	// consumed nothing), and an error wrapping ErrFrameTooLarge for a
+	// message over the limit.
+	RecvMsg(ctx context.Context, deliver func(tag uint32, payload []byte) error) error
+
+	// TryRecvMsg is RecvMsg without waiting: it returns ErrWouldBlock when
+	// no whole message is available now.
+	TryRecvMsg(deliver func(tag uint32, payload []byte) error) error
+
+	// Close releases the transport. It is idempotent.
+	Close() error
+
+	// String describes the endpoint in errors.
+	String() string
+}
+
+// Pollable is implemented by transports whose readiness a [Select] can wait
+// on: the descriptor behind the RawConn is readable (or hung up) whenever
+// TryRecvMsg may make progress.
+type Pollable interface {
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// Filer is implemented by transports backed by a descriptor that can be
+// handed to another process. File returns a new *os.File for a duplicate of
+// that descriptor; the caller owns it.
+type Filer interface {
+	File() (*os.File, error)
+}
+
+// Flusher is implemented by transports that may hold sent messages in user
+// space. Flush waits until they have been handed to the kernel.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// ErrNotSupported is wrapped by errors for operations a transport does not
+// offer.
+var ErrNotSupported = errors.New("ipcchan: operation not supported by this transport")
