@@ -1,0 +1,69 @@
+// Package ipcchantest is the conformance suite every ipcchan endpoint
+// passes: the rules of the channel semantics (order, integrity, end of
+// stream, cancellation, nothing lost, back-pressure, close, peer death,
+// concurrency) checked across two real processes, the test binary
+// re-executed as the peer, in the spirit of golang.org/x/net/nettest.
+//
+// An endpoint's test package describes its endpoint with a [Harness], calls
+// [Child] first thing in TestMain (so that a re-executed test binary plays
+// the peer), and runs [Run] from a test:
+//
+//	func TestMain(m *testing.M) {
+//		ipcchantest.Child(pipeHarness)
+//		goleak.VerifyTestMain(m)
+//	}
+//
+//	func TestPipeConformance(t *testing.T) { ipcchantest.Run(t, pipeHarness) }
+package ipcchantest
+
+import (
+	"os"
+	"os/exec"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Passable is an end that a Harness can hand to a child process.
+type Passable interface {
+	File() (*os.File, error)
+	Close() error
+}
+
+// Harness tells the suite how to make and share one kind of endpoint. The
+// element type is []byte: the suite writes sequence numbers and a checkable
+// pattern into each message.
+type Harness struct {
+	// Name identifies the harness; children find theirs by it.
+	Name string
+
+	// Pair makes a fresh channel in this process.
+	Pair func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error)
+
+	// Give hands ends to cmd under the given names, so that the child can
+	// take them with TakeSender or TakeReceiver. With share false the ends
+	// move to the child (they are closed here); with share true they stay
+	// open here. release is called once cmd has started.
+	Give func(cmd *exec.Cmd, share bool, ends map[string]Passable) (release func(), err error)
+
+	// TakeSender and TakeReceiver pick up, in the child, an end given with
+	// Give.
+	TakeSender   func(name string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error)
+	TakeReceiver func(name string, opts ...ipcchan.Option) (*ipcchan.Receiver[[]byte], error)
+
+	// MaxMessage is the largest message a single sender sends with default
+	// options; 0 means no limit short of the suite's own (1 MiB).
+	MaxMessage int
+
+	// MaxShared is the largest message that several sender processes may
+	// send on one shared end at once, and SharedOpts the options their
+	// Senders are taken with (for pipes: atomic writes, PIPE_BUF).
+	MaxShared  int
+	SharedOpts []ipcchan.Option
+}
+
+func (h *Harness) maxMessage() int {
+	if h.MaxMessage <= 0 || h.MaxMessage > 1<<20 {
+		return 1 << 20
+	}
+	return h.MaxMessage
+}

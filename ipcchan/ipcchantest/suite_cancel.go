@@ -1,0 +1,360 @@
+package ipcchantest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// latencyBound is how late a cancel or a Close may be observed before the
+// suite fails. The rule is about a millisecond; the bound leaves room for a
+// loaded machine and the race detector. Measured values are logged.
+const latencyBound = 100 * time.Millisecond
+
+// cancelAfter cancels a context after d and returns it with the channel
+// that receives the moment of cancellation.
+func cancelAfter(parent context.Context, d time.Duration) (context.Context, <-chan time.Time) {
+	ctx, cancel := context.WithCancel(parent)
+	at := make(chan time.Time, 1)
+	time.AfterFunc(d, func() {
+		at <- time.Now()
+		cancel()
+	})
+	return ctx, at
+}
+
+// A blocked Recv returns ctx.Err() promptly and takes nothing: the message
+// sent afterwards is the first one received.
+func testCancelRecv(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "send", map[string]string{envCount: "1", envWait: "1"}, false, map[string]Passable{"out": tx})
+	ctx := testCtx(t)
+
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	_, err := rx.Recv(dctx)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Recv past a deadline = %v, want context.DeadlineExceeded", err)
+	}
+
+	cctx, at := cancelAfter(ctx, 20*time.Millisecond)
+	_, err = rx.Recv(cctx)
+	late := time.Since(<-at)
+	if err != context.Canceled {
+		t.Fatalf("cancelled Recv = %v, want context.Canceled", err)
+	}
+	t.Logf("cancelled Recv returned %v after the cancel", late)
+	if late > latencyBound {
+		t.Errorf("cancelled Recv returned %v after the cancel", late)
+	}
+
+	done, stop := context.WithCancel(ctx)
+	stop()
+	if _, err := rx.Recv(done); err != context.Canceled {
+		t.Fatalf("Recv with a done context = %v, want context.Canceled", err)
+	}
+
+	p.signal()
+	m, err := rx.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, seq, err := checkMsg(m); err != nil || seq != 0 {
+		t.Fatalf("first message after the cancels: seq %d, %v", seq, err)
+	}
+	if _, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("Recv = %v, want io.EOF", err)
+	}
+	p.wait()
+}
+
+// fill sends with TrySend until the transport is full and stays full for a
+// moment (a sender may still be moving queued messages into the kernel),
+// and returns how many messages went. The first is seq first.
+func fill(t *testing.T, tx *ipcchan.Sender[[]byte], first uint64, size int) int {
+	t.Helper()
+	var buf []byte
+	n, refused := 0, 0
+	for refused < 3 {
+		buf = makeMsg(buf, 0, first+uint64(n), size)
+		switch err := tx.TrySend(buf); err {
+		case nil:
+			n++
+			refused = 0
+		case ipcchan.ErrWouldBlock:
+			refused++
+			time.Sleep(10 * time.Millisecond)
+		default:
+			t.Fatalf("TrySend: %v", err)
+		}
+		if n > 1<<20 {
+			t.Fatal("the transport never filled up")
+		}
+	}
+	return n
+}
+
+// A blocked Send returns ctx.Err() promptly and has sent nothing; a
+// cancelled Send of a large message sends all of it or none. The child
+// checks that exactly the messages whose Send returned nil arrive, whole.
+func testCancelSend(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "recv", map[string]string{envWait: "1"}, false, map[string]Passable{"in": rx})
+	ctx := testCtx(t)
+	sent := fill(t, tx, 0, 1000)
+
+	cctx, at := cancelAfter(ctx, 20*time.Millisecond)
+	err := tx.Send(cctx, makeMsg(nil, 0, uint64(sent), 1000))
+	late := time.Since(<-at)
+	switch {
+	case err == nil:
+		sent++ // room appeared; it counts
+	case err == context.Canceled:
+		t.Logf("cancelled Send returned %v after the cancel", late)
+		if late > latencyBound {
+			t.Errorf("cancelled Send returned %v after the cancel", late)
+		}
+	default:
+		t.Fatalf("cancelled Send = %v", err)
+	}
+
+	big := min(256<<10, h.maxMessage())
+	cctx, _ = cancelAfter(ctx, 10*time.Millisecond)
+	switch err := tx.Send(cctx, makeMsg(nil, 0, uint64(sent), big)); err {
+	case nil:
+		sent++
+	case context.Canceled:
+	default:
+		t.Fatalf("cancelled large Send = %v", err)
+	}
+
+	p.signal()
+	if err := tx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait()
+	if got, want := p.output(), "received "+itoa(sent); got != want {
+		t.Fatalf("child says %q, want %q", got, want)
+	}
+}
+
+// TryRecv on an empty channel and TrySend on a full one say ErrWouldBlock.
+func testTry(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("TryRecv on an empty channel = %v, want ErrWouldBlock", err)
+	}
+	msg := makeMsg(nil, 0, 0, 100)
+	if err := tx.TrySend(msg); err != nil {
+		t.Fatalf("TrySend = %v", err)
+	}
+	if err := tx.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(suiteTimeout)
+	for {
+		m, err := rx.TryRecv()
+		if err == ipcchan.ErrWouldBlock && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // the kernel may not show it yet on every transport
+			continue
+		}
+		if err != nil {
+			t.Fatalf("TryRecv = %v", err)
+		}
+		if _, seq, err := checkMsg(m); err != nil || seq != 0 {
+			t.Fatalf("TryRecv got seq %d, %v", seq, err)
+		}
+		break
+	}
+	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("TryRecv after the only message = %v, want ErrWouldBlock", err)
+	}
+	n := fill(t, tx, 1, 1000)
+	t.Logf("the transport held %d messages of 1000 bytes", n)
+}
+
+// Close wakes a blocked Recv and a blocked Send with os.ErrClosed.
+func testCloseWhileBlocked(t *testing.T, h *Harness) {
+	ctx := testCtx(t)
+	t.Run("Recv", func(t *testing.T) {
+		tx, rx := pair(t, h)
+		p := startPeer(t, h, "send", map[string]string{envCount: "0", envWait: "1"}, false, map[string]Passable{"out": tx})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := rx.Recv(ctx)
+			errc <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		start := time.Now()
+		rx.Close()
+		checkClosed(t, errc, start)
+		if _, err := rx.Recv(ctx); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Recv after Close = %v, want os.ErrClosed", err)
+		}
+		p.signal()
+		p.exit() // its write may fail now that nobody reads
+	})
+	t.Run("Send", func(t *testing.T) {
+		tx, rx := pair(t, h, ipcchan.WithLinger(50*time.Millisecond))
+		p := startPeer(t, h, "recv", map[string]string{envWait: "1"}, false, map[string]Passable{"in": rx})
+		fill(t, tx, 0, 1000)
+		errc := make(chan error, 1)
+		go func() { errc <- tx.Send(ctx, makeMsg(nil, 0, 1<<40, 1000)) }()
+		time.Sleep(20 * time.Millisecond)
+		start := time.Now()
+		tx.Close()
+		checkClosed(t, errc, start)
+		if err := tx.Send(ctx, nil); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Send after Close = %v, want os.ErrClosed", err)
+		}
+		p.kill()
+	})
+}
+
+func checkClosed(t *testing.T, errc <-chan error, start time.Time) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		late := time.Since(start)
+		t.Logf("blocked call returned %v after Close", late)
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("blocked call = %v, want os.ErrClosed", err)
+		}
+	case <-time.After(suiteTimeout):
+		t.Fatal("Close did not wake the blocked call")
+	}
+}
+
+// A value the Chan goroutine read ahead is handed to the next Recv.
+func testChanReadAhead(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "send", map[string]string{envCount: "3", envHold: "1"}, false, map[string]Passable{"out": tx})
+	ctx := testCtx(t)
+	cctx, cancel := context.WithCancel(ctx)
+	ch := rx.Chan(cctx)
+	expectSeq(t, <-ch, 0)
+	time.Sleep(50 * time.Millisecond) // the goroutine reads message 1 and waits to deliver it
+	cancel()
+	for m := range ch {
+		t.Fatalf("channel delivered %x after its context ended", m[:msgHeader])
+	}
+	if err := rx.Err(); err != context.Canceled {
+		t.Errorf("Err() = %v, want context.Canceled", err)
+	}
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := rx.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectSeq(t, m, seq)
+	}
+	p.signal()
+	if _, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("Recv = %v, want io.EOF", err)
+	}
+	p.wait()
+}
+
+func expectSeq(t *testing.T, m []byte, want uint64) {
+	t.Helper()
+	if _, seq, err := checkMsg(m); err != nil || seq != want {
+		t.Fatalf("got message %d (%v), want %d", seq, err, want)
+	}
+}
+
+// Select waits on two receivers fed by one child until both end.
+func testSelect(t *testing.T, h *Harness) {
+	const n = 500
+	txA, rxA := pair(t, h)
+	txB, rxB := pair(t, h)
+	p := startPeer(t, h, "send-two", map[string]string{envCount: itoa(n)}, false, map[string]Passable{"a": txA, "b": txB})
+	tr := newTracker()
+	var trErr error
+	add := func(m []byte) {
+		if err := tr.add(m); err != nil && trErr == nil {
+			trErr = err
+		}
+	}
+	cases := []ipcchan.Case{ipcchan.OnRecv(rxA, add), ipcchan.OnRecv(rxB, add)}
+	ctx := testCtx(t)
+	for live := len(cases); live > 0; {
+		i, err := ipcchan.Select(ctx, cases...)
+		if err == io.EOF {
+			cases[i] = ipcchan.Case{}
+			live--
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Select = %d, %v", i, err)
+		}
+	}
+	if trErr != nil {
+		t.Fatal(trErr)
+	}
+	if tr.next[1] != n || tr.next[2] != n {
+		t.Fatalf("got %d and %d messages, want %d each", tr.next[1], tr.next[2], n)
+	}
+	p.wait()
+}
+
+// A sender killed mid-stream: every whole message before the kill arrives,
+// in order, then the stream ends cleanly.
+func testSenderKilled(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "send", map[string]string{envCount: "-1"}, false, map[string]Passable{"out": tx})
+	ctx := testCtx(t)
+	tr := newTracker()
+	var buf []byte
+	for tr.n < 2000 {
+		if err := rx.RecvInto(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.add(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.kill()
+	for {
+		err := rx.RecvInto(ctx, &buf)
+		if err != nil {
+			if !isEnd(err) {
+				t.Fatalf("after the kill, %d messages: %v", tr.n, err)
+			}
+			t.Logf("%d messages, then %v", tr.n, err)
+			break
+		}
+		if err := tr.add(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.exit()
+}
+
+// A receiver killed mid-stream: Send reports ErrPeerGone rather than hang.
+func testReceiverKilled(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "recv", nil, false, map[string]Passable{"in": rx})
+	ctx := testCtx(t)
+	var buf []byte
+	for seq := uint64(0); ; seq++ {
+		if seq == 2000 {
+			p.kill()
+			p.exit()
+		}
+		buf = makeMsg(buf, 0, seq, 200)
+		err := tx.Send(ctx, buf)
+		if err == nil {
+			continue
+		}
+		if seq < 2000 || !errors.Is(err, ipcchan.ErrPeerGone) {
+			t.Fatalf("Send %d = %v, want ErrPeerGone after the kill", seq, err)
+		}
+		t.Logf("Send %d: %v", seq, err)
+		return
+	}
+}
