@@ -1,0 +1,34 @@
+package endpoints
+
+import (
+	"os"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+)
+
+// rawConn gives a poller.FD the Control method of syscall.RawConn that
+// ipcchan.Select needs. Read and Write are not offered.
+type rawConn struct{ fd *poller.FD }
+
+func (c rawConn) Control(f func(fd uintptr)) error {
+	return c.fd.Control(func(fd int) { f(uintptr(fd)) })
+}
+
+func (c rawConn) Read(func(fd uintptr) bool) error  { return errRawIO }
+func (c rawConn) Write(func(fd uintptr) bool) error { return errRawIO }
+
+var errRawIO = errorString("raw reads and writes are not offered; use the endpoint")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// dupFile returns an *os.File for a close-on-exec duplicate of fd's
+// descriptor.
+func dupFile(fd *poller.FD) (*os.File, error) {
+	nfd, err := fd.Dup()
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(nfd), fd.Name()), nil
+}

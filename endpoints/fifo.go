@@ -1,0 +1,151 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// CreateFIFO makes a FIFO (named pipe) at path, with permission 0600 unless
+// ipcchan.WithPerm says otherwise (the process umask still applies). Like
+// O_EXCL, it fails if anything exists at path; the error then wraps
+// fs.ErrExist.
+func CreateFIFO(path string, opts ...ipcchan.Option) error {
+	cfg := ipcchan.NewConfig(opts...)
+	if err := unix.Mkfifo(path, uint32(cfg.FilePerm().Perm())); err != nil {
+		return &ipcchan.OpError{Op: "mkfifo", Endpoint: fifoDesc(path), Err: err}
+	}
+	return nil
+}
+
+// RemoveFIFO removes the FIFO at path. It refuses to remove anything that is
+// not a FIFO, a symbolic link included.
+func RemoveFIFO(path string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: errNotFIFO(st.Mode)}
+	}
+	if err := unix.Unlink(path); err != nil {
+		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: err}
+	}
+	return nil
+}
+
+// OpenFIFOReceiver opens the FIFO at path for reading and returns a Receiver
+// on it. It does not wait for a writer: Recv waits until one opens the FIFO
+// and sends, and returns io.EOF once every writer that came has closed.
+//
+// A path whose last component is a symbolic link, or that is not a FIFO, is
+// refused. ctx is checked before opening. Options are those of [Pipe].
+func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fd, err := openFIFO(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: err}
+	}
+	return newStreamReceiverOn[T](fd, fifoDesc(path)+" read end", fifoKind, opts)
+}
+
+// OpenFIFOSender opens the FIFO at path for writing and returns a Sender on
+// it, waiting until a reader has the FIFO open; ctx cancels the wait.
+//
+// Several processes may write to one FIFO, so atomic writes are on by
+// default: each frame is written whole in one write of at most PIPE_BUF
+// (4096) bytes, and larger messages are refused with ErrMessageTooLarge.
+// Pass ipcchan.WithAtomicWrites(false) when this is the only writer.
+// A symbolic link or a path that is not a FIFO is refused.
+func OpenFIFOSender[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	fd, err := waitOpenFIFOWriter(ctx, path)
+	if err != nil {
+		return nil, ipcchan.WrapError("open", fifoDesc(path), err)
+	}
+	return newStreamSenderOn[T](fd, fifoDesc(path)+" write end", fifoKind, opts)
+}
+
+// waitOpenFIFOWriter retries a non-blocking open for writing, which fails
+// with ENXIO while no reader has the FIFO open, backing off from 100µs to
+// 10ms between tries.
+func waitOpenFIFOWriter(ctx context.Context, path string) (int, error) {
+	delay := 100 * time.Microsecond
+	var timer *time.Timer
+	for {
+		if err := ctx.Err(); err != nil {
+			return -1, err
+		}
+		fd, err := openFIFO(path, unix.O_WRONLY)
+		if !errors.Is(err, unix.ENXIO) {
+			return fd, err
+		}
+		if timer == nil {
+			timer = time.NewTimer(delay)
+			defer timer.Stop()
+		} else {
+			timer.Reset(delay)
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-timer.C:
+		}
+		delay = min(2*delay, 10*time.Millisecond)
+	}
+}
+
+// openFIFO opens path without following a symbolic link in its last
+// component and checks that it is a FIFO.
+func openFIFO(path string, mode int) (int, error) {
+	fd, err := unix.Open(path, mode|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ELOOP {
+		return -1, fmt.Errorf("refusing a symbolic link: %w", err)
+	}
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		return -1, errNotFIFO(st.Mode)
+	}
+	return fd, nil
+}
+
+// ErrNotFIFO is wrapped by the errors for a FIFO path that is something else.
+var ErrNotFIFO = errors.New("not a FIFO")
+
+func errNotFIFO(mode uint32) error {
+	return fmt.Errorf("%w (file type %s)", ErrNotFIFO, fileType(mode))
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "regular file"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return fmt.Sprintf("%#o", mode&unix.S_IFMT)
+}
+
+func fifoDesc(path string) string { return "fifo " + path }

@@ -1,0 +1,193 @@
+package endpoints
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// EnvFiles is the environment variable through which [Attach] tells a child
+// process which descriptor carries which named endpoint:
+// "name=fd,name=fd,...".
+const EnvFiles = "IPCCHAN_FILES"
+
+// Handed is an endpoint on its way to a child process; see [Pass].
+type Handed struct {
+	name  string
+	end   Passable
+	share bool
+}
+
+// Passable is an endpoint that can be handed to another process:
+// *ipcchan.Sender and *ipcchan.Receiver over a descriptor-backed transport.
+type Passable interface {
+	File() (*os.File, error)
+	Close() error
+}
+
+// Pass names end for [Attach] or [Start]. The child picks it up with
+// [InheritSender] or [InheritReceiver] and the same name, and the same
+// element type and codec.
+func Pass(name string, end Passable) Handed { return Handed{name: name, end: end} }
+
+// Share is Pass without the move: end stays open in this process, so that it
+// can be shared with several children (a results pipe that every worker
+// writes to, say). Close it once the last child has started.
+func Share(name string, end Passable) Handed { return Handed{name: name, end: end, share: true} }
+
+// Attach adds the endpoints to cmd, to be inherited when it starts: each
+// descriptor goes through cmd.ExtraFiles and all names through the
+// IPCCHAN_FILES environment variable (cmd.Env is set from os.Environ() if it
+// is nil).
+//
+// Endpoints given with [Pass] move to the child: Attach closes them in this
+// process. Those given with [Share] stay open.
+// release closes this process's copies of the descriptors; call it once
+// cmd.Start has returned, whatever it returned, or the child will never see
+// end of stream on a pipe whose write end this process still holds. [Start]
+// does all of this.
+//
+// On error nothing is attached, and the endpoints are left open.
+func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
+	entries := inheritedEntries(cmd.Env)
+	files := make([]*os.File, 0, len(ends))
+	release = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	base := 3 + len(cmd.ExtraFiles)
+	for i, h := range ends {
+		if !validName(h.name) {
+			release()
+			return nil, fmt.Errorf("ipcchan: attach: endpoint name %q: use letters, digits, '_', '-' or '.'", h.name)
+		}
+		if _, dup := entries[h.name]; dup {
+			release()
+			return nil, fmt.Errorf("ipcchan: attach: endpoint name %q given twice", h.name)
+		}
+		f, err := h.end.File()
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("ipcchan: attach %q: %w", h.name, err)
+		}
+		files = append(files, f)
+		entries[h.name] = base + i
+	}
+	for _, h := range ends {
+		if !h.share {
+			h.end.Close()
+		}
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, EnvFiles+"=") })
+	cmd.Env = append(env, EnvFiles+"="+formatEntries(entries))
+	return release, nil
+}
+
+// Start attaches the endpoints to cmd (see [Attach]), starts it, and closes
+// this process's copies of the descriptors.
+func Start(cmd *exec.Cmd, ends ...Handed) error {
+	release, err := Attach(cmd, ends...)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return cmd.Start()
+}
+
+// InheritReceiver returns a Receiver on the endpoint that the parent process
+// handed to this one under name (see [Start]). It fails with a clear error
+// if IPCCHAN_FILES is missing or malformed, names no such endpoint, or names
+// a descriptor that is not open, not a pipe or FIFO, or not readable. Each
+// endpoint can be inherited once.
+func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	fd, desc, err := claimInherited(name, false)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
+}
+
+// InheritSender returns a Sender on the endpoint that the parent process
+// handed to this one under name; see [InheritReceiver]. Since the parent
+// may have handed the same write end to several children, atomic writes are
+// on unless ipcchan.WithAtomicWrites(false) is given.
+func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	fd, desc, err := claimInherited(name, true)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamSenderOn[T](fd, desc, fifoKind, opts)
+}
+
+// ErrNotInherited is wrapped by the errors of InheritSender and
+// InheritReceiver when no usable endpoint of that name was handed down.
+var ErrNotInherited = errors.New("endpoint not inherited")
+
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// inheritedEntries parses the IPCCHAN_FILES entry of env, ignoring a
+// malformed one (Attach replaces it).
+func inheritedEntries(env []string) map[string]int {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, EnvFiles+"="); ok {
+			if m, err := parseEntries(v); err == nil {
+				return m
+			}
+		}
+	}
+	return map[string]int{}
+}
+
+func parseEntries(v string) (map[string]int, error) {
+	m := map[string]int{}
+	if v == "" {
+		return m, nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		name, num, ok := strings.Cut(item, "=")
+		fd, err := strconv.Atoi(num)
+		if !ok || !validName(name) || err != nil || fd < 3 {
+			return nil, fmt.Errorf("malformed entry %q (want name=fd, fd >= 3)", item)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("name %q appears twice", name)
+		}
+		m[name] = fd
+	}
+	return m, nil
+}
+
+func formatEntries(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + strconv.Itoa(m[n])
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,84 @@
+package endpoints_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+)
+
+func TestMain(m *testing.M) {
+	ipcchantest.Child(pipeHarness, fifoHarness)
+	childMain() // this package's own re-executed helpers
+	goleak.VerifyTestMain(m)
+}
+
+// give hands ends to cmd with Pass or Share.
+func give(cmd *exec.Cmd, share bool, ends map[string]ipcchantest.Passable) (func(), error) {
+	var hs []endpoints.Handed
+	for name, end := range ends {
+		if share {
+			hs = append(hs, endpoints.Share(name, end))
+		} else {
+			hs = append(hs, endpoints.Pass(name, end))
+		}
+	}
+	return endpoints.Attach(cmd, hs...)
+}
+
+var pipeHarness = &ipcchantest.Harness{
+	Name: "pipe",
+	Pair: endpoints.Pipe[[]byte],
+	Give: give,
+	TakeSender: func(name string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error) {
+		// One writer unless the suite says it shares the end.
+		return endpoints.InheritSender[[]byte](name, append([]ipcchan.Option{ipcchan.WithAtomicWrites(false)}, opts...)...)
+	},
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxShared:    4096 - 8,
+	SharedOpts:   []ipcchan.Option{ipcchan.WithAtomicWrites(true)},
+}
+
+var fifoHarness = &ipcchantest.Harness{
+	Name:         "fifo",
+	Pair:         fifoPair,
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   4096 - 8,
+	MaxShared:    4096 - 8,
+}
+
+// fifoPair makes a FIFO in a fresh directory, opens both ends and removes
+// the directory again: the FIFO lives on in its open descriptors.
+func fifoPair(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+	dir, err := os.MkdirTemp("", "ipcchan-fifo-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := dir + "/f"
+	if err := endpoints.CreateFIFO(path); err != nil {
+		return nil, nil, err
+	}
+	ctx := context.Background()
+	rx, err := endpoints.OpenFIFOReceiver[[]byte](ctx, path, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := endpoints.OpenFIFOSender[[]byte](ctx, path, opts...)
+	if err != nil {
+		rx.Close()
+		return nil, nil, err
+	}
+	return tx, rx, nil
+}
+
+func TestPipeConformance(t *testing.T) { ipcchantest.Run(t, pipeHarness) }
+func TestFIFOConformance(t *testing.T) { ipcchantest.Run(t, fifoHarness) }

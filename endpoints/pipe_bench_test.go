@@ -1,0 +1,226 @@
+package endpoints_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+)
+
+var benchSizes = []int{64, 4096, 65536}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// BenchmarkPipeRoundTrip measures a message sent to a child process over
+// one pipe and echoed back over another: through ipcchan Senders and
+// Receivers, and with plain os.Pipe reads and writes in the same run.
+func BenchmarkPipeRoundTrip(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run("ipcchan/"+sizeName(size), func(b *testing.B) { benchRoundTrip(b, size) })
+		b.Run("raw/"+sizeName(size), func(b *testing.B) { benchRawRoundTrip(b, size) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, size int) {
+	ctx := context.Background()
+	toTx, toRx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	fromTx, fromRx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fromRx.Close()
+	startHelper(b, "echo", nil, endpoints.Pass("in", toRx), endpoints.Pass("out", fromTx))
+	defer toTx.Close()
+	msg := make([]byte, size)
+	var buf []byte
+	roundTrip := func() {
+		if err := toTx.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if err := fromRx.RecvInto(ctx, &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	roundTrip() // the child is up
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		roundTrip()
+	}
+	b.StopTimer()
+}
+
+// rawPipes starts role with two os.Pipe pairs: the child reads fd 3 and
+// writes fd 4. It returns the parent's ends.
+func rawPipes(b *testing.B, role string, size int) (w, r *os.File, cmd *exec.Cmd) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd = helperCmd(b, role, "IPCCHAN_SIZE="+strconv.Itoa(size))
+	cmd.ExtraFiles = []*os.File{inR, outW}
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { inW.Close(); outR.Close(); cmd.Wait() })
+	return inW, outR, cmd
+}
+
+func benchRawRoundTrip(b *testing.B, size int) {
+	w, r, _ := rawPipes(b, "raw-echo", size)
+	msg := make([]byte, size)
+	buf := make([]byte, size)
+	roundTrip := func() {
+		if _, err := w.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	roundTrip()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		roundTrip()
+	}
+	b.StopTimer()
+}
+
+// BenchmarkPipeThroughput measures one-way messages to a child that reads
+// them all: through ipcchan (whose Sender batches queued frames into one
+// write), and with one plain write per message in the same run.
+func BenchmarkPipeThroughput(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run("ipcchan/"+sizeName(size), func(b *testing.B) { benchThroughput(b, size) })
+		b.Run("raw/"+sizeName(size), func(b *testing.B) { benchRawThroughput(b, size) })
+	}
+}
+
+func benchThroughput(b *testing.B, size int) {
+	ctx := context.Background()
+	tx, rx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ackTx, ackRx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ackRx.Close()
+	startHelper(b, "sink", nil, endpoints.Pass("in", rx), endpoints.Pass("ack", ackTx))
+	msg := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := tx.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Close(); err != nil {
+		b.Fatal(err)
+	}
+	ack, err := ackRx.Recv(ctx)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if string(ack) != strconv.Itoa(b.N) {
+		b.Fatalf("child received %s messages, want %d", ack, b.N)
+	}
+}
+
+func benchRawThroughput(b *testing.B, size int) {
+	w, r, _ := rawPipes(b, "raw-sink", size)
+	msg := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := w.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.Close()
+	got, err := io.ReadAll(r)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if want := strconv.Itoa(b.N * size); string(got) != want {
+		b.Fatalf("child received %s bytes, want %s", got, want)
+	}
+}
+
+// BenchmarkPipeSendRecv measures Send then Recv of one message within one
+// process (the message fits in the pipe), to show the per-message cost and
+// allocations of the abstraction itself.
+func BenchmarkPipeSendRecv(b *testing.B) {
+	ctx := context.Background()
+	b.Run("bytes/64B", func(b *testing.B) {
+		tx, rx, err := endpoints.Pipe[[]byte]()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Close()
+		defer rx.Close()
+		msg := make([]byte, 64)
+		var buf []byte
+		b.SetBytes(64)
+		b.ReportAllocs()
+		for range b.N {
+			if err := tx.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if err := rx.RecvInto(ctx, &buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fixed/64B", func(b *testing.B) {
+		type point struct {
+			Seq  uint64
+			Vals [7]float64
+		}
+		tx, rx, err := endpoints.Pipe[point]()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Close()
+		defer rx.Close()
+		var p point
+		b.SetBytes(64)
+		b.ReportAllocs()
+		for range b.N {
+			if err := tx.Send(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := rx.Recv(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,50 @@
+package endpoints
+
+import (
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// streamKind says what a stream descriptor is, which decides its defaults.
+type streamKind struct {
+	name         string // "pipe", "fifo"
+	fifo         bool   // a reader may open before any writer
+	atomicWrites bool   // default for Config.AtomicWrites
+}
+
+var (
+	pipeKind = streamKind{name: "pipe"}
+	fifoKind = streamKind{name: "fifo", fifo: true, atomicWrites: true}
+)
+
+// newStreamSenderOn returns a Sender writing frames to fd, which it owns
+// (fd is closed on error too).
+func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+	pfd, err := poller.Open(fd, desc)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	cfg := ipcchan.NewConfig(opts...)
+	tx, err := ipcchan.NewSender[T](newStreamSender(pfd, desc, cfg, kind.atomicWrites), opts...)
+	if err != nil {
+		pfd.Close()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// newStreamReceiverOn returns a Receiver reading frames from fd, which it
+// owns (fd is closed on error too).
+func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	pfd, err := poller.Open(fd, desc)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	cfg := ipcchan.NewConfig(opts...)
+	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg.MaxMessage(), kind.fifo), opts...)
+	if err != nil {
+		pfd.Close()
+		return nil, err
+	}
+	return rx, nil
+}

@@ -1,0 +1,196 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// readBufferSize is the usual size of a stream receiver's buffer: one read
+// takes in this much, often many frames.
+const readBufferSize = 64 << 10
+
+// maxIdleBuffer is the largest buffer a stream receiver keeps once it is
+// empty; a larger one, grown for a large frame, is released.
+const maxIdleBuffer = 1 << 20
+
+// streamReceiver reads frames (codec's wire format) from a byte stream: a
+// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver.
+//
+// Bytes read from the kernel stay in buf until a whole frame is there, so a
+// receive cancelled part-way through a frame loses nothing: the next one
+// goes on where it stopped.
+type streamReceiver struct {
+	fd   *poller.FD
+	desc string
+	max  int
+	fifo bool // a read of 0 bytes before any writer came is not end of stream
+
+	buf      []byte // unread bytes are buf[r:w]
+	r, w     int
+	skip     uint64 // bytes of an oversized frame still to discard
+	sticky   error  // end of stream or a read error, reported once buf is drained
+	readFn   func(int) error
+	readN    int
+	pollOnce [1]unix.PollFd
+}
+
+func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool) *streamReceiver {
+	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo}
+	s.readFn = s.read
+	return s
+}
+
+func (s *streamReceiver) String() string { return s.desc }
+
+func (s *streamReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	return s.recv(ctx, true, deliver)
+}
+
+func (s *streamReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return s.recv(context.Background(), false, deliver)
+}
+
+func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
+	for {
+		if s.skip == 0 && s.w-s.r >= codec.HeaderSize {
+			length, tag := codec.ParseHeader(s.buf[s.r:])
+			if err := codec.CheckLength(length, s.max); err != nil {
+				// Discard the oversized payload so the frames after it
+				// can still be read.
+				s.r += codec.HeaderSize
+				s.skip = uint64(length)
+				return err
+			}
+			end := s.r + codec.HeaderSize + int(length)
+			if end <= s.w {
+				payload := s.buf[s.r+codec.HeaderSize : end]
+				s.r = end
+				err := deliver(tag, payload)
+				if s.r == s.w {
+					s.r, s.w = 0, 0
+					if len(s.buf) > maxIdleBuffer {
+						s.buf = nil // let one huge frame's buffer go
+					}
+				}
+				return err
+			}
+			s.reserve(codec.HeaderSize + int(length))
+		} else {
+			s.discard()
+			s.reserve(codec.HeaderSize)
+		}
+		if s.sticky != nil {
+			return s.end()
+		}
+		if err := s.fill(ctx, block); err != nil {
+			return err
+		}
+	}
+}
+
+// discard drops buffered bytes of a payload being skipped.
+func (s *streamReceiver) discard() {
+	n := uint64(s.w - s.r)
+	if n > s.skip {
+		n = s.skip
+	}
+	s.r += int(n)
+	s.skip -= n
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+	}
+}
+
+// end reports the stream's end once no whole frame is left.
+func (s *streamReceiver) end() error {
+	if s.sticky == io.EOF && (s.w > s.r || s.skip > 0) {
+		return fmt.Errorf("stream ended inside a frame (%d bytes of it received): %w", s.w-s.r, io.ErrUnexpectedEOF)
+	}
+	return s.sticky
+}
+
+// reserve makes room in buf for a frame of n bytes starting at r.
+func (s *streamReceiver) reserve(n int) {
+	if n < readBufferSize {
+		n = readBufferSize
+	}
+	if len(s.buf) >= s.r+n {
+		return
+	}
+	if len(s.buf) >= n {
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+		s.r = 0
+		return
+	}
+	nb := make([]byte, n)
+	s.w = copy(nb, s.buf[s.r:s.w])
+	s.r = 0
+	s.buf = nb
+}
+
+// fill reads what the kernel has into buf[w:], waiting if block is set.
+func (s *streamReceiver) fill(ctx context.Context, block bool) error {
+	var err error
+	if block {
+		err = s.fd.Read(ctx, s.readFn)
+	} else {
+		err = s.fd.TryRead(s.readFn)
+		if err == unix.EAGAIN {
+			return ipcchan.ErrWouldBlock
+		}
+	}
+	switch {
+	case err == nil && s.readN == 0:
+		s.sticky = io.EOF
+	case err == nil:
+		s.w += s.readN
+	case errors.Is(err, os.ErrClosed) || err == context.Canceled || err == context.DeadlineExceeded:
+		return err
+	default:
+		s.sticky = fmt.Errorf("read: %w", err)
+	}
+	return nil
+}
+
+// read is the non-blocking read run by the poller.
+func (s *streamReceiver) read(fd int) error {
+	n, err := unix.Read(fd, s.buf[s.w:])
+	if err != nil {
+		s.readN = 0
+		return err
+	}
+	if n == 0 && s.fifo && !s.hungUp(fd) {
+		// No writer has opened the FIFO yet: wait for one.
+		return unix.EAGAIN
+	}
+	s.readN = n
+	return nil
+}
+
+// hungUp reports whether a FIFO read end sees a hang-up: some writer came
+// and every writer went. Linux reports no hang-up to a reader that no writer
+// has met yet.
+func (s *streamReceiver) hungUp(fd int) bool {
+	s.pollOnce[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	n, err := unix.Poll(s.pollOnce[:], 0)
+	return err != nil || (n > 0 && s.pollOnce[0].Revents&unix.POLLHUP != 0)
+}
+
+func (s *streamReceiver) Close() error { return s.fd.Close() }
+
+// SyscallConn lets ipcchan.Select wait on the descriptor.
+func (s *streamReceiver) SyscallConn() (syscall.RawConn, error) { return rawConn{s.fd}, nil }
+
+// File returns a duplicate of the descriptor for another process. Bytes
+// already read into this process's buffer are not part of it.
+func (s *streamReceiver) File() (*os.File, error) { return dupFile(s.fd) }

@@ -1,0 +1,363 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// coalesceWindow: a frame sent within this time of the previous write is
+// part of a burst and is queued for the flusher, so that a burst leaves in
+// a few large writes; a frame sent later goes straight to the kernel, so
+// that request/reply traffic pays no extra hop.
+const coalesceWindow = time.Microsecond
+
+// coalesceMax is the largest frame a burst queues: a larger one costs more
+// to copy than its write call does, and goes straight to the kernel.
+const coalesceMax = 2048
+
+// pipeBuf is PIPE_BUF on Linux: writes of at most this many bytes to a pipe
+// or FIFO are atomic.
+const pipeBuf = 4096
+
+// streamSender writes frames (codec's wire format) to a byte stream. It
+// implements ipcchan.MsgSender.
+//
+// A frame goes straight to the kernel when it can. When the kernel buffer is
+// full, up to limit bytes of frames are kept in pending and a flusher
+// goroutine, which exists only while there is something to flush, writes
+// them out in large writes as the reader drains the stream. A frame is never
+// left half-written: once its first byte is in the kernel, the rest is
+// queued even past limit or a cancelled context.
+type streamSender struct {
+	fd     *poller.FD
+	desc   string
+	max    int
+	atomic bool // keep every frame within one write of at most pipeBuf bytes
+	limit  int
+	linger time.Duration
+
+	mu        sync.Mutex
+	pending   []byte        // frames accepted but not yet taken by the flusher
+	spare     []byte        // the flusher's previous batch, reused for pending
+	flushing  bool          // a flusher goroutine owns the descriptor's write side
+	progress  chan struct{} // closed and replaced whenever the flusher takes a batch or exits
+	err       error         // sticky write error
+	closed    bool
+	lastWrite time.Time // when the last write to the kernel ended
+
+	// The direct write in progress; used only by the goroutine that owns
+	// the write side while flushing is false.
+	hdr     [codec.HeaderSize]byte
+	frame   [2][]byte
+	written int
+	writeFn func(int) error
+}
+
+func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, atomicDefault bool) *streamSender {
+	s := &streamSender{
+		fd:       fd,
+		desc:     desc,
+		max:      cfg.MaxMessage(),
+		atomic:   cfg.Atomic(atomicDefault),
+		limit:    cfg.SendBufferSize(),
+		linger:   cfg.LingerTime(),
+		progress: make(chan struct{}),
+	}
+	if s.atomic && s.max > pipeBuf-codec.HeaderSize {
+		s.max = pipeBuf - codec.HeaderSize
+	}
+	s.writeFn = s.writeFrame
+	return s
+}
+
+func (s *streamSender) String() string  { return s.desc }
+func (s *streamSender) MaxMsgSize() int { return s.max }
+
+func (s *streamSender) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	return s.send(ctx, tag, msg, true)
+}
+
+func (s *streamSender) TrySendMsg(tag uint32, msg []byte) error {
+	return s.send(context.Background(), tag, msg, false)
+}
+
+func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block bool) error {
+	if len(msg) > s.max {
+		if s.atomic {
+			return fmt.Errorf("%w: a %d-byte frame exceeds PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes if this end has one writer",
+				ipcchan.ErrMessageTooLarge, codec.HeaderSize+len(msg), pipeBuf)
+		}
+		return fmt.Errorf("%w: %d bytes, limit %d", ipcchan.ErrMessageTooLarge, len(msg), s.max)
+	}
+	size := codec.HeaderSize + len(msg)
+	s.mu.Lock()
+	for {
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			return os.ErrClosed
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return err
+		case !s.flushing && size <= coalesceMax && size <= s.limit && time.Since(s.lastWrite) < coalesceWindow:
+			// A burst: the previous frame left a moment ago. Queue this
+			// one and let the flusher send the burst in large writes.
+			s.pending = codec.AppendFrame(s.pending, tag, msg)
+			s.startFlusher()
+			s.mu.Unlock()
+			return nil
+		case !s.flushing:
+			return s.sendDirect(ctx, tag, msg, block) // unlocks s.mu
+		case len(s.pending)+size <= s.limit:
+			s.pending = codec.AppendFrame(s.pending, tag, msg)
+			s.mu.Unlock()
+			return nil
+		case !block:
+			s.mu.Unlock()
+			return ipcchan.ErrWouldBlock
+		}
+		progress := s.progress
+		s.mu.Unlock()
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+// sendDirect writes a frame while no flusher runs. It is called with s.mu
+// held and unlocks it.
+func (s *streamSender) sendDirect(ctx context.Context, tag uint32, msg []byte, block bool) error {
+	codec.PutHeader(s.hdr[:], len(msg), tag)
+	s.frame = [2][]byte{s.hdr[:], msg}
+	s.written = 0
+	defer func() { s.frame = [2][]byte{} }()
+	size := codec.HeaderSize + len(msg)
+
+	err := s.fd.TryWrite(s.writeFn)
+	if err == nil {
+		s.lastWrite = time.Now()
+	}
+	if err == unix.EAGAIN && size <= s.limit {
+		err = s.queueRest() // buffered: Send returns, the flusher writes it
+	}
+	if err == unix.EAGAIN && !block {
+		if s.written == 0 {
+			s.mu.Unlock()
+			return ipcchan.ErrWouldBlock
+		}
+		err = s.queueRest()
+	}
+	if err == unix.EAGAIN {
+		// Wait for room without holding mu, so that Close can get in.
+		s.mu.Unlock()
+		err = s.fd.Write(ctx, s.writeFn)
+		s.mu.Lock()
+		if (err == context.Canceled || err == context.DeadlineExceeded) && s.written > 0 {
+			err = s.queueRest() // never leave half a frame behind
+		}
+	}
+	if err != nil && err != context.Canceled && err != context.DeadlineExceeded && err != ipcchan.ErrWouldBlock {
+		err = s.fail(err)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// writeFrame writes what is left of the current frame; it returns EAGAIN
+// until the whole frame is written.
+func (s *streamSender) writeFrame(fd int) error {
+	for {
+		hdr, body := s.frame[0], s.frame[1]
+		if s.written < len(hdr) {
+			hdr = hdr[s.written:]
+		} else {
+			body = body[s.written-len(hdr):]
+			hdr = nil
+		}
+		if len(hdr)+len(body) == 0 {
+			return nil
+		}
+		n, err := sys.Writev2(fd, hdr, body)
+		if err != nil {
+			return err
+		}
+		s.written += n
+	}
+}
+
+// queueRest moves the unwritten part of the current frame to pending and
+// starts the flusher. It is called with s.mu held.
+func (s *streamSender) queueRest() error {
+	size := len(s.frame[0]) + len(s.frame[1])
+	for i := s.written; i < size; {
+		part := s.frame[0]
+		off := i
+		if i >= len(part) {
+			part, off = s.frame[1], i-len(part)
+		}
+		s.pending = append(s.pending, part[off:]...)
+		i += len(part) - off
+	}
+	s.startFlusher()
+	return nil
+}
+
+// startFlusher hands the write side to a new flusher goroutine. Called with
+// s.mu held.
+func (s *streamSender) startFlusher() {
+	s.flushing = true
+	go s.flush()
+}
+
+// flush writes pending out until it is empty, then gives the write side back.
+func (s *streamSender) flush() {
+	for {
+		s.mu.Lock()
+		if len(s.pending) == 0 || s.err != nil {
+			s.flushing = false
+			s.pending = s.pending[:0]
+			s.signal()
+			s.mu.Unlock()
+			return
+		}
+		batch := s.pending
+		s.pending = s.spare[:0]
+		s.signal()
+		s.mu.Unlock()
+
+		err := s.writeBatch(batch)
+
+		s.mu.Lock()
+		s.spare = batch[:0]
+		s.lastWrite = time.Now()
+		if err != nil {
+			s.fail(err)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// signal wakes goroutines waiting for the flusher. Called with s.mu held.
+func (s *streamSender) signal() {
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
+// writeBatch writes whole frames from batch, waiting for room as needed. In
+// atomic mode each write holds whole frames and at most pipeBuf bytes.
+func (s *streamSender) writeBatch(batch []byte) error {
+	for len(batch) > 0 {
+		chunk := batch
+		if s.atomic {
+			chunk = atomicChunk(batch)
+		}
+		var n int
+		err := s.fd.Write(context.Background(), func(fd int) error {
+			for n < len(chunk) {
+				m, err := unix.Write(fd, chunk[n:])
+				if err != nil {
+					return err
+				}
+				n += m
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		batch = batch[len(chunk):]
+	}
+	return nil
+}
+
+// atomicChunk returns the longest prefix of batch that holds whole frames
+// and at most pipeBuf bytes (always at least one frame).
+func atomicChunk(batch []byte) []byte {
+	n := 0
+	for n+codec.HeaderSize <= len(batch) {
+		length, _ := codec.ParseHeader(batch[n:])
+		next := n + codec.HeaderSize + int(length)
+		if next > pipeBuf && n > 0 {
+			break
+		}
+		n = next
+	}
+	return batch[:n]
+}
+
+// fail records a write error: later sends report it. Called with s.mu held.
+func (s *streamSender) fail(err error) error {
+	if errors.Is(err, unix.EPIPE) {
+		err = fmt.Errorf("%w: no reader left (%w)", ipcchan.ErrPeerGone, err)
+	} else if !errors.Is(err, os.ErrClosed) {
+		err = fmt.Errorf("write: %w", err)
+	}
+	if s.err == nil {
+		s.err = err
+	}
+	s.pending = s.pending[:0]
+	return s.err
+}
+
+// Flush waits until the flusher has written everything pending.
+func (s *streamSender) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	for s.flushing {
+		progress := s.progress
+		s.mu.Unlock()
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	err := s.err
+	s.mu.Unlock()
+	return err
+}
+
+// Close flushes pending frames for at most the linger time, then closes the
+// descriptor; a flusher still waiting then gives up.
+func (s *streamSender) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.linger)
+	flushErr := s.Flush(ctx)
+	cancel()
+	closeErr := s.fd.Close()
+	// A flusher cut off by the close exits now; wait for it.
+	s.Flush(context.Background())
+	if flushErr == context.DeadlineExceeded {
+		return fmt.Errorf("close: frames still unsent after lingering %v were dropped", s.linger)
+	}
+	if flushErr != nil && !errors.Is(flushErr, ipcchan.ErrPeerGone) {
+		return flushErr
+	}
+	return closeErr
+}
+
+// File returns a duplicate of the descriptor for another process. Frames
+// still pending in this process are not part of it: Flush first.
+func (s *streamSender) File() (*os.File, error) { return dupFile(s.fd) }
