@@ -46,25 +46,38 @@ func helperCmd(tb testing.TB, role string, env ...string) *exec.Cmd {
 	return cmd
 }
 
+// helperProc is a running helper process.
+type helperProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// wait waits for the helper to exit and returns its status.
+func (p *helperProc) wait() error {
+	<-p.done
+	return p.err
+}
+
 // startHelper starts role with the ends handed over, and makes sure it is
 // gone when tb ends.
-func startHelper(tb testing.TB, role string, env []string, ends ...endpoints.Handed) *exec.Cmd {
+func startHelper(tb testing.TB, role string, env []string, ends ...endpoints.Handed) *helperProc {
 	tb.Helper()
 	cmd := helperCmd(tb, role, env...)
 	if err := endpoints.Start(cmd, ends...); err != nil {
 		tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	p := &helperProc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	tb.Cleanup(func() {
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 	})
-	return cmd
+	return p
 }
 
 func init() {

@@ -62,6 +62,9 @@ func (s *streamReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
 
 func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
 	for {
+		if s.skip > 0 {
+			s.discard()
+		}
 		if s.skip == 0 && s.w-s.r >= codec.HeaderSize {
 			length, tag := codec.ParseHeader(s.buf[s.r:])
 			if err := codec.CheckLength(length, s.max); err != nil {
@@ -86,7 +89,6 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 			}
 			s.reserve(codec.HeaderSize + int(length))
 		} else {
-			s.discard()
 			s.reserve(codec.HeaderSize)
 		}
 		if s.sticky != nil {

@@ -1,0 +1,239 @@
+package ipcchan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestSendRecvEndOfStream(t *testing.T) {
+	tx, rx := memPair[string](4)
+	defer rx.Close()
+	ctx := context.Background()
+	for _, s := range []string{"a", "b", "c"} {
+		if err := tx.Send(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx.Close()
+	var got []string
+	for v, err := range rx.All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("Recv after the end = %v, want io.EOF", err)
+	}
+}
+
+func TestTryAndBackPressure(t *testing.T) {
+	tx, rx := memPair[int64](1)
+	defer tx.Close()
+	defer rx.Close()
+	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("TryRecv empty = %v", err)
+	}
+	if err := tx.TrySend(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.TrySend(2); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("TrySend full = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := tx.Send(ctx, 2); err != context.DeadlineExceeded {
+		t.Fatalf("Send full = %v", err)
+	}
+	if v, err := rx.TryRecv(); err != nil || v != 1 {
+		t.Fatalf("TryRecv = %v, %v", v, err)
+	}
+}
+
+func TestCancelledContextTakesNothing(t *testing.T) {
+	tx, rx := memPair[int64](4)
+	defer tx.Close()
+	defer rx.Close()
+	tx.Send(context.Background(), 42)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := rx.Recv(ctx); err != context.Canceled {
+		t.Fatalf("Recv with a done context = %v", err)
+	}
+	if err := tx.Send(ctx, 1); err != context.Canceled {
+		t.Fatalf("Send with a done context = %v", err)
+	}
+	if v, err := rx.Recv(context.Background()); err != nil || v != 42 {
+		t.Fatalf("Recv = %v, %v; the cancelled calls took or added something", v, err)
+	}
+}
+
+func TestCloseWakesBlockedCalls(t *testing.T) {
+	tx, rx := memPair[int64](1)
+	defer tx.Close()
+	errc := make(chan error, 2)
+	go func() {
+		_, err := rx.Recv(context.Background())
+		errc <- err
+	}()
+	// A second receiver waits for the receive lock.
+	go func() {
+		_, err := rx.Recv(context.Background())
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	rx.Close()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("blocked Recv = %v, want os.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not wake a blocked Recv")
+		}
+	}
+	if err := rx.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+func TestChanHandsBackReadAhead(t *testing.T) {
+	tx, rx := memPair[int64](8)
+	defer rx.Close()
+	ctx := context.Background()
+	for i := range int64(3) {
+		tx.Send(ctx, i)
+	}
+	tx.Close()
+	cctx, cancel := context.WithCancel(ctx)
+	ch := rx.Chan(cctx)
+	if v := <-ch; v != 0 {
+		t.Fatalf("first value %d", v)
+	}
+	time.Sleep(10 * time.Millisecond) // the pump holds value 1
+	cancel()
+	for v := range ch {
+		t.Fatalf("value %d after cancel", v)
+	}
+	if err := rx.Err(); err != context.Canceled {
+		t.Fatalf("Err = %v", err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		if v, err := rx.Recv(ctx); err != nil || v != want {
+			t.Fatalf("Recv = %v, %v; want %d", v, err, want)
+		}
+	}
+	// A Chan that runs to the end reports no error.
+	ch = rx.Chan(ctx)
+	for range ch {
+	}
+	if err := rx.Err(); err != nil {
+		t.Fatalf("Err after end of stream = %v", err)
+	}
+}
+
+func TestCodecOption(t *testing.T) {
+	m := newMem(1)
+	if _, err := ipcchan.NewSender[int64](m.sender(), ipcchan.WithCodec(codec.JSON[string]())); err == nil {
+		t.Fatal("a string codec was accepted for int64")
+	}
+	tx, rx := memPair[map[string]int](2, ipcchan.WithCodec(codec.JSON[map[string]int]()))
+	defer tx.Close()
+	defer rx.Close()
+	ctx := context.Background()
+	tx.Send(ctx, map[string]int{"a": 1})
+	if v, err := rx.Recv(ctx); err != nil || v["a"] != 1 {
+		t.Fatalf("Recv = %v, %v", v, err)
+	}
+}
+
+func TestWrapError(t *testing.T) {
+	for _, bare := range []error{nil, io.EOF, ipcchan.ErrWouldBlock, context.Canceled, context.DeadlineExceeded} {
+		if got := ipcchan.WrapError("recv", "x", bare); got != bare {
+			t.Errorf("WrapError(%v) = %v, want it bare", bare, got)
+		}
+	}
+	err := ipcchan.WrapError("send", "pipe:[1] write end", fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, syscall.EPIPE))
+	var oe *ipcchan.OpError
+	if !errors.As(err, &oe) || oe.Op != "send" || !errors.Is(err, ipcchan.ErrPeerGone) || !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("WrapError lost something: %v", err)
+	}
+	if again := ipcchan.WrapError("recv", "y", err); again != err {
+		t.Fatalf("an *OpError was wrapped twice: %v", again)
+	}
+	if want := "ipcchan: send pipe:[1] write end: ipcchan: peer gone: broken pipe"; err.Error() != want {
+		t.Fatalf("Error() = %q, want %q", err.Error(), want)
+	}
+}
+
+type job struct{ ID int64 }
+type cancelMsg struct{ Reason string }
+
+func TestSelectOverDifferentTypes(t *testing.T) {
+	jobsTx, jobs := memPair[job](4)
+	cancelsTx, cancels := memPair[cancelMsg](4)
+	defer jobs.Close()
+	defer cancels.Close()
+	ctx := context.Background()
+	jobsTx.Send(ctx, job{1})
+	jobsTx.Send(ctx, job{2})
+	cancelsTx.Send(ctx, cancelMsg{"stop"})
+	jobsTx.Close()
+	cancelsTx.Close()
+
+	var gotJobs []int64
+	var gotCancel string
+	cases := []ipcchan.Case{
+		ipcchan.OnRecv(jobs, func(j job) { gotJobs = append(gotJobs, j.ID) }),
+		ipcchan.OnRecv(cancels, func(c cancelMsg) { gotCancel = c.Reason }),
+	}
+	for live := 2; live > 0; {
+		i, err := ipcchan.Select(ctx, cases...)
+		if err == io.EOF {
+			cases[i] = ipcchan.Case{}
+			live--
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(gotJobs, []int64{1, 2}) || gotCancel != "stop" {
+		t.Fatalf("jobs %v, cancel %q", gotJobs, gotCancel)
+	}
+}
+
+func TestSelectHonoursContext(t *testing.T) {
+	tx, rx := memPair[job](1)
+	defer tx.Close()
+	defer rx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if i, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, func(job) {})); i != -1 || err != context.DeadlineExceeded {
+		t.Fatalf("Select = %d, %v", i, err)
+	}
+	// Only nil cases: blocks until ctx ends, like select with nil channels.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	if i, err := ipcchan.Select(ctx2, ipcchan.OnRecv[job](nil, nil)); i != -1 || err != context.DeadlineExceeded {
+		t.Fatalf("Select with nil cases = %d, %v", i, err)
+	}
+}
