@@ -1,0 +1,86 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// FrameReader reads frames from any io.Reader (a file, a socket, a C
+// program's pipe), for programs that want the wire format without an
+// ipcchan endpoint. It is not safe for concurrent use.
+type FrameReader struct {
+	r   io.Reader
+	max int
+	hdr [HeaderSize]byte
+	buf []byte
+	err error // sticky
+}
+
+// NewFrameReader returns a FrameReader that refuses payloads longer than
+// maxSize bytes; maxSize <= 0 means DefaultMaxFrameSize.
+func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxFrameSize
+	}
+	return &FrameReader{r: r, max: maxSize}
+}
+
+// ReadFrame reads the next frame. payload is valid until the next call. It
+// returns io.EOF at a clean end between frames, io.ErrUnexpectedEOF if the
+// stream ends inside a frame, and an error wrapping ErrFrameTooLarge,
+// before allocating anything, for a payload over the limit. After an error
+// the reader is done: later calls return the same error.
+func (fr *FrameReader) ReadFrame() (tag uint32, payload []byte, err error) {
+	if fr.err != nil {
+		return 0, nil, fr.err
+	}
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		return 0, nil, fr.fail(err, 0)
+	}
+	length, tag := ParseHeader(fr.hdr[:])
+	if err := CheckLength(length, fr.max); err != nil {
+		return 0, nil, fr.fail(err, 0)
+	}
+	if cap(fr.buf) < int(length) {
+		fr.buf = make([]byte, length)
+	}
+	fr.buf = fr.buf[:length]
+	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, fr.fail(err, length)
+	}
+	return tag, fr.buf, nil
+}
+
+func (fr *FrameReader) fail(err error, length uint32) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("stream ended inside a frame (%d-byte payload announced): %w", length, io.ErrUnexpectedEOF)
+	}
+	fr.err = err
+	return err
+}
+
+// FrameWriter writes frames to any io.Writer, each with one Write call. It
+// is not safe for concurrent use.
+type FrameWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+// NewFrameWriter returns a FrameWriter on w.
+func NewFrameWriter(w io.Writer) *FrameWriter { return &FrameWriter{w: w} }
+
+// WriteFrame writes one frame carrying tag and payload. It returns the
+// writer's error, or one wrapping ErrFrameTooLarge if the payload does not
+// fit in a frame.
+func (fw *FrameWriter) WriteFrame(tag uint32, payload []byte) error {
+	if uint64(len(payload)) > MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(payload))
+	}
+	fw.buf = AppendFrame(fw.buf[:0], tag, payload)
+	_, err := fw.w.Write(fw.buf)
+	return err
+}
