@@ -119,7 +119,7 @@ func init() {
 			return err
 		}
 		defer rx.Close()
-		ack, err := endpoints.InheritSender[[]byte]("ack")
+		ack, err := endpoints.InheritSender[[]byte]("out")
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 var benchSizes = []int{64, 4096, 65536}
@@ -31,19 +32,25 @@ func BenchmarkPipeRoundTrip(b *testing.B) {
 	}
 }
 
+// childPipes starts role with two pipes: the child receives on "in" what
+// tx sends, and sends on "out" what rx receives.
+func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcchan.Receiver[[]byte]) {
+	tx, in, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, rx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	startHelper(b, role, nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
+	b.Cleanup(func() { tx.Close(); rx.Close() })
+	return tx, rx
+}
+
 func benchRoundTrip(b *testing.B, size int) {
 	ctx := context.Background()
-	toTx, toRx, err := endpoints.Pipe[[]byte]()
-	if err != nil {
-		b.Fatal(err)
-	}
-	fromTx, fromRx, err := endpoints.Pipe[[]byte]()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fromRx.Close()
-	startHelper(b, "echo", nil, endpoints.Pass("in", toRx), endpoints.Pass("out", fromTx))
-	defer toTx.Close()
+	toTx, fromRx := childPipes(b, "echo")
 	msg := make([]byte, size)
 	var buf []byte
 	roundTrip := func() {
@@ -121,16 +128,7 @@ func BenchmarkPipeThroughput(b *testing.B) {
 
 func benchThroughput(b *testing.B, size int) {
 	ctx := context.Background()
-	tx, rx, err := endpoints.Pipe[[]byte]()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ackTx, ackRx, err := endpoints.Pipe[[]byte]()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ackRx.Close()
-	startHelper(b, "sink", nil, endpoints.Pass("in", rx), endpoints.Pass("ack", ackTx))
+	tx, ackRx := childPipes(b, "sink")
 	msg := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()

@@ -16,10 +16,11 @@ import (
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
-// coalesceWindow: a frame sent within this time of the previous write is
-// part of a burst and is queued for the flusher, so that a burst leaves in
-// a few large writes; a frame sent later goes straight to the kernel, so
-// that request/reply traffic pays no extra hop.
+// coalesceWindow: a frame sent within this time of the previous write,
+// while the reader has not yet read that one, is part of a burst and is
+// queued for the flusher, so that a burst leaves in a few large writes. Any
+// other frame goes straight to the kernel, so that request/reply traffic
+// pays no extra hop.
 const coalesceWindow = time.Microsecond
 
 // coalesceMax is the largest frame a burst queues: a larger one costs more
@@ -111,9 +112,12 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			err := s.err
 			s.mu.Unlock()
 			return err
-		case !s.flushing && size <= coalesceMax && size <= s.limit && time.Since(s.lastWrite) < coalesceWindow:
-			// A burst: the previous frame left a moment ago. Queue this
-			// one and let the flusher send the burst in large writes.
+		case !s.flushing && size <= coalesceMax && size <= s.limit &&
+			time.Since(s.lastWrite) < coalesceWindow && s.readerBehind():
+			// A burst: the previous frame left a moment ago and the reader
+			// has not taken it yet, so it cannot be waiting for this one
+			// either. Queue it, and let the flusher send the burst in large
+			// writes.
 			s.pending = codec.AppendFrame(s.pending, tag, msg)
 			s.startFlusher()
 			s.mu.Unlock()
@@ -128,14 +132,23 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			s.mu.Unlock()
 			return ipcchan.ErrWouldBlock
 		}
-		progress := s.progress
-		s.mu.Unlock()
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.waitProgress(ctx); err != nil {
+			return err
 		}
+	}
+}
+
+// waitProgress waits until the flusher makes progress or ctx ends. It is
+// called with s.mu held and returns with it held, except on error.
+func (s *streamSender) waitProgress(ctx context.Context) error {
+	progress := s.progress
+	s.mu.Unlock()
+	select {
+	case <-progress:
 		s.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -199,6 +212,10 @@ func (s *streamSender) writeFrame(fd int) error {
 		s.written += n
 	}
 }
+
+// readerBehind reports whether bytes written earlier are still unread in
+// the kernel. It is called with s.mu held, while no flusher runs.
+func (s *streamSender) readerBehind() bool { return s.fd.Unread() > 0 }
 
 // queueRest moves the unwritten part of the current frame to pending and
 // starts the flusher. It is called with s.mu held.
@@ -318,14 +335,9 @@ func (s *streamSender) fail(err error) error {
 func (s *streamSender) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	for s.flushing {
-		progress := s.progress
-		s.mu.Unlock()
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.waitProgress(ctx); err != nil {
+			return err
 		}
-		s.mu.Lock()
 	}
 	err := s.err
 	s.mu.Unlock()

@@ -47,6 +47,7 @@ func (c *recvCase[T]) try() (bool, error) {
 }
 
 func (c *recvCase[T]) watch(set *poller.Set) (func(), bool, error) {
+	// The Receiver's own event shows Close and values handed back by Chan.
 	fd, ok, err := c.r.wake.acquire()
 	if err != nil || !ok {
 		return nil, ok, err
@@ -60,13 +61,10 @@ func (c *recvCase[T]) watch(set *poller.Set) (func(), bool, error) {
 	if !ok {
 		return release, false, nil
 	}
-	rc, err := p.SyscallConn()
-	if err == nil {
-		err = set.AddConn(rc)
-	}
-	if err != nil {
-		// A closed transport: the next try reports it.
-		return release, true, nil
+	if rc, err := p.SyscallConn(); err == nil {
+		// An error here means the transport is closed: the next try
+		// reports that.
+		set.AddConn(rc)
 	}
 	return release, true, nil
 }

@@ -28,6 +28,10 @@ type FD struct {
 	rc     syscall.RawConn
 	closed atomic.Bool
 	rd, wr waiter
+
+	// Unread's state: bound once so that a call allocates nothing.
+	inqFn func(uintptr)
+	inq   int
 }
 
 // Open takes ownership of fd, puts it into non-blocking mode and registers
@@ -61,7 +65,24 @@ func Open(fd int, name string) (*FD, error) {
 	p.wr.init(p, file.SetWriteDeadline, rc.Write)
 	p.rd.spin = &spinner{budget: initialSpin}
 	p.wr.spin = &spinner{budget: initialSpin}
+	p.inqFn = p.readInq
 	return p, nil
+}
+
+// Unread returns how many bytes wait to be read in a pipe or FIFO
+// (FIONREAD), or 0 if that cannot be told. Calls must be serialized with
+// each other and with Write, like writes.
+func (p *FD) Unread() int {
+	p.inq = 0
+	p.rc.Control(p.inqFn)
+	return p.inq
+}
+
+func (p *FD) readInq(fd uintptr) {
+	n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ) // alias of FIONREAD
+	if err == nil {
+		p.inq = n
+	}
 }
 
 // SetReadSpin sets the longest time Read spins, retrying, before it parks;
