@@ -30,7 +30,7 @@ func kindOf(fd int) streamKind {
 	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 		return fifoKind
 	}
-	return streamKind{name: "stream"}
+	return streamAny
 }
 
 // FileSender returns a Sender that writes frames to a byte stream the caller

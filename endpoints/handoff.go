@@ -81,6 +81,7 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 		entries[h.name] = base + i
 	}
 	for _, h := range ends {
+		markHandedOff(h.end)
 		if !h.share {
 			h.end.Close()
 		}
@@ -109,14 +110,14 @@ func Start(cmd *exec.Cmd, ends ...Handed) error {
 // InheritReceiver returns a Receiver on the endpoint that the parent process
 // handed to this one under name (see [Start]). It fails with a clear error
 // if IPCCHAN_FILES is missing or malformed, names no such endpoint, or names
-// a descriptor that is not open, not a pipe or FIFO, or not readable. Each
-// endpoint can be inherited once.
+// a descriptor that is not open, not a pipe, FIFO or stream socket, or not
+// readable. Each endpoint can be inherited once.
 func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	fd, desc, err := claimInherited(name, false)
+	fd, desc, kind, err := claimInherited(name, useRead)
 	if err != nil {
 		return nil, err
 	}
-	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
+	return newStreamReceiverOn[T](fd, desc, kind, opts)
 }
 
 // InheritSender returns a Sender on the endpoint that the parent process
@@ -124,11 +125,29 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 // may have handed the same write end to several children, atomic writes are
 // on unless ipcchan.WithAtomicWrites(false) is given.
 func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
-	fd, desc, err := claimInherited(name, true)
+	fd, desc, kind, err := claimInherited(name, useWrite)
 	if err != nil {
 		return nil, err
 	}
-	return newStreamSenderOn[T](fd, desc, fifoKind, opts)
+	if kind.socket {
+		// A socket end is this process's own connection.
+		kind.atomicWrites = false
+	} else {
+		kind.atomicWrites = true
+	}
+	return newStreamSenderOn[T](fd, desc, kind, opts)
+}
+
+// InheritConn returns the connection ([Conn], from [Socketpair] or
+// [Listener.Accept]) that the parent process handed to this one under name
+// with [Pass]; see [InheritReceiver]. S and R are this side's send and
+// receive types: the parent's R and S.
+func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], error) {
+	fd, desc, _, err := claimInherited(name, useConn)
+	if err != nil {
+		return nil, err
+	}
+	return newConn[S, R](fd, desc, ipcchan.NewConfig(opts...), opts)
 }
 
 // ErrNotInherited is wrapped by the errors of InheritSender and
@@ -190,4 +209,20 @@ func formatEntries(m map[string]int) string {
 		parts[i] = n + "=" + strconv.Itoa(m[n])
 	}
 	return strings.Join(parts, ",")
+}
+
+// markHandedOff tells an end that another process holds its descriptor
+// too, so that closing it here must not shut a socket down under that
+// process.
+func markHandedOff(end Passable) {
+	switch e := end.(type) {
+	case interface{ markHandedOff() }:
+		e.markHandedOff()
+	case interface{ Transport() ipcchan.MsgSender }:
+		if s, ok := e.Transport().(*streamSender); ok {
+			s.mu.Lock()
+			s.handedOff = true
+			s.mu.Unlock()
+		}
+	}
 }

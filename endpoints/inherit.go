@@ -14,12 +14,21 @@ var inherited struct {
 	claimed map[string]bool
 }
 
+// use says what an inherited descriptor is wanted for.
+type use int
+
+const (
+	useRead  use = iota // a Receiver: a pipe or FIFO read end, or a stream socket
+	useWrite            // a Sender: a pipe or FIFO write end, or a stream socket
+	useConn             // a Conn: a stream socket
+)
+
 // claimInherited finds the descriptor handed down under name, checks that it
-// is an open pipe or FIFO usable in the wanted direction, marks it
-// close-on-exec and claimed, and returns it with a description.
-func claimInherited(name string, write bool) (int, string, error) {
-	fail := func(format string, args ...any) (int, string, error) {
-		return -1, "", fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
+// is an open pipe, FIFO or stream socket usable as wanted, marks it
+// close-on-exec and claimed, and returns it with a description and kind.
+func claimInherited(name string, want use) (int, string, streamKind, error) {
+	fail := func(format string, args ...any) (int, string, streamKind, error) {
+		return -1, "", streamKind{}, fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
 	}
 	v, ok := os.LookupEnv(EnvFiles)
 	if !ok {
@@ -52,15 +61,30 @@ func claimInherited(name string, write bool) (int, string, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fail("descriptor %d: %v", fd, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return fail("descriptor %d is a %s, not a pipe or FIFO", fd, fileType(st.Mode))
-	}
-	acc := flags & unix.O_ACCMODE
-	if write && acc == unix.O_RDONLY {
-		return fail("descriptor %d is open for reading only; the parent passed a Receiver", fd)
-	}
-	if !write && acc == unix.O_WRONLY {
-		return fail("descriptor %d is open for writing only; the parent passed a Sender", fd)
+	kind := fifoKind
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+		if err != nil || typ != unix.SOCK_STREAM {
+			return fail("descriptor %d is a socket, but not a stream socket", fd)
+		}
+		kind = socketKind
+		// Other processes may hold the same socket: closing this copy must
+		// not shut it down under them.
+		kind.shutdown = false
+	case unix.S_IFIFO:
+		if want == useConn {
+			return fail("descriptor %d is a pipe or FIFO, not a socket; the parent passed a Sender or Receiver", fd)
+		}
+		acc := flags & unix.O_ACCMODE
+		if want == useWrite && acc == unix.O_RDONLY {
+			return fail("descriptor %d is open for reading only; the parent passed a Receiver", fd)
+		}
+		if want == useRead && acc == unix.O_WRONLY {
+			return fail("descriptor %d is open for writing only; the parent passed a Sender", fd)
+		}
+	default:
+		return fail("descriptor %d is a %s, not a pipe, FIFO or stream socket", fd, fileType(st.Mode))
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return fail("descriptor %d: %v", fd, err)
@@ -69,9 +93,6 @@ func claimInherited(name string, write bool) (int, string, error) {
 		inherited.claimed = map[string]bool{}
 	}
 	inherited.claimed[name] = true
-	end := "read end"
-	if write {
-		end = "write end"
-	}
-	return fd, fmt.Sprintf("inherited %q (fifo:[%d] %s)", name, st.Ino, end), nil
+	what := map[use]string{useRead: "read end", useWrite: "write end", useConn: "connection"}[want]
+	return fd, fmt.Sprintf("inherited %q (%s:[%d] %s)", name, kind.name, st.Ino, what), kind, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ipcchantest.Child(pipeHarness, fifoHarness)
+	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness)
 	childMain() // this package's own re-executed helpers
 	goleak.VerifyTestMain(m)
 }
@@ -82,3 +82,5 @@ func fifoPair(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receive
 
 func TestPipeConformance(t *testing.T) { ipcchantest.Run(t, pipeHarness) }
 func TestFIFOConformance(t *testing.T) { ipcchantest.Run(t, fifoHarness) }
+func TestUnixConformance(t *testing.T) { ipcchantest.Run(t, unixHarness) }
+func TestTCPConformance(t *testing.T)  { ipcchantest.Run(t, tcpHarness) }

@@ -1,21 +1,36 @@
 package endpoints
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/ipcchan/internal/poller"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 // streamKind says what a stream descriptor is, which decides its defaults.
 type streamKind struct {
-	name         string // "pipe", "fifo"
+	name         string // "pipe", "fifo", "socket"
 	fifo         bool   // a reader may open before any writer
 	atomicWrites bool   // default for Config.AtomicWrites
+	socket       bool   // a socket
+	shutdown     bool   // shut the socket down for writing on Close
 }
 
 var (
-	pipeKind = streamKind{name: "pipe"}
-	fifoKind = streamKind{name: "fifo", fifo: true, atomicWrites: true}
+	pipeKind   = streamKind{name: "pipe"}
+	fifoKind   = streamKind{name: "fifo", fifo: true, atomicWrites: true}
+	socketKind = streamKind{name: "socket", socket: true, shutdown: true}
+	streamAny  = streamKind{name: "stream"}
 )
+
+// queuedIoctl is the ioctl that tells how much written data the reader has
+// not taken yet.
+func (k streamKind) queuedIoctl() uint {
+	if k.socket {
+		return unix.TIOCOUTQ // SIOCOUTQ
+	}
+	return unix.TIOCINQ // FIONREAD on the pipe
+}
 
 // newStreamSenderOn returns a Sender writing frames to fd, which it owns
 // (fd is closed on error too).
@@ -25,7 +40,7 @@ func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcch
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
 	cfg := ipcchan.NewConfig(opts...)
-	tx, err := ipcchan.NewSender[T](newStreamSender(pfd, desc, cfg, kind.atomicWrites), opts...)
+	tx, err := ipcchan.NewSender[T](newStreamSender(pfd, desc, cfg, kind), opts...)
 	if err != nil {
 		pfd.Close()
 		return nil, err

@@ -158,6 +158,8 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 		s.w += s.readN
 	case errors.Is(err, os.ErrClosed) || err == context.Canceled || err == context.DeadlineExceeded:
 		return err
+	case errors.Is(err, unix.ECONNRESET):
+		s.sticky = fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err)
 	default:
 		s.sticky = fmt.Errorf("read: %w", err)
 	}

@@ -43,6 +43,7 @@ const pipeBuf = 4096
 type streamSender struct {
 	fd     *poller.FD
 	desc   string
+	kind   streamKind
 	max    int
 	atomic bool // keep every frame within one write of at most pipeBuf bytes
 	limit  int
@@ -56,6 +57,9 @@ type streamSender struct {
 	err       error         // sticky write error
 	closed    bool
 	lastWrite time.Time // when the last write to the kernel ended
+	// handedOff: the descriptor now belongs to another process too, so
+	// Close must not shut the socket down.
+	handedOff bool
 
 	// The direct write in progress; used only by the goroutine that owns
 	// the write side while flushing is false.
@@ -65,12 +69,13 @@ type streamSender struct {
 	writeFn func(int) error
 }
 
-func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, atomicDefault bool) *streamSender {
+func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind streamKind) *streamSender {
 	s := &streamSender{
 		fd:       fd,
 		desc:     desc,
+		kind:     kind,
 		max:      cfg.MaxMessage(),
-		atomic:   cfg.Atomic(atomicDefault),
+		atomic:   cfg.Atomic(kind.atomicWrites),
 		limit:    cfg.SendBufferSize(),
 		linger:   cfg.LingerTime(),
 		progress: make(chan struct{}),
@@ -215,7 +220,7 @@ func (s *streamSender) writeFrame(fd int) error {
 
 // readerBehind reports whether bytes written earlier are still unread in
 // the kernel. It is called with s.mu held, while no flusher runs.
-func (s *streamSender) readerBehind() bool { return s.fd.Unread() > 0 }
+func (s *streamSender) readerBehind() bool { return s.fd.Queued(s.kind.queuedIoctl()) > 0 }
 
 // queueRest moves the unwritten part of the current frame to pending and
 // starts the flusher. It is called with s.mu held.
@@ -319,7 +324,7 @@ func atomicChunk(batch []byte) []byte {
 
 // fail records a write error: later sends report it. Called with s.mu held.
 func (s *streamSender) fail(err error) error {
-	if errors.Is(err, unix.EPIPE) {
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 		err = fmt.Errorf("%w: no reader left (%w)", ipcchan.ErrPeerGone, err)
 	} else if !errors.Is(err, os.ErrClosed) {
 		err = fmt.Errorf("write: %w", err)
@@ -358,6 +363,11 @@ func (s *streamSender) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.linger)
 	flushErr := s.Flush(ctx)
 	cancel()
+	if s.kind.shutdown && !s.handedOff {
+		// The peer sees end of stream even while a duplicate of this
+		// socket (the receiving half, a child's copy) stays open.
+		s.fd.Control(func(fd int) { unix.Shutdown(fd, unix.SHUT_WR) })
+	}
 	closeErr := s.fd.Close()
 	// A flusher cut off by the close exits now; wait for it.
 	s.Flush(context.Background())

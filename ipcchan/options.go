@@ -44,6 +44,17 @@ type Config struct {
 	// Perm is the permission of objects an endpoint creates. Zero means
 	// 0600.
 	Perm os.FileMode
+
+	// PeerCheck, if set, vets the credentials of every peer of a Unix
+	// socket, accepted or dialled; an error refuses the connection.
+	PeerCheck func(PeerCred) error
+}
+
+// PeerCred is the identity of the process at the other end of a Unix
+// socket, as the kernel recorded it when the connection was made
+// (SO_PEERCRED).
+type PeerCred struct {
+	PID, UID, GID int
 }
 
 // Defaults for the zero values of Config.
@@ -109,6 +120,11 @@ func WithAtomicWrites(on bool) Option {
 // WithPerm sets the permission of objects an endpoint creates.
 func WithPerm(perm os.FileMode) Option {
 	return func(c *Config) { c.Perm = perm }
+}
+
+// WithPeerCheck refuses Unix socket peers for which check returns an error.
+func WithPeerCheck(check func(PeerCred) error) Option {
+	return func(c *Config) { c.PeerCheck = check }
 }
 
 // MaxMessage returns MaxMessageSize or its default.

@@ -29,9 +29,10 @@ type FD struct {
 	closed atomic.Bool
 	rd, wr waiter
 
-	// Unread's state: bound once so that a call allocates nothing.
-	inqFn func(uintptr)
-	inq   int
+	// Queued's state: bound once so that a call allocates nothing.
+	queuedFn  func(uintptr)
+	queuedReq uint
+	queued    int
 }
 
 // Open takes ownership of fd, puts it into non-blocking mode and registers
@@ -65,23 +66,23 @@ func Open(fd int, name string) (*FD, error) {
 	p.wr.init(p, file.SetWriteDeadline, rc.Write)
 	p.rd.spin = &spinner{budget: initialSpin}
 	p.wr.spin = &spinner{budget: initialSpin}
-	p.inqFn = p.readInq
+	p.queuedFn = p.readQueued
 	return p, nil
 }
 
-// Unread returns how many bytes wait to be read in a pipe or FIFO
-// (FIONREAD), or 0 if that cannot be told. Calls must be serialized with
-// each other and with Write, like writes.
-func (p *FD) Unread() int {
-	p.inq = 0
-	p.rc.Control(p.inqFn)
-	return p.inq
+// Queued returns the byte count the ioctl req reports, or 0 if it fails:
+// unix.TIOCINQ (FIONREAD) gives the bytes waiting in a pipe, unix.TIOCOUTQ
+// (SIOCOUTQ) those a socket has sent that its peer has not taken. Calls
+// must be serialized with each other and with Write, like writes.
+func (p *FD) Queued(req uint) int {
+	p.queued, p.queuedReq = 0, req
+	p.rc.Control(p.queuedFn)
+	return p.queued
 }
 
-func (p *FD) readInq(fd uintptr) {
-	n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ) // alias of FIONREAD
-	if err == nil {
-		p.inq = n
+func (p *FD) readQueued(fd uintptr) {
+	if n, err := unix.IoctlGetInt(int(fd), p.queuedReq); err == nil {
+		p.queued = n
 	}
 }
 

@@ -59,6 +59,10 @@ type Harness struct {
 	// Senders are taken with (for pipes: atomic writes, PIPE_BUF).
 	MaxShared  int
 	SharedOpts []ipcchan.Option
+
+	// NoSharedEnd, if set, says why several processes cannot write to one
+	// end of this transport, and the suite skips that test saying so.
+	NoSharedEnd string
 }
 
 func (h *Harness) maxMessage() int {

@@ -150,6 +150,9 @@ func testConcurrentGoroutines(t *testing.T, h *Harness) {
 
 // Several child processes write to one shared end.
 func testConcurrentProcesses(t *testing.T, h *Harness) {
+	if h.NoSharedEnd != "" {
+		t.Skip(h.NoSharedEnd)
+	}
 	const procs, n = 3, 5000
 	tx, rx := pair(t, h)
 	limit := h.maxMessage()

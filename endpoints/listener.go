@@ -1,0 +1,174 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Listener accepts stream socket connections, each a [Conn] carrying values
+// of type S to the client and R from it. It is safe for concurrent use.
+type Listener[S, R any] struct {
+	fd      *poller.FD
+	desc    string
+	addr    string
+	path    *unixPath // the socket file, for a Unix path
+	tcp     bool
+	cfg     *ipcchan.Config
+	opts    []ipcchan.Option
+	refused atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen listens for stream connections. network is "unix" (address a path,
+// or "@name" for Linux's abstract namespace, which leaves nothing on disk),
+// "tcp", "tcp4" or "tcp6" (address host:port; port 0 picks one, see Addr).
+//
+// A socket file is made with permission 0600 unless ipcchan.WithPerm says
+// otherwise, whatever the umask. A socket file left behind by a listener
+// that died is taken over only if nobody accepts on it; a file that is not
+// a socket is refused with an error wrapping fs.ErrExist, and a path in use
+// with one wrapping ErrAddrInUse. A lock file (path + ".lock") held while
+// listening keeps two starters apart. Close removes both files.
+//
+// Options apply to every accepted Conn: those of [Pipe], and the peer check
+// for Unix sockets (ipcchan.WithPeerCheck, [SameUser]).
+func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Listener[S, R], error) {
+	if err := checkStreamNetwork(network); err != nil {
+		return nil, err
+	}
+	desc := network + " listener " + address
+	cfg := ipcchan.NewConfig(opts...)
+	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
+	var fd int
+	var err error
+	if network == "unix" {
+		fd, err = l.listenUnix(address)
+	} else {
+		l.tcp = true
+		fd, err = l.listenTCP(ctx, network, address)
+	}
+	if err != nil {
+		return nil, ipcchan.WrapError("listen", desc, err)
+	}
+	if l.fd, err = poller.Open(fd, desc); err != nil {
+		if l.path != nil {
+			l.path.Close()
+		}
+		return nil, &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+	}
+	return l, nil
+}
+
+func (l *Listener[S, R]) listenUnix(address string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if isAbstract(address) {
+		err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
+	} else {
+		l.path, err = bindUnixPath(fd, address, unix.SOCK_STREAM, l.cfg.FilePerm())
+	}
+	if err == nil {
+		err = unix.Listen(fd, unix.SOMAXCONN)
+	}
+	if err != nil {
+		unix.Close(fd)
+		if l.path != nil {
+			l.path.Close()
+			l.path = nil
+		}
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (l *Listener[S, R]) listenTCP(ctx context.Context, network, address string) (int, error) {
+	var lc net.ListenConfig
+	nl, err := lc.Listen(ctx, network, address)
+	if err != nil {
+		return -1, unwrapNetErr(err)
+	}
+	l.addr = nl.Addr().String()
+	return takeFD(nl)
+}
+
+// Addr returns the address the Listener listens on, with the port filled in
+// for TCP.
+func (l *Listener[S, R]) Addr() string { return l.addr }
+
+// Accept waits for the next connection and returns it. A Unix socket peer
+// that the peer check refuses is closed and not returned: Accept goes on
+// waiting (see Refused). It returns ctx.Err() if ctx ends first and an
+// error wrapping os.ErrClosed after Close.
+func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for {
+		var nfd int
+		var sa unix.Sockaddr
+		err := l.fd.Read(ctx, func(fd int) error {
+			var err error
+			nfd, sa, err = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if errors.Is(err, unix.ECONNABORTED) {
+				return unix.EAGAIN // the client gave up before we took it
+			}
+			return err
+		})
+		if err != nil {
+			return nil, ipcchan.WrapError("accept", l.desc, err)
+		}
+		if l.tcp {
+			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
+		c, err := newConn[S, R](nfd, l.desc+" conn from "+peerName(sa, nfd), l.cfg, l.opts)
+		if errors.Is(err, ErrPeerRefused) {
+			l.refused.Add(1)
+			continue
+		}
+		return c, err
+	}
+}
+
+// Refused returns how many connections the peer check has refused.
+func (l *Listener[S, R]) Refused() uint64 { return l.refused.Load() }
+
+// Close stops listening and removes the socket file and its lock file.
+// Connections already accepted are not affected. Close is idempotent.
+func (l *Listener[S, R]) Close() error {
+	l.closeOnce.Do(func() {
+		err := l.fd.Close()
+		if l.path != nil {
+			err = errors.Join(err, l.path.Close())
+		}
+		l.closeErr = ipcchan.WrapError("close", l.desc, err)
+	})
+	return l.closeErr
+}
+
+// peerName describes an accepted peer: its address, or for Unix sockets
+// its pid.
+func peerName(sa unix.Sockaddr, fd int) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	}
+	if uc, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+		return "pid " + strconv.Itoa(int(uc.Pid))
+	}
+	return "unknown peer"
+}

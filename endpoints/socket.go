@@ -1,0 +1,252 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// ErrPeerRefused is wrapped by the error for a Unix socket peer that the
+// configured peer check (ipcchan.WithPeerCheck, [SameUser]) refused.
+var ErrPeerRefused = errors.New("peer refused")
+
+// SameUser accepts only Unix socket peers running as this process's user.
+func SameUser() ipcchan.Option {
+	uid := os.Getuid()
+	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
+		if c.UID != uid {
+			return fmt.Errorf("uid %d is not this process's uid %d", c.UID, uid)
+		}
+		return nil
+	})
+}
+
+// AllowIDs accepts only Unix socket peers whose uid is in uids or whose gid
+// is in gids.
+func AllowIDs(uids, gids []int) ipcchan.Option {
+	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
+		for _, u := range uids {
+			if c.UID == u {
+				return nil
+			}
+		}
+		for _, g := range gids {
+			if c.GID == g {
+				return nil
+			}
+		}
+		return fmt.Errorf("uid %d, gid %d not allowed", c.UID, c.GID)
+	})
+}
+
+// Conn is one connected stream socket: a typed channel each way, values of
+// type S out and R in. It is safe for concurrent use (one goroutine may
+// send while another receives).
+type Conn[S, R any] struct {
+	tx   *ipcchan.Sender[S]
+	rx   *ipcchan.Receiver[R]
+	cred *ipcchan.PeerCred
+	desc string
+}
+
+// Sender returns the sending half. Closing it alone shuts the socket down
+// for writing: the peer sees end of stream, and replies still arrive.
+func (c *Conn[S, R]) Sender() *ipcchan.Sender[S] { return c.tx }
+
+// Receiver returns the receiving half.
+func (c *Conn[S, R]) Receiver() *ipcchan.Receiver[R] { return c.rx }
+
+// Send sends v to the peer; see ipcchan.Sender.Send.
+func (c *Conn[S, R]) Send(ctx context.Context, v S) error { return c.tx.Send(ctx, v) }
+
+// Recv receives the peer's next value; see ipcchan.Receiver.Recv.
+func (c *Conn[S, R]) Recv(ctx context.Context) (R, error) { return c.rx.Recv(ctx) }
+
+// PeerCred returns the credentials of the process at the other end of a
+// Unix socket; ok is false for other sockets.
+func (c *Conn[S, R]) PeerCred() (cred ipcchan.PeerCred, ok bool) {
+	if c.cred == nil {
+		return ipcchan.PeerCred{}, false
+	}
+	return *c.cred, true
+}
+
+// String describes the connection.
+func (c *Conn[S, R]) String() string { return c.desc }
+
+// Close closes the sending half (flushing it, and telling the peer the
+// stream ended) and then the receiving half. It is idempotent.
+func (c *Conn[S, R]) Close() error {
+	return errors.Join(c.tx.Close(), c.rx.Close())
+}
+
+// File returns a duplicate of the socket, to hand the whole connection to
+// another process with [Pass]; the child picks it up with [InheritConn].
+func (c *Conn[S, R]) File() (*os.File, error) { return c.rx.File() }
+
+// markHandedOff keeps Close from shutting the socket down under the
+// process it was handed to.
+func (c *Conn[S, R]) markHandedOff() { markHandedOff(c.tx) }
+
+// newConn makes a Conn on fd, a connected non-blocking stream socket, which
+// it owns (fd is closed on error too). The receiving half reads fd, the
+// sending half writes a duplicate.
+func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.Option) (*Conn[S, R], error) {
+	cred, err := checkPeer(fd, cfg)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "connect", Endpoint: desc, Err: err}
+	}
+	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "dup", Endpoint: desc, Err: err}
+	}
+	rx, err := newStreamReceiverOn[R](fd, desc, socketKind, opts)
+	if err != nil {
+		unix.Close(wfd)
+		return nil, err
+	}
+	tx, err := newStreamSenderOn[S](wfd, desc, socketKind, opts)
+	if err != nil {
+		rx.Close()
+		return nil, err
+	}
+	return &Conn[S, R]{tx: tx, rx: rx, cred: cred, desc: desc}, nil
+}
+
+// checkPeer reads SO_PEERCRED on a Unix socket and applies the configured
+// check. It returns nil credentials for other sockets.
+func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
+	if dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || dom != unix.AF_UNIX {
+		return nil, nil
+	}
+	uc, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return nil, fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	cred := &ipcchan.PeerCred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}
+	if cfg.PeerCheck != nil {
+		if err := cfg.PeerCheck(*cred); err != nil {
+			return nil, fmt.Errorf("%w: pid %d: %w", ErrPeerRefused, cred.PID, err)
+		}
+	}
+	return cred, nil
+}
+
+// Socketpair returns the two ends of a connected Unix stream socket pair:
+// what one sends (type S), the other receives. Hand one end to a child
+// process with [Pass] and [Start]; it picks it up with [InheritConn].
+func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, &ipcchan.OpError{Op: "socketpair", Err: err}
+	}
+	cfg := ipcchan.NewConfig(opts...)
+	name := socketName(fds[0])
+	a, err := newConn[S, R](fds[0], name+" end A", cfg, opts)
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	b, err := newConn[R, S](fds[1], name+" end B", cfg, opts)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// Dial connects to a listening stream socket and returns the connection.
+// network is "unix" (address a path, or "@name" for Linux's abstract
+// namespace), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
+// connection attempt. Options are those of [Pipe], and for Unix sockets
+// the peer check (ipcchan.WithPeerCheck, [SameUser]).
+func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
+	if err := checkStreamNetwork(network); err != nil {
+		return nil, err
+	}
+	desc := network + " " + address
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, ipcchan.WrapError("dial", desc, unwrapNetErr(err))
+	}
+	fd, err := takeFD(nc)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+	}
+	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", ipcchan.NewConfig(opts...), opts)
+}
+
+func checkStreamNetwork(network string) error {
+	switch network {
+	case "unix", "tcp", "tcp4", "tcp6":
+		return nil
+	}
+	return fmt.Errorf("ipcchan: stream network %q: want unix, tcp, tcp4 or tcp6", network)
+}
+
+// unwrapNetErr keeps the cause of a *net.OpError, which ipcchan's own
+// OpError then names.
+func unwrapNetErr(err error) error {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Err != nil {
+		if errors.Is(err, context.Canceled) {
+			return context.Canceled
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return context.DeadlineExceeded
+		}
+		return ne.Err
+	}
+	return err
+}
+
+// takeFD duplicates the descriptor behind a net.Conn or net.Listener and
+// closes it, leaving the caller the duplicate.
+func takeFD(c interface{ Close() error }) (int, error) {
+	defer c.Close()
+	var rc syscall.RawConn
+	var err error
+	switch v := c.(type) {
+	case *net.UnixConn:
+		rc, err = v.SyscallConn()
+	case *net.TCPConn:
+		rc, err = v.SyscallConn()
+	case *net.UnixListener:
+		rc, err = v.SyscallConn()
+	case *net.TCPListener:
+		rc, err = v.SyscallConn()
+	default:
+		return -1, fmt.Errorf("unexpected %T", c)
+	}
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// socketName names a socket the way /proc/self/fd shows it.
+func socketName(fd int) string {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "socket"
+	}
+	return fmt.Sprintf("socket:[%d]", st.Ino)
+}
+
+func isAbstract(address string) bool { return strings.HasPrefix(address, "@") }

@@ -1,0 +1,156 @@
+package endpoints
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrAddrInUse is wrapped by the error for a socket path another process
+// listens on, or is about to.
+var ErrAddrInUse = errors.New("address in use")
+
+// maxSunPath is the room for a path in a sockaddr_un, with its NUL.
+const maxSunPath = len(unix.RawSockaddrUnix{}.Path)
+
+// unixPath is a socket file this process made and listens on. While it
+// lives, an exclusive flock on path+".lock" keeps a second starter from
+// taking the path over; Close removes the socket file (only if it is still
+// ours) and the lock file.
+type unixPath struct {
+	path     string
+	lock     *os.File
+	dev, ino uint64
+}
+
+// bindUnixPath binds fd, an AF_UNIX socket of type typ, to path with
+// permission perm, safely:
+//
+//   - two processes starting at once are told apart by the lock file;
+//   - a socket file left by a crashed owner is removed only if nobody
+//     accepts connections on it; anything else at path is refused;
+//   - the socket is bound in a fresh 0700 directory beside path, given its
+//     permission there, and renamed into place, so that no one can connect
+//     through a moment of wider permission (the umask does not matter).
+func bindUnixPath(fd int, path string, typ int, perm os.FileMode) (*unixPath, error) {
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	u := &unixPath{path: path, lock: lock}
+	if err := u.bind(fd, typ, perm); err != nil {
+		u.unlock()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *unixPath) bind(fd, typ int, perm os.FileMode) error {
+	if err := reclaimStale(u.path, typ); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(u.path), ".ipcchan-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	if len(tmp) >= maxSunPath {
+		return fmt.Errorf("socket path %q is too long: binding needs %d bytes of the %d a socket address holds", u.path, len(tmp)+1, maxSunPath)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: tmp}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if err := os.Chmod(tmp, perm.Perm()); err != nil {
+		return err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, u.path, unix.RENAME_NOREPLACE); err != nil {
+		return fmt.Errorf("put socket in place: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(u.path, &st); err != nil {
+		return err
+	}
+	u.dev, u.ino = st.Dev, st.Ino
+	return nil
+}
+
+// reclaimStale removes a socket file at path that nobody listens on, and
+// refuses anything else that is there.
+func reclaimStale(path string, typ int) error {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fmt.Errorf("%w: %s exists and is a %s, not a socket", fs.ErrExist, path, fileType(st.Mode))
+	}
+	probe, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	err = unix.Connect(probe, &unix.SockaddrUnix{Name: path})
+	unix.Close(probe)
+	switch {
+	case errors.Is(err, unix.ECONNREFUSED):
+		// Left behind by an owner that is gone.
+		if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove stale socket: %w", err)
+		}
+		return nil
+	case err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINPROGRESS):
+		return fmt.Errorf("%w: a process listens on %s", ErrAddrInUse, path)
+	default:
+		return fmt.Errorf("probe %s: %w", path, err)
+	}
+}
+
+// lockFile takes an exclusive, non-blocking flock on path, creating it with
+// mode 0600. It retries if the file it locked was removed meanwhile, so
+// that removing the lock file on close is safe.
+func lockFile(path string) (*os.File, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock file: %w", err)
+		}
+		f := os.NewFile(uintptr(fd), path)
+		if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%w: another process holds %s (it listens, or is starting to)", ErrAddrInUse, path)
+			}
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		var held, now unix.Stat_t
+		if unix.Fstat(fd, &held) == nil && unix.Lstat(path, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
+			return f, nil
+		}
+		f.Close() // removed and made again under us: lock the new one
+	}
+}
+
+// Close removes the socket file if it is still the one this process made,
+// then the lock file, and releases the lock.
+func (u *unixPath) Close() error {
+	var st unix.Stat_t
+	var err error
+	if unix.Lstat(u.path, &st) == nil && st.Dev == u.dev && st.Ino == u.ino {
+		err = unix.Unlink(u.path)
+	}
+	u.unlock()
+	return err
+}
+
+func (u *unixPath) unlock() {
+	os.Remove(u.lock.Name())
+	u.lock.Close()
+}
