@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -113,29 +115,37 @@ func Start(cmd *exec.Cmd, ends ...Handed) error {
 // a descriptor that is not open, not a pipe, FIFO or stream socket, or not
 // readable. Each endpoint can be inherited once.
 func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	fd, desc, kind, err := claimInherited(name, useRead)
-	if err != nil {
+	fd, desc, typ, err := claimInherited(name, useRead)
+	switch {
+	case err != nil:
 		return nil, err
+	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
+		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, typ), nil, opts)
+	case typ != 0:
+		return newStreamReceiverOn[T](fd, desc, socketKind, opts)
 	}
-	return newStreamReceiverOn[T](fd, desc, kind, opts)
+	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
 }
 
 // InheritSender returns a Sender on the endpoint that the parent process
 // handed to this one under name; see [InheritReceiver]. Since the parent
-// may have handed the same write end to several children, atomic writes are
-// on unless ipcchan.WithAtomicWrites(false) is given.
+// may have handed the same pipe write end to several children, atomic
+// writes are on for pipes and FIFOs unless ipcchan.WithAtomicWrites(false)
+// is given. Closing an inherited socket does not shut it down for the other
+// processes that may hold it.
 func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
-	fd, desc, kind, err := claimInherited(name, useWrite)
-	if err != nil {
+	fd, desc, typ, err := claimInherited(name, useWrite)
+	switch {
+	case err != nil:
 		return nil, err
+	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
+		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, typ), true, opts)
+	case typ != 0:
+		kind := socketKind
+		kind.shutdown = false
+		return newStreamSenderOn[T](fd, desc, kind, opts)
 	}
-	if kind.socket {
-		// A socket end is this process's own connection.
-		kind.atomicWrites = false
-	} else {
-		kind.atomicWrites = true
-	}
-	return newStreamSenderOn[T](fd, desc, kind, opts)
+	return newStreamSenderOn[T](fd, desc, fifoKind, opts)
 }
 
 // InheritConn returns the connection ([Conn], from [Socketpair] or
@@ -212,17 +222,15 @@ func formatEntries(m map[string]int) string {
 }
 
 // markHandedOff tells an end that another process holds its descriptor
-// too, so that closing it here must not shut a socket down under that
-// process.
+// too, so that closing it here must not shut a socket down or send an
+// end-of-stream marker for that process.
 func markHandedOff(end Passable) {
 	switch e := end.(type) {
 	case interface{ markHandedOff() }:
 		e.markHandedOff()
 	case interface{ Transport() ipcchan.MsgSender }:
-		if s, ok := e.Transport().(*streamSender); ok {
-			s.mu.Lock()
-			s.handedOff = true
-			s.mu.Unlock()
+		if h, ok := e.Transport().(interface{ setHandedOff() }); ok {
+			h.setHandedOff()
 		}
 	}
 }

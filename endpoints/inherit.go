@@ -26,9 +26,10 @@ const (
 // claimInherited finds the descriptor handed down under name, checks that it
 // is an open pipe, FIFO or stream socket usable as wanted, marks it
 // close-on-exec and claimed, and returns it with a description and kind.
-func claimInherited(name string, want use) (int, string, streamKind, error) {
-	fail := func(format string, args ...any) (int, string, streamKind, error) {
-		return -1, "", streamKind{}, fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
+// sockType is the socket's SO_TYPE, or 0 for a pipe or FIFO.
+func claimInherited(name string, want use) (fd int, desc string, sockType int, err error) {
+	fail := func(format string, args ...any) (int, string, int, error) {
+		return -1, "", 0, fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
 	}
 	v, ok := os.LookupEnv(EnvFiles)
 	if !ok {
@@ -38,7 +39,7 @@ func claimInherited(name string, want use) (int, string, streamKind, error) {
 	if err != nil {
 		return fail("%s=%q: %v", EnvFiles, v, err)
 	}
-	fd, ok := entries[name]
+	fd, ok = entries[name]
 	if !ok {
 		names := make([]string, 0, len(entries))
 		for n := range entries {
@@ -61,17 +62,16 @@ func claimInherited(name string, want use) (int, string, streamKind, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fail("descriptor %d: %v", fd, err)
 	}
-	kind := fifoKind
+	kind := "fifo"
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFSOCK:
-		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-		if err != nil || typ != unix.SOCK_STREAM {
-			return fail("descriptor %d is a socket, but not a stream socket", fd)
+		kind = "socket"
+		if sockType, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
+			return fail("descriptor %d: %v", fd, err)
 		}
-		kind = socketKind
-		// Other processes may hold the same socket: closing this copy must
-		// not shut it down under them.
-		kind.shutdown = false
+		if sockType == unix.SOCK_DGRAM && want == useConn {
+			return fail("descriptor %d is a datagram socket, not a connection; the parent passed a Sender or Receiver", fd)
+		}
 	case unix.S_IFIFO:
 		if want == useConn {
 			return fail("descriptor %d is a pipe or FIFO, not a socket; the parent passed a Sender or Receiver", fd)
@@ -84,7 +84,7 @@ func claimInherited(name string, want use) (int, string, streamKind, error) {
 			return fail("descriptor %d is open for writing only; the parent passed a Sender", fd)
 		}
 	default:
-		return fail("descriptor %d is a %s, not a pipe, FIFO or stream socket", fd, fileType(st.Mode))
+		return fail("descriptor %d is a %s, not a pipe, FIFO or socket", fd, fileType(st.Mode))
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return fail("descriptor %d: %v", fd, err)
@@ -94,5 +94,5 @@ func claimInherited(name string, want use) (int, string, streamKind, error) {
 	}
 	inherited.claimed[name] = true
 	what := map[use]string{useRead: "read end", useWrite: "write end", useConn: "connection"}[want]
-	return fd, fmt.Sprintf("inherited %q (%s:[%d] %s)", name, kind.name, st.Ino, what), kind, nil
+	return fd, fmt.Sprintf("inherited %q (%s:[%d] %s)", name, kind, st.Ino, what), sockType, nil
 }

@@ -30,9 +30,11 @@ type Listener[S, R any] struct {
 	closeErr  error
 }
 
-// Listen listens for stream connections. network is "unix" (address a path,
-// or "@name" for Linux's abstract namespace, which leaves nothing on disk),
-// "tcp", "tcp4" or "tcp6" (address host:port; port 0 picks one, see Addr).
+// Listen listens for connections. network is "unix" (a stream; address a
+// path, or "@name" for Linux's abstract namespace, which leaves nothing on
+// disk), "unixpacket" (sequenced packets, addressed alike: one message per
+// record, boundaries kept by the kernel), "tcp", "tcp4" or "tcp6" (address
+// host:port; port 0 picks one, see Addr).
 //
 // A socket file is made with permission 0600 unless ipcchan.WithPerm says
 // otherwise, whatever the umask. A socket file left behind by a listener
@@ -52,8 +54,12 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
 	var fd int
 	var err error
-	if network == "unix" {
-		fd, err = l.listenUnix(address)
+	if network == "unix" || network == "unixpacket" {
+		typ := unix.SOCK_STREAM
+		if network == "unixpacket" {
+			typ = unix.SOCK_SEQPACKET
+		}
+		fd, err = l.listenUnix(address, typ)
 	} else {
 		l.tcp = true
 		fd, err = l.listenTCP(ctx, network, address)
@@ -70,15 +76,15 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	return l, nil
 }
 
-func (l *Listener[S, R]) listenUnix(address string) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+func (l *Listener[S, R]) listenUnix(address string, typ int) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	if isAbstract(address) {
 		err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
 	} else {
-		l.path, err = bindUnixPath(fd, address, unix.SOCK_STREAM, l.cfg.FilePerm())
+		l.path, err = bindUnixPath(fd, address, typ, l.cfg.FilePerm())
 	}
 	if err == nil {
 		err = unix.Listen(fd, unix.SOMAXCONN)

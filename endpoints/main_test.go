@@ -14,7 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness)
+	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness)
 	childMain() // this package's own re-executed helpers
 	goleak.VerifyTestMain(m)
 }
@@ -84,3 +84,7 @@ func TestPipeConformance(t *testing.T) { ipcchantest.Run(t, pipeHarness) }
 func TestFIFOConformance(t *testing.T) { ipcchantest.Run(t, fifoHarness) }
 func TestUnixConformance(t *testing.T) { ipcchantest.Run(t, unixHarness) }
 func TestTCPConformance(t *testing.T)  { ipcchantest.Run(t, tcpHarness) }
+
+func TestUnixgramConformance(t *testing.T)   { ipcchantest.Run(t, unixgramHarness) }
+func TestUnixpacketConformance(t *testing.T) { ipcchantest.Run(t, unixpacketHarness) }
+func TestUDPConformance(t *testing.T)        { ipcchantest.Run(t, udpHarness) }

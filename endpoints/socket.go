@@ -110,12 +110,22 @@ func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "dup", Endpoint: desc, Err: err}
 	}
-	rx, err := newStreamReceiverOn[R](fd, desc, socketKind, opts)
-	if err != nil {
-		unix.Close(wfd)
-		return nil, err
+	var rx *ipcchan.Receiver[R]
+	var tx *ipcchan.Sender[S]
+	if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ == unix.SOCK_SEQPACKET {
+		// One message per record; the kernel ends the stream.
+		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, opts); err != nil {
+			unix.Close(wfd)
+			return nil, err
+		}
+		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, opts)
+	} else {
+		if rx, err = newStreamReceiverOn[R](fd, desc, socketKind, opts); err != nil {
+			unix.Close(wfd)
+			return nil, err
+		}
+		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, opts)
 	}
-	tx, err := newStreamSenderOn[S](wfd, desc, socketKind, opts)
 	if err != nil {
 		rx.Close()
 		return nil, err
@@ -165,9 +175,10 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 	return a, b, nil
 }
 
-// Dial connects to a listening stream socket and returns the connection.
-// network is "unix" (address a path, or "@name" for Linux's abstract
-// namespace), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
+// Dial connects to a listening socket and returns the connection. network
+// is "unix" (a stream; address a path, or "@name" for Linux's abstract
+// namespace), "unixpacket" (sequenced packets: one message per record, the
+// tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt. Options are those of [Pipe], and for Unix sockets
 // the peer check (ipcchan.WithPeerCheck, [SameUser]).
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
@@ -189,10 +200,10 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 
 func checkStreamNetwork(network string) error {
 	switch network {
-	case "unix", "tcp", "tcp4", "tcp6":
+	case "unix", "unixpacket", "tcp", "tcp4", "tcp6":
 		return nil
 	}
-	return fmt.Errorf("ipcchan: stream network %q: want unix, tcp, tcp4 or tcp6", network)
+	return fmt.Errorf("ipcchan: connection network %q: want unix, unixpacket, tcp, tcp4 or tcp6 (datagrams go through ListenPacket and DialPacket)", network)
 }
 
 // unwrapNetErr keeps the cause of a *net.OpError, which ipcchan's own
@@ -225,6 +236,8 @@ func takeFD(c interface{ Close() error }) (int, error) {
 	case *net.UnixListener:
 		rc, err = v.SyscallConn()
 	case *net.TCPListener:
+		rc, err = v.SyscallConn()
+	case *net.UDPConn:
 		rc, err = v.SyscallConn()
 	default:
 		return -1, fmt.Errorf("unexpected %T", c)

@@ -324,6 +324,9 @@ func atomicChunk(batch []byte) []byte {
 
 // fail records a write error: later sends report it. Called with s.mu held.
 func (s *streamSender) fail(err error) error {
+	if s.closed {
+		err = os.ErrClosed // Close shut a socket down under a blocked write
+	}
 	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 		err = fmt.Errorf("%w: no reader left (%w)", ipcchan.ErrPeerGone, err)
 	} else if !errors.Is(err, os.ErrClosed) {
@@ -378,6 +381,14 @@ func (s *streamSender) Close() error {
 		return flushErr
 	}
 	return closeErr
+}
+
+// setHandedOff marks the descriptor as held by another process too: Close
+// then does not shut a socket down.
+func (s *streamSender) setHandedOff() {
+	s.mu.Lock()
+	s.handedOff = true
+	s.mu.Unlock()
 }
 
 // File returns a duplicate of the descriptor for another process. Frames

@@ -99,11 +99,20 @@ func (r memReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) e
 }
 
 func (r memReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	// Messages first: end of stream only once they are all taken.
 	select {
 	case msg := <-r.m.msgs:
 		return deliver(msg.tag, msg.payload)
+	default:
+	}
+	select {
 	case <-r.m.eof:
-		return io.EOF
+		select {
+		case msg := <-r.m.msgs:
+			return deliver(msg.tag, msg.payload)
+		default:
+			return io.EOF
+		}
 	default:
 		return ipcchan.ErrWouldBlock
 	}

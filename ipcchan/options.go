@@ -45,6 +45,12 @@ type Config struct {
 	// 0600.
 	Perm os.FileMode
 
+	// Senders is how many senders a receiver on a transport without a
+	// kernel end of stream (a datagram socket, a message queue) waits for:
+	// it returns io.EOF once that many end-of-stream markers arrived. Zero
+	// means 1.
+	Senders int
+
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
 	// socket, accepted or dialled; an error refuses the connection.
 	PeerCheck func(PeerCred) error
@@ -126,6 +132,15 @@ func WithPerm(perm os.FileMode) Option {
 func WithPeerCheck(check func(PeerCred) error) Option {
 	return func(c *Config) { c.PeerCheck = check }
 }
+
+// WithSenders tells a receiver on a transport without a kernel end of
+// stream how many senders' end-of-stream markers to wait for.
+func WithSenders(n int) Option {
+	return func(c *Config) { c.Senders = n }
+}
+
+// SenderCount returns Senders or its default, 1.
+func (c *Config) SenderCount() int { return max(c.Senders, 1) }
 
 // MaxMessage returns MaxMessageSize or its default.
 func (c *Config) MaxMessage() int {

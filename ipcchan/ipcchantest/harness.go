@@ -60,9 +60,10 @@ type Harness struct {
 	MaxShared  int
 	SharedOpts []ipcchan.Option
 
-	// NoSharedEnd, if set, says why several processes cannot write to one
-	// end of this transport, and the suite skips that test saying so.
-	NoSharedEnd string
+	// Skip names the suite's tests (Order100k, SenderKilled,
+	// CloseWhileBlocked/Send, ...) that the transport cannot pass by its
+	// nature, each with the reason, which the test reports as it skips.
+	Skip map[string]string
 }
 
 func (h *Harness) maxMessage() int {

@@ -1,0 +1,299 @@
+package endpoints
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Datagram format: every message is one datagram (or one seqpacket record):
+// a big-endian uint32 tag, then the payload. On connectionless sockets a
+// sender's Close sends an end-of-stream marker, a datagram holding only the
+// tag eosTag; application messages cannot use that tag.
+const (
+	dgramHeader = 4
+	eosTag      = 0xFFFF_FFFF
+)
+
+// ErrReservedTag is wrapped by the error for a message sent on a datagram
+// socket with the tag reserved for the end-of-stream marker.
+var ErrReservedTag = errors.New("tag 0xFFFFFFFF is reserved for end of stream on datagram sockets")
+
+// dgramKind says how a message socket ends its stream.
+type dgramKind struct {
+	name   string
+	marker bool // connectionless: end of stream is a marker datagram
+	lossy  bool // UDP
+}
+
+var (
+	unixgramKind   = dgramKind{name: "unixgram", marker: true}
+	unixpacketKind = dgramKind{name: "unixpacket"}
+	udpKind        = dgramKind{name: "udp", marker: true, lossy: true}
+)
+
+// dgramSender sends one message per datagram on a connected socket. It
+// implements ipcchan.MsgSender.
+type dgramSender struct {
+	fd      *poller.FD
+	desc    string
+	kind    dgramKind
+	max     int
+	linger  time.Duration
+	out     []byte
+	writeFn func(int) error
+
+	mu        sync.Mutex
+	handedOff bool
+	closed    bool
+	// noShutdown: other processes may hold this seqpacket socket too
+	// (it was inherited), so Close must not shut it down under them.
+	noShutdown bool
+}
+
+func newDgramSender(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramSender {
+	s := &dgramSender{fd: fd, desc: desc, kind: kind, linger: cfg.LingerTime()}
+	s.max = min(cfg.MaxMessage(), maxDatagram(fd, kind)-dgramHeader)
+	s.writeFn = s.write
+	return s
+}
+
+// maxDatagram is the largest datagram the socket can send.
+func maxDatagram(fd *poller.FD, kind dgramKind) int {
+	if kind.name == "udp" {
+		return 65507 // IPv4's limit; IPv6 allows a few bytes more
+	}
+	n := 0
+	fd.Control(func(fd int) { n, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF) })
+	// The kernel refuses a Unix datagram longer than its send buffer less
+	// a little bookkeeping.
+	return max(n-64, 1024)
+}
+
+func (s *dgramSender) String() string  { return s.desc }
+func (s *dgramSender) MaxMsgSize() int { return s.max }
+
+func (s *dgramSender) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	if err := s.prepare(tag, msg); err != nil {
+		return err
+	}
+	return s.mapErr(s.fd.Write(ctx, s.writeFn))
+}
+
+func (s *dgramSender) TrySendMsg(tag uint32, msg []byte) error {
+	if err := s.prepare(tag, msg); err != nil {
+		return err
+	}
+	err := s.fd.TryWrite(s.writeFn)
+	if err == unix.EAGAIN {
+		return ipcchan.ErrWouldBlock
+	}
+	return s.mapErr(err)
+}
+
+func (s *dgramSender) prepare(tag uint32, msg []byte) error {
+	if len(msg) > s.max {
+		return fmt.Errorf("%w: %d bytes, a %s datagram carries at most %d", ipcchan.ErrMessageTooLarge, len(msg), s.kind.name, s.max)
+	}
+	if tag == eosTag && s.kind.marker {
+		return ErrReservedTag
+	}
+	s.out = binary.BigEndian.AppendUint32(s.out[:0], tag)
+	s.out = append(s.out, msg...)
+	return nil
+}
+
+// write sends s.out as one datagram: whole or not at all.
+func (s *dgramSender) write(fd int) error {
+	_, err := unix.Write(fd, s.out)
+	return err
+}
+
+func (s *dgramSender) mapErr(err error) error {
+	switch {
+	case err == nil, err == context.Canceled, err == context.DeadlineExceeded:
+		return err
+	case s.isClosed():
+		return os.ErrClosed // Close shut the socket down under a blocked Send
+	case errors.Is(err, unix.ECONNREFUSED), errors.Is(err, unix.EPIPE), errors.Is(err, unix.ENOTCONN), errors.Is(err, unix.ECONNRESET):
+		return fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err)
+	case errors.Is(err, unix.EMSGSIZE):
+		return fmt.Errorf("%w: %w", ipcchan.ErrMessageTooLarge, err)
+	}
+	return err
+}
+
+// Close sends the end-of-stream marker on a connectionless socket (retrying
+// for at most the linger time while the receiver's queue is full), then
+// closes the socket; a seqpacket socket is shut down for writing, which the
+// peer sees as end of stream.
+func (s *dgramSender) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	handedOff := s.handedOff
+	s.mu.Unlock()
+	var err error
+	switch {
+	case handedOff:
+	case s.kind.marker:
+		err = s.sendMarker()
+	case !s.noShutdown:
+		s.fd.Control(func(fd int) { unix.Shutdown(fd, unix.SHUT_WR) })
+	}
+	return errors.Join(err, s.fd.Close())
+}
+
+func (s *dgramSender) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// sendMarker sends the end-of-stream marker. It goes around the poller,
+// which a Send blocked at the same moment may be using.
+func (s *dgramSender) sendMarker() error {
+	marker := binary.BigEndian.AppendUint32(nil, eosTag)
+	deadline := time.Now().Add(s.linger)
+	for {
+		var err error
+		s.fd.Control(func(fd int) { _, err = unix.Write(fd, marker) })
+		switch {
+		case err == nil, errors.Is(err, unix.ECONNREFUSED), errors.Is(err, unix.ENOTCONN), errors.Is(err, unix.EPIPE):
+			return nil // sent, or nobody is left to tell
+		case err != unix.EAGAIN:
+			return fmt.Errorf("send end-of-stream marker: %w", err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("close: the receiver's queue stayed full for %v; end-of-stream marker not sent", s.linger)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// setHandedOff marks the socket as held by another process too: Close
+// then neither sends a marker nor shuts it down.
+func (s *dgramSender) setHandedOff() {
+	s.mu.Lock()
+	s.handedOff = true
+	s.mu.Unlock()
+}
+
+// File returns a duplicate of the socket for another process.
+func (s *dgramSender) File() (*os.File, error) { return dupFile(s.fd) }
+
+// dgramReceiver receives one message per datagram. It implements
+// ipcchan.MsgReceiver.
+type dgramReceiver struct {
+	fd      *poller.FD
+	desc    string
+	kind    dgramKind
+	path    *unixPath // the socket file ListenPacket made, removed on Close
+	buf     []byte
+	senders int
+	ended   int
+	sticky  error
+	n       int
+	readFn  func(int) error
+}
+
+func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
+	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.SenderCount()}
+	size := min(cfg.MaxMessage(), maxDatagram(fd, kind)) + dgramHeader
+	if kind.name == "udp" {
+		size = 65536
+	}
+	r.buf = make([]byte, size)
+	r.readFn = r.read
+	return r
+}
+
+func (r *dgramReceiver) String() string { return r.desc }
+
+func (r *dgramReceiver) read(fd int) error {
+	n, err := sys.RecvTrunc(fd, r.buf)
+	r.n = n
+	return err
+}
+
+func (r *dgramReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	return r.recv(ctx, true, deliver)
+}
+
+func (r *dgramReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return r.recv(context.Background(), false, deliver)
+}
+
+func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
+	for {
+		if r.sticky != nil {
+			return r.sticky
+		}
+		var err error
+		if block {
+			err = r.fd.Read(ctx, r.readFn)
+		} else if err = r.fd.TryRead(r.readFn); err == unix.EAGAIN {
+			return ipcchan.ErrWouldBlock
+		}
+		switch {
+		case err == nil:
+		case err == context.Canceled || err == context.DeadlineExceeded || errors.Is(err, os.ErrClosed):
+			return err
+		case errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.ECONNREFUSED):
+			r.sticky = fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err)
+			continue
+		default:
+			return fmt.Errorf("receive: %w", err)
+		}
+		n := r.n
+		switch {
+		case n == 0 && !r.kind.marker:
+			r.sticky = io.EOF // a seqpacket peer shut down or closed
+			continue
+		case n > len(r.buf):
+			return fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-dgramHeader, len(r.buf)-dgramHeader)
+		case n < dgramHeader:
+			return fmt.Errorf("%w: a %d-byte datagram is shorter than its tag (discarded)", ipcchan.ErrDecode, n)
+		}
+		tag := binary.BigEndian.Uint32(r.buf)
+		if tag == eosTag && r.kind.marker {
+			if n == dgramHeader {
+				if r.ended++; r.ended >= r.senders {
+					r.sticky = io.EOF
+				}
+				continue
+			}
+		}
+		return deliver(tag, r.buf[dgramHeader:n])
+	}
+}
+
+// Close closes the socket and removes its socket file, if it made one.
+func (r *dgramReceiver) Close() error {
+	err := r.fd.Close()
+	if r.path != nil {
+		err = errors.Join(err, r.path.Close())
+		r.path = nil
+	}
+	return err
+}
+
+// SyscallConn lets ipcchan.Select wait on the socket.
+func (r *dgramReceiver) SyscallConn() (syscall.RawConn, error) { return rawConn{r.fd}, nil }
+
+// File returns a duplicate of the socket for another process.
+func (r *dgramReceiver) File() (*os.File, error) { return dupFile(r.fd) }

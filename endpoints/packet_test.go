@@ -1,0 +1,96 @@
+package endpoints_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+)
+
+var abstractSeq atomic.Int64
+
+// abstractName returns a fresh name in the abstract namespace.
+func abstractName(prefix string) string {
+	return "@ipcchan-" + prefix + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(abstractSeq.Add(1), 10)
+}
+
+func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+	ctx := context.Background()
+	rx, addr, err := endpoints.ListenPacket[[]byte](ctx, network, address, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := endpoints.DialPacket[[]byte](ctx, network, addr, opts...)
+	if err != nil {
+		rx.Close()
+		return nil, nil, err
+	}
+	return tx, rx, nil
+}
+
+// noKernelEOF is why datagram transports skip the killed-sender test.
+const noKernelEOF = "a datagram socket has no kernel end of stream: a killed sender sends no end marker, " +
+	"and turning its death into ErrPeerGone needs a watched peer pid (pidfd), which comes with the process work"
+
+var unixgramHarness = &ipcchantest.Harness{
+	Name: "unixgram",
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		return packetPair("unixgram", abstractName("dgram"), opts...)
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   128 << 10, // a Unix datagram must fit the socket's send buffer
+	Skip:         map[string]string{"SenderKilled": noKernelEOF},
+}
+
+var unixpacketHarness = &ipcchantest.Harness{
+	Name: "unixpacket",
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		dir, err := os.MkdirTemp("", "ipcchan-seqpacket-")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer os.RemoveAll(dir)
+		return socketPair("unixpacket", filepath.Join(dir, "s"), opts...)
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   128 << 10,
+}
+
+// UDP keeps neither order nor delivery under load, and never blocks a
+// sender: the suite skips exactly the tests that rest on those rules.
+const (
+	udpLossy   = "UDP drops datagrams when the receiver's buffer overflows and has no back-pressure: this volume loses messages by design"
+	udpNoBlock = "a UDP send never blocks: the kernel drops what does not fit, so the transport never fills"
+)
+
+var udpHarness = &ipcchantest.Harness{
+	Name: "udp",
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		return packetPair("udp", "127.0.0.1:0", opts...)
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   65000,
+	Skip: map[string]string{
+		"Order100k":              udpLossy,
+		"OrderToChild":           udpLossy,
+		"ConcurrentGoroutines":   udpLossy,
+		"ConcurrentProcesses":    udpLossy,
+		"Select":                 udpLossy,
+		"CancelSend":             udpNoBlock,
+		"TryRecvTrySend":         udpNoBlock,
+		"CloseWhileBlocked/Send": udpNoBlock,
+		"SenderKilled":           noKernelEOF,
+		"ReceiverKilled":         udpLossy + " (the receiving child checks every message, so it stops early)",
+	},
+}
