@@ -27,9 +27,10 @@ const (
 	eosTag      = 0xFFFF_FFFF
 )
 
-// ErrReservedTag is wrapped by the error for a message sent on a datagram
-// socket with the tag reserved for the end-of-stream marker.
-var ErrReservedTag = errors.New("tag 0xFFFFFFFF is reserved for end of stream on datagram sockets")
+// ErrReservedTag is wrapped by the error for a message sent with a tag the
+// transport reserves: 0xFFFFFFFF marks end of stream on datagram sockets,
+// and tags from 0x80000000 up mark attached files on Unix stream sockets.
+var ErrReservedTag = errors.New("reserved tag")
 
 // dgramKind says how a message socket ends its stream.
 type dgramKind struct {
@@ -108,7 +109,7 @@ func (s *dgramSender) prepare(tag uint32, msg []byte) error {
 		return fmt.Errorf("%w: %d bytes, a %s datagram carries at most %d", ipcchan.ErrMessageTooLarge, len(msg), s.kind.name, s.max)
 	}
 	if tag == eosTag && s.kind.marker {
-		return ErrReservedTag
+		return fmt.Errorf("%w: 0xFFFFFFFF marks end of stream on datagram sockets", ErrReservedTag)
 	}
 	s.out = binary.BigEndian.AppendUint32(s.out[:0], tag)
 	s.out = append(s.out, msg...)

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -42,11 +44,23 @@ type streamReceiver struct {
 	readFn   func(int) error
 	readN    int
 	pollOnce [1]unix.PollFd
+
+	// Descriptors received on a Unix socket (see stream_files.go).
+	unixRights   bool
+	oob          []byte
+	fdqMu        sync.Mutex // Close may run during a receive
+	fdq          []int
+	rightsErr    error
+	deliverFiles func(uint32, []byte, []int) error
 }
 
 func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool) *streamReceiver {
 	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo}
 	s.readFn = s.read
+	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
+	if s.unixRights {
+		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
+	}
 	return s
 }
 
@@ -78,7 +92,12 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 			if end <= s.w {
 				payload := s.buf[s.r+codec.HeaderSize : end]
 				s.r = end
-				err := deliver(tag, payload)
+				var err error
+				if s.unixRights && tag&filesFlag != 0 {
+					err = s.deliverWithFiles(tag, payload, deliver)
+				} else {
+					err = deliver(tag, payload)
+				}
 				if s.r == s.w {
 					s.r, s.w = 0, 0
 					if len(s.buf) > maxIdleBuffer {
@@ -168,7 +187,20 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 
 // read is the non-blocking read run by the poller.
 func (s *streamReceiver) read(fd int) error {
-	n, err := unix.Read(fd, s.buf[s.w:])
+	var n int
+	var err error
+	if s.unixRights {
+		var oobn, flags int
+		n, oobn, flags, err = sys.Recvmsg(fd, s.buf[s.w:], s.oob)
+		if oobn > 0 {
+			s.takeRights(s.oob[:oobn])
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			s.rightsErr = fmt.Errorf("the kernel dropped descriptors for want of room")
+		}
+	} else {
+		n, err = unix.Read(fd, s.buf[s.w:])
+	}
 	if err != nil {
 		s.readN = 0
 		return err
@@ -190,7 +222,14 @@ func (s *streamReceiver) hungUp(fd int) bool {
 	return err != nil || (n > 0 && s.pollOnce[0].Revents&unix.POLLHUP != 0)
 }
 
-func (s *streamReceiver) Close() error { return s.fd.Close() }
+func (s *streamReceiver) Close() error {
+	err := s.fd.Close()
+	s.fdqMu.Lock()
+	closeAll(s.fdq) // descriptors that came with frames never read
+	s.fdq = nil
+	s.fdqMu.Unlock()
+	return err
+}
 
 // SyscallConn lets ipcchan.Select wait on the descriptor.
 func (s *streamReceiver) SyscallConn() (syscall.RawConn, error) { return rawConn{s.fd}, nil }

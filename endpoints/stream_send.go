@@ -67,6 +67,9 @@ type streamSender struct {
 	frame   [2][]byte
 	written int
 	writeFn func(int) error
+	rights  []byte // SCM_RIGHTS to attach to the frame's first byte
+
+	unixRights bool // a Unix socket: frames can carry descriptors
 }
 
 func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind streamKind) *streamSender {
@@ -84,6 +87,9 @@ func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind strea
 		s.max = pipeBuf - codec.HeaderSize
 	}
 	s.writeFn = s.writeFrame
+	if kind.socket {
+		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
+	}
 	return s
 }
 
@@ -105,6 +111,9 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 				ipcchan.ErrMessageTooLarge, codec.HeaderSize+len(msg), pipeBuf)
 		}
 		return fmt.Errorf("%w: %d bytes, limit %d", ipcchan.ErrMessageTooLarge, len(msg), s.max)
+	}
+	if s.unixRights && tag&filesFlag != 0 {
+		return fmt.Errorf("%w: tags from 0x80000000 up mark attached files on Unix sockets", ErrReservedTag)
 	}
 	size := codec.HeaderSize + len(msg)
 	s.mu.Lock()
@@ -170,7 +179,7 @@ func (s *streamSender) sendDirect(ctx context.Context, tag uint32, msg []byte, b
 	if err == nil {
 		s.lastWrite = time.Now()
 	}
-	if err == unix.EAGAIN && size <= s.limit {
+	if err == unix.EAGAIN && size <= s.limit && s.rights == nil {
 		err = s.queueRest() // buffered: Send returns, the flusher writes it
 	}
 	if err == unix.EAGAIN && !block {
@@ -200,6 +209,12 @@ func (s *streamSender) sendDirect(ctx context.Context, tag uint32, msg []byte, b
 // until the whole frame is written.
 func (s *streamSender) writeFrame(fd int) error {
 	for {
+		if s.rights != nil {
+			if err := s.writeWithRights(fd); err != nil {
+				return err
+			}
+			continue
+		}
 		hdr, body := s.frame[0], s.frame[1]
 		if s.written < len(hdr) {
 			hdr = hdr[s.written:]

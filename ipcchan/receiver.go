@@ -24,6 +24,9 @@ type Receiver[T any] struct {
 	val       T
 	deliverFn func(uint32, []byte) error
 
+	files          []*os.File // received with the current message (RecvFiles)
+	deliverFilesFn func(uint32, []byte, []int) error
+
 	ahead aheadQueue[T] // values read ahead by Chan, handed to the next receive
 
 	closeOnce sync.Once
@@ -46,6 +49,7 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	}
 	r := &Receiver[T]{t: t, codec: c, mu: newCtxLock(), closed: make(chan struct{})}
 	r.deliverFn = r.deliver
+	r.deliverFilesFn = r.deliverFiles
 	r.ahead.wake = &r.wake
 	return r, nil
 }

@@ -85,3 +85,20 @@ type Flusher interface {
 // ErrNotSupported is wrapped by errors for operations a transport does not
 // offer.
 var ErrNotSupported = errors.New("ipcchan: operation not supported by this transport")
+
+// FileMsgSender is implemented by transports that can attach open
+// descriptors to a message (Unix sockets, with SCM_RIGHTS).
+type FileMsgSender interface {
+	// SendMsgFiles is SendMsg with the descriptors fds attached. The
+	// receiving process gets duplicates; the caller keeps fds.
+	SendMsgFiles(ctx context.Context, tag uint32, msg []byte, fds []int) error
+}
+
+// FileMsgReceiver is implemented by transports that receive descriptors
+// attached to messages.
+type FileMsgReceiver interface {
+	// RecvMsgFiles is RecvMsg that also hands deliver the descriptors that
+	// came with the message; deliver owns them. (Plain RecvMsg closes the
+	// descriptors of a message that carried some.)
+	RecvMsgFiles(ctx context.Context, deliver func(tag uint32, payload []byte, fds []int) error) error
+}

@@ -20,3 +20,28 @@ func RecvTrunc(fd int, buf []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// Recvmsg reads into p with recvmsg(2), taking control messages into oob,
+// with MSG_CMSG_CLOEXEC so that received descriptors are close-on-exec.
+// It asks for no source address, so unlike unix.Recvmsg it never
+// allocates. It returns the data and control bytes read and the message
+// flags (MSG_CTRUNC says descriptors were lost for want of room in oob).
+func Recvmsg(fd int, p, oob []byte) (n, oobn, flags int, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+	if errno != 0 {
+		return 0, 0, 0, errno
+	}
+	return int(r), int(msg.Controllen), int(msg.Flags), nil
+}

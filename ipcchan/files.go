@@ -1,0 +1,111 @@
+package ipcchan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SendFiles sends v with open files attached, on transports that carry
+// descriptors (Unix sockets). The receiving process gets its own
+// descriptors for the same open files, with [Receiver.RecvFiles]; the
+// caller keeps files and may close them once SendFiles returns. To hand over
+// a whole endpoint, attach the *os.File that its File method returns.
+//
+// The files must stay open until SendFiles returns. It returns an error
+// wrapping ErrNotSupported on other transports, and the errors of Send.
+func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error {
+	fs, ok := s.t.(FileMsgSender)
+	if !ok {
+		return s.wrap(fmt.Errorf("%w: cannot attach files", ErrNotSupported))
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fd, err := fdOf(f)
+		if err != nil {
+			return s.wrap(fmt.Errorf("file %d (%s): %w", i, f.Name(), err))
+		}
+		fds[i] = fd
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.mu.lock(ctx, s.closed); err != nil {
+		return s.wrap(err)
+	}
+	defer s.mu.unlock()
+	msg, err := s.encode(v)
+	if err != nil {
+		return err
+	}
+	return s.wrap(fs.SendMsgFiles(ctx, s.tag, msg, fds))
+}
+
+// fdOf returns f's descriptor number without f.Fd, which would switch f to
+// blocking mode.
+func fdOf(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// RecvFiles is Recv that also returns the files that came with the value
+// (none for a value sent with Send). The caller owns them. It returns an
+// error wrapping ErrNotSupported on transports that carry no descriptors.
+// A value received with Recv, TryRecv or Chan loses its files: they are
+// closed, never leaked.
+func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
+	var zero T
+	fr, ok := r.t.(FileMsgReceiver)
+	if !ok {
+		return zero, nil, r.wrap(fmt.Errorf("%w: cannot receive files", ErrNotSupported))
+	}
+	if err := r.begin(ctx, nil); err != nil {
+		return zero, nil, err
+	}
+	defer r.mu.unlock()
+	if it, ok := r.ahead.pop(); ok {
+		return it.v, nil, nil
+	}
+	r.dst = &r.val
+	err := fr.RecvMsgFiles(ctx, r.deliverFilesFn)
+	v, files := r.val, r.files
+	r.val, r.dst, r.files = zero, nil, nil
+	if err != nil {
+		return zero, nil, r.wrap(err)
+	}
+	return v, files, nil
+}
+
+// deliverFiles decodes a message and takes ownership of its descriptors,
+// closing them if the value cannot be decoded.
+func (r *Receiver[T]) deliverFiles(tag uint32, payload []byte, fds []int) error {
+	if err := r.deliver(tag, payload); err != nil {
+		closeFDs(fds)
+		return err
+	}
+	r.files = make([]*os.File, len(fds))
+	for i, fd := range fds {
+		r.files[i] = os.NewFile(uintptr(fd), fmt.Sprintf("received descriptor %d", i))
+	}
+	return nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// ErrTooManyFiles is wrapped by the error for more files than one message
+// can carry (the kernel's limit, SCM_MAX_FD, is 253).
+var ErrTooManyFiles = errors.New("ipcchan: too many files for one message")
