@@ -57,8 +57,16 @@ func TestListenerServesManyClients(t *testing.T) {
 		{"unix", filepath.Join(t.TempDir(), "srv.sock")},
 		{"unix", "@ipcchan-test-" + strconv.Itoa(os.Getpid())},
 		{"tcp", "127.0.0.1:0"},
+		{"tcp6", "[::1]:0"},
 	} {
 		t.Run(tt.network+" "+tt.address, func(t *testing.T) {
+			if tt.network == "tcp6" {
+				if probe, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+					t.Skipf("no IPv6 loopback here: %v", err)
+				} else {
+					probe.Close()
+				}
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			l, err := endpoints.Listen[reply, request](ctx, tt.network, tt.address)
