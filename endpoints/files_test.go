@@ -2,10 +2,14 @@ package endpoints_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -170,4 +174,63 @@ func TestSendReceiverToAChild(t *testing.T) {
 	if err := p.wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A hostile peer that sends descriptors no frame claims cannot fill this
+// process's descriptor table: beyond a bound they are closed on arrival,
+// and the frame that then claims more than were kept is refused.
+func TestUnclaimedFilesAreBounded(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := pair[0]
+	defer unix.Close(peer)
+	own := os.NewFile(uintptr(pair[1]), "socketpair")
+	rx, err := endpoints.FileReceiver[string](own)
+	own.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(null)
+	batch := make([]int, 253)
+	for i := range batch {
+		batch[i] = null
+	}
+	before := len(readDir(t, "/proc/self/fd"))
+	// Eight one-byte writes, each with 253 descriptors: 2024 in all, and
+	// the eight bytes form a frame header announcing files.
+	var header [8]byte
+	binary.BigEndian.PutUint32(header[0:], 4)
+	binary.BigEndian.PutUint32(header[4:], 1<<31)
+	for i := range header {
+		if err := unix.Sendmsg(peer, header[i:i+1], unix.UnixRights(batch...), nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var count [4]byte
+	binary.BigEndian.PutUint32(count[:], 2000)
+	unix.Write(peer, count[:])
+	_, _, err = rx.RecvFiles(context.Background())
+	if !errors.Is(err, ipcchan.ErrDecode) || !strings.Contains(err.Error(), "descriptors no frame claimed") {
+		t.Fatalf("RecvFiles = %v, want a decode error naming the dropped descriptors", err)
+	}
+	if after := len(readDir(t, "/proc/self/fd")); after > before {
+		t.Fatalf("%d descriptors open before, %d after the refused frame", before, after)
+	}
+}
+
+func readDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Skipf("cannot count descriptors: %v", err)
+	}
+	return ents
 }

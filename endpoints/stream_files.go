@@ -21,6 +21,10 @@ import (
 const (
 	filesFlag = 1 << 31
 	maxFiles  = 253 // SCM_MAX_FD
+
+	// maxQueuedFiles bounds the descriptors received ahead of the frames
+	// that claim them: a few frames' worth.
+	maxQueuedFiles = 4 * maxFiles
 )
 
 // isUnixSocket reports whether fd is an AF_UNIX socket.
@@ -100,11 +104,17 @@ func (r *streamReceiver) takeRights(oob []byte) {
 	r.fdqMu.Lock()
 	defer r.fdqMu.Unlock()
 	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			if r.fd.Closed() {
-				closeAll(fds)
-				continue
-			}
+		fds, err := unix.ParseUnixRights(&m)
+		switch {
+		case err != nil:
+		case r.fd.Closed():
+			closeAll(fds)
+		case len(r.fdq)+len(fds) > maxQueuedFiles:
+			// A peer sending descriptors no frame claims would fill this
+			// process's descriptor table: drop them.
+			closeAll(fds)
+			r.rightsErr = fmt.Errorf("the peer sent more than %d descriptors no frame claimed; extra ones closed", maxQueuedFiles)
+		default:
 			r.fdq = append(r.fdq, fds...)
 		}
 	}
