@@ -27,6 +27,7 @@ type FD struct {
 	file   *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+	failed atomic.Pointer[error] // set by Fail
 	rd, wr waiter
 
 	// Queued's state: bound once so that a call allocates nothing.
@@ -156,6 +157,27 @@ func (p *FD) Close() error {
 	return p.file.Close()
 }
 
+// Fail makes every call that would otherwise wait return err from now on:
+// calls parked now are woken, and later ones still complete while the
+// descriptor is ready (data already queued is read), returning err only
+// where they would park. It reports a peer known to be gone on transports
+// where the kernel says nothing. The first Fail wins; Fail is safe for
+// concurrent use.
+func (p *FD) Fail(err error) {
+	if !p.failed.CompareAndSwap(nil, &err) {
+		return
+	}
+	p.file.SetDeadline(aLongTimeAgo)
+}
+
+// failure returns the error given to Fail, or nil.
+func (p *FD) failure() error {
+	if e := p.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // Closed reports whether Close has been called.
 func (p *FD) Closed() bool { return p.closed.Load() }
 
@@ -263,6 +285,11 @@ func (w *waiter) run(ctx context.Context, op func(int) error) error {
 			return err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if ferr := w.p.failure(); ferr != nil {
+				w.disarm()
+				w.ctx, w.op = nil, nil
+				return ferr
+			}
 			if cerr := ctx.Err(); cerr != nil {
 				w.disarm()
 				w.ctx, w.op = nil, nil
@@ -286,6 +313,10 @@ func (w *waiter) step(fd uintptr) bool {
 		w.err = w.op(int(fd))
 	}
 	if w.err != unix.EAGAIN {
+		return true
+	}
+	if ferr := w.p.failure(); ferr != nil {
+		w.err = ferr
 		return true
 	}
 	if w.armed || w.ctx.Done() == nil {

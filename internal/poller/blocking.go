@@ -1,0 +1,191 @@
+package poller
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Blocking runs, one call at a time, a system call that waits without a
+// descriptor the runtime poller could watch (msgrcv, msgsnd, semop), so
+// that the wait still ends promptly on context cancellation, Close and
+// Fail.
+//
+// A call first tries the non-blocking form, then retries it for a short
+// adaptive while (as FD.Read spins), and only then makes the blocking form
+// on an OS thread locked for the purpose. Cancellation, Close and Fail
+// interrupt that thread with SIGURG, which the Go runtime ignores (it uses
+// it for preemption, so every Go program tolerates it) and which makes
+// these calls fail with EINTR: System V IPC calls are never restarted after
+// a signal, whatever SA_RESTART says. The blocked call costs one thread
+// while it waits and nothing once it returns; no goroutine waits with it.
+//
+// Do must not be called concurrently with itself; Close and Fail are safe
+// for concurrent use with everything.
+type Blocking struct {
+	spin spinner
+
+	mu      sync.Mutex
+	closed  bool
+	failErr error
+	gen     uint64 // the current call
+	active  bool   // the current call may be in its blocking form
+	tid     int    // the thread it runs on
+}
+
+// Do calls try until it returns something other than unix.EAGAIN, then
+// block, which must wait in the kernel and return unix.EINTR when a signal
+// interrupts it. It returns try's or block's result, ctx.Err() when ctx
+// ends first, os.ErrClosed after Close, or Fail's error where the call
+// would wait. try runs at least once unless Close was called, so that a
+// ready message is never refused.
+func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
+	if b.isClosed() {
+		return os.ErrClosed
+	}
+	err := try()
+	if err != unix.EAGAIN {
+		return err
+	}
+	if err := b.stoppedOrCancelled(ctx); err != nil {
+		return err
+	}
+	if err := b.spinFor(ctx, try); err != unix.EAGAIN {
+		return err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.mu.Lock()
+	b.gen++
+	gen := b.gen
+	b.active, b.tid = true, unix.Gettid()
+	b.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { b.interrupt(gen) })
+	defer stop()
+	defer func() {
+		b.mu.Lock()
+		b.active = false
+		b.mu.Unlock()
+	}()
+	for {
+		if err := b.stoppedOrCancelled(ctx); err != nil {
+			// One last try: what is ready now is taken rather than
+			// refused, as a blocking call that lost the race would have.
+			if err := try(); err != unix.EAGAIN {
+				return err
+			}
+			return b.stoppedOrCancelled(ctx)
+		}
+		if err := block(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// spinFor retries try while the adaptive spin budget lasts.
+func (b *Blocking) spinFor(ctx context.Context, try func() error) error {
+	budget := b.spin.budget
+	if budget <= 0 {
+		return unix.EAGAIN
+	}
+	done := ctx.Done()
+	start := time.Now()
+	for {
+		runtime.Gosched()
+		if err := try(); err != unix.EAGAIN {
+			b.spin.hit(time.Since(start))
+			return err
+		}
+		if time.Since(start) > budget {
+			b.spin.miss()
+			return unix.EAGAIN
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return unix.EAGAIN
+			default:
+			}
+		}
+	}
+}
+
+func (b *Blocking) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// stoppedOrCancelled returns why a call must not wait (any longer), if it
+// must not.
+func (b *Blocking) stoppedOrCancelled(ctx context.Context) error {
+	b.mu.Lock()
+	closed, failErr := b.closed, b.failErr
+	b.mu.Unlock()
+	switch {
+	case closed:
+		return os.ErrClosed
+	case failErr != nil:
+		return failErr
+	}
+	return ctx.Err()
+}
+
+// interrupt signals the thread of call gen until that call has returned.
+// The signal is repeated because it may land just before the thread enters
+// the kernel, where it would be missed.
+func (b *Blocking) interrupt(gen uint64) {
+	pid := unix.Getpid()
+	for {
+		b.mu.Lock()
+		if b.gen != gen || !b.active {
+			b.mu.Unlock()
+			return
+		}
+		tid := b.tid
+		b.mu.Unlock()
+		unix.Tgkill(pid, tid, unix.SIGURG)
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// Close makes the call in progress, and every later one, return
+// os.ErrClosed; it returns once the call in progress has returned.
+func (b *Blocking) Close() {
+	b.mu.Lock()
+	b.closed = true
+	gen := b.gen
+	b.mu.Unlock()
+	b.interrupt(gen)
+}
+
+// Fail makes the call in progress, and every later one that would wait,
+// return err (the first Fail wins); it returns once the call in progress
+// has returned.
+func (b *Blocking) Fail(err error) {
+	b.mu.Lock()
+	if b.failErr == nil {
+		b.failErr = err
+	}
+	gen := b.gen
+	b.mu.Unlock()
+	b.interrupt(gen)
+}
+
+// NewBlocking returns a Blocking whose spin is bounded by maxSpin (zero:
+// the default bound, negative: no spinning).
+func NewBlocking(maxSpin time.Duration) *Blocking {
+	b := &Blocking{}
+	switch {
+	case maxSpin < 0:
+	case maxSpin == 0:
+		b.spin = spinner{budget: initialSpin}
+	default:
+		b.spin = spinner{budget: min(initialSpin, maxSpin), max: maxSpin}
+	}
+	return b
+}
