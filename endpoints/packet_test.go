@@ -33,10 +33,6 @@ func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sende
 	return tx, rx, nil
 }
 
-// noKernelEOF is why datagram transports skip the killed-sender test.
-const noKernelEOF = "a datagram socket has no kernel end of stream: a killed sender sends no end marker, " +
-	"and turning its death into ErrPeerGone needs a watched peer pid (pidfd), which comes with the process work"
-
 var unixgramHarness = &ipcchantest.Harness{
 	Name: "unixgram",
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
@@ -46,7 +42,7 @@ var unixgramHarness = &ipcchantest.Harness{
 	TakeSender:   endpoints.InheritSender[[]byte],
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   128 << 10, // a Unix datagram must fit the socket's send buffer
-	Skip:         map[string]string{"SenderKilled": noKernelEOF},
+	WatchPeer:    true,      // no kernel end of stream: a killed sender is seen through its pid
 }
 
 var unixpacketHarness = &ipcchantest.Harness{
@@ -82,6 +78,7 @@ var udpHarness = &ipcchantest.Harness{
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   65000,
 	Skip: map[string]string{
+		"SenderKilled":           udpLossy + " (the test checks that every message before the kill arrives)",
 		"Order100k":              udpLossy,
 		"OrderToChild":           udpLossy,
 		"ConcurrentGoroutines":   udpLossy,
@@ -90,7 +87,6 @@ var udpHarness = &ipcchantest.Harness{
 		"CancelSend":             udpNoBlock,
 		"TryRecvTrySend":         udpNoBlock,
 		"CloseWhileBlocked/Send": udpNoBlock,
-		"SenderKilled":           noKernelEOF,
 		"ReceiverKilled":         udpLossy + " (the receiving child checks every message, so it stops early)",
 	},
 }

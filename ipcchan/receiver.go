@@ -36,6 +36,8 @@ type Receiver[T any] struct {
 	wake wakeEvent // lets Select notice Close and handed-back values
 
 	chanErr atomic.Pointer[error]
+
+	peers peerWatches
 }
 
 // NewReceiver returns a Receiver that reads messages from t and decodes them
@@ -174,6 +176,7 @@ func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 // return the first call's result.
 func (r *Receiver[T]) Close() error {
 	r.closeOnce.Do(func() {
+		r.peers.stop()
 		close(r.closed)
 		r.wake.close()
 		r.closeErr = WrapError("close", r.t.String(), r.t.Close())
@@ -189,6 +192,22 @@ func (r *Receiver[T]) File() (*os.File, error) {
 		return file, r.wrap(err)
 	}
 	return nil, r.wrap(ErrNotSupported)
+}
+
+// WatchPeer watches the process pid, the peer that sends to this Receiver:
+// once it exits, receives return every value it sent that is still queued
+// and then, where they would wait, an error wrapping ErrPeerGone (a
+// [*PeerExitError]) instead of waiting for ever. It matters on transports
+// with no kernel end of stream (message queues, datagrams, shared memory);
+// streams end by themselves. Several peers may be watched; the watch ends
+// with Close, and costs no goroutine of its own (one goroutine watches
+// every process the program watches). It returns an error wrapping
+// ErrNotSupported if the transport cannot be woken from outside, and the
+// pidfd_open error (ESRCH) for a process that does not exist.
+//
+// WatchPeer is safe for concurrent use.
+func (r *Receiver[T]) WatchPeer(pid int) error {
+	return WrapError("watch peer", r.t.String(), r.peers.watch(r.t, pid))
 }
 
 // Transport returns the transport the Receiver reads from.

@@ -24,6 +24,8 @@ type Sender[T any] struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	closeErr  error
+
+	peers peerWatches
 }
 
 // NewSender returns a Sender that encodes values with the configured codec
@@ -123,10 +125,21 @@ func (s *Sender[T]) Flush(ctx context.Context) error {
 // call's result.
 func (s *Sender[T]) Close() error {
 	s.closeOnce.Do(func() {
+		s.peers.stop()
 		close(s.closed)
 		s.closeErr = WrapError("close", s.t.String(), s.t.Close())
 	})
 	return s.closeErr
+}
+
+// WatchPeer watches the process pid, the peer that receives from this
+// Sender: once it exits, a Send that would wait for room returns an error
+// wrapping ErrPeerGone (a [*PeerExitError]) instead of waiting for ever.
+// See [Receiver.WatchPeer]; the same rules hold.
+//
+// WatchPeer is safe for concurrent use.
+func (s *Sender[T]) WatchPeer(pid int) error {
+	return WrapError("watch peer", s.t.String(), s.peers.watch(s.t, pid))
 }
 
 // File returns a duplicate of the descriptor behind the Sender, to hand to

@@ -60,6 +60,12 @@ type Harness struct {
 	MaxShared  int
 	SharedOpts []ipcchan.Option
 
+	// WatchPeer makes the suite watch the peer process's pid with
+	// WatchPeer where a peer dies, for transports with no kernel end of
+	// stream: the survivor must then see every whole message and
+	// ErrPeerGone.
+	WatchPeer bool
+
 	// Skip names the suite's tests (Order100k, SenderKilled,
 	// CloseWhileBlocked/Send, ...) that the transport cannot pass by its
 	// nature, each with the reason, which the test reports as it skips.

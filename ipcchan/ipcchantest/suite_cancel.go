@@ -308,6 +308,11 @@ func testSelect(t *testing.T, h *Harness) {
 func testSenderKilled(t *testing.T, h *Harness) {
 	tx, rx := pair(t, h)
 	p := startPeer(t, h, "send", map[string]string{envCount: "-1"}, false, map[string]Passable{"out": tx})
+	if h.WatchPeer {
+		if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := testCtx(t)
 	tr := newTracker()
 	var buf []byte
@@ -340,6 +345,11 @@ func testSenderKilled(t *testing.T, h *Harness) {
 func testReceiverKilled(t *testing.T, h *Harness) {
 	tx, rx := pair(t, h)
 	p := startPeer(t, h, "recv", nil, false, map[string]Passable{"in": rx})
+	if h.WatchPeer {
+		if err := tx.WatchPeer(p.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := testCtx(t)
 	var buf []byte
 	for seq := uint64(0); ; seq++ {

@@ -1,0 +1,17 @@
+package endpoints
+
+// Every descriptor-backed transport can be failed from outside, which is
+// how ipcchan's WatchPeer turns a peer's exit into ErrPeerGone where the
+// kernel reports nothing (datagrams) or reports it late.
+
+// Fail makes waits return err once queued data is read; see ipcchan.Failer.
+func (r *streamReceiver) Fail(err error) { r.fd.Fail(err) }
+
+// Fail makes waits for room return err; see ipcchan.Failer.
+func (s *streamSender) Fail(err error) { s.fd.Fail(err) }
+
+// Fail makes waits return err once queued datagrams are read.
+func (r *dgramReceiver) Fail(err error) { r.fd.Fail(err) }
+
+// Fail makes waits for room return err.
+func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }
