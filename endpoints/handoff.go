@@ -119,6 +119,8 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 	switch {
 	case err != nil:
 		return nil, err
+	case typ == mqueueType:
+		return newMQReceiverOn[T](fd, desc, opts)
 	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
 		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, typ), nil, opts)
 	case typ != 0:
@@ -138,6 +140,8 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 	switch {
 	case err != nil:
 		return nil, err
+	case typ == mqueueType:
+		return newMQSenderOn[T](fd, desc, opts)
 	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
 		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, typ), true, opts)
 	case typ != 0:

@@ -14,6 +14,25 @@ var inherited struct {
 	claimed map[string]bool
 }
 
+// mqueueType is what claimInherited reports as the socket type of a POSIX
+// message queue descriptor.
+const mqueueType = -1
+
+// mqueueMagic is the file system type of POSIX message queues.
+const mqueueMagic = 0x19800202
+
+// checkAccess says what is wrong with a descriptor's access mode for want.
+func checkAccess(flags int, want use) string {
+	acc := flags & unix.O_ACCMODE
+	if want == useWrite && acc == unix.O_RDONLY {
+		return "is open for reading only; the parent passed a Receiver"
+	}
+	if want == useRead && acc == unix.O_WRONLY {
+		return "is open for writing only; the parent passed a Sender"
+	}
+	return ""
+}
+
 // use says what an inherited descriptor is wanted for.
 type use int
 
@@ -76,15 +95,21 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 		if want == useConn {
 			return fail("descriptor %d is a pipe or FIFO, not a socket; the parent passed a Sender or Receiver", fd)
 		}
-		acc := flags & unix.O_ACCMODE
-		if want == useWrite && acc == unix.O_RDONLY {
-			return fail("descriptor %d is open for reading only; the parent passed a Receiver", fd)
-		}
-		if want == useRead && acc == unix.O_WRONLY {
-			return fail("descriptor %d is open for writing only; the parent passed a Sender", fd)
+		if err := checkAccess(flags, want); err != "" {
+			return fail("descriptor %d %s", fd, err)
 		}
 	default:
-		return fail("descriptor %d is a %s, not a pipe, FIFO or socket", fd, fileType(st.Mode))
+		var fs unix.Statfs_t
+		if unix.Fstatfs(fd, &fs) != nil || fs.Type != mqueueMagic {
+			return fail("descriptor %d is a %s, not a pipe, FIFO, socket or message queue", fd, fileType(st.Mode))
+		}
+		kind, sockType = "mqueue", mqueueType
+		if want == useConn {
+			return fail("descriptor %d is a message queue, not a socket; the parent passed a Sender or Receiver", fd)
+		}
+		if err := checkAccess(flags, want); err != "" {
+			return fail("descriptor %d %s", fd, err)
+		}
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return fail("descriptor %d: %v", fd, err)

@@ -14,7 +14,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness)
+	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness,
+		posixMQHarness)
 	childMain() // this package's own re-executed helpers
 	goleak.VerifyTestMain(m)
 }

@@ -170,7 +170,9 @@ func (p *FD) Fail(err error) {
 	p.file.SetDeadline(aLongTimeAgo)
 }
 
-// failure returns the error given to Fail, or nil.
+// Failure returns the error given to Fail, or nil.
+func (p *FD) Failure() error { return p.failure() }
+
 func (p *FD) failure() error {
 	if e := p.failed.Load(); e != nil {
 		return *e

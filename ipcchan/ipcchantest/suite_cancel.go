@@ -145,7 +145,8 @@ func testCancelSend(t *testing.T, h *Harness) {
 
 // TryRecv on an empty channel and TrySend on a full one say ErrWouldBlock.
 func testTry(t *testing.T, h *Harness) {
-	tx, rx := pair(t, h)
+	// The test ends with the transport full: Close must not linger.
+	tx, rx := pair(t, h, ipcchan.WithLinger(50*time.Millisecond))
 	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
 		t.Fatalf("TryRecv on an empty channel = %v, want ErrWouldBlock", err)
 	}

@@ -1,0 +1,430 @@
+package endpoints
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// MQAttr sets the size of a POSIX message queue when it is created: how
+// many messages it holds and how long each may be. Zero fields take the
+// system defaults (/proc/sys/fs/mqueue/msg_default and msgsize_default);
+// values above msg_max and msgsize_max need CAP_SYS_RESOURCE.
+type MQAttr struct {
+	MaxMsgs int
+	MsgSize int
+}
+
+// MQStats describes a POSIX message queue now.
+type MQStats struct {
+	Messages int // queued now
+	MaxMsgs  int // capacity in messages
+	MsgSize  int // largest message in bytes
+}
+
+// ErrInvalidName is wrapped by the error for a malformed object name.
+var ErrInvalidName = errors.New("invalid name")
+
+// mqName checks a POSIX queue name ("/name": a slash, then 1 to 255 bytes
+// without a slash or NUL) and returns the kernel's form, without the slash.
+func mqName(name string) (string, error) {
+	if !strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("%w %q: a POSIX queue name starts with a slash", ErrInvalidName, name)
+	}
+	k := name[1:]
+	switch {
+	case k == "" || len(k) > 255:
+		return "", fmt.Errorf("%w %q: 1 to 255 bytes after the slash", ErrInvalidName, name)
+	case strings.ContainsAny(k, "/\x00"), k == ".", k == "..":
+		return "", fmt.Errorf("%w %q: no further slash, no NUL, not . or ..", ErrInvalidName, name)
+	}
+	return k, nil
+}
+
+// CreateMQ creates the POSIX message queue name ("/something") with the
+// given size and the permission of ipcchan.WithPerm (0600 by default). It
+// fails, wrapping os.ErrExist, if the queue exists: a queue made by someone
+// else is never taken over. Remove it with [UnlinkMQ].
+func CreateMQ(name string, attr MQAttr, opts ...ipcchan.Option) error {
+	fd, err := createMQ(name, attr, ipcchan.NewConfig(opts...).FilePerm())
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+func createMQ(name string, attr MQAttr, perm os.FileMode) (int, error) {
+	k, err := mqName(name)
+	if err != nil {
+		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: err}
+	}
+	var a *sys.MqAttr
+	if attr.MaxMsgs != 0 || attr.MsgSize != 0 {
+		a = &sys.MqAttr{Maxmsg: int64(attr.MaxMsgs), Msgsize: int64(attr.MsgSize)}
+		if a.Maxmsg == 0 {
+			a.Maxmsg = int64(readSysctl("fs/mqueue/msg_default", 10))
+		}
+		if a.Msgsize == 0 {
+			a.Msgsize = int64(readSysctl("fs/mqueue/msgsize_default", 8192))
+		}
+	}
+	// The mode is applied under the umask, which may only take bits away.
+	fd, err := sys.MqOpen(k, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NONBLOCK, uint32(perm.Perm()), a)
+	if err != nil {
+		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: err}
+	}
+	return fd, nil
+}
+
+// UnlinkMQ removes the POSIX message queue name. Open descriptors keep
+// working until closed.
+func UnlinkMQ(name string) error {
+	k, err := mqName(name)
+	if err == nil {
+		err = sys.MqUnlink(k)
+	}
+	return ipcchan.WrapError("unlink", name, err)
+}
+
+// StatMQ returns the state of the POSIX message queue name.
+func StatMQ(name string) (MQStats, error) {
+	k, err := mqName(name)
+	if err != nil {
+		return MQStats{}, &ipcchan.OpError{Op: "stat", Endpoint: name, Err: err}
+	}
+	fd, err := sys.MqOpen(k, unix.O_RDONLY|unix.O_CLOEXEC, 0, nil)
+	if err != nil {
+		return MQStats{}, &ipcchan.OpError{Op: "stat", Endpoint: name, Err: err}
+	}
+	defer unix.Close(fd)
+	st, err := mqStats(fd)
+	return st, ipcchan.WrapError("stat", name, err)
+}
+
+func mqStats(fd int) (MQStats, error) {
+	var a sys.MqAttr
+	if err := sys.MqGetsetattr(fd, nil, &a); err != nil {
+		return MQStats{}, err
+	}
+	return MQStats{Messages: int(a.Curmsgs), MaxMsgs: int(a.Maxmsg), MsgSize: int(a.Msgsize)}, nil
+}
+
+// MQStatsOf returns the state of the POSIX queue behind a Sender's or
+// Receiver's transport (tx.Transport() or rx.Transport()); it wraps
+// ipcchan.ErrNotSupported for any other transport.
+func MQStatsOf(transport any) (MQStats, error) {
+	if q, ok := transport.(*posixMQ); ok {
+		var st MQStats
+		var err error
+		if cerr := q.fd.Control(func(fd int) { st, err = mqStats(fd) }); cerr != nil {
+			err = cerr
+		}
+		return st, ipcchan.WrapError("stat", q.desc, err)
+	}
+	return MQStats{}, ipcchan.ErrNotSupported
+}
+
+// OpenMQSender returns a Sender on the existing POSIX queue name. The tag
+// of a message (SendTag, or ipcchan.WithTag for Send) is its priority,
+// 0 to 32767; messages longer than the queue's message size are refused
+// before anything is sent. Close posts an end-of-stream marker (see
+// [OpenMQReceiver]), waiting up to the linger time for room.
+func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	fd, err := openMQ(name, unix.O_WRONLY)
+	if err != nil {
+		return nil, err
+	}
+	return newMQSenderOn[T](fd, "posix mq "+name, opts)
+}
+
+// OpenMQReceiver returns a Receiver on the existing POSIX queue name. It
+// receives the oldest message of the highest priority first; RecvTag
+// reports the priority. A queue has no kernel end of stream: Recv returns
+// io.EOF once as many senders as ipcchan.WithSenders says (default 1) have
+// closed, each posting a marker; a peer that dies without closing is seen
+// through Receiver.WatchPeer.
+func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	fd, err := openMQ(name, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	return newMQReceiverOn[T](fd, "posix mq "+name, opts)
+}
+
+func openMQ(name string, mode int) (int, error) {
+	k, err := mqName(name)
+	if err != nil {
+		return -1, &ipcchan.OpError{Op: "open", Endpoint: name, Err: err}
+	}
+	fd, err := sys.MqOpen(k, mode|unix.O_CLOEXEC|unix.O_NONBLOCK, 0, nil)
+	if err != nil {
+		return -1, &ipcchan.OpError{Op: "open", Endpoint: name, Err: err}
+	}
+	return fd, nil
+}
+
+// MQPair returns a Sender and a Receiver on a new POSIX queue that has no
+// name: it is created under a random name and unlinked at once, so nothing
+// is left behind however the program ends. Hand either end to a child with
+// [Pass]. Options are those of [OpenMQSender] and [OpenMQReceiver].
+func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := "/ipcchan-" + hex.EncodeToString(rnd[:])
+	fd, err := createMQ(name, attr, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, _ := mqName(name)
+	sys.MqUnlink(k)
+	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, &ipcchan.OpError{Op: "open", Endpoint: "posix mq", Err: err}
+	}
+	desc := "posix mq (unnamed)"
+	rx, err := newMQReceiverOn[T](fd, desc, opts)
+	if err != nil {
+		unix.Close(wfd)
+		return nil, nil, err
+	}
+	tx, err := newMQSenderOn[T](wfd, desc, opts)
+	if err != nil {
+		rx.Close()
+		return nil, nil, err
+	}
+	return tx, rx, nil
+}
+
+func newMQReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	q, err := newPosixMQ(fd, desc, ipcchan.NewConfig(opts...))
+	if err != nil {
+		return nil, err
+	}
+	rx, err := ipcchan.NewReceiver[T](q, opts...)
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	return rx, nil
+}
+
+func newMQSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+	q, err := newPosixMQ(fd, desc, ipcchan.NewConfig(opts...))
+	if err != nil {
+		return nil, err
+	}
+	q.sending = true
+	tx, err := ipcchan.NewSender[T](q, opts...)
+	if err != nil {
+		q.fd.Close()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// posixMQ is one end of a POSIX message queue: the queue descriptor on
+// the runtime poller (Linux reports it readable while messages are queued
+// and writable while there is room). It implements ipcchan.MsgSender and
+// ipcchan.MsgReceiver.
+type posixMQ struct {
+	fd      *poller.FD
+	desc    string
+	msgSize int
+	linger  time.Duration
+	sending bool // a sender's end: Close posts the end-of-stream marker
+
+	// handedOff: another process holds the descriptor too and will post
+	// its own marker, so Close posts none.
+	handedOff atomic.Bool
+
+	// Receive side, used by one goroutine at a time.
+	buf     []byte
+	max     int
+	senders int
+	ended   int
+	n       int
+	prio    uint32
+	readFn  func(int) error
+
+	// Send side.
+	msg     []byte
+	sprio   uint32
+	writeFn func(int) error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newPosixMQ(fd int, desc string, cfg *ipcchan.Config) (*posixMQ, error) {
+	st, err := mqStats(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	pfd, err := poller.Open(fd, desc)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	q := &posixMQ{
+		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.LingerTime(),
+		max: cfg.MaxMessage(), senders: cfg.SenderCount(),
+	}
+	q.readFn, q.writeFn = q.read, q.write
+	return q, nil
+}
+
+func (q *posixMQ) String() string { return q.desc }
+
+// MaxMsgSize is the queue's message size.
+func (q *posixMQ) MaxMsgSize() int { return q.msgSize }
+
+func (q *posixMQ) write(fd int) error { return sys.MqTimedsend(fd, q.msg, q.sprio, nil) }
+
+func (q *posixMQ) read(fd int) error {
+	if q.buf == nil {
+		q.buf = make([]byte, q.msgSize)
+	}
+	n, prio, err := sys.MqTimedreceive(fd, q.buf, nil)
+	q.n, q.prio = n, prio
+	return err
+}
+
+func (q *posixMQ) checkSend(tag uint32, msg []byte) error {
+	if tag >= sys.MqPrioMax {
+		return fmt.Errorf("%w: priority %d, POSIX queues take 0 to %d", ErrReservedTag, tag, sys.MqPrioMax-1)
+	}
+	if len(msg) > q.msgSize {
+		return fmt.Errorf("%w: %d bytes, the queue's message size is %d", ipcchan.ErrMessageTooLarge, len(msg), q.msgSize)
+	}
+	return nil
+}
+
+func (q *posixMQ) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	if err := q.checkSend(tag, msg); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.msg, q.sprio = msg, tag
+	err := q.fd.Write(ctx, q.writeFn)
+	q.msg = nil
+	return sendErr(err)
+}
+
+func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
+	if err := q.checkSend(tag, msg); err != nil {
+		return err
+	}
+	q.msg, q.sprio = msg, tag
+	err := q.fd.TryWrite(q.writeFn)
+	q.msg = nil
+	if err == unix.EAGAIN {
+		return ipcchan.ErrWouldBlock
+	}
+	return sendErr(err)
+}
+
+func sendErr(err error) error {
+	switch {
+	case err == nil, err == context.Canceled, err == context.DeadlineExceeded, errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone):
+		return err
+	}
+	return fmt.Errorf("send: %w", err)
+}
+
+func (q *posixMQ) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	return q.recv(ctx, true, deliver)
+}
+
+func (q *posixMQ) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return q.recv(context.Background(), false, deliver)
+}
+
+func (q *posixMQ) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
+	for {
+		if q.ended >= q.senders {
+			return io.EOF
+		}
+		var err error
+		if block {
+			if err = ctx.Err(); err != nil {
+				return err
+			}
+			err = q.fd.Read(ctx, q.readFn)
+		} else if err = q.fd.TryRead(q.readFn); err == unix.EAGAIN {
+			return ipcchan.ErrWouldBlock
+		}
+		if err != nil {
+			return sendErr(err)
+		}
+		msg := q.buf[:q.n]
+		switch {
+		case q.prio == 0 && isQueueEOS(msg):
+			q.ended++
+			continue
+		case q.n > q.max:
+			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, q.n, q.max)
+		}
+		return deliver(q.prio, msg)
+	}
+}
+
+// SyscallConn lets ipcchan.Select wait on the queue.
+func (q *posixMQ) SyscallConn() (syscall.RawConn, error) { return rawConn{q.fd}, nil }
+
+// File returns a duplicate of the queue descriptor for another process.
+func (q *posixMQ) File() (*os.File, error) { return dupFile(q.fd) }
+
+func (q *posixMQ) setHandedOff() { q.handedOff.Store(true) }
+
+// Fail makes waits return err once queued messages are taken.
+func (q *posixMQ) Fail(err error) { q.fd.Fail(err) }
+
+// Close closes the queue descriptor; a sender's end first posts an
+// end-of-stream marker, waiting up to the linger time for room.
+func (q *posixMQ) Close() error {
+	q.closeOnce.Do(func() {
+		// No marker where another process will post its own, where the
+		// queue is too small, or where the receiver is known to be gone.
+		if q.sending && !q.handedOff.Load() && q.msgSize >= len(queueEOS) && q.fd.Failure() == nil {
+			q.closeErr = postEOS(q.linger, func() error {
+				var err error = unix.EBADF
+				q.fd.Control(func(fd int) { err = sys.MqTimedsend(fd, []byte(queueEOS), 0, nil) })
+				return err
+			})
+		}
+		q.closeErr = errors.Join(q.closeErr, q.fd.Close())
+	})
+	return q.closeErr
+}
+
+// readSysctl reads an integer under /proc/sys, or returns def.
+func readSysctl(name string, def int) int {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		return def
+	}
+	var v int
+	if _, err := fmt.Sscan(string(b), &v); err != nil {
+		return def
+	}
+	return v
+}

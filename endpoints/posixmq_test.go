@@ -1,0 +1,196 @@
+package endpoints_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+)
+
+var posixMQHarness = &ipcchantest.Harness{
+	Name: "posixmq",
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		return endpoints.MQPair[[]byte](endpoints.MQAttr{MaxMsgs: 10, MsgSize: 8192}, opts...)
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   8192,
+	MaxShared:    8192,
+	WatchPeer:    true, // a queue has no kernel end of stream
+}
+
+func TestPosixMQConformance(t *testing.T) { ipcchantest.Run(t, posixMQHarness) }
+
+// mqTestName returns a queue name unique to this test, unlinked at its end.
+func mqTestName(t *testing.T) string {
+	name := fmt.Sprintf("/ipcchan-test-%d-%s", os.Getpid(), sanitize(t.Name()))
+	t.Cleanup(func() { endpoints.UnlinkMQ(name) })
+	return name
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '/' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Highest priority first, FIFO within a priority; RecvTag reports it.
+func TestPosixMQPriorities(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	name := mqTestName(t)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := endpoints.OpenMQSender[string](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := endpoints.OpenMQReceiver[string](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	sends := []struct {
+		prio uint32
+		v    string
+	}{{1, "low-a"}, {9, "urgent-a"}, {5, "mid"}, {1, "low-b"}, {9, "urgent-b"}, {0, "lowest"}}
+	for _, s := range sends {
+		if err := tx.SendTag(ctx, s.prio, s.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := endpoints.StatMQ(name)
+	if err != nil || st.Messages != len(sends) || st.MaxMsgs != 10 || st.MsgSize != 64 {
+		t.Fatalf("StatMQ = %+v, %v", st, err)
+	}
+	if st2, err := endpoints.MQStatsOf(rx.Transport()); err != nil || st2 != st {
+		t.Fatalf("MQStatsOf = %+v, %v; StatMQ said %+v", st2, err, st)
+	}
+	tx.Close() // posts the end-of-stream marker, at priority 0, after "lowest"
+	want := []string{"urgent-a", "urgent-b", "mid", "low-a", "low-b", "lowest"}
+	wantPrio := []uint32{9, 9, 5, 1, 1, 0}
+	for i, w := range want {
+		v, prio, err := rx.RecvTag(ctx)
+		if err != nil || v != w || prio != wantPrio[i] {
+			t.Fatalf("message %d: %q prio %d, %v; want %q prio %d", i, v, prio, err, w, wantPrio[i])
+		}
+	}
+	if _, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("after the marker: %v, want io.EOF", err)
+	}
+}
+
+func TestPosixMQCreateAndRefusals(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	for _, bad := range []string{"", "noslash", "/", "/a/b", "/..", "/" + string(make([]byte, 256))} {
+		if err := endpoints.CreateMQ(bad, endpoints.MQAttr{}); !errors.Is(err, endpoints.ErrInvalidName) {
+			t.Errorf("CreateMQ(%q) = %v, want ErrInvalidName", bad, err)
+		}
+	}
+	name := mqTestName(t)
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 2, MsgSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{}); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("creating it again: %v, want os.ErrExist", err)
+	}
+	if mode := mqMode(t, name); mode != 0o600 {
+		t.Errorf("created with mode %#o, want 0600", mode)
+	}
+	tx, err := endpoints.OpenMQSender[[]byte](name, ipcchan.WithLinger(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close() // the queue is full: no room for the marker
+	ctx := context.Background()
+	if err := tx.Send(ctx, make([]byte, 17)); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("17 bytes into a 16-byte queue: %v, want ErrMessageTooLarge", err)
+	}
+	if err := tx.SendTag(ctx, 32768, []byte("x")); !errors.Is(err, endpoints.ErrReservedTag) {
+		t.Errorf("priority 32768: %v, want ErrReservedTag", err)
+	}
+	tx.Send(ctx, []byte("1"))
+	tx.Send(ctx, []byte("2"))
+	if err := tx.TrySend([]byte("3")); err != ipcchan.ErrWouldBlock {
+		t.Errorf("TrySend on a full queue: %v, want ErrWouldBlock", err)
+	}
+	if st, _ := endpoints.StatMQ(name); st.Messages != 2 {
+		t.Errorf("after refusals %d messages queued, want 2", st.Messages)
+	}
+	if _, err := endpoints.OpenMQReceiver[[]byte]("/ipcchan-test-missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("opening a missing queue: %v, want os.ErrNotExist", err)
+	}
+	if err := endpoints.UnlinkMQ(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := endpoints.UnlinkMQ(name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unlinking twice: %v", err)
+	}
+}
+
+// mqMode reads a queue's permission bits from the mqueue file system,
+// mounting it privately if it is not mounted.
+func mqMode(t *testing.T, name string) os.FileMode {
+	fi, err := os.Stat("/dev/mqueue" + name)
+	if err != nil {
+		dir := t.TempDir()
+		if err := unix.Mount("mqueue", dir, "mqueue", 0, ""); err != nil {
+			t.Skipf("cannot see queue modes: /dev/mqueue is not mounted and mounting failed: %v", err)
+		}
+		defer unix.Unmount(dir, unix.MNT_DETACH)
+		if fi, err = os.Stat(dir + name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fi.Mode().Perm()
+}
+
+// A receiver waiting for two senders ends after both markers.
+func TestPosixMQEndOfStreamCountsSenders(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	name := mqTestName(t)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 8, MsgSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	rx, err := endpoints.OpenMQReceiver[int](name, ipcchan.WithSenders(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	for i := range 2 {
+		tx, err := endpoints.OpenMQSender[int](name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.Send(ctx, i)
+		tx.Close()
+	}
+	var got []int
+	for v, err := range rx.All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %v before the end, want two values", got)
+	}
+}
