@@ -65,7 +65,7 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 		}
 	}
 	base := 3 + len(cmd.ExtraFiles)
-	for i, h := range ends {
+	for _, h := range ends {
 		if !validName(h.name) {
 			release()
 			return nil, fmt.Errorf("ipcchan: attach: endpoint name %q: use letters, digits, '_', '-' or '.'", h.name)
@@ -74,13 +74,17 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 			release()
 			return nil, fmt.Errorf("ipcchan: attach: endpoint name %q given twice", h.name)
 		}
+		if e, ok := sysvEntryOf(h.end); ok {
+			entries[h.name] = e // a SysV queue has no descriptor: its identifier goes
+			continue
+		}
 		f, err := h.end.File()
 		if err != nil {
 			release()
 			return nil, fmt.Errorf("ipcchan: attach %q: %w", h.name, err)
 		}
+		entries[h.name] = strconv.Itoa(base + len(files))
 		files = append(files, f)
-		entries[h.name] = base + i
 	}
 	for _, h := range ends {
 		markHandedOff(h.end)
@@ -115,6 +119,12 @@ func Start(cmd *exec.Cmd, ends ...Handed) error {
 // a descriptor that is not open, not a pipe, FIFO or stream socket, or not
 // readable. Each endpoint can be inherited once.
 func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if e, ok, err := inheritedSysV(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		return SysVReceiver[T](SysVQueueByID(e.id), e.sel, opts...)
+	}
 	fd, desc, typ, err := claimInherited(name, useRead)
 	switch {
 	case err != nil:
@@ -136,6 +146,14 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 // is given. Closing an inherited socket does not shut it down for the other
 // processes that may hold it.
 func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	if e, ok, err := inheritedSysV(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		// The parent's message type, unless the child asks for another.
+		opts = append([]ipcchan.Option{ipcchan.WithTag(uint32(e.sel.Type))}, opts...)
+		return SysVSender[T](SysVQueueByID(e.id), opts...)
+	}
 	fd, desc, typ, err := claimInherited(name, useWrite)
 	switch {
 	case err != nil:
@@ -182,7 +200,7 @@ func validName(name string) bool {
 
 // inheritedEntries parses the IPCCHAN_FILES entry of env, ignoring a
 // malformed one (Attach replaces it).
-func inheritedEntries(env []string) map[string]int {
+func inheritedEntries(env []string) map[string]string {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, EnvFiles+"="); ok {
 			if m, err := parseEntries(v); err == nil {
@@ -190,29 +208,37 @@ func inheritedEntries(env []string) map[string]int {
 			}
 		}
 	}
-	return map[string]int{}
+	return map[string]string{}
 }
 
-func parseEntries(v string) (map[string]int, error) {
-	m := map[string]int{}
+// parseEntries parses "name=fd,name=sysvmq:ID:TYPE:FLAGS,...".
+func parseEntries(v string) (map[string]string, error) {
+	m := map[string]string{}
 	if v == "" {
 		return m, nil
 	}
 	for _, item := range strings.Split(v, ",") {
-		name, num, ok := strings.Cut(item, "=")
-		fd, err := strconv.Atoi(num)
-		if !ok || !validName(name) || err != nil || fd < 3 {
-			return nil, fmt.Errorf("malformed entry %q (want name=fd, fd >= 3)", item)
+		name, val, ok := strings.Cut(item, "=")
+		valid := ok && validName(name)
+		if sv, isQueue := strings.CutPrefix(val, sysvEntryPrefix); isQueue {
+			_, err := parseSysVEntry(sv)
+			valid = valid && err == nil
+		} else {
+			fd, err := strconv.Atoi(val)
+			valid = valid && err == nil && fd >= 3
+		}
+		if !valid {
+			return nil, fmt.Errorf("malformed entry %q (want name=fd, fd >= 3, or name=%sID:TYPE:FLAGS)", item, sysvEntryPrefix)
 		}
 		if _, dup := m[name]; dup {
 			return nil, fmt.Errorf("name %q appears twice", name)
 		}
-		m[name] = fd
+		m[name] = val
 	}
 	return m, nil
 }
 
-func formatEntries(m map[string]int) string {
+func formatEntries(m map[string]string) string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -220,7 +246,7 @@ func formatEntries(m map[string]int) string {
 	slices.Sort(names)
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = n + "=" + strconv.Itoa(m[n])
+		parts[i] = n + "=" + m[n]
 	}
 	return strings.Join(parts, ",")
 }

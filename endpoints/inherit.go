@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -58,7 +60,11 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 	if err != nil {
 		return fail("%s=%q: %v", EnvFiles, v, err)
 	}
-	fd, ok = entries[name]
+	val, ok := entries[name]
+	if ok && strings.HasPrefix(val, sysvEntryPrefix) {
+		return fail("it is a SysV message queue: take it with InheritSender or InheritReceiver")
+	}
+	fd, _ = strconv.Atoi(val)
 	if !ok {
 		names := make([]string, 0, len(entries))
 		for n := range entries {

@@ -15,9 +15,18 @@ import (
 
 func TestMain(m *testing.M) {
 	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness,
-		posixMQHarness)
+		posixMQHarness, sysvMQHarness)
 	childMain() // this package's own re-executed helpers
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(cleanupAfter{m})
+}
+
+// cleanupAfter runs the tests, then removes the kernel objects they made
+// that outlive processes.
+type cleanupAfter struct{ m *testing.M }
+
+func (c cleanupAfter) Run() int {
+	defer removeTestQueues()
+	return c.m.Run()
 }
 
 // give hands ends to cmd with Pass or Share.

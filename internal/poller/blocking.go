@@ -176,6 +176,13 @@ func (b *Blocking) Fail(err error) {
 	b.interrupt(gen)
 }
 
+// Failure returns the error given to Fail, or nil.
+func (b *Blocking) Failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failErr
+}
+
 // NewBlocking returns a Blocking whose spin is bounded by maxSpin (zero:
 // the default bound, negative: no spinning).
 func NewBlocking(maxSpin time.Duration) *Blocking {

@@ -1,0 +1,389 @@
+package endpoints
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Key is a System V IPC key: from [Ftok], or [IPCPrivate] for a new object
+// that only this process and those it tells the identifier can find.
+type Key = sys.Key
+
+// IPCPrivate is IPC_PRIVATE.
+const IPCPrivate = sys.IPCPrivate
+
+// Ftok returns the System V IPC key for an existing file and a project
+// identifier, exactly as the C library's ftok(3) computes it, so a Go and a
+// C program agree on the key. Only the low 8 bits of id count. It returns
+// the stat error for a missing file.
+func Ftok(path string, id int) (Key, error) {
+	k, err := sys.Ftok(path, id)
+	return k, ipcchan.WrapError("ftok", path, err)
+}
+
+// ErrRemoved is wrapped by the error for a System V object removed while in
+// use (EIDRM): calls blocked on it end with this error instead of hanging.
+var ErrRemoved = errors.New("removed")
+
+// SysVQueue is a System V message queue, known by its identifier. It is a
+// plain handle: it holds no resource in this process and needs no closing;
+// the queue lives until [SysVQueue.Remove]. Its methods are safe for
+// concurrent use.
+type SysVQueue struct {
+	id int
+}
+
+// CreateSysVQueue creates a message queue for key (IPCPrivate: a new
+// private one), with the permission of ipcchan.WithPerm (0600 by default).
+// It fails, wrapping os.ErrExist, if a queue with that key exists: a queue
+// made by someone else is never taken over (use [OpenSysVQueue] for that).
+func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
+	perm := ipcchan.NewConfig(opts...).FilePerm().Perm()
+	id, err := sys.Msgget(key, unix.IPC_CREAT|unix.IPC_EXCL|int(perm))
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: err}
+	}
+	return &SysVQueue{id: id}, nil
+}
+
+// OpenSysVQueue returns the existing message queue for key, with whatever
+// permissions its creator gave it; it wraps os.ErrNotExist if there is none.
+func OpenSysVQueue(key Key) (*SysVQueue, error) {
+	id, err := sys.Msgget(key, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: err}
+	}
+	return &SysVQueue{id: id}, nil
+}
+
+// SysVQueueByID returns the queue with identifier id, as another process
+// reported it by [SysVQueue.ID]. Nothing is checked until it is used.
+func SysVQueueByID(id int) *SysVQueue { return &SysVQueue{id: id} }
+
+// ID returns the queue's identifier, which other processes can use with
+// [SysVQueueByID].
+func (q *SysVQueue) ID() int { return q.id }
+
+func (q *SysVQueue) String() string { return fmt.Sprintf("sysv mq %d", q.id) }
+
+// Remove destroys the queue at once (IPC_RMID): queued messages are lost
+// and blocked calls in every process end with an error wrapping ErrRemoved.
+func (q *SysVQueue) Remove() error {
+	return ipcchan.WrapError("remove", q.String(), sys.MsgctlRmid(q.id))
+}
+
+// SysVStats describes a System V message queue now.
+type SysVStats struct {
+	Messages        int    // queued now (msg_qnum)
+	Bytes           int    // bytes of text queued now (msg_cbytes)
+	MaxBytes        int    // capacity in bytes (msg_qbytes)
+	LastSenderPID   int    // msg_lspid
+	LastReceiverPID int    // msg_lrpid
+	Mode            uint32 // permission bits
+	UID, GID        int    // owner
+}
+
+// Stats returns the queue's state (IPC_STAT).
+func (q *SysVQueue) Stats() (SysVStats, error) {
+	var ds sys.MsqidDs
+	if err := sys.MsgctlStat(q.id, &ds); err != nil {
+		return SysVStats{}, &ipcchan.OpError{Op: "stat", Endpoint: q.String(), Err: removedErr(err)}
+	}
+	return SysVStats{
+		Messages: int(ds.Qnum), Bytes: int(ds.Cbytes), MaxBytes: int(ds.Qbytes),
+		LastSenderPID: int(ds.Lspid), LastReceiverPID: int(ds.Lrpid),
+		Mode: ds.Perm.Mode & 0o777, UID: int(ds.Perm.Uid), GID: int(ds.Perm.Gid),
+	}, nil
+}
+
+// Peek returns a copy of the message at position index (0 is the oldest)
+// without removing it (MSG_COPY): its type and its text in buf, which must
+// be large enough (E2BIG otherwise). It needs a kernel built with
+// CONFIG_CHECKPOINT_RESTORE (ENOSYS otherwise) and returns ENOMSG when there
+// is no message at index.
+func (q *SysVQueue) Peek(index int, buf []byte) (typ int64, n int, err error) {
+	b := make([]byte, 8+len(buf))
+	n, err = sys.Msgrcv(q.id, b, int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
+	if err != nil {
+		return 0, 0, &ipcchan.OpError{Op: "peek", Endpoint: q.String(), Err: removedErr(err)}
+	}
+	copy(buf, b[8:8+n])
+	return int64(binary.NativeEndian.Uint64(b)), n, nil
+}
+
+// MsgSelect says which messages a SysV receiver takes, as msgrcv(2)'s
+// msgtyp and flags do.
+type MsgSelect struct {
+	// Type: 0 takes every message in order; > 0 only messages of that
+	// type (or, with Except, of any other type); < 0 the lowest type up to
+	// -Type first.
+	Type   int64
+	Except bool
+
+	// Truncate (MSG_NOERROR) delivers the first bytes of a message longer
+	// than the receiver's buffer; without it such a message is taken off
+	// the queue and reported as ErrFrameTooLarge.
+	Truncate bool
+}
+
+// SysVSender returns a Sender on q. The tag of a message (SendTag, or
+// ipcchan.WithTag for Send) is its message type, which must be > 0; Send
+// with no tag configured uses type 1. Messages longer than the system's
+// msgmax are refused before sending. Close posts an end-of-stream marker
+// of the sender's type (ipcchan.WithTag, default 1), waiting up to the
+// linger time for room.
+func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	cfg := ipcchan.NewConfig(opts...)
+	if cfg.Tag == 0 {
+		opts = append(opts[:len(opts):len(opts)], ipcchan.WithTag(1))
+		cfg.Tag = 1
+	}
+	t := newSysVTransport(q, cfg)
+	t.sending = true
+	tx, err := ipcchan.NewSender[T](t, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// SysVReceiver returns a Receiver on q that takes the messages sel selects;
+// RecvTag reports each one's type. Several receivers, of different element
+// types, can share one queue, one per message type, and an ipcchan.Select
+// waits on all of them (polling every millisecond: a SysV queue has no
+// descriptor). A receiver ends with io.EOF after as many end-of-stream
+// markers of the types it selects as ipcchan.WithSenders says (default 1);
+// a peer that dies without closing is seen through Receiver.WatchPeer.
+//
+// Waiting: a receive first spins briefly, then blocks in msgrcv on a
+// thread of its own, which cancellation, Close or a watched peer's exit
+// interrupt with a signal (see the README): a cancelled receive has taken
+// nothing.
+func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	t := newSysVTransport(q, ipcchan.NewConfig(opts...))
+	t.sel = sel
+	rx, err := ipcchan.NewReceiver[T](t, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return rx, nil
+}
+
+// sysvTransport is one end of a System V message queue. It implements
+// ipcchan.MsgSender and ipcchan.MsgReceiver.
+type sysvTransport struct {
+	q       *SysVQueue
+	desc    string
+	maxText int
+	linger  time.Duration
+	sending bool
+	tag     uint32 // the sender's own type, for its marker
+
+	rd, wr *poller.Blocking
+
+	// Receive side, one goroutine at a time.
+	sel     MsgSelect
+	buf     []byte
+	n       int
+	max     int
+	senders int
+	ended   int
+	sticky  error
+	tryRd   func() error
+	blockRd func() error
+
+	// Send side, one goroutine at a time.
+	out     []byte
+	tryWr   func() error
+	blockWr func() error
+
+	handedOff atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newSysVTransport(q *SysVQueue, cfg *ipcchan.Config) *sysvTransport {
+	t := &sysvTransport{
+		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
+		linger: cfg.LingerTime(), tag: cfg.Tag,
+		rd: poller.NewBlocking(0), wr: poller.NewBlocking(0),
+		max: cfg.MaxMessage(), senders: cfg.SenderCount(),
+	}
+	t.tryRd = func() error { return t.recv(unix.IPC_NOWAIT) }
+	t.blockRd = func() error { return t.recv(0) }
+	t.tryWr = func() error { return t.send(unix.IPC_NOWAIT) }
+	t.blockWr = func() error { return t.send(0) }
+	return t
+}
+
+func (t *sysvTransport) String() string { return t.desc }
+
+// MaxMsgSize is the system's msgmax.
+func (t *sysvTransport) MaxMsgSize() int { return t.maxText }
+
+func (t *sysvTransport) recv(flags int) error {
+	if t.buf == nil {
+		t.buf = make([]byte, 8+t.maxText)
+	}
+	typ := t.sel.Type
+	if t.sel.Except {
+		flags |= sys.MSG_EXCEPT
+	}
+	if t.sel.Truncate {
+		flags |= sys.MSG_NOERROR
+	}
+	n, err := sys.Msgrcv(t.q.id, t.buf, typ, flags)
+	if err == unix.E2BIG {
+		// Longer than msgmax was when we sized the buffer: take it off
+		// the queue rather than leave it blocking everything behind it.
+		sys.Msgrcv(t.q.id, t.buf, typ, flags|sys.MSG_NOERROR|unix.IPC_NOWAIT)
+		return errTooBig
+	}
+	if err == unix.ENOMSG {
+		err = unix.EAGAIN
+	}
+	t.n = n
+	return err
+}
+
+var errTooBig = errors.New("message longer than the receive buffer")
+
+func (t *sysvTransport) send(flags int) error { return sys.Msgsnd(t.q.id, t.out, flags) }
+
+func (t *sysvTransport) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	return t.receive(ctx, true, deliver)
+}
+
+func (t *sysvTransport) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return t.receive(context.Background(), false, deliver)
+}
+
+func (t *sysvTransport) receive(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
+	for {
+		if t.sticky != nil {
+			return t.sticky
+		}
+		if t.ended >= t.senders {
+			return io.EOF
+		}
+		var err error
+		if block {
+			if err = ctx.Err(); err != nil {
+				return err
+			}
+			err = t.rd.Do(ctx, t.tryRd, t.blockRd)
+		} else if err = t.tryRd(); err == unix.EAGAIN {
+			return ipcchan.ErrWouldBlock
+		}
+		switch {
+		case err == nil:
+		case err == errTooBig:
+			return fmt.Errorf("%w: a message longer than msgmax %d (discarded)", ipcchan.ErrFrameTooLarge, t.maxText)
+		case err == unix.EIDRM, err == unix.EINVAL:
+			t.sticky = fmt.Errorf("%w: the queue was removed (%w)", ErrRemoved, err)
+			continue
+		default:
+			return queueErr(err)
+		}
+		typ := binary.NativeEndian.Uint64(t.buf)
+		msg := t.buf[8 : 8+t.n]
+		if isQueueEOS(msg) {
+			t.ended++
+			continue
+		}
+		if t.n > t.max {
+			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, t.n, t.max)
+		}
+		return deliver(uint32(typ), msg)
+	}
+}
+
+func queueErr(err error) error {
+	switch {
+	case err == context.Canceled, err == context.DeadlineExceeded, errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone):
+		return err
+	}
+	return removedErr(err)
+}
+
+func removedErr(err error) error {
+	if err == unix.EIDRM || err == unix.EINVAL {
+		return fmt.Errorf("%w: the queue was removed (%w)", ErrRemoved, err)
+	}
+	return err
+}
+
+// frame lays out a message as msgsnd wants it: the type, then the text.
+func (t *sysvTransport) frame(typ uint32, msg []byte) error {
+	if typ == 0 {
+		return fmt.Errorf("%w: SysV message types start at 1", ErrReservedTag)
+	}
+	if len(msg) > t.maxText {
+		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)
+	}
+	t.out = binary.NativeEndian.AppendUint64(t.out[:0], uint64(typ))
+	t.out = append(t.out, msg...)
+	return nil
+}
+
+func (t *sysvTransport) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	if err := t.frame(tag, msg); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return queueErr(t.wr.Do(ctx, t.tryWr, t.blockWr))
+}
+
+func (t *sysvTransport) TrySendMsg(tag uint32, msg []byte) error {
+	if err := t.frame(tag, msg); err != nil {
+		return err
+	}
+	if err := t.tryWr(); err != unix.EAGAIN {
+		return queueErr(err)
+	}
+	return ipcchan.ErrWouldBlock
+}
+
+// Fail makes waits return err once queued messages are taken.
+func (t *sysvTransport) Fail(err error) {
+	t.rd.Fail(err)
+	t.wr.Fail(err)
+}
+
+func (t *sysvTransport) setHandedOff() { t.handedOff.Store(true) }
+
+// Close wakes blocked calls; a sender's end first posts its end-of-stream
+// marker, waiting up to the linger time for room. The queue itself stays.
+func (t *sysvTransport) Close() error {
+	t.closeOnce.Do(func() {
+		if t.sending && !t.handedOff.Load() && t.wr.Failure() == nil {
+			marker := binary.NativeEndian.AppendUint64(nil, uint64(t.tag))
+			marker = append(marker, queueEOS...)
+			t.closeErr = postEOS(t.linger, func() error {
+				err := sys.Msgsnd(t.q.id, marker, unix.IPC_NOWAIT)
+				if err == unix.EIDRM || err == unix.EINVAL {
+					return nil // nobody is left to tell
+				}
+				return err
+			})
+		}
+		t.rd.Close()
+		t.wr.Close()
+	})
+	return t.closeErr
+}

@@ -1,0 +1,248 @@
+package endpoints_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+)
+
+// sysvQueues are the queues tests made, removed when the tests end (a SysV
+// queue outlives every process that uses it).
+var sysvQueues struct {
+	sync.Mutex
+	list []*endpoints.SysVQueue
+}
+
+func newTestQueue() (*endpoints.SysVQueue, error) {
+	q, err := endpoints.CreateSysVQueue(endpoints.IPCPrivate)
+	if err == nil {
+		sysvQueues.Lock()
+		sysvQueues.list = append(sysvQueues.list, q)
+		sysvQueues.Unlock()
+	}
+	return q, err
+}
+
+// removeTestQueues removes every queue the tests made; TestMain calls it.
+func removeTestQueues() {
+	sysvQueues.Lock()
+	defer sysvQueues.Unlock()
+	for _, q := range sysvQueues.list {
+		q.Remove()
+	}
+	sysvQueues.list = nil
+}
+
+var sysvMQHarness = &ipcchantest.Harness{
+	Name: "sysvmq",
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		q, err := newTestQueue()
+		if err != nil {
+			return nil, nil, err
+		}
+		tx, err := endpoints.SysVSender[[]byte](q, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{}, opts...)
+		if err != nil {
+			tx.Close()
+			return nil, nil, err
+		}
+		return tx, rx, nil
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   8192,
+	MaxShared:    8192,
+	WatchPeer:    true, // a queue has no kernel end of stream
+}
+
+func TestSysVMQConformance(t *testing.T) { ipcchantest.Run(t, sysvMQHarness) }
+
+type qjob struct{ ID, Cost int32 }
+type cancelJob struct{ ID int32 }
+
+// One queue carries two element types, one per message type, and a Select
+// waits on both; each type keeps its own order.
+func TestSysVMQTypedSelect(t *testing.T) {
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	jobsTx, _ := endpoints.SysVSender[qjob](q, ipcchan.WithTag(1))
+	cancelsTx, _ := endpoints.SysVSender[cancelJob](q, ipcchan.WithTag(2))
+	jobs, _ := endpoints.SysVReceiver[qjob](q, endpoints.MsgSelect{Type: 1})
+	cancels, _ := endpoints.SysVReceiver[cancelJob](q, endpoints.MsgSelect{Type: 2})
+	defer jobs.Close()
+	defer cancels.Close()
+	for i := range int32(5) {
+		jobsTx.Send(ctx, qjob{ID: i, Cost: 10 * i})
+		if i%2 == 0 {
+			cancelsTx.Send(ctx, cancelJob{ID: i})
+		}
+	}
+	jobsTx.Close()
+	cancelsTx.Close()
+	var gotJobs, gotCancels []int32
+	jobsCase, cancelsCase := jobs, cancels
+	for jobsCase != nil || cancelsCase != nil {
+		i, err := ipcchan.Select(ctx,
+			ipcchan.OnRecv(jobsCase, func(j qjob) { gotJobs = append(gotJobs, j.ID) }),
+			ipcchan.OnRecv(cancelsCase, func(c cancelJob) { gotCancels = append(gotCancels, c.ID) }))
+		switch {
+		case err == io.EOF && i == 0: // each receiver ends at its own type's marker
+			jobsCase = nil
+		case err == io.EOF && i == 1:
+			cancelsCase = nil
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if len(gotJobs) != 5 || len(gotCancels) != 3 {
+		t.Fatalf("got jobs %v and cancels %v", gotJobs, gotCancels)
+	}
+	for i, id := range gotJobs {
+		if id != int32(i) {
+			t.Fatalf("jobs out of order: %v", gotJobs)
+		}
+	}
+	if gotCancels[0] != 0 || gotCancels[1] != 2 || gotCancels[2] != 4 {
+		t.Fatalf("cancels: %v", gotCancels)
+	}
+}
+
+// Type selection as msgrcv(2) defines it, peeking, stats and refusals.
+func TestSysVMQSelectionAndStats(t *testing.T) {
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx, _ := endpoints.SysVSender[string](q, ipcchan.WithLinger(10*time.Millisecond))
+	defer tx.Close()
+	for _, m := range []struct {
+		typ uint32
+		v   string
+	}{{3, "c1"}, {1, "a1"}, {2, "b1"}, {3, "c2"}, {1, "a2"}} {
+		if err := tx.SendTag(ctx, m.typ, m.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := q.Stats()
+	if err != nil || st.Messages != 5 || st.LastSenderPID != os.Getpid() || st.Mode != 0o600 {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	buf := make([]byte, 64)
+	if typ, n, err := q.Peek(1, buf); err == nil {
+		if typ != 1 || n < 2 {
+			t.Fatalf("Peek(1) = type %d, %d bytes", typ, n)
+		}
+		if st2, _ := q.Stats(); st2.Messages != 5 {
+			t.Fatal("Peek took a message off the queue")
+		}
+	} else if !errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("Peek: %v", err)
+	}
+	recv := func(sel endpoints.MsgSelect) (string, uint32) {
+		t.Helper()
+		rx, err := endpoints.SysVReceiver[string](q, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		v, typ, err := rx.RecvTag(ctx)
+		if err != nil {
+			t.Fatalf("%+v: %v", sel, err)
+		}
+		return v, typ
+	}
+	checks := []struct {
+		sel  endpoints.MsgSelect
+		want string
+		typ  uint32
+	}{
+		{endpoints.MsgSelect{Type: 1}, "a1", 1},               // exactly type 1
+		{endpoints.MsgSelect{Type: -2}, "a2", 1},              // lowest type up to 2
+		{endpoints.MsgSelect{Type: 3, Except: true}, "b1", 2}, // first not of type 3
+		{endpoints.MsgSelect{}, "c1", 3},                      // first of any type
+	}
+	for _, c := range checks {
+		if v, typ := recv(c.sel); v != c.want || typ != c.typ {
+			t.Errorf("%+v: got %q type %d, want %q type %d", c.sel, v, typ, c.want, c.typ)
+		}
+	}
+	if err := tx.SendTag(ctx, 0, "x"); !errors.Is(err, endpoints.ErrReservedTag) {
+		t.Errorf("type 0: %v, want ErrReservedTag", err)
+	}
+	if err := tx.Send(ctx, string(make([]byte, 9000))); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("9000 bytes: %v, want ErrMessageTooLarge", err)
+	}
+}
+
+// A queue removed under a blocked receiver ends the receive with
+// ErrRemoved, promptly.
+func TestSysVMQRemovedUnderReceiver(t *testing.T) {
+	q, err := endpoints.CreateSysVQueue(endpoints.IPCPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, _ := endpoints.SysVReceiver[int](q, endpoints.MsgSelect{})
+	defer rx.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rx.Recv(context.Background())
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	q.Remove()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, endpoints.ErrRemoved) {
+			t.Fatalf("Recv on a removed queue = %v, want ErrRemoved", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Recv hangs on a removed queue")
+	}
+}
+
+// Keys from Ftok, exclusive creation, opening by key, permissions.
+func TestSysVMQKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, nil, 0o600)
+	key, err := endpoints.Ftok(path, 'q')
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := endpoints.CreateSysVQueue(key, ipcchan.WithPerm(0o640))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Remove()
+	if _, err := endpoints.CreateSysVQueue(key); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("creating it again: %v, want os.ErrExist", err)
+	}
+	q2, err := endpoints.OpenSysVQueue(key)
+	if err != nil || q2.ID() != q.ID() {
+		t.Fatalf("OpenSysVQueue = %v, %v", q2, err)
+	}
+	if st, _ := q.Stats(); st.Mode != 0o640 {
+		t.Fatalf("mode %#o, want 0640", st.Mode)
+	}
+	if _, err := endpoints.Ftok(filepath.Join(t.TempDir(), "missing"), 1); err == nil {
+		t.Fatal("Ftok of a missing file succeeded")
+	}
+}
