@@ -194,3 +194,62 @@ func TestPosixMQEndOfStreamCountsSenders(t *testing.T) {
 		t.Fatalf("got %v before the end, want two values", got)
 	}
 }
+
+// Priority bands of one queue: each band takes only its priorities, in
+// queue order, SelectFirst drains the urgent band first, and every band
+// ends after the marker.
+func TestPosixMQBands(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	name := mqTestName(t)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	bands, err := endpoints.OpenMQBands[string](name, []uint32{16, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bands {
+		defer b.Close()
+	}
+	tx, err := endpoints.OpenMQSender[string](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sends := []struct {
+		prio uint32
+		v    string
+	}{{0, "bulk-1"}, {5, "normal-1"}, {20, "urgent-1"}, {5, "normal-2"}, {0, "bulk-2"}, {31, "urgent-2"}, {16, "urgent-3"}}
+	for _, s := range sends {
+		if err := tx.SendTag(ctx, s.prio, s.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx.Close()
+	// The bulk band, read first, must move the others' messages aside.
+	if v, p, err := bands[2].RecvTag(ctx); err != nil || v != "bulk-1" || p != 0 {
+		t.Fatalf("bulk band: %q prio %d, %v", v, p, err)
+	}
+	var order []string
+	live := []*ipcchan.Receiver[string]{bands[0], bands[1], bands[2]}
+	for live[0] != nil || live[1] != nil || live[2] != nil {
+		i, err := ipcchan.SelectFirst(ctx,
+			ipcchan.OnRecv(live[0], func(v string) { order = append(order, v) }),
+			ipcchan.OnRecv(live[1], func(v string) { order = append(order, v) }),
+			ipcchan.OnRecv(live[2], func(v string) { order = append(order, v) }))
+		if err == io.EOF {
+			live[i] = nil
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"urgent-2", "urgent-1", "urgent-3", "normal-1", "normal-2", "bulk-2"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	if _, err := endpoints.OpenMQBands[string](name, []uint32{1, 16}); err == nil {
+		t.Fatal("splits in the wrong order were accepted")
+	}
+}

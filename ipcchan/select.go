@@ -83,13 +83,27 @@ func (c *recvCase[T]) watch(set *poller.Set) (func(), bool, error) {
 // descriptor; it starts no goroutine per case. Cases whose transport has no
 // descriptor are polled every millisecond.
 func Select(ctx context.Context, cases ...Case) (int, error) {
+	return selectCases(ctx, false, cases)
+}
+
+// SelectFirst is [Select] with a preference: when several cases are ready,
+// the one earliest in the list wins rather than a random one. List urgent
+// receivers first (a POSIX queue's high-priority band before its normal
+// one, a control channel before a data channel) and urgent traffic always
+// overtakes the rest; the cost is that a later case waits for as long as an
+// earlier one stays ready.
+func SelectFirst(ctx context.Context, cases ...Case) (int, error) {
+	return selectCases(ctx, true, cases)
+}
+
+func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
 	for {
 		anyBusy := false
 		start := 0
-		if len(cases) > 1 {
+		if len(cases) > 1 && !ordered {
 			start = rand.IntN(len(cases))
 		}
 		for i := range cases {

@@ -81,5 +81,9 @@ func (s *Set) pollOnce(epfd int) error {
 	return nil
 }
 
+// FD returns the epoll instance's own descriptor, readable while a
+// descriptor in the set is, for a wait that nests this set in another.
+func (s *Set) FD() *FD { return s.ep }
+
 // Close releases the epoll instance.
 func (s *Set) Close() error { return s.ep.Close() }
