@@ -26,6 +26,7 @@ type cleanupAfter struct{ m *testing.M }
 
 func (c cleanupAfter) Run() int {
 	defer removeTestQueues()
+	defer removeQueuesPeer()
 	return c.m.Run()
 }
 

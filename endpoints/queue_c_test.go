@@ -1,0 +1,147 @@
+package endpoints_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+var queuesC struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// queuesPeer builds testdata/queues.c once, or skips the test without gcc.
+func queuesPeer(t *testing.T) string {
+	t.Helper()
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc is not installed: the C interop tests need it to build testdata/queues.c")
+	}
+	queuesC.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ipcchan-queues-")
+		if err != nil {
+			queuesC.err = err
+			return
+		}
+		queuesC.bin = filepath.Join(dir, "queues")
+		out, err := exec.Command(cc, "-O2", "-o", queuesC.bin, "testdata/queues.c", "-lrt").CombinedOutput()
+		if err != nil {
+			queuesC.err = fmt.Errorf("gcc: %v\n%s", err, out)
+		}
+	})
+	if queuesC.err != nil {
+		t.Fatal(queuesC.err)
+	}
+	return queuesC.bin
+}
+
+// removeQueuesPeer removes the built C program; TestMain calls it.
+func removeQueuesPeer() {
+	if queuesC.bin != "" {
+		os.RemoveAll(filepath.Dir(queuesC.bin))
+	}
+}
+
+// A C program's mq_send with priorities, read by a Go Receiver; and a Go
+// Sender read by a C program's mq_receive.
+func TestPosixMQWithC(t *testing.T) {
+	bin := queuesPeer(t)
+	name := mqTestName(t)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: 128}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 9
+	if out, err := exec.Command(bin, "mqsend", name, strconv.Itoa(n)).CombinedOutput(); err != nil {
+		t.Fatalf("C sender: %v\n%s", err, out)
+	}
+	rx, err := endpoints.OpenMQReceiver[string](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	var got []string
+	for range n {
+		v, prio, err := rx.RecvTag(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%s", prio, v))
+	}
+	want := "[2:msg-2 2:msg-5 2:msg-8 1:msg-1 1:msg-4 1:msg-7 0:msg-0 0:msg-3 0:msg-6]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("from C: %v\nwant %s", got, want)
+	}
+
+	tx, err := endpoints.OpenMQSender[string](name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		tx.SendTag(ctx, uint32(i*10), fmt.Sprintf("go-%d", i))
+	}
+	tx.Close() // its end-of-stream marker stays behind: the C program reads 3
+	out, err := exec.Command(bin, "mqrecv", name, "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("C receiver: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "20 go-2\n10 go-1\n0 go-0" {
+		t.Fatalf("C received:\n%s", s)
+	}
+}
+
+// A C program's msgsnd of struct {long mtype; char text[64];} with two
+// types, read by typed Go receivers; and Go senders read by msgrcv.
+func TestSysVMQWithC(t *testing.T) {
+	bin := queuesPeer(t)
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.Itoa(q.ID())
+	if out, err := exec.Command(bin, "msgsnd", id, "6").CombinedOutput(); err != nil {
+		t.Fatalf("C sender: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	odd, _ := endpoints.SysVReceiver[string](q, endpoints.MsgSelect{Type: 2})
+	even, _ := endpoints.SysVReceiver[string](q, endpoints.MsgSelect{Type: 1})
+	defer odd.Close()
+	defer even.Close()
+	var got []string
+	for _, rx := range []*ipcchan.Receiver[string]{odd, even} {
+		for range 3 {
+			v, typ, err := rx.RecvTag(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d:%s", typ, v))
+		}
+	}
+	if s := fmt.Sprint(got); s != "[2:msg-1 2:msg-3 2:msg-5 1:msg-0 1:msg-2 1:msg-4]" {
+		t.Fatalf("from C: %s", s)
+	}
+
+	tx, _ := endpoints.SysVSender[string](q, ipcchan.WithTag(7))
+	for i := range 3 {
+		tx.Send(ctx, fmt.Sprintf("go-%d", i))
+	}
+	out, err := exec.Command(bin, "msgrcv", id, "7", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("C receiver: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "7 go-0\n7 go-1\n7 go-2" {
+		t.Fatalf("C received:\n%s", s)
+	}
+	tx.Close()
+}
