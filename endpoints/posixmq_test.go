@@ -253,3 +253,65 @@ func TestPosixMQBands(t *testing.T) {
 		t.Fatal("splits in the wrong order were accepted")
 	}
 }
+
+// mq_notify without signals: a notification when a message arrives in the
+// empty queue; one registered process at a time; a cancelled Wait
+// withdraws its registration.
+func TestPosixMQNotify(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	name := mqTestName(t)
+	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 4, MsgSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := endpoints.NotifyMQ(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	tx, _ := endpoints.OpenMQSender[string](name, ipcchan.WithLinger(10*time.Millisecond))
+	defer tx.Close()
+	ctx := context.Background()
+	for round := range 2 {
+		done := make(chan error, 1)
+		go func() { done <- n.Wait(ctx) }()
+		select {
+		case err := <-done:
+			t.Fatalf("round %d: Wait returned %v before any message", round, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		tx.Send(ctx, "work")
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: no notification", round)
+		}
+		rx, _ := endpoints.OpenMQReceiver[string](name)
+		rx.Recv(ctx) // empty the queue again
+		rx.Close()
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := n.Wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with a deadline = %v", err)
+	}
+	// The cancelled Wait withdrew its registration: another may register.
+	n2, err := endpoints.NotifyMQ(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- n2.Wait(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := n.Wait(ctx); !errors.Is(err, endpoints.ErrNotifyBusy) {
+		t.Fatalf("a second registration: %v, want ErrNotifyBusy", err)
+	}
+	n2.Close()
+	if err := <-errc; !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Wait after Close = %v, want os.ErrClosed", err)
+	}
+}

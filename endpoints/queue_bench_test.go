@@ -171,18 +171,30 @@ func newRawMQ(b *testing.B) rawQueue {
 	return &rawMQ{fd}
 }
 
+// The raw calls retry on EINTR: the Go runtime's preemption signals
+// interrupt blocking System V and POSIX queue calls.
+
 func (q *rawMQ) send(b *testing.B, msg []byte) {
-	if err := sys.MqTimedsend(q.fd, msg, 0, nil); err != nil {
+	var err error = unix.EINTR
+	for err == unix.EINTR {
+		err = sys.MqTimedsend(q.fd, msg, 0, nil)
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
 }
 
 func (q *rawMQ) recv(b *testing.B, buf []byte) int {
-	n, _, err := sys.MqTimedreceive(q.fd, buf, nil)
-	if err != nil {
-		b.Fatal(err)
+	for {
+		n, _, err := sys.MqTimedreceive(q.fd, buf, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
 	}
-	return n
 }
 
 type rawSysV struct {
@@ -201,13 +213,20 @@ func newRawSysV(b *testing.B) rawQueue {
 func (q *rawSysV) send(b *testing.B, msg []byte) {
 	q.out = binary.NativeEndian.AppendUint64(q.out[:0], 1)
 	q.out = append(q.out, msg...)
-	if err := sys.Msgsnd(q.id, q.out, 0); err != nil {
+	var err error = unix.EINTR
+	for err == unix.EINTR {
+		err = sys.Msgsnd(q.id, q.out, 0)
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
 }
 
 func (q *rawSysV) recv(b *testing.B, buf []byte) int {
 	n, err := sys.Msgrcv(q.id, buf, 0, 0)
+	for err == unix.EINTR {
+		n, err = sys.Msgrcv(q.id, buf, 0, 0)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

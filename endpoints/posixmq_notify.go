@@ -1,0 +1,135 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// MQNotifier waits for mq_notify(2) notifications of a POSIX queue without
+// signals and without a thread: the kernel delivers them (SIGEV_THREAD
+// style, as the C library does) as a cookie on a netlink socket that the
+// runtime poller watches.
+//
+// mq_notify's rules hold: a notification comes when a message arrives in
+// the empty queue and no process is blocked in mq_receive on it (ipcchan
+// receivers never block there: they poll), and only one process at a time
+// may be registered for a queue. A Receiver does not need this; it is for
+// programs that want to know that work arrived without taking it, or that
+// cooperate with C programs using mq_notify.
+//
+// Wait may not be called concurrently with itself; Close may.
+type MQNotifier struct {
+	name   string
+	mu     sync.Mutex // guards mqfd, -1 once closed
+	mqfd   int
+	nl     *poller.FD
+	cookie [notifyCookieLen]byte
+	buf    [notifyCookieLen]byte
+	readFn func(int) error
+}
+
+const (
+	notifyCookieLen = 32 // NOTIFY_COOKIE_LEN
+	notifyWokenUp   = 1  // NOTIFY_WOKENUP, in the cookie's last byte
+	sigevThread     = 2  // SIGEV_THREAD
+)
+
+// ErrNotifyBusy is wrapped by the error of [MQNotifier.Wait] when another
+// process is registered for the queue's notifications.
+var ErrNotifyBusy = errors.New("another process is registered for notifications of this queue")
+
+// NotifyMQ returns an MQNotifier for the existing POSIX queue name. Close
+// it to release its descriptors.
+func NotifyMQ(name string) (*MQNotifier, error) {
+	fd, err := openMQ(name, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "notify", Endpoint: name, Err: err}
+	}
+	nl, err := poller.Open(s, "mq_notify socket")
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "notify", Endpoint: name, Err: err}
+	}
+	n := &MQNotifier{name: name, mqfd: fd, nl: nl}
+	n.readFn = n.read
+	return n, nil
+}
+
+func (n *MQNotifier) read(fd int) error {
+	m, err := unix.Read(fd, n.buf[:])
+	if err == nil && m != notifyCookieLen {
+		return fmt.Errorf("a %d-byte notification, want %d", m, notifyCookieLen)
+	}
+	return err
+}
+
+// register asks for one notification, or withdraws the registration.
+func (n *MQNotifier) register(on bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mqfd < 0 {
+		return os.ErrClosed
+	}
+	if !on {
+		return sys.MqNotify(n.mqfd, nil)
+	}
+	var s int
+	if err := n.nl.Control(func(fd int) { s = fd }); err != nil {
+		return err
+	}
+	ev := sys.Sigevent{Value: uintptr(unsafe.Pointer(&n.cookie[0])), Signo: int32(s), Notify: sigevThread}
+	return sys.MqNotify(n.mqfd, &ev)
+}
+
+// Wait registers for the next notification and waits for it: it returns
+// nil once a message has arrived in the empty queue. It returns ctx.Err()
+// if ctx ends first (the registration is withdrawn), an error wrapping
+// ErrNotifyBusy if another process is registered, and os.ErrClosed after
+// Close.
+func (n *MQNotifier) Wait(ctx context.Context) error {
+	if err := n.register(true); err != nil {
+		if err == unix.EBUSY {
+			err = ErrNotifyBusy
+		}
+		return &ipcchan.OpError{Op: "notify", Endpoint: n.name, Err: err}
+	}
+	for {
+		err := n.nl.Read(ctx, n.readFn)
+		if err != nil {
+			n.register(false) // withdraw; the kernel's "removed" cookie is read next time
+			return ipcchan.WrapError("notify", n.name, err)
+		}
+		if n.buf[notifyCookieLen-1] == notifyWokenUp {
+			return nil
+		}
+		// A "removed" cookie from an earlier, withdrawn registration.
+	}
+}
+
+// Close withdraws any registration and releases the descriptors.
+func (n *MQNotifier) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mqfd < 0 {
+		return nil
+	}
+	sys.MqNotify(n.mqfd, nil)
+	unix.Close(n.mqfd)
+	n.mqfd = -1
+	return n.nl.Close()
+}
