@@ -11,7 +11,9 @@ import (
 
 // FileReceiver returns a Receiver that reads frames from a byte stream the
 // caller opened: the read end of an os.Pipe, a FIFO, an inherited standard
-// input, a stream socket. It works on a duplicate of f's descriptor, put in
+// input, a stream socket — or receives messages from a POSIX message queue
+// descriptor (one received over a Unix socket, say), as [OpenMQReceiver]
+// does. It works on a duplicate of f's descriptor, put in
 // non-blocking mode (which f shares); close f once FileReceiver returns.
 // A descriptor the runtime poller cannot watch, such as a regular file, is
 // refused. Options are those of [Pipe].
@@ -20,7 +22,16 @@ func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
 	}
+	if isMQueue(fd) {
+		return newMQReceiverOn[T](fd, "posix mq "+f.Name(), opts)
+	}
 	return newStreamReceiverOn[T](fd, f.Name(), kindOf(fd), opts)
+}
+
+// isMQueue reports whether fd is a POSIX message queue descriptor.
+func isMQueue(fd int) bool {
+	var fs unix.Statfs_t
+	return unix.Fstatfs(fd, &fs) == nil && fs.Type == mqueueMagic
 }
 
 // kindOf tells a FIFO or pipe (where a reader may come before any writer)
@@ -40,6 +51,9 @@ func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], 
 	fd, err := dupOf(f)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
+	}
+	if isMQueue(fd) {
+		return newMQSenderOn[T](fd, "posix mq "+f.Name(), opts)
 	}
 	return newStreamSenderOn[T](fd, f.Name(), pipeKind, opts)
 }

@@ -105,8 +105,7 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 			return fail("descriptor %d %s", fd, err)
 		}
 	default:
-		var fs unix.Statfs_t
-		if unix.Fstatfs(fd, &fs) != nil || fs.Type != mqueueMagic {
+		if !isMQueue(fd) {
 			return fail("descriptor %d is a %s, not a pipe, FIFO, socket or message queue", fd, fileType(st.Mode))
 		}
 		kind, sockType = "mqueue", mqueueType

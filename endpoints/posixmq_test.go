@@ -315,3 +315,30 @@ func TestPosixMQNotify(t *testing.T) {
 		t.Fatalf("Wait after Close = %v, want os.ErrClosed", err)
 	}
 }
+
+// Bytes the codec cannot decode are an error for that message only.
+func TestPosixMQUndecodable(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	raw, rx0, err := endpoints.MQPair[[]byte](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx0.Close()
+	defer raw.Close()
+	ctx := context.Background()
+	f, _ := raw.File()
+	defer f.Close()
+	rx, err := endpoints.FileReceiver[point](f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	raw.Send(ctx, []byte{1, 2, 3}) // too short for a point
+	raw.Send(ctx, []byte{1, 0, 0, 0, 2, 0, 0, 0})
+	if _, err := rx.Recv(ctx); !errors.Is(err, ipcchan.ErrDecode) {
+		t.Fatalf("undecodable message: %v, want ErrDecode", err)
+	}
+	if p, err := rx.Recv(ctx); err != nil || p != (point{1, 2}) {
+		t.Fatalf("the next message: %+v, %v", p, err)
+	}
+}
