@@ -61,14 +61,7 @@ func benchRoundTrip(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 	}
-	roundTrip() // the child is up
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		roundTrip()
-	}
-	b.StopTimer()
+	measureRoundTrips(b, size, roundTrip)
 }
 
 // rawPipes starts role with two os.Pipe pairs: the child reads fd 3 and
@@ -106,6 +99,12 @@ func benchRawRoundTrip(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 	}
+	measureRoundTrips(b, size, roundTrip)
+}
+
+// measureRoundTrips times b.N calls of roundTrip, after one untimed call
+// that makes sure the peer is up, reporting size bytes per call.
+func measureRoundTrips(b *testing.B, size int, roundTrip func()) {
 	roundTrip()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -127,8 +126,15 @@ func BenchmarkPipeThroughput(b *testing.B) {
 }
 
 func benchThroughput(b *testing.B, size int) {
-	ctx := context.Background()
 	tx, ackRx := childPipes(b, "sink")
+	sendAllAndCount(b, tx, ackRx, size)
+}
+
+// sendAllAndCount is the measured part of a throughput benchmark: b.N
+// messages of size bytes through tx, then end of stream, then the count
+// the child acknowledges on ack, which must be b.N.
+func sendAllAndCount(b *testing.B, tx *ipcchan.Sender[[]byte], ack *ipcchan.Receiver[[]byte], size int) {
+	ctx := context.Background()
 	msg := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -141,13 +147,10 @@ func benchThroughput(b *testing.B, size int) {
 	if err := tx.Close(); err != nil {
 		b.Fatal(err)
 	}
-	ack, err := ackRx.Recv(ctx)
+	got, err := ack.Recv(ctx)
 	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if string(ack) != strconv.Itoa(b.N) {
-		b.Fatalf("child received %s messages, want %d", ack, b.N)
+	if err != nil || string(got) != strconv.Itoa(b.N) {
+		b.Fatalf("child received %s messages (%v), want %d", got, err, b.N)
 	}
 }
 

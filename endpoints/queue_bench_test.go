@@ -69,14 +69,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				roundTrip()
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					roundTrip()
-				}
-				b.StopTimer()
+				measureRoundTrips(b, size, roundTrip)
 			})
 			b.Run(k.name+"/raw/"+sizeName(size), func(b *testing.B) {
 				in, out := k.raw(b), k.raw(b)
@@ -87,14 +80,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 					in.send(b, msg)
 					out.recv(b, buf)
 				}
-				roundTrip()
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					roundTrip()
-				}
-				b.StopTimer()
+				measureRoundTrips(b, size, roundTrip)
 				in.send(b, nil) // the child's signal to stop
 			})
 		}
@@ -111,24 +97,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 				out, ackRx := k.pair(b)
 				startHelper(b, "sink", nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
 				b.Cleanup(func() { ackRx.Close() })
-				ctx := context.Background()
-				msg := make([]byte, size)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := tx.Send(ctx, msg); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Close(); err != nil {
-					b.Fatal(err)
-				}
-				ack, err := ackRx.Recv(ctx)
-				b.StopTimer()
-				if err != nil || string(ack) != strconv.Itoa(b.N) {
-					b.Fatalf("child received %s messages (%v), want %d", ack, err, b.N)
-				}
+				sendAllAndCount(b, tx, ackRx, size)
 			})
 			b.Run(k.name+"/raw/"+sizeName(size), func(b *testing.B) {
 				in, out := k.raw(b), k.raw(b)

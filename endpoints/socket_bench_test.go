@@ -215,22 +215,7 @@ func BenchmarkSocketThroughput(b *testing.B) {
 				mine, theirs := connPair(b, network)
 				startHelper(b, "conn-sink", nil, endpoints.Pass("conn", theirs))
 				defer mine.Close()
-				ctx := context.Background()
-				msg := make([]byte, size)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := mine.Send(ctx, msg); err != nil {
-						b.Fatal(err)
-					}
-				}
-				mine.Sender().Close()
-				ack, err := mine.Recv(ctx)
-				b.StopTimer()
-				if err != nil || string(ack) != strconv.Itoa(b.N) {
-					b.Fatalf("child received %s messages (%v), want %d", ack, err, b.N)
-				}
+				sendAllAndCount(b, mine.Sender(), mine.Receiver(), size)
 			})
 			b.Run(network+"/raw/"+sizeName(size), func(b *testing.B) {
 				mine, theirs := rawConnPair(b, network)

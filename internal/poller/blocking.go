@@ -54,7 +54,7 @@ func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
 	if err := b.stoppedOrCancelled(ctx); err != nil {
 		return err
 	}
-	if err := b.spinFor(ctx, try); err != unix.EAGAIN {
+	if err := spinFor(ctx, &b.spin, call, try); err != unix.EAGAIN {
 		return err
 	}
 	runtime.LockOSThread()
@@ -64,8 +64,10 @@ func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
 	gen := b.gen
 	b.active, b.tid = true, unix.Gettid()
 	b.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() { b.interrupt(gen) })
-	defer stop()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { b.interrupt(gen) })
+		defer stop()
+	}
 	defer func() {
 		b.mu.Lock()
 		b.active = false
@@ -86,33 +88,8 @@ func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
 	}
 }
 
-// spinFor retries try while the adaptive spin budget lasts.
-func (b *Blocking) spinFor(ctx context.Context, try func() error) error {
-	budget := b.spin.budget
-	if budget <= 0 {
-		return unix.EAGAIN
-	}
-	done := ctx.Done()
-	start := time.Now()
-	for {
-		runtime.Gosched()
-		if err := try(); err != unix.EAGAIN {
-			b.spin.hit(time.Since(start))
-			return err
-		}
-		if time.Since(start) > budget {
-			b.spin.miss()
-			return unix.EAGAIN
-		}
-		if done != nil {
-			select {
-			case <-done:
-				return unix.EAGAIN
-			default:
-			}
-		}
-	}
-}
+// call calls f: spinFor's form of a try that takes no argument.
+func call(f func() error) error { return f() }
 
 func (b *Blocking) isClosed() bool {
 	b.mu.Lock()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -199,6 +198,7 @@ type waiter struct {
 	rawWait     func(func(uintptr) bool) error
 	stepFn      func(uintptr) bool
 	tryFn       func(uintptr)
+	tryOpFn     func(func(int) error) error // w.try, bound once
 	spin        *spinner // nil: park at the first EAGAIN
 
 	// Per call; owned by the calling goroutine.
@@ -218,39 +218,7 @@ func (w *waiter) init(p *FD, setDeadline func(time.Time) error, rawWait func(fun
 	w.p, w.setDeadline, w.rawWait = p, setDeadline, rawWait
 	w.stepFn = w.step
 	w.tryFn = w.tryStep
-}
-
-// spinFor retries op without parking for as long as the spinner allows. It
-// returns unix.EAGAIN if op never got through.
-func (w *waiter) spinFor(ctx context.Context, op func(int) error) error {
-	budget := w.spin.budget
-	if budget <= 0 {
-		return unix.EAGAIN
-	}
-	err := w.try(op)
-	if err != unix.EAGAIN {
-		return err // ready at once: no evidence either way
-	}
-	done := ctx.Done()
-	start := time.Now()
-	for {
-		runtime.Gosched()
-		if err = w.try(op); err != unix.EAGAIN {
-			w.spin.hit(time.Since(start))
-			return err
-		}
-		if time.Since(start) > budget {
-			w.spin.miss()
-			return unix.EAGAIN
-		}
-		if done != nil {
-			select {
-			case <-done:
-				return unix.EAGAIN // run reports the cancellation
-			default:
-			}
-		}
-	}
+	w.tryOpFn = w.try
 }
 
 func (w *waiter) try(op func(int) error) error {
@@ -273,7 +241,7 @@ func (w *waiter) tryStep(fd uintptr) {
 
 func (w *waiter) run(ctx context.Context, op func(int) error) error {
 	if w.spin != nil {
-		if err := w.spinFor(ctx, op); err != unix.EAGAIN {
+		if err := spinFor(ctx, w.spin, w.tryOpFn, op); err != unix.EAGAIN {
 			return err
 		}
 	}

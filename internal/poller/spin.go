@@ -1,6 +1,12 @@
 package poller
 
-import "time"
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Spinning: a goroutine parked on the runtime poller takes tens of
 // microseconds to wake on a virtual machine (epoll, then a futex to start a
@@ -37,4 +43,41 @@ func (s *spinner) hit(waited time.Duration) {
 // miss records that spinning ran out.
 func (s *spinner) miss() {
 	s.budget = max(s.budget/2, minSpin)
+}
+
+// spinFor retries try(arg) without parking for as long as s allows, and
+// adapts s to the outcome. It returns unix.EAGAIN if try never got
+// through (or ctx ended), else try's result. A first attempt that succeeds
+// at once says nothing about spinning and leaves s as it was. try is
+// passed with its argument, rather than as a closure, so that callers
+// allocate nothing.
+func spinFor[A any](ctx context.Context, s *spinner, try func(A) error, arg A) error {
+	if s == nil || s.budget <= 0 {
+		return unix.EAGAIN
+	}
+	err := try(arg)
+	if err != unix.EAGAIN {
+		return err
+	}
+	budget := s.budget
+	done := ctx.Done()
+	start := time.Now()
+	for {
+		runtime.Gosched()
+		if err = try(arg); err != unix.EAGAIN {
+			s.hit(time.Since(start))
+			return err
+		}
+		if time.Since(start) > budget {
+			s.miss()
+			return unix.EAGAIN
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return unix.EAGAIN // the caller reports the cancellation
+			default:
+			}
+		}
+	}
 }
