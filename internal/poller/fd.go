@@ -199,7 +199,7 @@ type waiter struct {
 	stepFn      func(uintptr) bool
 	tryFn       func(uintptr)
 	tryOpFn     func(func(int) error) error // w.try, bound once
-	spin        *spinner // nil: park at the first EAGAIN
+	spin        *spinner                    // nil: park at the first EAGAIN
 
 	// Per call; owned by the calling goroutine.
 	ctx   context.Context
