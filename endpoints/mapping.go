@@ -1,0 +1,214 @@
+package endpoints
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Mapping is a region of memory shared between processes: a memfd, a
+// mapped file, a POSIX shared memory object or a SysV segment. Bytes gives
+// the memory itself; [ViewOf] gives typed access; [RingPair] and
+// [RingSender]/[RingReceiver] turn a mapping into a channel.
+//
+// Close unmaps the region: slices obtained from Bytes must not be used
+// afterwards, but every method of Mapping and of its views returns an
+// error wrapping os.ErrClosed rather than touching unmapped memory. The
+// methods are safe for concurrent use.
+type Mapping struct {
+	mu     sync.RWMutex // held for reading while the memory is used, for writing by Close
+	data   []byte
+	file   *os.File // the object's descriptor, nil for SysV segments
+	shmid  int      // SysV segment identifier, or -1
+	remove func() error
+	desc   string
+	closed bool
+}
+
+// ErrMappingSize is wrapped by errors for a size that does not fit:
+// zero or negative, or larger than the object, or too small for its use.
+var ErrMappingSize = errors.New("unusable mapping size")
+
+// NewMemfd returns a mapping of size bytes of anonymous shared memory
+// (memfd_create): nothing in any file system names it, so nothing is left
+// behind however the program ends. Hand its [Mapping.File] to another
+// process and map it there with [MappingFromFile].
+func NewMemfd(name string, size int) (*Mapping, error) {
+	desc := "memfd " + name
+	if size <= 0 {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
+	}
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	return mapFD(fd, desc, size, nil)
+}
+
+// MappingFromFile maps the whole of an open file that refers to shared
+// memory or a regular file: a memfd or POSIX shared memory object handed
+// down from another process, say. It works on a duplicate of the
+// descriptor; close f when MappingFromFile returns.
+func MappingFromFile(f *os.File) (*Mapping, error) {
+	fd, err := dupOf(f)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: f.Name(), Err: err}
+	}
+	return mapWhole(fd, f.Name(), nil)
+}
+
+// MapFile maps the regular file at path, shared with every process that
+// maps it. With create set, the file is made (mode from ipcchan.WithPerm,
+// 0600 by default; an existing file is refused with an error wrapping
+// os.ErrExist) and sized to size bytes; otherwise the existing file is
+// mapped whole and size must be 0 or its size. A symbolic link at path is
+// refused. [Mapping.Remove] deletes the file.
+func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mapping, error) {
+	desc := "file mapping " + path
+	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	if create {
+		if size <= 0 {
+			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
+		}
+		flags |= unix.O_CREAT | unix.O_EXCL
+	}
+	fd, err := unix.Open(path, flags, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	remove := func() error { return os.Remove(path) }
+	if create {
+		// The umask may have taken bits away: give the mode asked for.
+		unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			unix.Close(fd)
+			os.Remove(path)
+			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		}
+		return mapFD(fd, desc, size, remove)
+	}
+	m, err := mapWhole(fd, desc, remove)
+	if err == nil && size != 0 && size != m.Len() {
+		m.Close()
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: fmt.Errorf("%w: the file has %d bytes, not %d", ErrMappingSize, m.Len(), size)}
+	}
+	return m, err
+}
+
+// mapWhole maps all of fd, which must be a regular file (or memfd or shm
+// object) of non-zero size.
+func mapWhole(fd int, desc string, remove func() error) (*Mapping, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: fmt.Errorf("not a regular file or shared memory object (%s)", fileType(st.Mode))}
+	}
+	if st.Size <= 0 {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: fmt.Errorf("%w: the object is empty", ErrMappingSize)}
+	}
+	return mapFD(fd, desc, int(st.Size), remove)
+}
+
+// mapFD maps size bytes of fd shared, taking ownership of fd.
+func mapFD(fd int, desc string, size int, remove func() error) (*Mapping, error) {
+	data, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: err}
+	}
+	return &Mapping{data: data, file: os.NewFile(uintptr(fd), desc), shmid: -1, remove: remove, desc: desc}, nil
+}
+
+// String describes the mapping.
+func (m *Mapping) String() string { return m.desc }
+
+// Bytes returns the shared memory, or nil after Close.
+func (m *Mapping) Bytes() []byte {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil
+	}
+	return m.data
+}
+
+// Len returns the size of the mapping in bytes (0 after Close).
+func (m *Mapping) Len() int { return len(m.Bytes()) }
+
+// Sync writes a file mapping's changes back to the file (msync); for
+// other kinds it has nothing to do.
+func (m *Mapping) Sync() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return m.opErr("sync", os.ErrClosed)
+	}
+	return m.opErr("sync", unix.Msync(m.data, unix.MS_SYNC))
+}
+
+// File returns a duplicate of the descriptor behind the mapping, to hand
+// to another process. SysV segments have none (ipcchan.ErrNotSupported):
+// pass their identifier.
+func (m *Mapping) File() (*os.File, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	switch {
+	case m.closed:
+		return nil, m.opErr("file", os.ErrClosed)
+	case m.file == nil:
+		return nil, m.opErr("file", ipcchan.ErrNotSupported)
+	}
+	fd, err := dupOf(m.file)
+	if err != nil {
+		return nil, m.opErr("file", err)
+	}
+	return os.NewFile(uintptr(fd), m.desc), nil
+}
+
+// Remove destroys the named object behind the mapping: it unlinks a POSIX
+// shared memory object or a mapped file, or marks a SysV segment for
+// removal once every process has detached. Mappings stay usable until
+// closed. A memfd has no name: Remove does nothing.
+func (m *Mapping) Remove() error {
+	if m.remove == nil {
+		return nil
+	}
+	return m.opErr("remove", m.remove())
+}
+
+// Close unmaps the memory and releases the descriptor. It is idempotent.
+func (m *Mapping) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var err error
+	if m.shmid >= 0 {
+		err = unix.SysvShmDetach(m.data)
+	} else {
+		err = unix.Munmap(m.data)
+	}
+	if m.file != nil {
+		err = errors.Join(err, m.file.Close())
+	}
+	m.data = nil
+	return m.opErr("close", err)
+}
+
+func (m *Mapping) opErr(op string, err error) error { return ipcchan.WrapError(op, m.desc, err) }

@@ -1,0 +1,128 @@
+package endpoints
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// shmDir is where Linux keeps POSIX shared memory objects, as shm_open(3)
+// does.
+const shmDir = "/dev/shm/"
+
+// shmPath checks a POSIX shared memory name ("/name", as shm_open takes it)
+// and returns its path.
+func shmPath(name string) (string, error) {
+	k, ok := strings.CutPrefix(name, "/")
+	if !ok || k == "" || len(k) > 255 || strings.ContainsAny(k, "/\x00") || k == "." || k == ".." {
+		return "", fmt.Errorf("%w %q: a POSIX shared memory name is a slash and 1 to 255 bytes without another slash", ErrInvalidName, name)
+	}
+	return shmDir + k, nil
+}
+
+// CreateShm creates the POSIX shared memory object name ("/something", in
+// /dev/shm as shm_open makes it) of size bytes and maps it. It is created
+// with the permission of ipcchan.WithPerm (0600 by default) and O_EXCL: an
+// existing object, or a symbolic link planted at its path, is refused
+// (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [UnlinkShm].
+func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) {
+	path, err := shmPath(name)
+	desc := "posix shm " + name
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	if size <= 0 {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
+	}
+	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	unix.Fchmod(fd, perm) // whatever the umask took away
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	return mapFD(fd, desc, size, func() error { return os.Remove(path) })
+}
+
+// OpenShm maps the whole existing POSIX shared memory object name, with
+// whatever permission its creator gave it; a symbolic link is refused.
+func OpenShm(name string) (*Mapping, error) {
+	path, err := shmPath(name)
+	desc := "posix shm " + name
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	return mapWhole(fd, desc, func() error { return os.Remove(path) })
+}
+
+// UnlinkShm removes the POSIX shared memory object name; mappings of it
+// stay usable until closed.
+func UnlinkShm(name string) error {
+	path, err := shmPath(name)
+	if err == nil {
+		err = unix.Unlink(path)
+	}
+	return ipcchan.WrapError("unlink", "posix shm "+name, err)
+}
+
+// CreateSysVShm creates a SysV shared memory segment of size bytes for key
+// (IPCPrivate: a new private one) with the permission of ipcchan.WithPerm
+// (0600 by default) and IPC_EXCL (an existing segment is refused, wrapping
+// os.ErrExist), and attaches it. [Mapping.Remove] marks it for removal
+// (IPC_RMID), which happens once every process has detached; [Mapping.ID]
+// is what other processes attach with [AttachSysVShm].
+func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) {
+	desc := fmt.Sprintf("sysv shm key %#x", key)
+	if size <= 0 {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
+	}
+	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	id, err := unix.SysvShmGet(int(key), size, unix.IPC_CREAT|unix.IPC_EXCL|perm)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	m, err := AttachSysVShm(id)
+	if err != nil {
+		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	}
+	return m, err
+}
+
+// OpenSysVShm attaches the existing segment for key.
+func OpenSysVShm(key Key) (*Mapping, error) {
+	id, err := unix.SysvShmGet(int(key), 0, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv shm key %#x", key), Err: err}
+	}
+	return AttachSysVShm(id)
+}
+
+// AttachSysVShm attaches the segment with identifier id, as another
+// process reported it with [Mapping.ID].
+func AttachSysVShm(id int) (*Mapping, error) {
+	desc := fmt.Sprintf("sysv shm %d", id)
+	data, err := unix.SysvShmAttach(id, 0, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "attach", Endpoint: desc, Err: removedErr(err)}
+	}
+	remove := func() error {
+		_, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		return err
+	}
+	return &Mapping{data: data, shmid: id, remove: remove, desc: desc}, nil
+}
+
+// ID returns a SysV segment's identifier, or -1 for other mappings.
+func (m *Mapping) ID() int { return m.shmid }

@@ -1,0 +1,90 @@
+package endpoints
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"unsafe"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// View is typed access to one value of type T at a fixed offset in a
+// [Mapping]: a struct shared with other processes, such as a C program's
+// struct { int pid; int counter; }. T's memory layout is Go's, which on
+// Linux matches C's for the same fields in the same order (the C-layout
+// codec checks this against gcc). Its methods are safe for concurrent use;
+// concurrent writers in several processes coordinate through atomic
+// operations on the fields (see [View.Update]) or a lock.
+type View[T any] struct {
+	m   *Mapping
+	off int
+}
+
+// ViewOf returns a view of the T at offset in m. T must be a fixed-size
+// value without pointers — numbers, bools, arrays and structs of them — so
+// that its bytes mean the same in every process; offset must be aligned
+// for T and the value must fit in the mapping.
+func ViewOf[T any](m *Mapping, offset int) (*View[T], error) {
+	t := reflect.TypeFor[T]()
+	desc := m.String()
+	if err := checkPlain(t); err != nil {
+		return nil, &ipcchan.OpError{Op: "view", Endpoint: desc, Err: fmt.Errorf("%v cannot be shared: %w", t, err)}
+	}
+	switch {
+	case offset < 0 || offset+int(t.Size()) > m.Len():
+		return nil, &ipcchan.OpError{Op: "view", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d", ErrMappingSize, t.Size(), offset, m.Len())}
+	case offset%t.Align() != 0:
+		return nil, &ipcchan.OpError{Op: "view", Endpoint: desc, Err: fmt.Errorf("offset %d is not aligned for %v (%d)", offset, t, t.Align())}
+	}
+	return &View[T]{m: m, off: offset}, nil
+}
+
+// checkPlain reports why t cannot live in shared memory, if it cannot.
+func checkPlain(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return nil
+	case reflect.Array:
+		return checkPlain(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if err := checkPlain(t.Field(i).Type); err != nil {
+				return fmt.Errorf("field %s: %w", t.Field(i).Name, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("a %v holds a pointer or has no fixed size", t.Kind())
+}
+
+// Update calls f with a pointer to the value in shared memory, while the
+// mapping is guaranteed to stay mapped; f must not keep the pointer. Use
+// sync/atomic on fields for updates other processes may race with:
+//
+//	v.Update(func(p *Counter) { atomic.AddInt32(&p.Count, 1) })
+//
+// It returns an error wrapping os.ErrClosed after the mapping is closed.
+func (v *View[T]) Update(f func(*T)) error {
+	v.m.mu.RLock()
+	defer v.m.mu.RUnlock()
+	if v.m.closed {
+		return v.m.opErr("view", os.ErrClosed)
+	}
+	f((*T)(unsafe.Pointer(&v.m.data[v.off])))
+	return nil
+}
+
+// Load returns a copy of the value (not atomic as a whole).
+func (v *View[T]) Load() (T, error) {
+	var x T
+	err := v.Update(func(p *T) { x = *p })
+	return x, err
+}
+
+// Store overwrites the value (not atomic as a whole).
+func (v *View[T]) Store(x T) error {
+	return v.Update(func(p *T) { *p = x })
+}
