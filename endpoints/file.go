@@ -25,6 +25,9 @@ func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[
 	if isMQueue(fd) {
 		return newMQReceiverOn[T](fd, "posix mq "+f.Name(), opts)
 	}
+	if isRingFile(fd) {
+		return ringReceiverOn[T](fd, "ring in "+f.Name(), opts)
+	}
 	return newStreamReceiverOn[T](fd, f.Name(), kindOf(fd), opts)
 }
 
@@ -54,6 +57,9 @@ func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], 
 	}
 	if isMQueue(fd) {
 		return newMQSenderOn[T](fd, "posix mq "+f.Name(), opts)
+	}
+	if isRingFile(fd) {
+		return ringSenderOn[T](fd, "ring in "+f.Name(), opts)
 	}
 	return newStreamSenderOn[T](fd, f.Name(), pipeKind, opts)
 }

@@ -131,6 +131,8 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 		return nil, err
 	case typ == mqueueType:
 		return newMQReceiverOn[T](fd, desc, opts)
+	case typ == ringType:
+		return ringReceiverOn[T](fd, desc, opts)
 	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
 		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, typ), nil, opts)
 	case typ != 0:
@@ -160,6 +162,8 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 		return nil, err
 	case typ == mqueueType:
 		return newMQSenderOn[T](fd, desc, opts)
+	case typ == ringType:
+		return ringSenderOn[T](fd, desc, opts)
 	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
 		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, typ), true, opts)
 	case typ != 0:

@@ -20,6 +20,9 @@ var inherited struct {
 // message queue descriptor.
 const mqueueType = -1
 
+// ringType is what claimInherited reports for a shared-memory ring.
+const ringType = -2
+
 // mqueueMagic is the file system type of POSIX message queues.
 const mqueueMagic = 0x19800202
 
@@ -105,6 +108,13 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 			return fail("descriptor %d %s", fd, err)
 		}
 	default:
+		if isRingFile(fd) {
+			kind, sockType = "ring", ringType
+			if want == useConn {
+				return fail("descriptor %d is a shared-memory ring, not a socket; the parent passed a Sender or Receiver", fd)
+			}
+			break
+		}
 		if !isMQueue(fd) {
 			return fail("descriptor %d is a %s, not a pipe, FIFO, socket or message queue", fd, fileType(st.Mode))
 		}

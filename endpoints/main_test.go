@@ -15,7 +15,7 @@ import (
 
 func TestMain(m *testing.M) {
 	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness,
-		posixMQHarness, sysvMQHarness)
+		posixMQHarness, sysvMQHarness, ringHarness)
 	childMain() // this package's own re-executed helpers
 	goleak.VerifyTestMain(cleanupAfter{m})
 }

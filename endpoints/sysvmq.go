@@ -219,7 +219,7 @@ func newSysVTransport(q *SysVQueue, cfg *ipcchan.Config) *sysvTransport {
 	t := &sysvTransport{
 		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
 		linger: cfg.LingerTime(), tag: cfg.Tag,
-		rd: poller.NewBlocking(0), wr: poller.NewBlocking(0),
+		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil),
 		max: cfg.MaxMessage(), senders: cfg.SenderCount(),
 	}
 	t.tryRd = func() error { return t.recv(unix.IPC_NOWAIT) }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,12 +30,17 @@ import (
 type Blocking struct {
 	spin spinner
 
-	mu      sync.Mutex
-	closed  bool
-	failErr error
-	gen     uint64 // the current call
-	active  bool   // the current call may be in its blocking form
-	tid     int    // the thread it runs on
+	// wake, if set, replaces the signal: it must make the blocking form
+	// return promptly (a futex wait, say, which a signal does not end).
+	wake func()
+
+	closed  atomic.Bool
+	failErr atomic.Pointer[error]
+
+	mu     sync.Mutex
+	gen    uint64 // the current call
+	active bool   // the current call may be in its blocking form
+	tid    int    // the thread it runs on
 }
 
 // Do calls try until it returns something other than unix.EAGAIN, then
@@ -44,7 +50,7 @@ type Blocking struct {
 // would wait. try runs at least once unless Close was called, so that a
 // ready message is never refused.
 func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
-	if b.isClosed() {
+	if b.closed.Load() {
 		return os.ErrClosed
 	}
 	err := try()
@@ -91,23 +97,14 @@ func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
 // call calls f: spinFor's form of a try that takes no argument.
 func call(f func() error) error { return f() }
 
-func (b *Blocking) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}
-
 // stoppedOrCancelled returns why a call must not wait (any longer), if it
 // must not.
 func (b *Blocking) stoppedOrCancelled(ctx context.Context) error {
-	b.mu.Lock()
-	closed, failErr := b.closed, b.failErr
-	b.mu.Unlock()
 	switch {
-	case closed:
+	case b.closed.Load():
 		return os.ErrClosed
-	case failErr != nil:
-		return failErr
+	case b.failErr.Load() != nil:
+		return *b.failErr.Load()
 	}
 	return ctx.Err()
 }
@@ -125,7 +122,11 @@ func (b *Blocking) interrupt(gen uint64) {
 		}
 		tid := b.tid
 		b.mu.Unlock()
-		unix.Tgkill(pid, tid, unix.SIGURG)
+		if b.wake != nil {
+			b.wake()
+		} else {
+			unix.Tgkill(pid, tid, unix.SIGURG)
+		}
 		time.Sleep(20 * time.Microsecond)
 	}
 }
@@ -133,8 +134,8 @@ func (b *Blocking) interrupt(gen uint64) {
 // Close makes the call in progress, and every later one, return
 // os.ErrClosed; it returns once the call in progress has returned.
 func (b *Blocking) Close() {
+	b.closed.Store(true)
 	b.mu.Lock()
-	b.closed = true
 	gen := b.gen
 	b.mu.Unlock()
 	b.interrupt(gen)
@@ -144,10 +145,8 @@ func (b *Blocking) Close() {
 // return err (the first Fail wins); it returns once the call in progress
 // has returned.
 func (b *Blocking) Fail(err error) {
+	b.failErr.CompareAndSwap(nil, &err)
 	b.mu.Lock()
-	if b.failErr == nil {
-		b.failErr = err
-	}
 	gen := b.gen
 	b.mu.Unlock()
 	b.interrupt(gen)
@@ -155,15 +154,18 @@ func (b *Blocking) Fail(err error) {
 
 // Failure returns the error given to Fail, or nil.
 func (b *Blocking) Failure() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failErr
+	if e := b.failErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // NewBlocking returns a Blocking whose spin is bounded by maxSpin (zero:
-// the default bound, negative: no spinning).
-func NewBlocking(maxSpin time.Duration) *Blocking {
-	b := &Blocking{}
+// the default bound, negative: no spinning). wake, if not nil, is how a
+// blocked call is interrupted instead of a signal; it may be called
+// several times for one interruption.
+func NewBlocking(maxSpin time.Duration, wake func()) *Blocking {
+	b := &Blocking{wake: wake}
 	switch {
 	case maxSpin < 0:
 	case maxSpin == 0:

@@ -102,7 +102,7 @@ func msgQueue(t *testing.T) (id int, try, block func() error) {
 
 func TestBlockingCancel(t *testing.T) {
 	_, try, block := msgQueue(t)
-	b := NewBlocking(0)
+	b := NewBlocking(0, nil)
 	var worst time.Duration
 	defer func() { t.Logf("slowest cancel observed after %v", worst) }()
 	for range 20 {
@@ -123,7 +123,7 @@ func TestBlockingCancel(t *testing.T) {
 
 func TestBlockingDeliversAndCloses(t *testing.T) {
 	id, try, block := msgQueue(t)
-	b := NewBlocking(-1)
+	b := NewBlocking(-1, nil)
 	done := make(chan error, 1)
 	go func() { done <- b.Do(context.Background(), try, block) }()
 	time.Sleep(10 * time.Millisecond)
@@ -154,7 +154,7 @@ func TestBlockingDeliversAndCloses(t *testing.T) {
 // A removed queue ends a blocked call with EIDRM.
 func TestBlockingRemovedQueue(t *testing.T) {
 	id, try, block := msgQueue(t)
-	b := NewBlocking(-1)
+	b := NewBlocking(-1, nil)
 	done := make(chan error, 1)
 	go func() { done <- b.Do(context.Background(), try, block) }()
 	time.Sleep(10 * time.Millisecond)

@@ -1,0 +1,652 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// FormatRing makes m an empty ring channel: a header and a power-of-two
+// data area in the rest of the mapping (so a mapping of 256 bytes plus a
+// power of two wastes nothing). ipcchan.WithMaxMessageSize bounds the
+// records (default and at most half the data area). Format a mapping once,
+// before any end opens it; formatting a ring in use corrupts it.
+func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return m.opErr("format ring", os.ErrClosed)
+	}
+	_, err := formatRing(m.data, ipcchan.NewConfig(opts...).MaxMessageSize)
+	return m.opErr("format ring", err)
+}
+
+// RingPair returns a Sender and a Receiver on a new ring of size bytes in
+// anonymous shared memory (a memfd): the fastest transport between
+// processes. Hand either end to a child with [Pass]; the child picks it up
+// with InheritSender or InheritReceiver. Several sender processes may share
+// a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
+func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	m, err := NewMemfd("ipcchan-ring", size)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	if err := FormatRing(m, opts...); err != nil {
+		return nil, nil, err
+	}
+	tx, err := RingSender[T](m, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	rx, err := RingReceiver[T](m, opts...)
+	if err != nil {
+		tx.Close()
+		return nil, nil, err
+	}
+	return tx, rx, nil
+}
+
+// RingSender returns a Sender on the ring formatted in m (see
+// [FormatRing]). It maps the object again for itself, so m may be closed
+// afterwards. Sends copy the message into the ring and make no system call
+// unless the reader is parked (one futex wake) or the ring is full (the
+// sender parks). Close appends an end-of-stream record.
+func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	r, err := openRingEnd(m, true, ipcchan.NewConfig(opts...))
+	if err != nil {
+		return nil, err
+	}
+	tx, err := ipcchan.NewSender[T](r, opts...)
+	if err != nil {
+		r.Close()
+	}
+	return tx, err
+}
+
+// RingReceiver returns the Receiver of the ring formatted in m; a ring has
+// one. Receives read records in place and make no system call while
+// records are there; on an empty ring the receiver spins briefly, then
+// parks on a futex in the mapping (holding an OS thread while parked),
+// which the sender wakes. A dead sender is seen through WatchPeer.
+func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	r, err := openRingEnd(m, false, ipcchan.NewConfig(opts...))
+	if err != nil {
+		return nil, err
+	}
+	rx, err := ipcchan.NewReceiver[T](r, opts...)
+	if err != nil {
+		r.Close()
+	}
+	return rx, err
+}
+
+// Ring is one end of a shared-memory ring: the transport under a ring
+// Sender or Receiver (tx.Transport().(*endpoints.Ring)), which also offers
+// zero-copy access: [Ring.Reserve] and [Ring.Commit] on a sender's end,
+// [Ring.Peek] and [Ring.Release] on the receiver's. Those must not run
+// concurrently with Send or Recv on the same end.
+type Ring struct {
+	m      *Mapping // this end's own mapping
+	r      *ringMem
+	desc   string
+	writer bool
+	pid    uint32
+	wait   *poller.Blocking
+	linger time.Duration
+
+	// Writer side.
+	locked   bool   // this end holds the write lock (Reserve..Commit)
+	reserved uint64 // position of the reserved record
+	resLen   int
+	msg      []byte
+	tag      uint32
+	tryFn    func() error
+	blockFn  func() error
+
+	// Reader side.
+	senders int
+	ended   int
+	max     int
+	held    uint64 // size of a record Peek returned and Release has not freed
+	deliver func(uint32, []byte) error
+	rtryFn  func() error
+	rblock  func() error
+
+	inflight  atomic.Int32
+	closing   atomic.Bool
+	handedOff atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
+	own, err := m.remap()
+	if err != nil {
+		return nil, err
+	}
+	rm, err := openRing(own.data)
+	if err != nil {
+		own.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: "ring in " + m.desc, Err: err}
+	}
+	return newRingEnd(own, rm, writer, cfg), nil
+}
+
+func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *ipcchan.Config) *Ring {
+	r := &Ring{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
+		senders: cfg.SenderCount(), max: cfg.MaxMessage(), linger: cfg.LingerTime()}
+	word := rm.rwait
+	if writer {
+		word = rm.wwait
+	}
+	// Interrupting a parked end: clear its word (so a futex wait about to
+	// start returns at once) and wake the word's waiters.
+	r.wait = poller.NewBlocking(0, func() {
+		atomic.StoreUint32(word, 0)
+		sys.FutexWake(word, 1<<30)
+	})
+	r.tryFn, r.blockFn = r.tryWrite, r.blockWrite
+	r.rtryFn, r.rblock = r.tryRead, r.blockRead
+	return r
+}
+
+// remap maps the object behind m again, for an end that owns its mapping.
+func (m *Mapping) remap() (*Mapping, error) {
+	if m.shmid >= 0 {
+		return AttachSysVShm(m.shmid)
+	}
+	f, err := m.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return MappingFromFile(f)
+}
+
+func (r *Ring) String() string { return r.desc }
+
+// MaxMsgSize is the ring's largest record.
+func (r *Ring) MaxMsgSize() int { return r.r.maxRecord }
+
+// --- writer ---
+
+// tryLock takes the ring's write lock, shared by every sender process: a
+// compare-and-swap of this process's pid into the lock word. It gives up
+// after a few attempts, for the caller to wait like for room.
+func (r *Ring) tryLock() bool {
+	for range 8 {
+		if atomic.CompareAndSwapUint32(r.r.lock, 0, r.pid) {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return false
+}
+
+// stealIfDead frees the write lock if the process holding it is gone.
+// Since that process never advanced head, what it was writing is simply
+// lost, never torn.
+func (r *Ring) stealIfDead() {
+	owner := atomic.LoadUint32(r.r.lock)
+	if owner != 0 && owner != r.pid && unix.Kill(int(owner), 0) == unix.ESRCH {
+		atomic.CompareAndSwapUint32(r.r.lock, owner, 0)
+	}
+}
+
+// unlockWriters frees the write lock and wakes the writers parked for it.
+func (r *Ring) unlockWriters() {
+	atomic.StoreUint32(r.r.lock, 0)
+	if atomic.LoadUint32(r.r.wwait) != 0 {
+		atomic.StoreUint32(r.r.wwait, 0)
+		sys.FutexWake(r.r.wwait, 1<<30)
+	}
+}
+
+// reserve finds room for a record of n payload bytes, padding to the end
+// of the data area if it would straddle it, and returns its position; the
+// write lock is held. It returns unix.EAGAIN when the ring is full.
+func (r *Ring) reserve(n int) (uint64, error) {
+	rm := r.r
+	head := atomic.LoadUint64(rm.head)
+	used, err := rm.span(head, atomic.LoadUint64(rm.tail))
+	if err != nil {
+		return 0, err
+	}
+	size := recordSize(n)
+	i := head & rm.mask
+	pad := uint64(0)
+	if i+size > rm.capacity {
+		pad = rm.capacity - i
+	}
+	if used+pad+size > rm.capacity {
+		return 0, unix.EAGAIN
+	}
+	if pad > 0 {
+		atomic.StoreUint32(rm.word(i), recPad)
+		head += pad
+		atomic.StoreUint64(rm.head, head) // the reader may skip the pad now
+	}
+	return head, nil
+}
+
+// publish makes the record at pos, of n payload bytes, visible and wakes a
+// parked reader.
+func (r *Ring) publish(pos uint64, n int, flags, tag uint32) {
+	rm := r.r
+	i := pos & rm.mask
+	*(*uint32)(unsafe.Pointer(&rm.data[i+4])) = tag
+	atomic.StoreUint32(rm.word(i), flags|uint32(n))
+	atomic.StoreUint64(rm.head, pos+recordSize(n))
+	if atomic.LoadUint32(rm.rwait) != 0 {
+		atomic.StoreUint32(rm.rwait, 0)
+		sys.FutexWake(rm.rwait, 1)
+	}
+}
+
+// tryWrite writes r.msg as one record, or returns unix.EAGAIN when full
+// (or locked by another writer).
+func (r *Ring) tryWrite() error {
+	if !r.tryLock() {
+		return unix.EAGAIN
+	}
+	defer r.unlockWriters()
+	pos, err := r.reserve(len(r.msg))
+	if err != nil {
+		return err
+	}
+	i := pos & r.r.mask
+	copy(r.r.data[i+recHeader:], r.msg)
+	r.publish(pos, len(r.msg), 0, r.tag)
+	return nil
+}
+
+// blockWrite parks until the reader frees room or the lock is released
+// (or an interrupt). It wakes every 10 ms to see whether a lock holder
+// died.
+func (r *Ring) blockWrite() error {
+	r.stealIfDead()
+	return parkOn(r.r.wwait, r.tryFn, &writerRecheck)
+}
+
+var writerRecheck = unix.NsecToTimespec(int64(10 * time.Millisecond))
+
+// parkOn announces a waiter on word, tries once more (the other side may
+// have acted before it could see the announcement), and sleeps on the
+// futex for at most timeout (nil: until woken). It returns try's result, or
+// unix.EINTR to be called again.
+func parkOn(word *uint32, try func() error, timeout *unix.Timespec) error {
+	atomic.StoreUint32(word, 1)
+	if err := try(); err != unix.EAGAIN {
+		atomic.StoreUint32(word, 0)
+		return err
+	}
+	sys.FutexWait(word, 1, timeout)
+	return unix.EINTR
+}
+
+func (r *Ring) checkSend(msg []byte) error {
+	if !r.writer {
+		return errors.New("send on the receiving end of a ring")
+	}
+	if len(msg) > r.r.maxRecord {
+		return fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, len(msg), r.r.maxRecord)
+	}
+	return nil
+}
+
+func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	if err := r.checkSend(msg); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !r.enter() {
+		return os.ErrClosed
+	}
+	defer r.leave()
+	r.msg, r.tag = msg, tag
+	err := r.wait.Do(ctx, r.tryFn, r.blockFn)
+	r.msg = nil
+	return ringErr(err)
+}
+
+func (r *Ring) TrySendMsg(tag uint32, msg []byte) error {
+	if err := r.checkSend(msg); err != nil {
+		return err
+	}
+	if !r.enter() {
+		return os.ErrClosed
+	}
+	defer r.leave()
+	r.msg, r.tag = msg, tag
+	err := r.tryWrite()
+	r.msg = nil
+	return r.tryResult(err)
+}
+
+// tryResult maps a non-blocking attempt's unix.EAGAIN to ErrWouldBlock, or
+// to the Fail error of a ring whose peer is gone.
+func (r *Ring) tryResult(err error) error {
+	if err != unix.EAGAIN {
+		return ringErr(err)
+	}
+	if ferr := r.wait.Failure(); ferr != nil {
+		return ferr
+	}
+	return ipcchan.ErrWouldBlock
+}
+
+// enter marks a call using the mapping; it returns false once Close has
+// begun. leave ends it; Close waits for every call to leave before it
+// unmaps.
+func (r *Ring) enter() bool {
+	r.inflight.Add(1)
+	if r.closing.Load() {
+		r.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (r *Ring) leave() { r.inflight.Add(-1) }
+
+func ringErr(err error) error {
+	switch {
+	case err == nil, err == io.EOF, err == context.Canceled, err == context.DeadlineExceeded, errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone):
+		return err
+	case errors.Is(err, ErrCorrupt):
+		return err
+	}
+	return fmt.Errorf("ring: %w", err)
+}
+
+// Reserve waits for room for a record of n bytes and returns the space in
+// the ring for the caller to fill in place; [Ring.Commit] then publishes
+// it. Between the two the ring's write lock is held: other senders wait.
+// The space must not be used after Commit or Close.
+func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
+	switch {
+	case !r.writer:
+		return nil, ipcchan.WrapError("reserve", r.desc, errors.New("reserve on the receiving end of a ring"))
+	case n < 0 || n > r.r.maxRecord:
+		return nil, ipcchan.WrapError("reserve", r.desc, fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, n, r.r.maxRecord))
+	case r.locked:
+		return nil, ipcchan.WrapError("reserve", r.desc, errors.New("a reservation is already open"))
+	}
+	if !r.enter() {
+		return nil, ipcchan.WrapError("reserve", r.desc, os.ErrClosed)
+	}
+	defer r.leave()
+	try := func() error {
+		if !r.tryLock() {
+			return unix.EAGAIN
+		}
+		pos, err := r.reserve(n)
+		if err != nil {
+			r.unlockWriters()
+			return err
+		}
+		r.locked, r.reserved, r.resLen = true, pos, n
+		return nil
+	}
+	block := func() error {
+		r.stealIfDead()
+		return parkOn(r.r.wwait, try, &writerRecheck)
+	}
+	if err := r.wait.Do(ctx, try, block); err != nil {
+		return nil, ipcchan.WrapError("reserve", r.desc, ringErr(err))
+	}
+	i := r.reserved & r.r.mask
+	return r.r.data[i+recHeader : i+recHeader+uint64(n)], nil
+}
+
+// Commit publishes the record Reserve returned, with tag, keeping its
+// first n bytes (n at most the reserved size).
+func (r *Ring) Commit(tag uint32, n int) error {
+	if !r.locked {
+		return ipcchan.WrapError("commit", r.desc, errors.New("nothing reserved"))
+	}
+	if n < 0 || n > r.resLen {
+		return ipcchan.WrapError("commit", r.desc, fmt.Errorf("%d bytes of a %d-byte reservation", n, r.resLen))
+	}
+	if !r.enter() {
+		return ipcchan.WrapError("commit", r.desc, os.ErrClosed)
+	}
+	defer r.leave()
+	r.publish(r.reserved, n, 0, tag)
+	r.locked = false
+	r.unlockWriters()
+	return nil
+}
+
+// --- reader ---
+
+// tryRead delivers the next record, or returns unix.EAGAIN when the ring
+// is empty.
+func (r *Ring) tryRead() error {
+	rm := r.r
+	for {
+		if r.ended >= r.senders {
+			return io.EOF
+		}
+		tail := atomic.LoadUint64(rm.tail)
+		used, err := rm.span(atomic.LoadUint64(rm.head), tail)
+		if err != nil {
+			return err
+		}
+		if used == 0 {
+			return unix.EAGAIN
+		}
+		flags, tag, payload, size, err := rm.record(tail, used)
+		if err != nil {
+			return err
+		}
+		switch {
+		case flags&recPad != 0:
+			r.advance(tail + size)
+			continue
+		case flags&recEOS != 0:
+			r.ended++
+			r.advance(tail + size)
+			continue
+		case len(payload) > r.max:
+			r.advance(tail + size)
+			return fmt.Errorf("%w: a %d-byte record, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(payload), r.max)
+		}
+		if r.deliver == nil { // Peek: keep the record until Release
+			r.held = size
+			return nil
+		}
+		err = r.deliver(tag, payload)
+		r.advance(tail + size)
+		return err
+	}
+}
+
+// advance frees the ring up to tail and wakes parked writers.
+func (r *Ring) advance(tail uint64) {
+	atomic.StoreUint64(r.r.tail, tail)
+	if atomic.LoadUint32(r.r.wwait) != 0 {
+		atomic.StoreUint32(r.r.wwait, 0)
+		sys.FutexWake(r.r.wwait, 1<<30)
+	}
+}
+
+func (r *Ring) blockRead() error { return parkOn(r.r.rwait, r.rtryFn, nil) }
+
+func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	if r.writer {
+		return errors.New("receive on the sending end of a ring")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !r.enter() {
+		return os.ErrClosed
+	}
+	defer r.leave()
+	r.deliver = deliver
+	err := r.wait.Do(ctx, r.rtryFn, r.rblock)
+	r.deliver = nil
+	return ringErr(err)
+}
+
+func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	if r.writer {
+		return errors.New("receive on the sending end of a ring")
+	}
+	if !r.enter() {
+		return os.ErrClosed
+	}
+	defer r.leave()
+	r.deliver = deliver
+	err := r.tryRead()
+	r.deliver = nil
+	return r.tryResult(err)
+}
+
+// Peek waits for the next record and returns its payload and tag in place,
+// in the ring: valid until [Ring.Release], which frees it. It returns
+// io.EOF at end of stream, like Recv.
+func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
+	if r.writer {
+		return nil, 0, errors.New("peek on the sending end of a ring")
+	}
+	if r.held != 0 {
+		return nil, 0, ipcchan.WrapError("peek", r.desc, errors.New("the previous record is not released"))
+	}
+	if !r.enter() {
+		return nil, 0, ipcchan.WrapError("peek", r.desc, os.ErrClosed)
+	}
+	defer r.leave()
+	if err := r.wait.Do(ctx, r.rtryFn, r.rblock); err != nil {
+		return nil, 0, ipcchan.WrapError("peek", r.desc, ringErr(err))
+	}
+	tail := atomic.LoadUint64(r.r.tail)
+	_, tag, payload, _, _ := r.r.record(tail, r.held)
+	return payload, tag, nil
+}
+
+// Release frees the record Peek returned.
+func (r *Ring) Release() {
+	if r.held == 0 || !r.enter() {
+		return
+	}
+	defer r.leave()
+	r.advance(atomic.LoadUint64(r.r.tail) + r.held)
+	r.held = 0
+}
+
+// --- both ---
+
+// Fail makes waits return err once the records already in the ring are
+// taken.
+func (r *Ring) Fail(err error) { r.wait.Fail(err) }
+
+func (r *Ring) setHandedOff() { r.handedOff.Store(true) }
+
+// File returns a duplicate of the descriptor of the ring's memory, for
+// another process (not for SysV segments: pass the segment identifier).
+func (r *Ring) File() (*os.File, error) { return r.m.File() }
+
+// Close wakes this end's blocked calls and unmaps its memory; a sender's
+// end first appends an end-of-stream record, waiting up to the linger time
+// for room.
+func (r *Ring) Close() error {
+	r.closeOnce.Do(func() {
+		if r.locked { // a reservation never committed is abandoned
+			r.locked = false
+			r.unlockWriters()
+		}
+		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil {
+			r.closeErr = postEOS(r.linger, func() error {
+				if !r.enter() {
+					return os.ErrClosed
+				}
+				defer r.leave()
+				if !r.tryLock() {
+					return unix.EAGAIN
+				}
+				defer r.unlockWriters()
+				pos, err := r.reserve(0)
+				if err != nil {
+					return err
+				}
+				r.publish(pos, 0, recEOS, 0)
+				return nil
+			})
+		}
+		r.closing.Store(true)
+		r.wait.Close()
+		for r.inflight.Load() != 0 {
+			time.Sleep(10 * time.Microsecond) // calls see the close within a spin budget
+		}
+		r.closeErr = errors.Join(r.closeErr, r.m.Close())
+	})
+	return r.closeErr
+}
+
+// isRingFile reports whether fd is a shared memory object or file that
+// holds a ring (its first bytes are the ring magic).
+func isRingFile(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < ringHeader+64 {
+		return false
+	}
+	var magic [8]byte
+	n, err := unix.Pread(fd, magic[:], 0)
+	return err == nil && n == len(magic) && string(magic[:]) == ringMagic
+}
+
+// ringEndOn makes a ring end on fd, which it takes over.
+func ringEndOn(fd int, desc string, writer bool, opts []ipcchan.Option) (*Ring, error) {
+	own, err := mapWhole(fd, desc, nil)
+	if err != nil {
+		return nil, err
+	}
+	rm, err := openRing(own.data)
+	if err != nil {
+		own.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	return newRingEnd(own, rm, writer, ipcchan.NewConfig(opts...)), nil
+}
+
+func ringSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+	r, err := ringEndOn(fd, desc, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := ipcchan.NewSender[T](r, opts...)
+	if err != nil {
+		r.Close()
+	}
+	return tx, err
+}
+
+func ringReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	r, err := ringEndOn(fd, desc, false, opts)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := ipcchan.NewReceiver[T](r, opts...)
+	if err != nil {
+		r.Close()
+	}
+	return rx, err
+}
