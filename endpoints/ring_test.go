@@ -3,8 +3,11 @@ package endpoints_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -105,5 +108,113 @@ func TestRingZeroCopy(t *testing.T) {
 	r.Release()
 	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
 		t.Fatalf("after Release: %v", err)
+	}
+}
+
+func init() {
+	// reserve-and-hang takes the ring handed down as "out", reserves a
+	// record, fills half of it, says so, and waits to be killed: a writer
+	// that dies mid-record, holding the write lock.
+	childRoles["reserve-and-hang"] = func() error {
+		tx, err := endpoints.InheritSender[[]byte]("out")
+		if err != nil {
+			return err
+		}
+		space, err := tx.Transport().(*endpoints.Ring).Reserve(context.Background(), 100)
+		if err != nil {
+			return err
+		}
+		copy(space, "TORN-TORN-TORN-TORN-TORN")
+		os.Stdout.WriteString("reserved\n")
+		select {}
+	}
+}
+
+// A writer killed mid-record delivers nothing torn; its lock is taken back
+// and the other writers go on.
+func TestRingWriterKilledMidRecord(t *testing.T) {
+	tx, rx, err := endpoints.RingPair[[]byte](256+4096, ipcchan.WithSenders(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	defer rx.Close()
+	child, err := tx.Transport().(*endpoints.Ring).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	childTx, err := endpoints.FileSender[[]byte](child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "reserve-and-hang")
+	out, _ := cmd.StdoutPipe()
+	if err := endpoints.Start(cmd, endpoints.Pass("out", childTx)); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 9)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "reserved\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tx.Send(ctx, []byte("whole")); err != nil {
+		t.Fatalf("Send after the lock holder died: %v", err)
+	}
+	got, err := rx.Recv(ctx)
+	if err != nil || string(got) != "whole" {
+		t.Fatalf("Recv = %q, %v; want only the whole record", got, err)
+	}
+	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("something else arrived: %v", err)
+	}
+}
+
+// Rings work in every kind of mapping: POSIX shm and SysV segments too.
+func TestRingInNamedMappings(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	shm, err := endpoints.CreateShm(fmt.Sprintf("/ipcchan-ring-test-%d", os.Getpid()), 256+4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shm.Close()
+	defer shm.Remove()
+	sysv, err := endpoints.CreateSysVShm(endpoints.IPCPrivate, 256+4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sysv.Close()
+	defer sysv.Remove()
+	for _, m := range []*endpoints.Mapping{shm, sysv} {
+		if err := endpoints.FormatRing(m); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := endpoints.RingSender[string](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx, err := endpoints.RingReceiver[string](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		tx.Send(ctx, "through "+m.String())
+		tx.Close()
+		if v, err := rx.Recv(ctx); err != nil || v != "through "+m.String() {
+			t.Fatalf("%v: %q, %v", m, v, err)
+		}
+		if _, err := rx.Recv(ctx); err != io.EOF {
+			t.Fatalf("%v: after Close %v", m, err)
+		}
+		rx.Close()
+	}
+	// A mapping that was never formatted is refused.
+	raw, _ := endpoints.NewMemfd("plain", 4096)
+	defer raw.Close()
+	if _, err := endpoints.RingReceiver[string](raw); !errors.Is(err, endpoints.ErrCorrupt) {
+		t.Fatalf("an unformatted mapping: %v", err)
 	}
 }
