@@ -109,6 +109,7 @@ type Ring struct {
 	linger time.Duration
 
 	// Writer side.
+	tailSeen uint64 // the tail last read: room is known to exist up to it
 	locked   bool   // this end holds the write lock (Reserve..Commit)
 	reserved uint64 // position of the reserved record
 	resLen   int
@@ -118,7 +119,8 @@ type Ring struct {
 	blockFn  func() error
 
 	// Reader side.
-	senders int
+	headSeen uint64 // the head last read: records are known to exist up to it
+	senders  int
 	ended   int
 	max     int
 	held    uint64 // size of a record Peek returned and Release has not freed
@@ -222,18 +224,24 @@ func (r *Ring) unlockWriters() {
 func (r *Ring) reserve(n int) (uint64, error) {
 	rm := r.r
 	head := atomic.LoadUint64(rm.head)
-	used, err := rm.span(head, atomic.LoadUint64(rm.tail))
-	if err != nil {
-		return 0, err
-	}
 	size := recordSize(n)
 	i := head & rm.mask
 	pad := uint64(0)
 	if i+size > rm.capacity {
 		pad = rm.capacity - i
 	}
-	if used+pad+size > rm.capacity {
-		return 0, unix.EAGAIN
+	// The tail read last time usually shows enough room; only when it
+	// does not is the reader's cache line read again.
+	used := head - r.tailSeen
+	if used > rm.capacity || used+pad+size > rm.capacity {
+		r.tailSeen = atomic.LoadUint64(rm.tail)
+		var err error
+		if used, err = rm.span(head, r.tailSeen); err != nil {
+			return 0, err
+		}
+		if used+pad+size > rm.capacity {
+			return 0, unix.EAGAIN
+		}
 	}
 	if pad > 0 {
 		atomic.StoreUint32(rm.word(i), recPad)
@@ -445,12 +453,18 @@ func (r *Ring) tryRead() error {
 			return io.EOF
 		}
 		tail := atomic.LoadUint64(rm.tail)
-		used, err := rm.span(atomic.LoadUint64(rm.head), tail)
-		if err != nil {
-			return err
-		}
-		if used == 0 {
-			return unix.EAGAIN
+		// The head read last time usually shows more records; only when
+		// it does not is the writers' cache line read again.
+		used := r.headSeen - tail
+		if used == 0 || used > rm.capacity {
+			r.headSeen = atomic.LoadUint64(rm.head)
+			var err error
+			if used, err = rm.span(r.headSeen, tail); err != nil {
+				return err
+			}
+			if used == 0 {
+				return unix.EAGAIN
+			}
 		}
 		flags, tag, payload, size, err := rm.record(tail, used)
 		if err != nil {

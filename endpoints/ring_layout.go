@@ -18,12 +18,17 @@ import (
 //	12   header    uint32  ringHeader
 //	16   capacity  uint64  bytes of the data area, a power of two
 //	24   maxRecord uint32  largest payload
+//	32   lock      uint32  0, or the pid of the writer process holding it
 //	64   head      uint64  bytes ever committed by writers
-//	72   lock      uint32  0, or the pid of the writer process holding it
-//	76   wwait     uint32  futex word: writers wait for room
 //	128  tail      uint64  bytes ever consumed by the reader
-//	136  rwait     uint32  futex word: the reader waits for records
+//	192  rwait     uint32  futex word: the reader waits for records
+//	196  wwait     uint32  futex word: writers wait for room or the lock
 //	256  data      [capacity]byte
+//
+// The futex words share a line that is written only when a side parks, so
+// that checking them on every message costs no cache-line transfer; the
+// lock sits with the constants, which nobody reads per message, so that a
+// reader polling head does not fight the writer for its line.
 //
 // A record starts at an 8-byte boundary of the data area: a uint32 whose
 // low 30 bits are the payload length and whose top bits flag a pad (skip to
@@ -41,11 +46,11 @@ const (
 	offHeader    = 12
 	offCapacity  = 16
 	offMaxRecord = 24
+	offLock      = 32
 	offHead      = 64
-	offLock      = 72
-	offWWait     = 76
 	offTail      = 128
-	offRWait     = 136
+	offRWait     = 192
+	offWWait     = 196
 
 	recHeader = 8
 	recPad    = 1 << 31
