@@ -121,12 +121,12 @@ type Ring struct {
 	// Reader side.
 	headSeen uint64 // the head last read: records are known to exist up to it
 	senders  int
-	ended   int
-	max     int
-	held    uint64 // size of a record Peek returned and Release has not freed
-	deliver func(uint32, []byte) error
-	rtryFn  func() error
-	rblock  func() error
+	ended    int
+	max      int
+	held     uint64 // size of a record Peek returned and Release has not freed
+	deliver  func(uint32, []byte) error
+	rtryFn   func() error
+	rblock   func() error
 
 	inflight  atomic.Int32
 	closing   atomic.Bool
