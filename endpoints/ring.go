@@ -94,6 +94,9 @@ func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[
 	return rx, err
 }
 
+// ringMinSpin is the shortest a ring end spins before it parks.
+const ringMinSpin = 10 * time.Microsecond
+
 // Ring is one end of a shared-memory ring: the transport under a ring
 // Sender or Receiver (tx.Transport().(*endpoints.Ring)), which also offers
 // zero-copy access: [Ring.Reserve] and [Ring.Commit] on a sender's end,
@@ -161,6 +164,9 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *ipcchan.Config) *Ri
 		atomic.StoreUint32(word, 0)
 		sys.FutexWake(word, 1<<30)
 	})
+	// Parking costs tens of microseconds on a virtual machine, against a
+	// few for the peer's next record: never spin for less than this.
+	r.wait.SetMinSpin(ringMinSpin)
 	r.tryFn, r.blockFn = r.tryWrite, r.blockWrite
 	r.rtryFn, r.rblock = r.tryRead, r.blockRead
 	return r
@@ -492,10 +498,13 @@ func (r *Ring) tryRead() error {
 	}
 }
 
-// advance frees the ring up to tail and wakes parked writers.
+// advance frees the ring up to tail and wakes parked writers once half of
+// it is free: a writer that outruns the reader then parks once per half
+// ring rather than once per record. (Records are at most half the ring,
+// so the room a writer waits for is there by then.)
 func (r *Ring) advance(tail uint64) {
 	atomic.StoreUint64(r.r.tail, tail)
-	if atomic.LoadUint32(r.r.wwait) != 0 {
+	if atomic.LoadUint32(r.r.wwait) != 0 && r.headSeen-tail <= r.r.capacity/2 {
 		atomic.StoreUint32(r.r.wwait, 0)
 		sys.FutexWake(r.r.wwait, 1<<30)
 	}

@@ -152,6 +152,15 @@ func (b *Blocking) Fail(err error) {
 	b.interrupt(gen)
 }
 
+// SetMinSpin sets the shortest time a call spins before it blocks, where
+// blocking costs much more than spinning (default 2 µs). It must be called
+// before the first Do.
+func (b *Blocking) SetMinSpin(d time.Duration) {
+	b.spin.min = d
+	b.spin.budget = max(b.spin.budget, d)
+	b.spin.max = max(b.spin.limit(), d)
+}
+
 // Failure returns the error given to Fail, or nil.
 func (b *Blocking) Failure() error {
 	if e := b.failErr.Load(); e != nil {

@@ -26,6 +26,7 @@ const (
 type spinner struct {
 	budget time.Duration
 	max    time.Duration // zero means defaultMaxSpin
+	min    time.Duration // zero means minSpin
 }
 
 func (s *spinner) limit() time.Duration {
@@ -42,7 +43,11 @@ func (s *spinner) hit(waited time.Duration) {
 
 // miss records that spinning ran out.
 func (s *spinner) miss() {
-	s.budget = max(s.budget/2, minSpin)
+	floor := minSpin
+	if s.min > 0 {
+		floor = s.min
+	}
+	s.budget = max(s.budget/2, floor)
 }
 
 // spinFor retries try(arg) without parking for as long as s allows, and
