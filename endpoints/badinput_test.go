@@ -21,6 +21,8 @@ func rawPipe(t *testing.T, opts ...ipcchan.Option) (*ipcchan.Receiver[[]byte], *
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The test writes raw frames: no handshake.
+	opts = append([]ipcchan.Option{ipcchan.WithHandshake(false)}, opts...)
 	rx, err := endpoints.FileReceiver[[]byte](r, opts...)
 	r.Close()
 	if err != nil {
@@ -93,14 +95,20 @@ func TestWrongCodecIsADecodeErrorAndLosesNothing(t *testing.T) {
 	}
 	defer tx.Close()
 	defer rx.Close()
-	// Write a frame of the wrong size through the raw transport.
-	if err := tx.Transport().SendMsg(context.Background(), 0, []byte("not a point")); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Send(context.Background(), point{1, 2}); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
+	if err := tx.Send(ctx, point{0, 1}); err != nil { // after the hello
+		t.Fatal(err)
+	}
+	// Write a frame of the wrong size through the raw transport.
+	if err := tx.Transport().SendMsg(ctx, 0, []byte("not a point")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Send(ctx, point{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := rx.Recv(ctx); err != nil || p != (point{0, 1}) {
+		t.Fatalf("first value: %v, %v", p, err)
+	}
 	if _, err := rx.Recv(ctx); !errors.Is(err, ipcchan.ErrDecode) {
 		t.Fatalf("Recv = %v, want ErrDecode", err)
 	}

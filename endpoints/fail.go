@@ -15,3 +15,13 @@ func (r *dgramReceiver) Fail(err error) { r.fd.Fail(err) }
 
 // Fail makes waits for room return err.
 func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }
+
+// Byte streams hold the connection handshake by default (see
+// ipcchan.HandshakeTag): a pipe or socket may reach a process built with
+// another element type.
+
+// HandshakeByDefault reports that the stream expects a hello.
+func (r *streamReceiver) HandshakeByDefault() bool { return true }
+
+// HandshakeByDefault reports that the stream sends a hello.
+func (s *streamSender) HandshakeByDefault() bool { return true }

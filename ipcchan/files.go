@@ -41,6 +41,9 @@ func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error
 	if err != nil {
 		return err
 	}
+	if err := s.greet(ctx, true); err != nil {
+		return s.wrap(err)
+	}
 	return s.wrap(fs.SendMsgFiles(ctx, s.tag, msg, fds))
 }
 
@@ -77,7 +80,12 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 		return it.v, nil, nil
 	}
 	r.dst = &r.val
-	err := fr.RecvMsgFiles(ctx, r.deliverFilesFn)
+	err := r.sticky
+	for err == nil || errors.Is(err, errGreeted) {
+		if err = fr.RecvMsgFiles(ctx, r.deliverFilesFn); !errors.Is(err, errGreeted) {
+			break
+		}
+	}
 	v, files := r.val, r.files
 	r.val, r.dst, r.files = zero, nil, nil
 	if err != nil {

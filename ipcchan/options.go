@@ -51,6 +51,11 @@ type Config struct {
 	// means 1.
 	Senders int
 
+	// Handshake turns the connection handshake on or off (see
+	// HandshakeTag); nil means the transport's default: on for byte
+	// streams, off for message transports.
+	Handshake *bool
+
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
 	// socket, accepted or dialled; an error refuses the connection.
 	PeerCheck func(PeerCred) error

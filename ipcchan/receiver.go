@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -38,6 +39,11 @@ type Receiver[T any] struct {
 	chanErr atomic.Pointer[error]
 
 	peers peerWatches
+
+	// The handshake; guarded by mu.
+	hello   []byte // ours, nil without a handshake
+	greeted bool   // a valid hello has arrived
+	sticky  error  // a refused handshake: every receive returns it
 }
 
 // NewReceiver returns a Receiver that reads messages from t and decodes them
@@ -50,6 +56,9 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 		return nil, err
 	}
 	r := &Receiver[T]{t: t, codec: c, mu: newCtxLock(), closed: make(chan struct{})}
+	if handshakeOn(cfg, t) {
+		r.hello = helloFor[T](c.Name())
+	}
 	r.deliverFn = r.deliver
 	r.deliverFilesFn = r.deliverFiles
 	r.ahead.wake = &r.wake
@@ -84,7 +93,7 @@ func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error
 		return it.v, it.tag, nil
 	}
 	r.dst = &r.val
-	err := r.t.RecvMsg(ctx, r.deliverFn)
+	err := r.recvMsg(ctx)
 	v, tag := r.val, r.tag
 	r.val, r.dst = zero, nil
 	if err != nil {
@@ -106,7 +115,7 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 		return nil
 	}
 	r.dst = dst
-	err := r.t.RecvMsg(ctx, r.deliverFn)
+	err := r.recvMsg(ctx)
 	r.dst = nil
 	return r.wrap(err)
 }
@@ -137,7 +146,12 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 		return it.v, false, nil
 	}
 	r.dst = &r.val
-	err = r.t.TryRecvMsg(r.deliverFn)
+	err = r.sticky
+	for err == nil || errors.Is(err, errGreeted) {
+		if err = r.t.TryRecvMsg(r.deliverFn); !errors.Is(err, errGreeted) {
+			break
+		}
+	}
 	v = r.val
 	r.val, r.dst = zero, nil
 	if err != nil {
@@ -163,7 +177,34 @@ func (r *Receiver[T]) begin(ctx context.Context, self *pump) error {
 	return nil
 }
 
+// recvMsg receives one message into r.dst, passing over hellos; the
+// caller holds mu.
+func (r *Receiver[T]) recvMsg(ctx context.Context) error {
+	if r.sticky != nil {
+		return r.sticky
+	}
+	for {
+		if err := r.t.RecvMsg(ctx, r.deliverFn); !errors.Is(err, errGreeted) {
+			return err
+		}
+	}
+}
+
 func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
+	if r.hello != nil {
+		if tag == HandshakeTag {
+			if err := checkHello(payload, r.hello); err != nil {
+				r.sticky = err
+				return err
+			}
+			r.greeted = true
+			return errGreeted
+		}
+		if !r.greeted {
+			r.sticky = fmt.Errorf("%w: a message came before any hello: the peer does not speak the handshake (a raw peer needs WithHandshake(false) on this side)", ErrHandshake)
+			return r.sticky
+		}
+	}
 	r.tag = tag
 	if err := r.codec.Decode(payload, r.dst); err != nil {
 		return fmt.Errorf("decode %d-byte message: %w", len(payload), err)

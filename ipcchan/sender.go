@@ -18,8 +18,10 @@ type Sender[T any] struct {
 	tag   uint32
 	max   int
 
-	mu  ctxLock // serializes sends; guards buf
-	buf []byte
+	mu      ctxLock // serializes sends; guards buf and greeted
+	buf     []byte
+	hello   []byte // the handshake's first frame, nil without a handshake
+	greeted bool   // the hello has been sent
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -41,7 +43,29 @@ func NewSender[T any](t MsgSender, opts ...Option) (*Sender[T], error) {
 	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
 		max = tm
 	}
-	return &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, mu: newCtxLock(), closed: make(chan struct{})}, nil
+	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, mu: newCtxLock(), closed: make(chan struct{})}
+	if handshakeOn(cfg, t) {
+		s.hello = helloFor[T](c.Name())
+	}
+	return s, nil
+}
+
+// greet sends the hello before the first message, if the handshake is on;
+// the caller holds s.mu. With block false it does not wait.
+func (s *Sender[T]) greet(ctx context.Context, block bool) error {
+	if s.hello == nil || s.greeted {
+		return nil
+	}
+	var err error
+	if block {
+		err = s.t.SendMsg(ctx, HandshakeTag, s.hello)
+	} else {
+		err = s.t.TrySendMsg(HandshakeTag, s.hello)
+	}
+	if err == nil {
+		s.greeted = true
+	}
+	return err
 }
 
 // Send sends v, waiting while the transport is full. It returns ctx.Err()
@@ -68,6 +92,9 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 	if err != nil {
 		return err
 	}
+	if err := s.greet(ctx, true); err != nil {
+		return s.wrap(err)
+	}
 	return s.wrap(s.t.SendMsg(ctx, tag, msg))
 }
 
@@ -84,6 +111,9 @@ func (s *Sender[T]) TrySend(v T) error {
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
+	}
+	if err := s.greet(context.Background(), false); err != nil {
+		return s.wrap(err)
 	}
 	return s.wrap(s.t.TrySendMsg(s.tag, msg))
 }

@@ -1,0 +1,149 @@
+package ipcchan
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"strings"
+)
+
+// The handshake. On endpoints that have one (byte streams: pipes, FIFOs,
+// stream sockets), a Sender's first frame is a hello, and a Receiver
+// refuses to decode anything until a hello has told it that the peer
+// speaks its wire format, its codec and its element type. A peer built
+// with another T, another codec or another version of this library is
+// refused with an error wrapping ErrHandshake instead of decoding garbage.
+//
+// The hello is a frame with tag HandshakeTag whose payload is:
+//
+//	magic       8 bytes  "IPCCHAN\x00"
+//	version     uint16   big-endian, 1
+//	codec       uint8 length, then the codec's name (codec.Codec.Name)
+//	fingerprint uint64   big-endian: FNV-64a of the element type's shape
+//
+// A C or Python peer either writes this frame first (and skips the one it
+// receives) or talks to Go endpoints made with WithHandshake(false).
+const (
+	HandshakeTag     = 0x7FFF_FFFF
+	handshakeMagic   = "IPCCHAN\x00"
+	handshakeVersion = 1
+)
+
+// ErrHandshake is wrapped by the error a Receiver returns when its peer's
+// hello does not match it (another element type, codec or wire version),
+// or when a frame arrives with no hello before it. The Receiver then stays
+// failed: every later receive returns the same error.
+var ErrHandshake = errors.New("ipcchan: handshake refused")
+
+// errGreeted is what delivering a valid hello returns: the receive goes on
+// with the next message.
+var errGreeted = errors.New("hello received")
+
+// HandshakeDefaulter is implemented by transports that hold a handshake
+// unless WithHandshake(false) is given: the byte streams.
+type HandshakeDefaulter interface {
+	HandshakeByDefault() bool
+}
+
+// WithHandshake turns the connection handshake on or off; see HandshakeTag.
+// It is on by default for byte streams and off for message transports.
+// Turn it off on both sides to talk to a program that does not speak it.
+func WithHandshake(on bool) Option { return func(c *Config) { c.Handshake = &on } }
+
+func handshakeOn(cfg *Config, t any) bool {
+	if cfg.Handshake != nil {
+		return *cfg.Handshake
+	}
+	d, ok := t.(HandshakeDefaulter)
+	return ok && d.HandshakeByDefault()
+}
+
+// helloFor builds the hello for element type T and codec name.
+func helloFor[T any](codecName string) []byte {
+	b := []byte(handshakeMagic)
+	b = binary.BigEndian.AppendUint16(b, handshakeVersion)
+	b = append(b, byte(len(codecName)))
+	b = append(b, codecName...)
+	return binary.BigEndian.AppendUint64(b, Fingerprint(reflect.TypeFor[T]()))
+}
+
+// checkHello compares a peer's hello with ours.
+func checkHello(peer, ours []byte) error {
+	if len(peer) < len(handshakeMagic)+2+1 || string(peer[:len(handshakeMagic)]) != handshakeMagic {
+		return fmt.Errorf("%w: the peer's hello is malformed (%d bytes)", ErrHandshake, len(peer))
+	}
+	if v := binary.BigEndian.Uint16(peer[8:]); v != handshakeVersion {
+		return fmt.Errorf("%w: the peer speaks wire version %d, this side %d", ErrHandshake, v, handshakeVersion)
+	}
+	name, fp, err := helloFields(peer)
+	if err != nil {
+		return err
+	}
+	ourName, ourFP, _ := helloFields(ours)
+	switch {
+	case name != ourName:
+		return fmt.Errorf("%w: the peer encodes with codec %q, this side decodes %q", ErrHandshake, name, ourName)
+	case fp != ourFP:
+		return fmt.Errorf("%w: the peer sends another element type (fingerprint %016x, this side %016x)", ErrHandshake, fp, ourFP)
+	}
+	return nil
+}
+
+func helloFields(h []byte) (codecName string, fp uint64, err error) {
+	n := int(h[10])
+	if len(h) != 11+n+8 {
+		return "", 0, fmt.Errorf("%w: the peer's hello is malformed (%d bytes)", ErrHandshake, len(h))
+	}
+	return string(h[11 : 11+n]), binary.BigEndian.Uint64(h[11+n:]), nil
+}
+
+// Fingerprint returns a hash of t's shape: its kind, size, and, for
+// composite types, the names, order and shapes of its parts, but not its
+// name or package, so that the same struct declared in two programs
+// matches. Two element types with the same fingerprint encode alike under
+// every built-in codec.
+func Fingerprint(t reflect.Type) uint64 {
+	var b strings.Builder
+	describe(&b, t, map[reflect.Type]bool{})
+	h := fnv.New64a()
+	h.Write([]byte(b.String()))
+	return h.Sum64()
+}
+
+func describe(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
+	if seen[t] {
+		b.WriteString("<recursive>")
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		seen[t] = true
+		b.WriteString("struct{")
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fmt.Fprintf(b, "%s ", f.Name)
+			describe(b, f.Type, seen)
+			b.WriteString(";")
+		}
+		b.WriteString("}")
+		delete(seen, t)
+	case reflect.Array:
+		fmt.Fprintf(b, "[%d]", t.Len())
+		describe(b, t.Elem(), seen)
+	case reflect.Slice:
+		b.WriteString("[]")
+		describe(b, t.Elem(), seen)
+	case reflect.Pointer:
+		b.WriteString("*")
+		describe(b, t.Elem(), seen)
+	case reflect.Map:
+		b.WriteString("map[")
+		describe(b, t.Key(), seen)
+		b.WriteString("]")
+		describe(b, t.Elem(), seen)
+	default:
+		b.WriteString(t.Kind().String())
+	}
+}
