@@ -1,0 +1,511 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// EnvWorker is set in a worker's environment to its index in the pool.
+const EnvWorker = "IPCCHAN_WORKER"
+
+// WorkerArg is the argument with which the default command re-executes
+// this program as a worker.
+const WorkerArg = "ipcchan-worker"
+
+// IsWorker reports whether this process was started as a pool worker.
+func IsWorker() bool { _, ok := os.LookupEnv(EnvWorker); return ok }
+
+// Transport says what carries jobs and results between the pool and a
+// worker.
+type Transport int
+
+const (
+	Pipes Transport = iota // a pipe each way (the default)
+	Rings                  // a shared-memory ring each way: the fastest, for small jobs
+)
+
+// Options configure a pool. The zero value starts runtime.NumCPU()
+// workers, re-executing this program with WorkerArg, over pipes.
+type Options struct {
+	// Workers is how many worker processes run at once.
+	Workers int
+
+	// Command returns the command for worker i (its Env may be nil: the
+	// pool adds its variables). Nil means this program with WorkerArg.
+	Command func(i int) *exec.Cmd
+
+	// Transport carries jobs and results.
+	Transport Transport
+
+	// InFlight is how many jobs a worker may hold at once (default 16):
+	// more keeps a worker busy while results travel back.
+	InFlight int
+
+	// Restart starts a new worker in place of one that died.
+	Restart bool
+
+	// Retries is how many times a job a dead worker held is given to
+	// another worker before it is reported failed (default 0).
+	Retries int
+
+	// EndpointOptions are given to the endpoints (a codec, a limit).
+	EndpointOptions []ipcchan.Option
+}
+
+// Result is what became of one job.
+type Result[J, R any] struct {
+	Job    J
+	Value  R     // the worker's answer, when Err is nil
+	Err    error // the worker's error for the job, or a *WorkerError
+	Worker int   // the index of the worker that answered or died
+}
+
+// WorkerError reports a worker that died with jobs in hand. It wraps
+// ipcchan.ErrPeerGone.
+type WorkerError struct {
+	Worker int
+	PID    int
+	Status string // how it ended, as os.ProcessState says
+}
+
+func (e *WorkerError) Error() string {
+	return fmt.Sprintf("proc: worker %d (pid %d) died: %s", e.Worker, e.PID, e.Status)
+}
+
+// Unwrap returns ipcchan.ErrPeerGone.
+func (e *WorkerError) Unwrap() error { return ipcchan.ErrPeerGone }
+
+// JobError is the error a worker's handler returned for a job, carried back
+// as text.
+type JobError struct{ Msg string }
+
+func (e *JobError) Error() string { return e.Msg }
+
+// jobMsg and resultMsg are what travel: a job or result with its number.
+type jobMsg[J any] struct {
+	ID  uint64
+	Job J
+}
+
+type resultMsg[R any] struct {
+	ID    uint64
+	Value R
+	Err   string
+	Ok    bool
+}
+
+// Pool is a set of worker processes taking typed jobs. Submit, Results
+// and Close are safe for concurrent use.
+type Pool[J, R any] struct {
+	opts    Options
+	ctx     context.Context
+	cancel  context.CancelFunc
+	results chan Result[J, R]
+	slots   chan struct{} // a token per job a worker may hold
+	spawn   chan spawnReq // the pool's own thread starts every worker
+
+	mu          sync.Mutex
+	workers     []*worker[J, R]
+	nextID      uint64
+	closing     bool         // the job streams are closing: nothing more is dispatched
+	draining    bool         // Close was called: Submit refuses, held jobs and retries finish
+	outstanding int          // jobs submitted whose result is not out yet
+	idle        *sync.Cond   // on mu: outstanding fell, or a worker died
+	retry       []pending[J] // jobs of dead workers to hand out again
+	running     sync.WaitGroup
+	firstErr    error
+
+	shutdownOnce sync.Once
+}
+
+type pending[J any] struct {
+	job      J
+	attempts int
+}
+
+type worker[J, R any] struct {
+	index    int
+	cmd      *exec.Cmd
+	jobs     *ipcchan.Sender[jobMsg[J]]
+	inflight map[uint64]pending[J]
+	dead     bool
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	ends []endpoints.Handed
+	done chan error
+}
+
+// Start starts the pool's workers. They run until Close, or until ctx
+// ends: then dispatch stops, the workers see the end of their job
+// streams, finish the jobs they hold and exit, and Results is closed once
+// their results are in.
+//
+// Workers die with the pool's process: each is started with a
+// parent-death signal (SIGKILL) from a thread that lives as long as the
+// pool, and [Serve] also watches the parent's pid.
+func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 16
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p := &Pool[J, R]{
+		opts: opts, ctx: pctx, cancel: cancel,
+		results: make(chan Result[J, R], opts.Workers*opts.InFlight),
+		slots:   make(chan struct{}, opts.Workers*opts.InFlight),
+		spawn:   make(chan spawnReq),
+	}
+	p.idle = sync.NewCond(&p.mu)
+	go p.spawner()
+	p.workers = make([]*worker[J, R], opts.Workers)
+	for i := range opts.Workers {
+		w, err := p.startWorker(i)
+		if err != nil {
+			p.shutdown()
+			return nil, err
+		}
+		p.workers[i] = w
+	}
+	context.AfterFunc(pctx, p.shutdown)
+	return p, nil
+}
+
+// spawner starts every worker from one locked OS thread that lives as long
+// as the pool, so that the children's parent-death signal, which the
+// kernel ties to the thread that forked them, fires only when the pool's
+// process dies.
+func (p *Pool[J, R]) spawner() {
+	runtime.LockOSThread()
+	// The thread stays locked: it exits with this goroutine, and the
+	// goroutine ends only when the pool is done with spawning.
+	for req := range p.spawn {
+		req.done <- endpoints.Start(req.cmd, req.ends...)
+	}
+}
+
+func (p *Pool[J, R]) command(i int) (*exec.Cmd, error) {
+	var cmd *exec.Cmd
+	if p.opts.Command != nil {
+		cmd = p.opts.Command(i)
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(exe, WorkerArg)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, EnvWorker+"="+strconv.Itoa(i))
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return cmd, nil
+}
+
+// pair makes a channel of the pool's transport.
+func pair[T any](tr Transport, opts []ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	if tr == Rings {
+		return endpoints.RingPair[T](256+1<<20, opts...)
+	}
+	return endpoints.Pipe[T](opts...)
+}
+
+func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
+	cmd, err := p.command(i)
+	if err != nil {
+		return nil, err
+	}
+	jobsTx, jobsRx, err := pair[jobMsg[J]](p.opts.Transport, p.opts.EndpointOptions)
+	if err != nil {
+		return nil, err
+	}
+	resTx, resRx, err := pair[resultMsg[R]](p.opts.Transport, p.opts.EndpointOptions)
+	if err != nil {
+		jobsTx.Close()
+		jobsRx.Close()
+		return nil, err
+	}
+	req := spawnReq{cmd: cmd, ends: []endpoints.Handed{endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)}, done: make(chan error)}
+	p.spawn <- req
+	if err := <-req.done; err != nil {
+		jobsTx.Close()
+		jobsRx.Close()
+		resTx.Close()
+		resRx.Close()
+		return nil, fmt.Errorf("proc: start worker %d: %w", i, err)
+	}
+	// Shared memory has no end of stream of its own: watch the worker.
+	resRx.WatchPeer(cmd.Process.Pid)
+	jobsTx.WatchPeer(cmd.Process.Pid)
+	w := &worker[J, R]{index: i, cmd: cmd, jobs: jobsTx, inflight: map[uint64]pending[J]{}}
+	p.running.Add(1)
+	go p.collect(w, resRx)
+	return w, nil
+}
+
+// collect turns a worker's results into Results, and its death into
+// failed or retried jobs.
+func (p *Pool[J, R]) collect(w *worker[J, R], rx *ipcchan.Receiver[resultMsg[R]]) {
+	defer p.running.Done()
+	defer rx.Close()
+	var msg resultMsg[R]
+	for {
+		err := rx.RecvInto(context.Background(), &msg)
+		if err != nil {
+			break
+		}
+		p.mu.Lock()
+		job, ok := w.inflight[msg.ID]
+		delete(w.inflight, msg.ID)
+		p.mu.Unlock()
+		if !ok {
+			continue // an answer to a job it never had: ignore it
+		}
+		r := Result[J, R]{Job: job.job, Value: msg.Value, Worker: w.index}
+		if !msg.Ok {
+			r.Err = &JobError{Msg: msg.Err}
+		}
+		p.emit(r)
+	}
+	w.jobs.Close()
+	waitErr := w.cmd.Wait()
+	status := "exited"
+	if w.cmd.ProcessState != nil {
+		status = w.cmd.ProcessState.String()
+	}
+	p.mu.Lock()
+	w.dead = true
+	lost := w.inflight
+	w.inflight = nil
+	werr := &WorkerError{Worker: w.index, PID: w.cmd.Process.Pid, Status: status}
+	var failed []pending[J]
+	for _, job := range lost {
+		if job.attempts < p.opts.Retries && !p.closing {
+			job.attempts++
+			p.retry = append(p.retry, job)
+		} else {
+			failed = append(failed, job)
+		}
+	}
+	restart := p.opts.Restart && !p.closing && (waitErr != nil || len(lost) > 0)
+	p.idle.Broadcast()
+	if waitErr != nil && p.firstErr == nil && !p.opts.Restart {
+		p.firstErr = werr
+	}
+	p.mu.Unlock()
+	for _, job := range failed {
+		p.emit(Result[J, R]{Job: job.job, Err: werr, Worker: w.index})
+	}
+	if restart {
+		if nw, err := p.startWorker(w.index); err == nil {
+			p.mu.Lock()
+			p.workers[w.index] = nw
+			if p.closing { // the pool closed while it started
+				nw.jobs.Close()
+			}
+			p.mu.Unlock()
+		}
+	}
+	p.dispatchRetries()
+}
+
+// liveWorkers counts the workers alive; p.mu is held.
+func (p *Pool[J, R]) liveWorkers() int {
+	n := 0
+	for _, w := range p.workers {
+		if w != nil && !w.dead {
+			n++
+		}
+	}
+	return n
+}
+
+// emit delivers a job's result and frees its slot.
+func (p *Pool[J, R]) emit(r Result[J, R]) {
+	p.results <- r
+	<-p.slots
+	p.mu.Lock()
+	p.outstanding--
+	p.idle.Broadcast()
+	p.mu.Unlock()
+}
+
+// dispatchRetries hands the jobs of dead workers to live ones.
+func (p *Pool[J, R]) dispatchRetries() {
+	for {
+		p.mu.Lock()
+		if len(p.retry) == 0 || p.closing {
+			// Jobs left over at closing are reported failed.
+			left := p.retry
+			p.retry = nil
+			p.mu.Unlock()
+			for _, job := range left {
+				p.emit(Result[J, R]{Job: job.job, Err: fmt.Errorf("proc: pool closing: %w", ipcchan.ErrPeerGone), Worker: -1})
+			}
+			return
+		}
+		job := p.retry[0]
+		p.retry = p.retry[1:]
+		p.mu.Unlock()
+		if err := p.dispatch(p.ctx, job); err != nil {
+			p.emit(Result[J, R]{Job: job.job, Err: err, Worker: -1})
+		}
+	}
+}
+
+// Submit hands job to a worker, waiting while every worker holds as many
+// jobs as it may. Its result comes on Results. It returns ctx.Err() if ctx
+// ends first, an error wrapping os.ErrClosed after Close or once the pool's
+// context ended, and an error wrapping ipcchan.ErrPeerGone if no worker is
+// alive.
+func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.ctx.Done():
+		return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+	}
+	p.mu.Lock()
+	if p.draining {
+		p.mu.Unlock()
+		<-p.slots
+		return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+	}
+	p.outstanding++
+	p.mu.Unlock()
+	if err := p.dispatch(ctx, pending[J]{job: job}); err != nil {
+		<-p.slots
+		p.mu.Lock()
+		p.outstanding--
+		p.idle.Broadcast()
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// dispatch sends job to the live worker holding the fewest jobs; a slot is
+// already taken for it. A worker found dead on the way is passed over.
+func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J]) error {
+	for {
+		p.mu.Lock()
+		if p.closing {
+			p.mu.Unlock()
+			return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+		}
+		var best *worker[J, R]
+		for _, w := range p.workers {
+			if w != nil && !w.dead && (best == nil || len(w.inflight) < len(best.inflight)) {
+				best = w
+			}
+		}
+		if best == nil {
+			p.mu.Unlock()
+			return fmt.Errorf("proc: submit: no worker alive: %w", ipcchan.ErrPeerGone)
+		}
+		p.nextID++
+		id := p.nextID
+		best.inflight[id] = job
+		p.mu.Unlock()
+		err := best.jobs.Send(ctx, jobMsg[J]{ID: id, Job: job.job})
+		if err == nil {
+			return nil
+		}
+		p.mu.Lock()
+		_, still := best.inflight[id]
+		delete(best.inflight, id)
+		gone := errors.Is(err, ipcchan.ErrPeerGone) || errors.Is(err, os.ErrClosed)
+		if gone && !p.closing {
+			best.dead = true // its collector will see to the rest
+		}
+		p.mu.Unlock()
+		switch {
+		case !still:
+			return nil // the worker died and its collector took the job over
+		case !gone || ctx.Err() != nil:
+			return fmt.Errorf("proc: submit to worker %d: %w", best.index, err)
+		}
+	}
+}
+
+// PIDs returns the process ids of the live workers.
+func (p *Pool[J, R]) PIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, w := range p.workers {
+		if w != nil && !w.dead {
+			pids = append(pids, w.cmd.Process.Pid)
+		}
+	}
+	return pids
+}
+
+// Results returns the channel on which every submitted job's Result
+// arrives, exactly once. It is closed after Close (or the end of the
+// pool's context) once every worker has finished. Receive from it while
+// submitting: its buffer holds only as many results as the workers hold
+// jobs.
+func (p *Pool[J, R]) Results() <-chan Result[J, R] { return p.results }
+
+// Close stops taking jobs, waits until every job submitted has its result
+// (retrying the jobs of workers that die, as Retries allows), then ends
+// the job streams: the workers exit. Receive from Results concurrently
+// until it is closed. Close returns once the workers are gone, with the
+// first worker's failure (a *WorkerError) if one died and Restart was off.
+// Close is idempotent.
+func (p *Pool[J, R]) Close() error {
+	p.mu.Lock()
+	p.draining = true
+	for p.outstanding > 0 && !p.closing && p.liveWorkers() > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	p.shutdown()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.firstErr
+}
+
+// shutdown ends dispatch and the job streams, waits for the workers and
+// closes Results. Concurrent callers wait for the first.
+func (p *Pool[J, R]) shutdown() {
+	p.shutdownOnce.Do(func() {
+		p.mu.Lock()
+		p.closing, p.draining = true, true
+		ws := append([]*worker[J, R](nil), p.workers...)
+		p.idle.Broadcast()
+		p.mu.Unlock()
+		for _, w := range ws {
+			if w != nil {
+				w.jobs.Close() // end of stream: the worker finishes and exits
+			}
+		}
+		p.running.Wait()
+		close(p.spawn)
+		close(p.results)
+		p.cancel()
+	})
+}
+
+// ErrNotWorker is returned by Serve in a process not started as a worker.
+var ErrNotWorker = errors.New("proc: not started as a pool worker")

@@ -1,0 +1,71 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Serve is the worker's side of a pool: it takes jobs from the pool that
+// started this process, calls handle for each, one at a time, and sends
+// back what handle returns, until the pool closes the job stream; then it
+// returns nil. J and R, and the EndpointOptions, must be the pool's (the
+// handshake refuses a mismatch).
+//
+// The worker does not outlive the pool: if the parent process dies, ctx
+// given to handle is cancelled and Serve returns an error wrapping
+// ipcchan.ErrPeerGone. It returns ErrNotWorker in a process the pool did
+// not start.
+func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, error), opts ...ipcchan.Option) error {
+	if !IsWorker() {
+		return ErrNotWorker
+	}
+	// One writer per results channel: no need to keep frames atomic.
+	opts = append([]ipcchan.Option{ipcchan.WithAtomicWrites(false)}, opts...)
+	jobs, err := endpoints.InheritReceiver[jobMsg[J]]("jobs", opts...)
+	if err != nil {
+		return err
+	}
+	defer jobs.Close()
+	results, err := endpoints.InheritSender[resultMsg[R]]("results", opts...)
+	if err != nil {
+		return err
+	}
+	defer results.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parent := os.Getppid()
+	// A handler busy when the parent dies is cancelled too.
+	stop, err := poller.WatchPID(parent, cancel)
+	if err != nil {
+		return fmt.Errorf("proc: watch the pool's process: %w", err)
+	}
+	defer stop()
+	if err := jobs.WatchPeer(parent); err != nil {
+		return fmt.Errorf("proc: watch the pool's process: %w", err)
+	}
+	results.WatchPeer(parent)
+	var msg jobMsg[J]
+	for {
+		if err := jobs.RecvInto(ctx, &msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return results.Close()
+			}
+			return err
+		}
+		v, herr := handle(ctx, msg.Job)
+		r := resultMsg[R]{ID: msg.ID, Value: v, Ok: herr == nil}
+		if herr != nil {
+			r.Err = herr.Error()
+		}
+		if err := results.Send(ctx, r); err != nil {
+			return err
+		}
+	}
+}
