@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -112,7 +111,7 @@ type Pool[J, R any] struct {
 	cancel  context.CancelFunc
 	results chan Result[J, R]
 	slots   chan struct{} // a token per job a worker may hold
-	spawn   chan spawnReq // the pool's own thread starts every worker
+	spawn   *spawner // the pool's own thread starts every worker
 
 	mu          sync.Mutex
 	workers     []*worker[J, R]
@@ -141,12 +140,6 @@ type worker[J, R any] struct {
 	dead     bool
 }
 
-type spawnReq struct {
-	cmd  *exec.Cmd
-	ends []endpoints.Handed
-	done chan error
-}
-
 // Start starts the pool's workers. They run until Close, or until ctx
 // ends: then dispatch stops, the workers see the end of their job
 // streams, finish the jobs they hold and exit, and Results is closed once
@@ -167,10 +160,9 @@ func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 		opts: opts, ctx: pctx, cancel: cancel,
 		results: make(chan Result[J, R], opts.Workers*opts.InFlight),
 		slots:   make(chan struct{}, opts.Workers*opts.InFlight),
-		spawn:   make(chan spawnReq),
+		spawn:   newSpawner(),
 	}
 	p.idle = sync.NewCond(&p.mu)
-	go p.spawner()
 	p.workers = make([]*worker[J, R], opts.Workers)
 	for i := range opts.Workers {
 		w, err := p.startWorker(i)
@@ -182,19 +174,6 @@ func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 	}
 	context.AfterFunc(pctx, p.shutdown)
 	return p, nil
-}
-
-// spawner starts every worker from one locked OS thread that lives as long
-// as the pool, so that the children's parent-death signal, which the
-// kernel ties to the thread that forked them, fires only when the pool's
-// process dies.
-func (p *Pool[J, R]) spawner() {
-	runtime.LockOSThread()
-	// The thread stays locked: it exits with this goroutine, and the
-	// goroutine ends only when the pool is done with spawning.
-	for req := range p.spawn {
-		req.done <- endpoints.Start(req.cmd, req.ends...)
-	}
 }
 
 func (p *Pool[J, R]) command(i int) (*exec.Cmd, error) {
@@ -213,10 +192,6 @@ func (p *Pool[J, R]) command(i int) (*exec.Cmd, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, EnvWorker+"="+strconv.Itoa(i))
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	return cmd, nil
 }
 
@@ -243,9 +218,7 @@ func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
 		jobsRx.Close()
 		return nil, err
 	}
-	req := spawnReq{cmd: cmd, ends: []endpoints.Handed{endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)}, done: make(chan error)}
-	p.spawn <- req
-	if err := <-req.done; err != nil {
+	if err := p.spawn.start(cmd, endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)); err != nil {
 		jobsTx.Close()
 		jobsRx.Close()
 		resTx.Close()
@@ -501,7 +474,7 @@ func (p *Pool[J, R]) shutdown() {
 			}
 		}
 		p.running.Wait()
-		close(p.spawn)
+		p.spawn.close()
 		close(p.results)
 		p.cancel()
 	})

@@ -64,6 +64,9 @@ func child() error {
 			return n, nil
 		})
 	}
+	if os.Getenv("IPCCHAN_TEST_ROLE") == "stage" {
+		return stage(os.Getenv("IPCCHAN_TEST_STAGE"))
+	}
 	if os.Getenv("IPCCHAN_TEST_ROLE") == "pool-owner" {
 		// Starts two sleeping workers, reports their pids, and waits to
 		// be killed.
