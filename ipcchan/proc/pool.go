@@ -111,7 +111,7 @@ type Pool[J, R any] struct {
 	cancel  context.CancelFunc
 	results chan Result[J, R]
 	slots   chan struct{} // a token per job a worker may hold
-	spawn   *spawner // the pool's own thread starts every worker
+	spawn   *spawner      // the pool's own thread starts every worker
 
 	mu          sync.Mutex
 	workers     []*worker[J, R]
