@@ -1,14 +1,18 @@
-// Command workerpool is the main demo of ipcchan: a parent process fans jobs
-// out to worker processes over pipes, typed as Go values, and collects the
-// results over one pipe that every worker shares.
+// Command workerpool is the main demo of ipcchan: a parent process fans
+// typed jobs out to worker processes and collects typed results, with the
+// pool of package proc.
 //
 //	go run ./examples/workerpool
-//	go run ./examples/workerpool -workers 4 -jobs 100
+//	go run ./examples/workerpool -workers 4 -jobs 100 -crash 7
 //
-// The workers are this same program, re-executed with the argument
-// "worker"; each inherits its endpoints by name. Ctrl-C cancels the context,
-// which stops dispatch; the workers see the end of their job streams and
-// exit, and the parent reports what finished.
+// The workers are this same program, re-executed; jobs and results travel
+// over pipes (or shared-memory rings with -rings), as fixed-size structs
+// that the binary codec moves without reflection or allocation. With
+// -crash N, the worker that gets job N first dies on the spot: the pool
+// reports it, starts a new worker in its place and gives the job to
+// another, so every job still gets exactly one result. Ctrl-C cancels the
+// context: dispatch stops, the workers finish the jobs they hold, and the
+// parent reports what finished.
 package main
 
 import (
@@ -17,12 +21,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/proc"
 )
 
 // Job asks a worker for the sum of the squares 1² + ... + N².
@@ -31,8 +35,7 @@ type Job struct {
 	N  int64
 }
 
-// Result is a worker's answer. Fixed-size structs like these travel with the
-// binary codec: no reflection and no allocation per message.
+// Result is a worker's answer.
 type Result struct {
 	JobID  int64
 	Worker int64
@@ -41,128 +44,91 @@ type Result struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "worker" {
-		if err := worker(); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	workers := flag.Int("workers", 3, "worker processes")
 	jobs := flag.Int("jobs", 12, "jobs to hand out")
+	crash := flag.Int("crash", -1, "the worker that first gets this job dies")
+	rings := flag.Bool("rings", false, "carry jobs over shared-memory rings rather than pipes")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *workers, *jobs); err != nil {
+	var err error
+	if proc.IsWorker() {
+		err = proc.Serve(ctx, work)
+	} else {
+		err = run(ctx, *workers, *jobs, *crash, *rings)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "workerpool:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, nworkers, njobs int) error {
+// work is a worker's handler for one job.
+func work(_ context.Context, job Job) (Result, error) {
+	if crash, _ := strconv.ParseInt(os.Getenv("CRASH_JOB"), 10, 64); crash == job.ID {
+		// Only once: the marker file says it happened.
+		if f, err := os.OpenFile(os.Getenv("CRASH_MARKER"), os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+			f.Close()
+			fmt.Printf("worker %s (pid %d): crashing on job %d\n", os.Getenv(proc.EnvWorker), os.Getpid(), job.ID)
+			os.Exit(3)
+		}
+	}
+	worker, _ := strconv.ParseInt(os.Getenv(proc.EnvWorker), 10, 64)
+	var sum int64
+	for k := int64(1); k <= job.N; k++ {
+		sum += k * k
+	}
+	return Result{JobID: job.ID, Worker: worker, PID: int64(os.Getpid()), Sum: sum}, nil
+}
+
+func run(ctx context.Context, nworkers, njobs, crash int, rings bool) error {
 	start := time.Now()
-	// One results pipe shared by every worker: frames stay whole because
-	// inherited senders write each one atomically (PIPE_BUF).
-	resultsTx, results, err := endpoints.Pipe[Result]()
+	dir, err := os.MkdirTemp("", "workerpool-")
 	if err != nil {
 		return err
 	}
-	defer results.Close()
-
-	exe, err := os.Executable()
+	defer os.RemoveAll(dir)
+	os.Setenv("CRASH_JOB", strconv.Itoa(crash)) // the workers inherit it
+	os.Setenv("CRASH_MARKER", filepath.Join(dir, "crashed"))
+	opts := proc.Options{Workers: nworkers, Restart: true, Retries: 1}
+	if rings {
+		opts.Transport = proc.Rings
+	}
+	pool, err := proc.Start[Job, Result](ctx, opts)
 	if err != nil {
 		return err
 	}
-	var jobs []*ipcchan.Sender[Job]
-	var cmds []*exec.Cmd
-	for w := range nworkers {
-		jobsTx, jobsRx, err := endpoints.Pipe[Job]()
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(exe, "worker")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("WORKER_ID=%d", w))
-		cmd.Stderr = os.Stderr
-		err = endpoints.Start(cmd, endpoints.Pass("jobs", jobsRx), endpoints.Share("results", resultsTx))
-		if err != nil {
-			return fmt.Errorf("start worker %d: %w", w, err)
-		}
-		fmt.Printf("started worker %d as pid %d\n", w, cmd.Process.Pid)
-		jobs = append(jobs, jobsTx)
-		cmds = append(cmds, cmd)
-	}
-	// Every worker has its copy: drop ours so that the results stream ends
-	// when the last worker closes its end.
-	resultsTx.Close()
+	fmt.Printf("started %d workers: pids %v\n", nworkers, pool.PIDs())
 
-	// Dispatch round-robin; a cancelled ctx stops it.
 	sent := 0
-	for i := range njobs {
-		job := Job{ID: int64(i), N: int64(1000 * (i + 1))}
-		if err := jobs[i%nworkers].Send(ctx, job); err != nil {
-			fmt.Println("dispatch stopped:", err)
-			break
+	go func() {
+		for i := range njobs {
+			if err := pool.Submit(ctx, Job{ID: int64(i), N: int64(1000 * (i + 1))}); err != nil {
+				fmt.Println("dispatch stopped:", err)
+				break
+			}
+			sent++
 		}
-		sent++
-	}
-	for _, tx := range jobs {
-		tx.Close() // the worker sees io.EOF after its last job
-	}
+		pool.Close() // the workers finish what they hold and exit
+	}()
 
-	// Collect until every worker has closed the results pipe.
-	got := 0
+	got, failed := 0, 0
 	perWorker := make([]int, nworkers)
-	for r, err := range results.All(context.Background()) {
-		if err != nil {
-			return err
+	for r := range pool.Results() {
+		if r.Err != nil {
+			fmt.Printf("job %2d: failed: %v\n", r.Job.ID, r.Err)
+			failed++
+			continue
 		}
 		fmt.Printf("job %2d: sum of squares 1..%-6d = %-16d (worker %d, pid %d)\n",
-			r.JobID, 1000*(r.JobID+1), r.Sum, r.Worker, r.PID)
+			r.Value.JobID, r.Job.N, r.Value.Sum, r.Value.Worker, r.Value.PID)
 		perWorker[r.Worker]++
 		got++
 	}
-	for w, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("worker %d: %w", w, err)
-		}
-	}
-	fmt.Printf("summary: %d jobs sent, %d results received from %d worker processes %v in %v\n",
-		sent, got, nworkers, perWorker, time.Since(start).Round(time.Millisecond))
-	if got != sent {
+	fmt.Printf("summary: %d jobs sent, %d results and %d failures from %d worker processes %v in %v\n",
+		sent, got, failed, nworkers, perWorker, time.Since(start).Round(time.Millisecond))
+	if ctx.Err() == nil && got+failed != sent {
 		return errors.New("some results are missing")
-	}
-	return nil
-}
-
-func worker() error {
-	// Ctrl-C reaches the whole process group: let the parent decide, and
-	// stop when the job stream ends.
-	signal.Ignore(os.Interrupt)
-	var id int64
-	fmt.Sscan(os.Getenv("WORKER_ID"), &id)
-	jobs, err := endpoints.InheritReceiver[Job]("jobs")
-	if err != nil {
-		return err
-	}
-	defer jobs.Close()
-	results, err := endpoints.InheritSender[Result]("results")
-	if err != nil {
-		return err
-	}
-	defer results.Close()
-	ctx := context.Background()
-	for job, err := range jobs.All(ctx) {
-		if err != nil {
-			return err
-		}
-		var sum int64
-		for k := int64(1); k <= job.N; k++ {
-			sum += k * k
-		}
-		r := Result{JobID: job.ID, Worker: id, PID: int64(os.Getpid()), Sum: sum}
-		if err := results.Send(ctx, r); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -1,0 +1,150 @@
+// Command pipeline runs three process stages in a line, fed and drained by
+// the parent, with package proc's Pipeline:
+//
+//	parent --numbers--> primes --primes--> square --squares--> format --lines--> parent
+//
+//	go run ./examples/pipeline
+//	go run ./examples/pipeline -n 2000000      # long enough to press Ctrl-C
+//
+// Each stage is this program re-executed with the stage's name; it reads
+// its input as the endpoint "in" and writes "out", typed (the handshake
+// checks that neighbours agree). Ctrl-C, or any stage failing, stops every
+// stage, closes every endpoint and reports the first error; no process is
+// left behind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"time"
+
+	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/proc"
+)
+
+func main() {
+	n := flag.Int64("n", 100, "numbers to feed")
+	flag.Parse()
+	var err error
+	if stage := os.Getenv("PIPELINE_STAGE"); stage != "" {
+		signal.Ignore(os.Interrupt) // the parent decides; it kills the stages
+		err = runStage(stage)
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		err = run(ctx, *n)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, n int64) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	stage := func(name string) *exec.Cmd {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), "PIPELINE_STAGE="+name)
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+	start := time.Now()
+	lines := 0
+	err = proc.Pipeline(ctx, []*exec.Cmd{stage("primes"), stage("square"), stage("format")},
+		func(ctx context.Context, numbers *ipcchan.Sender[int64]) error {
+			for i := range n {
+				if err := numbers.Send(ctx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(ctx context.Context, out *ipcchan.Receiver[string]) error {
+			for line, err := range out.All(ctx) {
+				if err != nil {
+					return err
+				}
+				if lines++; lines <= 10 || lines%10000 == 0 {
+					fmt.Println(line)
+				}
+			}
+			return nil
+		})
+	fmt.Printf("%d lines through 3 process stages in %v", lines, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		fmt.Printf(", stopped: %v\n", err)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C: a clean stop
+		}
+		return err
+	}
+	fmt.Println()
+	return nil
+}
+
+func runStage(name string) error {
+	ctx := context.Background()
+	in, err := endpoints.InheritReceiver[int64]("in")
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if name == "format" {
+		out, err := endpoints.InheritSender[string]("out")
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		for v, err := range in.All(ctx) {
+			if err != nil {
+				return err
+			}
+			if err := out.Send(ctx, fmt.Sprintf("the square of a prime: %d", v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	out, err := endpoints.InheritSender[int64]("out")
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	for v, err := range in.All(ctx) {
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "primes":
+			if !prime(v) {
+				continue
+			}
+		case "square":
+			v *= v
+		}
+		if err := out.Send(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func prime(n int64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := int64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
