@@ -57,7 +57,9 @@ type Options struct {
 	// another worker before it is reported failed (default 0).
 	Retries int
 
-	// EndpointOptions are given to the endpoints (a codec, a limit).
+	// EndpointOptions are given to the endpoints (a message size limit,
+	// say). Jobs and results are encoded with codec.Default of J and R,
+	// in an envelope that numbers them.
 	EndpointOptions []ipcchan.Option
 }
 
@@ -208,11 +210,19 @@ func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
 	if err != nil {
 		return nil, err
 	}
-	jobsTx, jobsRx, err := pair[jobMsg[J]](p.opts.Transport, p.opts.EndpointOptions)
+	jc, err := newJobCodec[J]()
 	if err != nil {
 		return nil, err
 	}
-	resTx, resRx, err := pair[resultMsg[R]](p.opts.Transport, p.opts.EndpointOptions)
+	rc, err := newResultCodec[R]()
+	if err != nil {
+		return nil, err
+	}
+	jobsTx, jobsRx, err := pair[jobMsg[J]](p.opts.Transport, append(p.opts.EndpointOptions, ipcchan.WithCodec(jc)))
+	if err != nil {
+		return nil, err
+	}
+	resTx, resRx, err := pair[resultMsg[R]](p.opts.Transport, append(p.opts.EndpointOptions, ipcchan.WithCodec(rc)))
 	if err != nil {
 		jobsTx.Close()
 		jobsRx.Close()

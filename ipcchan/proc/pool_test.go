@@ -53,6 +53,8 @@ func child() error {
 			}
 			return n * n, nil
 		})
+	case "echo-Tiny":
+		return proc.Serve(ctx, func(_ context.Context, t Tiny) (Tiny, error) { return t, nil })
 	case "strings":
 		return proc.Serve(ctx, func(_ context.Context, s string) (string, error) { return s, nil })
 	case "sleep":
@@ -63,6 +65,9 @@ func child() error {
 			}
 			return n, nil
 		})
+	}
+	if role := os.Getenv("IPCCHAN_TEST_ROLE"); role == "gob-worker" || role == "rpc-worker" {
+		return benchChild(role)
 	}
 	if os.Getenv("IPCCHAN_TEST_ROLE") == "stage" {
 		return stage(os.Getenv("IPCCHAN_TEST_STAGE"))

@@ -26,14 +26,22 @@ func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, er
 	if !IsWorker() {
 		return ErrNotWorker
 	}
+	jc, err := newJobCodec[J]()
+	if err != nil {
+		return err
+	}
+	rc, err := newResultCodec[R]()
+	if err != nil {
+		return err
+	}
 	// One writer per results channel: no need to keep frames atomic.
 	opts = append([]ipcchan.Option{ipcchan.WithAtomicWrites(false)}, opts...)
-	jobs, err := endpoints.InheritReceiver[jobMsg[J]]("jobs", opts...)
+	jobs, err := endpoints.InheritReceiver[jobMsg[J]]("jobs", append(opts, ipcchan.WithCodec(jc))...)
 	if err != nil {
 		return err
 	}
 	defer jobs.Close()
-	results, err := endpoints.InheritSender[resultMsg[R]]("results", opts...)
+	results, err := endpoints.InheritSender[resultMsg[R]]("results", append(opts, ipcchan.WithCodec(rc))...)
 	if err != nil {
 		return err
 	}
