@@ -55,6 +55,8 @@ func child() error {
 		})
 	case "echo-Tiny":
 		return proc.Serve(ctx, func(_ context.Context, t Tiny) (Tiny, error) { return t, nil })
+	case "exit-at-once":
+		os.Exit(5) // before any handshake
 	case "strings":
 		return proc.Serve(ctx, func(_ context.Context, s string) (string, error) { return s, nil })
 	case "sleep":
@@ -292,5 +294,29 @@ func TestPoolWorkersDieWithParent(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// A worker that exits before the handshake is reported, not waited for;
+// Serve outside a pool says so.
+func TestPoolBadWorkers(t *testing.T) {
+	ctx := context.Background()
+	p, err := proc.Start[int64, int64](ctx, proc.Options{Workers: 1, Command: workerCmd("exit-at-once", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.Submit(ctx, 1); p.Close() }()
+	for r := range p.Results() {
+		var we *proc.WorkerError
+		if !errors.As(r.Err, &we) && !errors.Is(r.Err, ipcchan.ErrPeerGone) {
+			t.Fatalf("a job for a worker that exited: %v", r.Err)
+		}
+	}
+	var we *proc.WorkerError
+	if err := p.Close(); !errors.As(err, &we) || !strings.Contains(we.Status, "exit status 5") {
+		t.Fatalf("Close = %v, want the worker's exit status 5", err)
+	}
+	if err := proc.Serve(ctx, func(context.Context, int) (int, error) { return 0, nil }); !errors.Is(err, proc.ErrNotWorker) {
+		t.Fatalf("Serve outside a pool: %v", err)
 	}
 }
