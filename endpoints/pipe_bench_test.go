@@ -176,6 +176,26 @@ func benchRawThroughput(b *testing.B, size int) {
 	}
 }
 
+// sendRecvBytes times Send then RecvInto of a 64-byte message within one
+// process, and closes both ends.
+func sendRecvBytes(b *testing.B, tx *ipcchan.Sender[[]byte], rx *ipcchan.Receiver[[]byte]) {
+	defer tx.Close()
+	defer rx.Close()
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	var buf []byte
+	b.SetBytes(64)
+	b.ReportAllocs()
+	for range b.N {
+		if err := tx.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if err := rx.RecvInto(ctx, &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPipeSendRecv measures Send then Recv of one message within one
 // process (the message fits in the pipe), to show the per-message cost and
 // allocations of the abstraction itself.
@@ -186,20 +206,7 @@ func BenchmarkPipeSendRecv(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer tx.Close()
-		defer rx.Close()
-		msg := make([]byte, 64)
-		var buf []byte
-		b.SetBytes(64)
-		b.ReportAllocs()
-		for range b.N {
-			if err := tx.Send(ctx, msg); err != nil {
-				b.Fatal(err)
-			}
-			if err := rx.RecvInto(ctx, &buf); err != nil {
-				b.Fatal(err)
-			}
-		}
+		sendRecvBytes(b, tx, rx)
 	})
 	b.Run("fixed/64B", func(b *testing.B) {
 		type point struct {

@@ -217,12 +217,7 @@ func newMQReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipccha
 	if err != nil {
 		return nil, err
 	}
-	rx, err := ipcchan.NewReceiver[T](q, opts...)
-	if err != nil {
-		q.Close()
-		return nil, err
-	}
-	return rx, nil
+	return receiverOver[T](q, opts)
 }
 
 func newMQSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
@@ -231,12 +226,7 @@ func newMQSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.
 		return nil, err
 	}
 	q.sending = true
-	tx, err := ipcchan.NewSender[T](q, opts...)
-	if err != nil {
-		q.fd.Close()
-		return nil, err
-	}
-	return tx, nil
+	return senderOver[T](q, opts)
 }
 
 // posixMQ is one end of a POSIX message queue: the queue descriptor on

@@ -70,11 +70,7 @@ func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], 
 	if err != nil {
 		return nil, err
 	}
-	tx, err := ipcchan.NewSender[T](r, opts...)
-	if err != nil {
-		r.Close()
-	}
-	return tx, err
+	return senderOver[T](r, opts)
 }
 
 // RingReceiver returns the Receiver of the ring formatted in m; a ring has
@@ -87,11 +83,7 @@ func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[
 	if err != nil {
 		return nil, err
 	}
-	rx, err := ipcchan.NewReceiver[T](r, opts...)
-	if err != nil {
-		r.Close()
-	}
-	return rx, err
+	return receiverOver[T](r, opts)
 }
 
 // ringMinSpin is the shortest a ring end spins before it parks.
@@ -655,11 +647,7 @@ func ringSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.S
 	if err != nil {
 		return nil, err
 	}
-	tx, err := ipcchan.NewSender[T](r, opts...)
-	if err != nil {
-		r.Close()
-	}
-	return tx, err
+	return senderOver[T](r, opts)
 }
 
 func ringReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
@@ -667,9 +655,5 @@ func ringReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan
 	if err != nil {
 		return nil, err
 	}
-	rx, err := ipcchan.NewReceiver[T](r, opts...)
-	if err != nil {
-		r.Close()
-	}
-	return rx, err
+	return receiverOver[T](r, opts)
 }

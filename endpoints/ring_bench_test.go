@@ -201,19 +201,5 @@ func BenchmarkRingSendRecv(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer tx.Close()
-	defer rx.Close()
-	ctx := context.Background()
-	msg := make([]byte, 64)
-	var buf []byte
-	b.SetBytes(64)
-	b.ReportAllocs()
-	for range b.N {
-		if err := tx.Send(ctx, msg); err != nil {
-			b.Fatal(err)
-		}
-		if err := rx.RecvInto(ctx, &buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	sendRecvBytes(b, tx, rx)
 }

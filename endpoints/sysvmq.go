@@ -153,11 +153,7 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 	}
 	t := newSysVTransport(q, cfg)
 	t.sending = true
-	tx, err := ipcchan.NewSender[T](t, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return tx, nil
+	return senderOver[T](t, opts)
 }
 
 // SysVReceiver returns a Receiver on q that takes the messages sel selects;
@@ -175,11 +171,7 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	t := newSysVTransport(q, ipcchan.NewConfig(opts...))
 	t.sel = sel
-	rx, err := ipcchan.NewReceiver[T](t, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return rx, nil
+	return receiverOver[T](t, opts)
 }
 
 // sysvTransport is one end of a System V message queue. It implements
