@@ -1,0 +1,334 @@
+package endpoints
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// Semaphore is a counting semaphore shared between processes, in memory
+// laid out exactly as the C library's sem_t (glibc, 64-bit): a named one
+// ([CreateSemaphore], [OpenSemaphore]) is the same object as C's
+// sem_open("/name") makes, /dev/shm/sem.name, and a Go process and a C
+// process share it — sem_post from C wakes a Go Acquire and the other way
+// round. It is pure Go: atomics on the shared word, and futexes to sleep.
+//
+// Its methods are safe for concurrent use. Acquire and Release have the
+// signatures of golang.org/x/sync/semaphore.Weighted, across processes;
+// [SemaphoreSender] and [SemaphoreReceiver] make it a channel of tokens.
+//
+// A POSIX semaphore has no undo: a process that dies holding tokens does
+// not give them back (use a [SemSet], whose operations are undone, where
+// that matters).
+type Semaphore struct {
+	m     *Mapping
+	owned bool // a named semaphore's own mapping, unmapped by Close
+	data  *uint64 // low 32 bits: the value; high 32 bits: sleeping waiters
+	desc  string
+	fail  atomic.Pointer[error]
+
+	inflight atomic.Int32 // calls touching the memory; Close waits for them
+	closing  atomic.Bool
+}
+
+// glibc's sem_t (struct new_sem with 64-bit atomics): the value and the
+// waiter count in one 64-bit word, then an int saying whether the futex is
+// private (0: shared between processes); 32 bytes in all.
+const (
+	semSize        = 32
+	semValueMax    = 0x7FFF_FFFF // SEM_VALUE_MAX
+	semWaiterShift = 32
+	semWaiterOne   = 1 << semWaiterShift
+	semPollSlice   = time.Millisecond // a sleeping Acquire looks at ctx this often
+)
+
+// ErrSemOverflow is wrapped by the error of a Release that would take a
+// semaphore past SEM_VALUE_MAX.
+var ErrSemOverflow = errors.New("semaphore value overflow")
+
+// semPath checks a named semaphore's name ("/name", as sem_open takes it)
+// and returns its file, as glibc names it.
+func semPath(name string) (string, error) {
+	p, err := shmPath(name)
+	if err != nil {
+		return "", err
+	}
+	return shmDir + "sem." + p[len(shmDir):], nil
+}
+
+// CreateSemaphore creates the named semaphore name ("/something") with the
+// given value, as sem_open(name, O_CREAT|O_EXCL, mode, value) does: the
+// file is written whole under a temporary name and linked into place, so
+// that no process ever sees it half made; an existing one is refused
+// (wrapping os.ErrExist). Mode from ipcchan.WithPerm, 0600 by default.
+func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaphore, error) {
+	desc := "semaphore " + name
+	path, err := semPath(name)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	if value > semValueMax {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tmp := shmDir + "sem.tmp-" + hex.EncodeToString(rnd[:])
+	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	defer unix.Unlink(tmp)
+	unix.Fchmod(fd, perm)
+	var init [semSize]byte
+	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
+	if _, err := unix.Pwrite(fd, init[:], 0); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	if err := unix.Link(tmp, path); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	m, err := mapFD(fd, desc, semSize, func() error { return os.Remove(path) })
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	return &Semaphore{m: m, owned: true, data: (*uint64)(unsafe.Pointer(&m.Bytes()[0])), desc: desc}, nil
+}
+
+// OpenSemaphore opens the existing named semaphore name, made by this
+// library or by C's sem_open. A file of the wrong size is refused, and so
+// is a symbolic link.
+func OpenSemaphore(name string) (*Semaphore, error) {
+	desc := "semaphore " + name
+	path, err := semPath(name)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	m, err := mapWhole(fd, desc, func() error { return os.Remove(path) })
+	if err != nil {
+		return nil, err
+	}
+	if m.Len() != semSize {
+		m.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d: not a semaphore", ErrMappingSize, m.Len(), semSize)}
+	}
+	return &Semaphore{m: m, owned: true, data: (*uint64)(unsafe.Pointer(&m.Bytes()[0])), desc: desc}, nil
+}
+
+// UnlinkSemaphore removes the named semaphore name (sem_unlink).
+func UnlinkSemaphore(name string) error {
+	path, err := semPath(name)
+	if err == nil {
+		err = unix.Unlink(path)
+	}
+	return ipcchan.WrapError("unlink", "semaphore "+name, err)
+}
+
+// InitSemaphore makes an unnamed semaphore with the given value at offset
+// in m, as sem_init(sem, 1, value) does in shared memory, and returns it.
+// The 32 bytes at offset (8-byte aligned) hold it; every process that maps
+// m reaches it with [SemaphoreAt].
+func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
+	s, err := SemaphoreAt(m, offset)
+	if err != nil {
+		return nil, err
+	}
+	if value > semValueMax {
+		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
+	}
+	atomic.StoreUint64(s.data, uint64(value))
+	*(*int32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = 0 // shared, not private
+	return s, nil
+}
+
+// SemaphoreAt returns the unnamed semaphore at offset in m, initialised
+// there by [InitSemaphore] in this or another process (or by C's
+// sem_init). m must stay open while the semaphore is used.
+func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
+	desc := fmt.Sprintf("semaphore at %d in %s", offset, m)
+	if offset < 0 || offset%8 != 0 || offset+semSize > m.Len() {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: 32 bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, offset, m.Len())}
+	}
+	return &Semaphore{m: m, data: (*uint64)(unsafe.Pointer(&m.Bytes()[offset])), desc: desc}, nil
+}
+
+// value returns the futex word: the low half of data (little-endian).
+func (s *Semaphore) value() *uint32 { return (*uint32)(unsafe.Pointer(s.data)) }
+
+// use marks a call touching the memory; it fails after Close. done ends
+// it.
+func (s *Semaphore) use() bool {
+	s.inflight.Add(1)
+	if s.closing.Load() {
+		s.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Semaphore) done() { s.inflight.Add(-1) }
+
+// tryTake takes n if the value allows it now.
+func (s *Semaphore) tryTake(n int64) bool {
+	for {
+		d := atomic.LoadUint64(s.data)
+		if int64(uint32(d)) < n {
+			return false
+		}
+		if atomic.CompareAndSwapUint64(s.data, d, d-uint64(n)) {
+			return true
+		}
+	}
+}
+
+// TryAcquire takes n tokens if they are there now, without waiting, and
+// reports whether it did. It returns false after Close.
+func (s *Semaphore) TryAcquire(n int64) bool {
+	if !s.use() {
+		return false
+	}
+	defer s.done()
+	return n >= 0 && s.tryTake(n)
+}
+
+// Acquire takes n tokens, waiting until there are that many. It returns
+// ctx.Err() if ctx ends first (noticed within a millisecond), having taken
+// nothing; an error wrapping os.ErrClosed after Close; and the error given
+// by a watched peer's exit (see [Semaphore.Fail]). Tokens are taken all at
+// once, never a few at a time.
+func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	if n < 0 || n > semValueMax {
+		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: fmt.Errorf("cannot take %d tokens", n)}
+	}
+	if !s.use() {
+		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
+	}
+	defer s.done()
+	if s.tryTake(n) {
+		return nil
+	}
+	// Spin briefly: a holder about to release is often a few microseconds
+	// away.
+	for start := time.Now(); time.Since(start) < 20*time.Microsecond; {
+		runtime.Gosched()
+		if s.tryTake(n) {
+			return nil
+		}
+	}
+	// Sleep as glibc's sem_wait does: counted among the waiters, so that
+	// every sem_post (ours or C's) wakes us.
+	atomic.AddUint64(s.data, semWaiterOne)
+	defer atomic.AddUint64(s.data, ^uint64(semWaiterOne-1))
+	timeout := unix.NsecToTimespec(int64(semPollSlice))
+	for {
+		if s.tryTake(n) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e := s.fail.Load(); e != nil {
+			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: *e}
+		}
+		v := atomic.LoadUint32(s.value())
+		if int64(v) >= n {
+			continue
+		}
+		sys.FutexWait(s.value(), v, &timeout)
+		if s.closing.Load() {
+			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
+		}
+	}
+}
+
+// Release adds n tokens and wakes waiters, as sem_post does n times. Like
+// semaphore.Weighted's, it panics on misuse: here, a release past
+// SEM_VALUE_MAX (use Post for an error instead).
+func (s *Semaphore) Release(n int64) {
+	if err := s.post(n); err != nil {
+		panic(err)
+	}
+}
+
+// Post adds one token (sem_post). It returns an error wrapping
+// ErrSemOverflow at SEM_VALUE_MAX, and os.ErrClosed after Close.
+func (s *Semaphore) Post() error { return s.post(1) }
+
+func (s *Semaphore) post(n int64) error {
+	if n < 0 {
+		return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: fmt.Errorf("cannot release %d tokens", n)}
+	}
+	if !s.use() {
+		return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: os.ErrClosed}
+	}
+	defer s.done()
+	for {
+		d := atomic.LoadUint64(s.data)
+		if int64(uint32(d))+n > semValueMax {
+			return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: fmt.Errorf("%w: %d + %d", ErrSemOverflow, uint32(d), n)}
+		}
+		if atomic.CompareAndSwapUint64(s.data, d, d+uint64(n)) {
+			if d>>semWaiterShift != 0 {
+				sys.FutexWake(s.value(), 1<<30)
+			}
+			return nil
+		}
+	}
+}
+
+// Value returns the number of tokens now (sem_getvalue), or -1 after
+// Close.
+func (s *Semaphore) Value() int {
+	if !s.use() {
+		return -1
+	}
+	defer s.done()
+	return int(uint32(atomic.LoadUint64(s.data)))
+}
+
+// Fail makes waiting Acquires return err: what WatchPeer on a token
+// channel uses to turn a peer's death into ErrPeerGone.
+func (s *Semaphore) Fail(err error) { s.fail.CompareAndSwap(nil, &err) }
+
+// Close releases this process's mapping of a named semaphore (sem_close);
+// the semaphore itself stays until unlinked. An unnamed one's mapping is
+// the caller's to close, after this.
+// Waiting Acquires return an error wrapping os.ErrClosed (within a
+// millisecond).
+func (s *Semaphore) Close() error {
+	if s.closing.Swap(true) {
+		return nil
+	}
+	for s.inflight.Load() != 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	if !s.owned {
+		return nil
+	}
+	return s.m.Close()
+}
+
+// Unlink removes a named semaphore (sem_unlink); it stays usable where it
+// is open.
+func (s *Semaphore) Unlink() error { return s.m.Remove() }
+
+func (s *Semaphore) String() string { return s.desc }

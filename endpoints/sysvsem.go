@@ -1,0 +1,269 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// SemSet is a System V semaphore set: n counters that semop changes
+// atomically, several at once. Operations are undone by the kernel when
+// the process that made them exits (SEM_UNDO), unless asked otherwise, so
+// a holder that crashes gives its tokens back. A SemSet is a handle: it
+// needs no closing; the set lives until [SemSet.Remove]. Its methods are
+// safe for concurrent use.
+type SemSet struct {
+	id   int
+	n    int
+	desc string
+
+	mu     sync.Mutex
+	calls  map[*poller.Blocking]struct{} // blocked calls, for Close and Fail
+	closed bool
+	failed error
+}
+
+// SemOp is one operation of [SemSet.Op]: add Delta to counter Num (a
+// negative Delta waits until the counter can pay it; zero waits for the
+// counter to be zero). NoUndo keeps the kernel from undoing it at exit.
+type SemOp struct {
+	Num    int
+	Delta  int
+	NoUndo bool
+}
+
+// CreateSemSet creates a set of n counters, all 0, for key (IPCPrivate: a
+// new private one), with the permission of ipcchan.WithPerm (0600 by
+// default) and IPC_EXCL: an existing set is refused (wrapping os.ErrExist).
+func CreateSemSet(key Key, n int, opts ...ipcchan.Option) (*SemSet, error) {
+	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	id, err := sys.Semget(key, n, unix.IPC_CREAT|unix.IPC_EXCL|perm)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: err}
+	}
+	return SemSetByID(id, n), nil
+}
+
+// OpenSemSet returns the existing set for key, as its creator made it.
+func OpenSemSet(key Key) (*SemSet, error) {
+	id, err := sys.Semget(key, 0, 0)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: err}
+	}
+	var ds sys.SemidDs
+	if err := sys.SemctlStat(id, &ds); err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv sem %d", id), Err: err}
+	}
+	return SemSetByID(id, int(ds.Nsems)), nil
+}
+
+// SemSetByID returns the set with identifier id and n counters, as another
+// process reported them.
+func SemSetByID(id, n int) *SemSet {
+	return &SemSet{id: id, n: n, desc: fmt.Sprintf("sysv sem %d", id), calls: map[*poller.Blocking]struct{}{}}
+}
+
+// ID returns the set's identifier.
+func (s *SemSet) ID() int { return s.id }
+
+// Len returns the number of counters.
+func (s *SemSet) Len() int { return s.n }
+
+func (s *SemSet) String() string { return s.desc }
+
+func (s *SemSet) ops(ops []SemOp, nowait bool) ([]sys.Sembuf, error) {
+	b := make([]sys.Sembuf, len(ops))
+	for i, op := range ops {
+		if op.Num < 0 || op.Num >= s.n || op.Delta < -32767 || op.Delta > 32767 {
+			return nil, fmt.Errorf("operation %+v does not fit a set of %d counters", op, s.n)
+		}
+		b[i] = sys.Sembuf{Num: uint16(op.Num), Op: int16(op.Delta)}
+		if !op.NoUndo {
+			b[i].Flg |= sys.SEM_UNDO
+		}
+		if nowait {
+			b[i].Flg |= unix.IPC_NOWAIT
+		}
+	}
+	return b, nil
+}
+
+// Op applies every operation at once, waiting until all can be. It
+// returns ctx.Err() if ctx ends first (observed within a fraction of a
+// millisecond: the wait is a semop on a thread that cancellation
+// interrupts with a signal), having done nothing; an error wrapping
+// ErrRemoved if the set is removed meanwhile; os.ErrClosed after Close.
+func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
+	try, err := s.ops(ops, true)
+	if err != nil {
+		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+	}
+	block, _ := s.ops(ops, false)
+	b := poller.NewBlocking(0, nil)
+	if err := s.track(b); err != nil {
+		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+	}
+	defer s.untrack(b)
+	err = b.Do(ctx,
+		func() error { return sys.Semop(s.id, try) },
+		func() error { return sys.Semop(s.id, block) })
+	switch {
+	case err == nil, err == context.Canceled, err == context.DeadlineExceeded:
+		return err
+	case err == unix.EIDRM, err == unix.EINVAL:
+		err = fmt.Errorf("%w: the set was removed (%w)", ErrRemoved, err)
+	}
+	return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+}
+
+// TryOp applies the operations if that can be done at once, and reports
+// whether it did.
+func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
+	b, err := s.ops(ops, true)
+	if err == nil {
+		err = sys.Semop(s.id, b)
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case err == unix.EAGAIN:
+		return false, nil
+	}
+	return false, &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: removedErr(err)}
+}
+
+func (s *SemSet) track(b *poller.Blocking) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return os.ErrClosed
+	}
+	if s.failed != nil {
+		b.Fail(s.failed)
+	}
+	s.calls[b] = struct{}{}
+	return nil
+}
+
+func (s *SemSet) untrack(b *poller.Blocking) {
+	s.mu.Lock()
+	delete(s.calls, b)
+	s.mu.Unlock()
+}
+
+// Close makes this handle's blocked and later operations return
+// os.ErrClosed; the set itself stays.
+func (s *SemSet) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	calls := make([]*poller.Blocking, 0, len(s.calls))
+	for b := range s.calls {
+		calls = append(calls, b)
+	}
+	s.mu.Unlock()
+	for _, b := range calls {
+		b.Close()
+	}
+	return nil
+}
+
+// Fail makes blocked and later waits return err (WatchPeer).
+func (s *SemSet) Fail(err error) {
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	calls := make([]*poller.Blocking, 0, len(s.calls))
+	for b := range s.calls {
+		calls = append(calls, b)
+	}
+	s.mu.Unlock()
+	for _, b := range calls {
+		b.Fail(err)
+	}
+}
+
+// Value returns counter num's value (GETVAL).
+func (s *SemSet) Value(num int) (int, error) {
+	v, err := sys.Semctl(s.id, num, sys.GETVAL, 0)
+	return v, ipcchan.WrapError("getval", s.desc, removedErr(err))
+}
+
+// SetValue sets counter num (SETVAL), clearing every process's undo record
+// for it.
+func (s *SemSet) SetValue(num, v int) error {
+	_, err := sys.Semctl(s.id, num, sys.SETVAL, v)
+	return ipcchan.WrapError("setval", s.desc, removedErr(err))
+}
+
+// SemStats describes a counter of a set.
+type SemStats struct {
+	Value   int // GETVAL
+	Waiting int // processes waiting to decrease it (GETNCNT)
+	LastPID int // the last process to change it (GETPID)
+	Mode    uint32
+}
+
+// Stats returns counter num's state.
+func (s *SemSet) Stats(num int) (SemStats, error) {
+	var st SemStats
+	var ds sys.SemidDs
+	err := sys.SemctlStat(s.id, &ds)
+	if err == nil {
+		st.Mode = ds.Perm.Mode & 0o777
+		st.Value, err = sys.Semctl(s.id, num, sys.GETVAL, 0)
+	}
+	if err == nil {
+		st.Waiting, err = sys.Semctl(s.id, num, sys.GETNCNT, 0)
+	}
+	if err == nil {
+		st.LastPID, err = sys.Semctl(s.id, num, sys.GETPID, 0)
+	}
+	return st, ipcchan.WrapError("stat", s.desc, removedErr(err))
+}
+
+// Remove destroys the set (IPC_RMID): blocked operations in every process
+// end with an error wrapping ErrRemoved.
+func (s *SemSet) Remove() error {
+	_, err := sys.Semctl(s.id, 0, unix.IPC_RMID, 0)
+	return ipcchan.WrapError("remove", s.desc, err)
+}
+
+// Counter returns counter num of the set as a Weighted-style semaphore:
+// Acquire(ctx, n), TryAcquire(n), Release(n), with SEM_UNDO.
+func (s *SemSet) Counter(num int) *SemCounter { return &SemCounter{s: s, num: num} }
+
+// SemCounter is one counter of a [SemSet] with the method set of
+// golang.org/x/sync/semaphore.Weighted, across processes.
+type SemCounter struct {
+	s   *SemSet
+	num int
+}
+
+// Acquire takes n tokens, waiting; see [SemSet.Op].
+func (c *SemCounter) Acquire(ctx context.Context, n int64) error {
+	return c.s.Op(ctx, SemOp{Num: c.num, Delta: -int(n)})
+}
+
+// TryAcquire takes n tokens if it can at once.
+func (c *SemCounter) TryAcquire(n int64) bool {
+	ok, _ := c.s.TryOp(SemOp{Num: c.num, Delta: -int(n)})
+	return ok
+}
+
+// Release gives n tokens back. It panics if the kernel refuses (the value
+// would pass SEMVMX, or the set is gone), as Weighted.Release panics on
+// misuse; use [SemSet.TryOp] for an error instead.
+func (c *SemCounter) Release(n int64) {
+	if ok, err := c.s.TryOp(SemOp{Num: c.num, Delta: int(n)}); !ok || err != nil {
+		panic(errors.Join(fmt.Errorf("ipcchan: release %d tokens of %s counter %d", n, c.s.desc, c.num), err))
+	}
+}
