@@ -34,7 +34,7 @@ import (
 // that matters).
 type Semaphore struct {
 	m     *Mapping
-	owned bool // a named semaphore's own mapping, unmapped by Close
+	owned bool    // a named semaphore's own mapping, unmapped by Close
 	data  *uint64 // low 32 bits: the value; high 32 bits: sleeping waiters
 	desc  string
 	fail  atomic.Pointer[error]
@@ -45,13 +45,20 @@ type Semaphore struct {
 
 // glibc's sem_t (struct new_sem with 64-bit atomics): the value and the
 // waiter count in one 64-bit word, then an int saying whether the futex is
-// private (0: shared between processes); 32 bytes in all.
+// private (128, FUTEX_SHARED, for one shared between processes); 32 bytes in all.
 const (
 	semSize        = 32
 	semValueMax    = 0x7FFF_FFFF // SEM_VALUE_MAX
 	semWaiterShift = 32
 	semWaiterOne   = 1 << semWaiterShift
 	semPollSlice   = time.Millisecond // a sleeping Acquire looks at ctx this often
+
+	// semShared is what glibc stores in sem_t's private field for a
+	// semaphore shared between processes (FUTEX_SHARED, which is
+	// FUTEX_PRIVATE_FLAG: glibc XORs it into the futex operation). With 0
+	// there, C would sleep on a private futex that no other process's
+	// wake reaches.
+	semShared = 128
 )
 
 // ErrSemOverflow is wrapped by the error of a Release that would take a
@@ -94,6 +101,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	unix.Fchmod(fd, perm)
 	var init [semSize]byte
 	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
+	*(*uint32)(unsafe.Pointer(&init[8])) = semShared
 	if _, err := unix.Pwrite(fd, init[:], 0); err != nil {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
@@ -156,7 +164,7 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
 	}
 	atomic.StoreUint64(s.data, uint64(value))
-	*(*int32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = 0 // shared, not private
+	*(*uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = semShared
 	return s, nil
 }
 
