@@ -80,7 +80,11 @@ func (s *SemSet) Len() int { return s.n }
 func (s *SemSet) String() string { return s.desc }
 
 func (s *SemSet) ops(ops []SemOp, nowait bool) ([]sys.Sembuf, error) {
-	b := make([]sys.Sembuf, len(ops))
+	return s.opsInto(make([]sys.Sembuf, len(ops)), ops, nowait)
+}
+
+// opsInto fills b (len(ops) long) with the operations.
+func (s *SemSet) opsInto(b []sys.Sembuf, ops []SemOp, nowait bool) ([]sys.Sembuf, error) {
 	for i, op := range ops {
 		if op.Num < 0 || op.Num >= s.n || op.Delta < -32767 || op.Delta > 32767 {
 			return nil, fmt.Errorf("operation %+v does not fit a set of %d counters", op, s.n)
@@ -102,6 +106,11 @@ func (s *SemSet) ops(ops []SemOp, nowait bool) ([]sys.Sembuf, error) {
 // interrupts with a signal), having done nothing; an error wrapping
 // ErrRemoved if the set is removed meanwhile; os.ErrClosed after Close.
 func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
+	// The operations usually go through at once: try without waiting
+	// (and without allocating) first.
+	if ok, err := s.TryOp(ops...); ok || err != nil {
+		return err
+	}
 	try, err := s.ops(ops, true)
 	if err != nil {
 		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
@@ -127,7 +136,14 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 // TryOp applies the operations if that can be done at once, and reports
 // whether it did.
 func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
-	b, err := s.ops(ops, true)
+	var buf [4]sys.Sembuf
+	var b []sys.Sembuf
+	var err error
+	if len(ops) <= len(buf) {
+		b, err = s.opsInto(buf[:len(ops)], ops, true)
+	} else {
+		b, err = s.ops(ops, true)
+	}
 	if err == nil {
 		err = sys.Semop(s.id, b)
 	}
