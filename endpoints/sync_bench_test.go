@@ -2,7 +2,6 @@ package endpoints_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -31,24 +30,14 @@ func BenchmarkSemaphoreUncontended(b *testing.B) {
 		}
 	})
 	b.Run("posix/glibc", func(b *testing.B) {
-		cc, err := exec.LookPath("gcc")
-		if err != nil {
-			b.Skip("gcc is not installed")
-		}
-		dir := b.TempDir()
-		src := filepath.Join(dir, "bench.c")
-		os.WriteFile(src, []byte(`#include <semaphore.h>
+		bin := buildC(b, "sembench", `#include <semaphore.h>
 #include <stdlib.h>
 int main(int argc, char **argv) {
 	static sem_t s; sem_init(&s, 1, 1);
 	for (long i = 0, n = atol(argv[1]); i < n; i++) { sem_wait(&s); sem_post(&s); }
 	return 0;
 }
-`), 0o600)
-		bin := filepath.Join(dir, "bench")
-		if out, err := exec.Command(cc, "-O2", "-o", bin, src, "-pthread").CombinedOutput(); err != nil {
-			b.Fatalf("gcc: %v\n%s", err, out)
-		}
+`, "-pthread")
 		exec.Command(bin, "1000").Run() // warm the page cache
 		b.ResetTimer()
 		if err := exec.Command(bin, strconv.Itoa(b.N)).Run(); err != nil {

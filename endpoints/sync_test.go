@@ -185,13 +185,7 @@ func TestSyncKilledHolderReleases(t *testing.T) {
 // glibc's sem_open/sem_wait/sem_post and ours share one semaphore in both
 // directions: a C process and a Go process exclude each other.
 func TestPosixSemaphoreWithC(t *testing.T) {
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc is not installed: cannot check compatibility with glibc's sem_open")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "sem.c")
-	os.WriteFile(src, []byte(`#include <fcntl.h>
+	bin := buildC(t, "sem", `#include <fcntl.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,11 +200,8 @@ int main(int argc, char **argv) {
 	}
 	return sem_close(s);
 }
-`), 0o600)
-	bin := filepath.Join(dir, "sem")
-	if out, err := exec.Command(cc, "-o", bin, src, "-pthread").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+`, "-pthread")
+	dir := t.TempDir()
 	name := fmt.Sprintf("/ipcchan-test-c-%d", os.Getpid())
 	s, err := endpoints.CreateSemaphore(name, 1)
 	if err != nil {

@@ -178,30 +178,32 @@ func (s *SemSet) untrack(b *poller.Blocking) {
 // Close makes this handle's blocked and later operations return
 // os.ErrClosed; the set itself stays.
 func (s *SemSet) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	calls := make([]*poller.Blocking, 0, len(s.calls))
-	for b := range s.calls {
-		calls = append(calls, b)
-	}
-	s.mu.Unlock()
-	for _, b := range calls {
+	for _, b := range s.stop(func() { s.closed = true }) {
 		b.Close()
 	}
 	return nil
 }
 
-// Fail makes blocked and later waits return err (WatchPeer).
-func (s *SemSet) Fail(err error) {
+// stop changes the set's state with mark, under its lock, and returns the
+// calls blocked now.
+func (s *SemSet) stop(mark func()) []*poller.Blocking {
 	s.mu.Lock()
-	if s.failed == nil {
-		s.failed = err
-	}
+	defer s.mu.Unlock()
+	mark()
 	calls := make([]*poller.Blocking, 0, len(s.calls))
 	for b := range s.calls {
 		calls = append(calls, b)
 	}
-	s.mu.Unlock()
+	return calls
+}
+
+// Fail makes blocked and later waits return err (WatchPeer).
+func (s *SemSet) Fail(err error) {
+	calls := s.stop(func() {
+		if s.failed == nil {
+			s.failed = err
+		}
+	})
 	for _, b := range calls {
 		b.Fail(err)
 	}
