@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"sync"
+	"syscall"
 
 	"golang.org/x/sync/errgroup"
 
@@ -22,8 +24,12 @@ import (
 // Pipeline returns when every stage has exited and feed and drain have
 // returned. The first failure — a stage exiting with an error, feed or
 // drain returning one — or the end of ctx stops the whole pipeline: the
-// other stages are killed, every endpoint is closed, and that first error
-// is returned (ctx.Err() for a cancelled context). No stage outlives
+// other stages are killed, every endpoint is closed, and the error is
+// returned: ctx.Err() for a cancelled context, else the first stage error
+// observed (a stage's own failure, not the broken pipe feed or drain saw
+// because of it), else feed's or drain's. A stage that stops because a
+// neighbour went away (ipcchan.ErrPeerGone) should exit with status 0 so
+// that the neighbour's failure is the one reported. No stage outlives
 // Pipeline, or the calling process: each has SIGKILL as its parent-death
 // signal.
 func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
@@ -77,8 +83,16 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	}
 	defer closeAll()
 
-	var started []*exec.Cmd
+	var (
+		mu            sync.Mutex
+		started       []*exec.Cmd
+		killed        bool  // by stop, because another part failed
+		firstStageErr error // the cause, even when feed or drain saw its broken pipe first
+	)
 	stop := context.AfterFunc(gctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		killed = true
 		for _, cmd := range started {
 			cmd.Process.Kill()
 		}
@@ -92,22 +106,37 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 		if outs[i] != nil {
 			ends = append(ends, endpoints.Pass("out", outs[i]))
 		}
-		if err := sp.start(cmd, ends...); err != nil {
+		mu.Lock()
+		err := sp.start(cmd, ends...)
+		if err == nil {
+			started = append(started, cmd)
+		}
+		mu.Unlock()
+		if err != nil {
+			mu.Lock()
+			killed = true
 			for _, c := range started {
 				c.Process.Kill()
-				c.Wait()
 			}
+			mu.Unlock()
+			g.Wait() // reaps the started stages
 			return fmt.Errorf("proc: start stage %d: %w", i, err)
 		}
-		started = append(started, cmd)
 		g.Go(func() error {
-			if err := cmd.Wait(); err != nil {
-				if gctx.Err() != nil {
-					return gctx.Err() // killed because another part failed
-				}
-				return fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
+			err := cmd.Wait()
+			if err == nil {
+				return nil
 			}
-			return nil
+			mu.Lock()
+			defer mu.Unlock()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+				return gctx.Err() // killed because another part failed
+			}
+			err = fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
+			if firstStageErr == nil {
+				firstStageErr = err
+			}
+			return err
 		})
 	}
 	if feed != nil {
@@ -125,6 +154,11 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	err := g.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if firstStageErr != nil {
+		return firstStageErr
 	}
 	return err
 }
