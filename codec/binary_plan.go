@@ -10,18 +10,20 @@ import (
 // A plan is the list of steps that moves a fixed-size value between its
 // memory layout and the packed encoding/binary layout.
 type plan struct {
-	size int
-	ops  []op
-	big  bool // the encoding is big-endian
+	size    int
+	ops     []op
+	big     bool // the encoding is big-endian
+	strings bool // some op is opCString: encode can fail
 }
 
 type opKind uint8
 
 const (
-	opCopy opKind = iota // n bytes as they are (already in the wanted order)
-	opSwap               // count fields of size bytes, byte-swapped
-	opBool               // one bool: 0 or 1 on the wire, any non-zero is true
-	opPad                // n bytes of a blank field: zeros out, skipped in
+	opCopy    opKind = iota // n bytes as they are (already in the wanted order)
+	opSwap                  // count fields of size bytes, byte-swapped
+	opBool                  // one bool: 0 or 1 on the wire, any non-zero is true
+	opPad                   // n bytes of a blank field: zeros out, skipped in
+	opCString               // a Go string as a C char[n]: NUL-padded out, up to the first NUL in
 )
 
 type op struct {
@@ -51,9 +53,17 @@ type planBuilder struct {
 	swap bool
 	wire int
 	ops  []op
+
+	// C layout (cstruct.go): fields at their C ABI offsets, padding
+	// included, and every leaf field recorded for CStructLayout.
+	c      bool
+	fields []CField
 }
 
 func (b *planBuilder) add(t reflect.Type, mem uintptr, path string) error {
+	if b.c {
+		return b.addC(t, mem, path)
+	}
 	switch t.Kind() {
 	case reflect.Bool:
 		b.push(op{kind: opBool, mem: mem, wire: b.wire, n: 1})
@@ -146,7 +156,7 @@ func (b *planBuilder) push(o op) {
 			last.mem+uintptr(last.n*last.width) == o.mem && last.wire+last.n*last.width == o.wire:
 			last.n += o.n
 			return
-		case o.kind == opPad && last.kind == opPad:
+		case o.kind == opPad && last.kind == opPad && last.wire+last.n == o.wire:
 			last.n += o.n
 			return
 		}
@@ -155,7 +165,8 @@ func (b *planBuilder) push(o op) {
 }
 
 // encode writes the value at p into dst, which is exactly size bytes long.
-func (pl *plan) encode(dst []byte, p unsafe.Pointer) {
+// Only a plan with strings can fail (a string too long for its field).
+func (pl *plan) encode(dst []byte, p unsafe.Pointer) error {
 	for i := range pl.ops {
 		o := &pl.ops[i]
 		src := unsafe.Add(p, o.mem)
@@ -171,8 +182,13 @@ func (pl *plan) encode(dst []byte, p unsafe.Pointer) {
 			}
 		case opPad:
 			clear(dst[o.wire : o.wire+o.n])
+		case opCString:
+			if err := putCString(dst[o.wire:o.wire+o.n], *(*string)(src)); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
 
 // decode reads the value at p from src, which is exactly size bytes long.
@@ -187,6 +203,8 @@ func (pl *plan) decode(src []byte, p unsafe.Pointer) {
 			swapIn(dst, src[o.wire:o.wire+o.n*o.width], o.width, o.n, pl.big)
 		case opBool:
 			*(*bool)(dst) = src[o.wire] != 0
+		case opCString:
+			*(*string)(dst) = cString(src[o.wire : o.wire+o.n])
 		}
 	}
 }

@@ -7,28 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipcchan/ipcchan/internal/ctest"
 )
 
 // The key Ftok derives is the one glibc's ftok(3) derives for the same file.
 func TestFtokMatchesC(t *testing.T) {
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc is not installed: cannot compare with the C library's ftok")
-	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "ftok.c")
-	os.WriteFile(src, []byte(`#include <stdio.h>
+	src := filepath.Join(dir, "ftok.c") // a file to derive keys from
+	os.WriteFile(src, nil, 0o600)
+	bin := ctest.Build(t, "ftok", `#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ipc.h>
 int main(int argc, char **argv) {
 	for (int i = 2; i < argc; i++) printf("%d\n", (int)ftok(argv[1], atoi(argv[i])));
 	return 0;
 }
-`), 0o600)
-	bin := filepath.Join(dir, "ftok")
-	if out, err := exec.Command(cc, "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+`)
 	ids := []int{0, 1, 'A', 255, 256, 0x1234}
 	for _, path := range []string{dir, src, "/", os.DevNull} {
 		args := []string{path}

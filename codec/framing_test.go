@@ -1,0 +1,186 @@
+package codec_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/ipcchan/ipcchan/codec"
+)
+
+func mustPrefix(t testing.TB, size int, order binary.ByteOrder, inclusive bool) codec.Framing {
+	t.Helper()
+	f, err := codec.LengthPrefixed(size, order, inclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func allFramings(t testing.TB) []codec.Framing {
+	return []codec.Framing{
+		codec.Frames,
+		codec.FixedRecords(16),
+		codec.DelimitedRecords('\n'),
+		codec.DelimitedRecords(0),
+		mustPrefix(t, 1, binary.BigEndian, false),
+		mustPrefix(t, 2, binary.LittleEndian, true),
+		mustPrefix(t, 4, binary.BigEndian, false),
+		mustPrefix(t, 4, binary.NativeEndian, true),
+		mustPrefix(t, 8, binary.LittleEndian, false),
+	}
+}
+
+// Records written one after another come back whole and in order, however
+// the stream is cut into reads.
+func TestFramingRoundTrip(t *testing.T) {
+	payloads := [][]byte{[]byte("hello"), {}, []byte("a longer payload"), {1, 2, 3}}
+	for _, f := range allFramings(t) {
+		t.Run(f.String(), func(t *testing.T) {
+			var stream []byte
+			var want [][]byte
+			for _, p := range payloads {
+				rec, err := f.AppendRecord(stream, 0, p)
+				if err != nil {
+					t.Fatalf("AppendRecord(%q): %v", p, err)
+				}
+				if got := len(rec) - len(stream); got != f.RecordLen(len(p)) {
+					t.Fatalf("record of %d bytes spans %d, RecordLen says %d", len(p), got, f.RecordLen(len(p)))
+				}
+				stream = rec
+				if f.String() == "fixed-16" {
+					p = append(bytes.Clone(p), make([]byte, 16-len(p))...) // zero padded
+				}
+				want = append(want, p)
+			}
+			for step := 1; step <= len(stream); step++ {
+				var got [][]byte
+				var buf []byte
+				for off := 0; off < len(stream); {
+					end := min(off+step, len(stream))
+					buf = append(buf, stream[off:end]...)
+					off = end
+					for {
+						payload, _, n, need, err := f.Split(buf, 1<<10)
+						if err != nil {
+							t.Fatalf("step %d: Split: %v", step, err)
+						}
+						if n == 0 {
+							if need != 0 && need <= len(buf) {
+								t.Fatalf("step %d: incomplete record needs %d bytes, buffer has %d", step, need, len(buf))
+							}
+							break
+						}
+						got = append(got, bytes.Clone(payload))
+						buf = buf[n:]
+					}
+				}
+				if len(buf) != 0 || len(got) != len(want) {
+					t.Fatalf("step %d: got %d records and %d bytes left, want %d records", step, len(got), len(buf), len(want))
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("step %d: record %d = %q, want %q", step, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestFramingRefuses(t *testing.T) {
+	cases := []struct {
+		name    string
+		f       codec.Framing
+		tag     uint32
+		payload []byte
+	}{
+		{"fixed too long", codec.FixedRecords(4), 0, []byte("12345")},
+		{"delimiter inside", codec.DelimitedRecords('\n'), 0, []byte("two\nlines")},
+		{"tag on untagged", codec.FixedRecords(4), 7, []byte("1")},
+		{"u8 prefix too long", mustPrefix(t, 1, binary.BigEndian, false), 0, make([]byte, 256)},
+		{"u8 inclusive too long", mustPrefix(t, 1, binary.BigEndian, true), 0, make([]byte, 255)},
+	}
+	for _, c := range cases {
+		dst := []byte("kept")
+		got, err := c.f.AppendRecord(dst, c.tag, c.payload)
+		if !errors.Is(err, codec.ErrUnframable) {
+			t.Errorf("%s: err = %v, want ErrUnframable", c.name, err)
+		}
+		if string(got) != "kept" {
+			t.Errorf("%s: dst changed to %q", c.name, got)
+		}
+	}
+	if _, err := codec.LengthPrefixed(3, binary.BigEndian, false); !errors.Is(err, codec.ErrUnsupportedType) {
+		t.Errorf("3-byte prefix: %v", err)
+	}
+}
+
+func TestFramingBadInput(t *testing.T) {
+	be4 := mustPrefix(t, 4, binary.BigEndian, false)
+	incl := mustPrefix(t, 2, binary.BigEndian, true)
+	cases := []struct {
+		name    string
+		f       codec.Framing
+		in      []byte
+		wantErr error
+		wantN   int // bytes to drop; 0: the stream ends
+	}{
+		{"oversized prefix is skipped", be4, []byte{0, 0, 1, 0, 'x'}, codec.ErrFrameTooLarge, 4 + 256},
+		{"absurd prefix ends the stream", be4, []byte{0xff, 0xff, 0xff, 0xff}, codec.ErrFrameTooLarge, 0},
+		{"inclusive prefix below its own size", incl, []byte{0, 1}, codec.ErrMalformedFrame, 0},
+		{"line over the limit", codec.DelimitedRecords('\n'), bytes.Repeat([]byte("x"), 101), codec.ErrFrameTooLarge, 0},
+		{"record larger than the limit", codec.FixedRecords(200), make([]byte, 200), codec.ErrFrameTooLarge, 0},
+		{"oversized frame is skipped", codec.Frames, []byte{0, 0, 0, 200, 0, 0, 0, 0}, codec.ErrFrameTooLarge, 208},
+	}
+	for _, c := range cases {
+		_, _, n, _, err := c.f.Split(c.in, 100)
+		if !errors.Is(err, c.wantErr) || n != c.wantN {
+			t.Errorf("%s: n=%d err=%v, want n=%d and %v", c.name, n, err, c.wantN, c.wantErr)
+		}
+	}
+	// A line of exactly the limit is fine.
+	line := append(bytes.Repeat([]byte("x"), 100), '\n')
+	if p, _, n, _, err := codec.DelimitedRecords('\n').Split(line, 100); err != nil || n != 101 || len(p) != 100 {
+		t.Errorf("100-byte line: n=%d len=%d err=%v", n, len(p), err)
+	}
+}
+
+// FuzzFramingSplit feeds arbitrary bytes to every framing: Split never
+// panics, returns payloads inside the buffer and no larger than the limit,
+// and what AppendRecord writes, Split reads back.
+func FuzzFramingSplit(f *testing.F) {
+	f.Add([]byte("hello\nworld\n"), uint8(0), 64)
+	f.Add([]byte{0, 0, 0, 3, 0, 0, 0, 0, 'a', 'b', 'c'}, uint8(0), 8)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(8), 1<<20)
+	f.Add([]byte{0, 1, 2}, uint8(5), 1)
+	framings := allFramings(f)
+	f.Fuzz(func(t *testing.T, data []byte, which uint8, max int) {
+		fr := framings[int(which)%len(framings)]
+		max = 1 + int(uint(max)%(1<<24))
+		payload, _, n, need, err := fr.Split(data, max)
+		switch {
+		case err != nil:
+			if n < 0 {
+				t.Fatalf("negative drop %d", n)
+			}
+		case n > 0:
+			if n > len(data) || len(payload) > n || len(payload) > max {
+				t.Fatalf("n=%d payload=%d for %d bytes, max %d", n, len(payload), len(data), max)
+			}
+		default:
+			if need < 0 || (need != 0 && need <= len(data)) {
+				t.Fatalf("incomplete with need=%d, have %d", need, len(data))
+			}
+		}
+		rec, err := fr.AppendRecord(nil, 0, data)
+		if err != nil {
+			return
+		}
+		got, _, n, _, err := fr.Split(rec, len(rec))
+		if err != nil || n != len(rec) || !bytes.HasPrefix(got, data) {
+			t.Fatalf("round trip: n=%d/%d err=%v", n, len(rec), err)
+		}
+	})
+}
