@@ -21,7 +21,7 @@ func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }
 // another element type.
 
 // HandshakeByDefault reports that the stream expects a hello.
-func (r *streamReceiver) HandshakeByDefault() bool { return true }
+func (r *streamReceiver) HandshakeByDefault() bool { return r.framing.Tagged() }
 
 // HandshakeByDefault reports that the stream sends a hello.
-func (s *streamSender) HandshakeByDefault() bool { return true }
+func (s *streamSender) HandshakeByDefault() bool { return s.framing.Tagged() }

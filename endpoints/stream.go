@@ -40,7 +40,12 @@ func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcch
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
 	cfg := ipcchan.NewConfig(opts...)
-	tx, err := ipcchan.NewSender[T](newStreamSender(pfd, desc, cfg, kind), opts...)
+	t, err := newStreamSender(pfd, desc, cfg, kind)
+	if err != nil {
+		pfd.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	tx, err := ipcchan.NewSender[T](t, opts...)
 	if err != nil {
 		pfd.Close()
 		return nil, err
@@ -56,7 +61,12 @@ func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipc
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
 	cfg := ipcchan.NewConfig(opts...)
-	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg.MaxMessage(), kind.fifo), opts...)
+	framing, err := streamFraming(cfg)
+	if err != nil {
+		pfd.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg.MaxMessage(), kind.fifo, framing), opts...)
 	if err != nil {
 		pfd.Close()
 		return nil, err

@@ -32,10 +32,11 @@ const maxIdleBuffer = 1 << 20
 // receive cancelled part-way through a frame loses nothing: the next one
 // goes on where it stopped.
 type streamReceiver struct {
-	fd   *poller.FD
-	desc string
-	max  int
-	fifo bool // a read of 0 bytes before any writer came is not end of stream
+	fd      *poller.FD
+	desc    string
+	max     int
+	fifo    bool // a read of 0 bytes before any writer came is not end of stream
+	framing codec.Framing
 
 	buf      []byte // unread bytes are buf[r:w]
 	r, w     int
@@ -54,8 +55,8 @@ type streamReceiver struct {
 	deliverFiles func(uint32, []byte, []int) error
 }
 
-func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool) *streamReceiver {
-	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo}
+func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool, framing codec.Framing) *streamReceiver {
+	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo, framing: framing}
 	s.readFn = s.read
 	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
 	if s.unixRights {
@@ -79,42 +80,54 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		if s.skip > 0 {
 			s.discard()
 		}
-		if s.skip == 0 && s.w-s.r >= codec.HeaderSize {
-			length, tag := codec.ParseHeader(s.buf[s.r:])
-			if err := codec.CheckLength(length, s.max); err != nil {
-				// Discard the oversized payload so the frames after it
-				// can still be read.
-				s.r += codec.HeaderSize
-				s.skip = uint64(length)
+		need := 1
+		if s.skip == 0 && s.w > s.r {
+			payload, tag, n, more, err := s.framing.Split(s.buf[s.r:s.w], s.max)
+			switch {
+			case err != nil && n == 0:
+				// The stream cannot be resynchronised: this is its end.
+				s.r, s.w = 0, 0
+				s.sticky = err
 				return err
-			}
-			end := s.r + codec.HeaderSize + int(length)
-			if end <= s.w {
-				payload := s.buf[s.r+codec.HeaderSize : end]
-				s.r = end
-				var err error
+			case err != nil:
+				// Drop the bad record (what has not arrived yet too) so
+				// that the records after it can still be read.
+				if avail := s.w - s.r; n > avail {
+					s.skip = uint64(n - avail)
+					n = avail
+				}
+				s.r += n
+				s.release()
+				return err
+			case n > 0:
+				s.r += n
 				if s.unixRights && tag&filesFlag != 0 {
 					err = s.deliverWithFiles(tag, payload, deliver)
 				} else {
 					err = deliver(tag, payload)
 				}
-				if s.r == s.w {
-					s.r, s.w = 0, 0
-					if len(s.buf) > maxIdleBuffer {
-						s.buf = nil // let one huge frame's buffer go
-					}
-				}
+				s.release()
 				return err
 			}
-			s.reserve(codec.HeaderSize + int(length))
-		} else {
-			s.reserve(codec.HeaderSize)
+			need = max(more, s.w-s.r+1)
 		}
+		s.reserve(need)
 		if s.sticky != nil {
 			return s.end()
 		}
 		if err := s.fill(ctx, block); err != nil {
 			return err
+		}
+	}
+}
+
+// release empties buf once every byte in it is consumed, letting a buffer
+// grown for one huge record go.
+func (s *streamReceiver) release() {
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+		if len(s.buf) > maxIdleBuffer {
+			s.buf = nil
 		}
 	}
 }
@@ -140,7 +153,7 @@ func (s *streamReceiver) end() error {
 	return s.sticky
 }
 
-// reserve makes room in buf for a frame of n bytes starting at r.
+// reserve makes room in buf for a record of n bytes starting at r.
 func (s *streamReceiver) reserve(n int) {
 	if n < readBufferSize {
 		n = readBufferSize
@@ -152,6 +165,11 @@ func (s *streamReceiver) reserve(n int) {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 		return
+	}
+	if n < 2*len(s.buf) && s.w-s.r == len(s.buf) {
+		// A record of unknown length (a line not yet ended) filled the
+		// buffer: grow it geometrically, not a byte at a time.
+		n = 2 * len(s.buf)
 	}
 	nb := make([]byte, n)
 	s.w = copy(nb, s.buf[s.r:s.w])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -41,13 +42,15 @@ const pipeBuf = 4096
 // left half-written: once its first byte is in the kernel, the rest is
 // queued even past limit or a cancelled context.
 type streamSender struct {
-	fd     *poller.FD
-	desc   string
-	kind   streamKind
-	max    int
-	atomic bool // keep every frame within one write of at most pipeBuf bytes
-	limit  int
-	linger time.Duration
+	fd      *poller.FD
+	desc    string
+	kind    streamKind
+	framing codec.Framing
+	raw     bool // framing is not codec.Frames: records are built whole in rec
+	max     int
+	atomic  bool // keep every frame within one write of at most pipeBuf bytes
+	limit   int
+	linger  time.Duration
 
 	mu        sync.Mutex
 	pending   []byte        // frames accepted but not yet taken by the flusher
@@ -64,6 +67,7 @@ type streamSender struct {
 	// The direct write in progress; used only by the goroutine that owns
 	// the write side while flushing is false.
 	hdr     [codec.HeaderSize]byte
+	rec     []byte // the record being sent, under a raw framing
 	frame   [2][]byte
 	written int
 	writeFn func(int) error
@@ -72,25 +76,51 @@ type streamSender struct {
 	unixRights bool // a Unix socket: frames can carry descriptors
 }
 
-func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind streamKind) *streamSender {
+func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind streamKind) (*streamSender, error) {
+	framing, err := streamFraming(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &streamSender{
 		fd:       fd,
 		desc:     desc,
 		kind:     kind,
-		max:      cfg.MaxMessage(),
+		framing:  framing,
+		raw:      framing != codec.Frames,
+		max:      min(cfg.MaxMessage(), framing.MaxPayload()),
 		atomic:   cfg.Atomic(kind.atomicWrites),
 		limit:    cfg.SendBufferSize(),
 		linger:   cfg.LingerTime(),
 		progress: make(chan struct{}),
 	}
-	if s.atomic && s.max > pipeBuf-codec.HeaderSize {
-		s.max = pipeBuf - codec.HeaderSize
+	if s.atomic && framing.RecordLen(s.max) > pipeBuf {
+		if framing.RecordLen(0) > pipeBuf {
+			return nil, fmt.Errorf("%w: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (ipcchan.WithAtomicWrites(false)) if this end has one writer",
+				ipcchan.ErrMessageTooLarge, framing, pipeBuf)
+		}
+		s.max = pipeBuf - framing.RecordLen(0) // framings other than fixed add a constant
 	}
 	s.writeFn = s.writeFrame
 	if kind.socket {
 		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
 	}
-	return s
+	return s, nil
+}
+
+// streamFraming returns the framing cfg asks for, refusing the options an
+// untagged framing cannot honour.
+func streamFraming(cfg *ipcchan.Config) (codec.Framing, error) {
+	f := cfg.StreamFraming()
+	if f.Tagged() {
+		return f, nil
+	}
+	if cfg.Tag != 0 {
+		return nil, fmt.Errorf("ipcchan: %s records carry no tag: WithTag(%d) cannot be kept", f, cfg.Tag)
+	}
+	if cfg.Handshake != nil && *cfg.Handshake {
+		return nil, fmt.Errorf("ipcchan: %s records carry no tag, so no handshake: drop WithHandshake(true)", f)
+	}
+	return f, nil
 }
 
 func (s *streamSender) String() string  { return s.desc }
@@ -108,7 +138,7 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 	if len(msg) > s.max {
 		if s.atomic {
 			return fmt.Errorf("%w: a %d-byte frame exceeds PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes if this end has one writer",
-				ipcchan.ErrMessageTooLarge, codec.HeaderSize+len(msg), pipeBuf)
+				ipcchan.ErrMessageTooLarge, s.framing.RecordLen(len(msg)), pipeBuf)
 		}
 		return fmt.Errorf("%w: %d bytes, limit %d", ipcchan.ErrMessageTooLarge, len(msg), s.max)
 	}
@@ -116,6 +146,15 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 		return fmt.Errorf("%w: tags from 0x80000000 up mark attached files on Unix sockets", ErrReservedTag)
 	}
 	size := codec.HeaderSize + len(msg)
+	if s.raw {
+		// The record is built whole before anything is written: a payload
+		// the framing refuses costs nothing. Only this goroutine uses rec.
+		rec, err := s.framing.AppendRecord(s.rec[:0], tag, msg)
+		if err != nil {
+			return err
+		}
+		s.rec, size = rec, len(rec)
+	}
 	s.mu.Lock()
 	for {
 		switch {
@@ -132,14 +171,14 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			// has not taken it yet, so it cannot be waiting for this one
 			// either. Queue it, and let the flusher send the burst in large
 			// writes.
-			s.pending = codec.AppendFrame(s.pending, tag, msg)
+			s.pending = s.appendRecord(s.pending, tag, msg)
 			s.startFlusher()
 			s.mu.Unlock()
 			return nil
 		case !s.flushing:
 			return s.sendDirect(ctx, tag, msg, block) // unlocks s.mu
 		case len(s.pending)+size <= s.limit:
-			s.pending = codec.AppendFrame(s.pending, tag, msg)
+			s.pending = s.appendRecord(s.pending, tag, msg)
 			s.mu.Unlock()
 			return nil
 		case !block:
@@ -150,6 +189,15 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			return err
 		}
 	}
+}
+
+// appendRecord appends the record of msg to dst: the one send built under
+// a raw framing, else a frame.
+func (s *streamSender) appendRecord(dst []byte, tag uint32, msg []byte) []byte {
+	if s.raw {
+		return append(dst, s.rec...)
+	}
+	return codec.AppendFrame(dst, tag, msg)
 }
 
 // waitProgress waits until the flusher makes progress or ctx ends. It is
@@ -169,11 +217,15 @@ func (s *streamSender) waitProgress(ctx context.Context) error {
 // sendDirect writes a frame while no flusher runs. It is called with s.mu
 // held and unlocks it.
 func (s *streamSender) sendDirect(ctx context.Context, tag uint32, msg []byte, block bool) error {
-	codec.PutHeader(s.hdr[:], len(msg), tag)
-	s.frame = [2][]byte{s.hdr[:], msg}
+	if s.raw {
+		s.frame = [2][]byte{s.rec, nil}
+	} else {
+		codec.PutHeader(s.hdr[:], len(msg), tag)
+		s.frame = [2][]byte{s.hdr[:], msg}
+	}
 	s.written = 0
 	defer func() { s.frame = [2][]byte{} }()
-	size := codec.HeaderSize + len(msg)
+	size := len(s.frame[0]) + len(s.frame[1])
 
 	err := s.fd.TryWrite(s.writeFn)
 	if err == nil {
@@ -301,7 +353,7 @@ func (s *streamSender) writeBatch(batch []byte) error {
 	for len(batch) > 0 {
 		chunk := batch
 		if s.atomic {
-			chunk = atomicChunk(batch)
+			chunk = atomicChunk(s.framing, batch)
 		}
 		var n int
 		err := s.fd.Write(context.Background(), func(fd int) error {
@@ -322,17 +374,19 @@ func (s *streamSender) writeBatch(batch []byte) error {
 	return nil
 }
 
-// atomicChunk returns the longest prefix of batch that holds whole frames
-// and at most pipeBuf bytes (always at least one frame).
-func atomicChunk(batch []byte) []byte {
+// atomicChunk returns the longest prefix of batch that holds whole records
+// and at most pipeBuf bytes (always at least one record).
+func atomicChunk(f codec.Framing, batch []byte) []byte {
 	n := 0
-	for n+codec.HeaderSize <= len(batch) {
-		length, _ := codec.ParseHeader(batch[n:])
-		next := n + codec.HeaderSize + int(length)
-		if next > pipeBuf && n > 0 {
+	for n < len(batch) {
+		_, _, size, _, err := f.Split(batch[n:], math.MaxInt)
+		if err != nil || size == 0 {
+			return batch // cannot happen: batch holds records this side built
+		}
+		if n+size > pipeBuf && n > 0 {
 			break
 		}
-		n = next
+		n += size
 	}
 	return batch[:n]
 }

@@ -56,6 +56,12 @@ type Config struct {
 	// streams, off for message transports.
 	Handshake *bool
 
+	// Framing cuts a byte stream (pipe, FIFO, stream socket) into
+	// messages; nil means codec.Frames, the wire format's header. Another
+	// framing speaks an existing program's records and carries no tag, so
+	// it leaves the handshake off. Message transports ignore it.
+	Framing codec.Framing
+
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
 	// socket, accepted or dialled; an error refuses the connection.
 	PeerCheck func(PeerCred) error
@@ -131,6 +137,23 @@ func WithAtomicWrites(on bool) Option {
 // WithPerm sets the permission of objects an endpoint creates.
 func WithPerm(perm os.FileMode) Option {
 	return func(c *Config) { c.Perm = perm }
+}
+
+// WithFraming makes a byte-stream endpoint cut its stream into messages
+// with f instead of the wire format's header: codec.FixedRecords,
+// codec.DelimitedRecords or codec.LengthPrefixed, to talk to a program that
+// writes records of its own. Both ends must agree; such records carry no
+// tag, so WithTag and WithHandshake(true) are refused with it.
+func WithFraming(f codec.Framing) Option {
+	return func(c *Config) { c.Framing = f }
+}
+
+// StreamFraming returns Framing, or codec.Frames when it is unset.
+func (c *Config) StreamFraming() codec.Framing {
+	if c.Framing == nil {
+		return codec.Frames
+	}
+	return c.Framing
 }
 
 // WithPeerCheck refuses Unix socket peers for which check returns an error.
