@@ -32,6 +32,14 @@ const (
 // and tags from 0x80000000 up mark attached files on Unix stream sockets.
 var ErrReservedTag = errors.New("reserved tag")
 
+// headerOf is the size of the tag word before a datagram's payload.
+func headerOf(raw bool) int {
+	if raw {
+		return 0
+	}
+	return dgramHeader
+}
+
 // dgramKind says how a message socket ends its stream.
 type dgramKind struct {
 	name   string
@@ -51,6 +59,7 @@ type dgramSender struct {
 	fd      *poller.FD
 	desc    string
 	kind    dgramKind
+	raw     bool // exactly the payload: no tag word, no marker
 	max     int
 	linger  time.Duration
 	out     []byte
@@ -65,8 +74,8 @@ type dgramSender struct {
 }
 
 func newDgramSender(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramSender {
-	s := &dgramSender{fd: fd, desc: desc, kind: kind, linger: cfg.LingerTime()}
-	s.max = min(cfg.MaxMessage(), maxDatagram(fd, kind)-dgramHeader)
+	s := &dgramSender{fd: fd, desc: desc, kind: kind, linger: cfg.LingerTime(), raw: cfg.RawMessages}
+	s.max = min(cfg.MaxMessage(), maxDatagram(fd, kind)-headerOf(s.raw))
 	s.writeFn = s.write
 	return s
 }
@@ -107,6 +116,13 @@ func (s *dgramSender) TrySendMsg(tag uint32, msg []byte) error {
 func (s *dgramSender) prepare(tag uint32, msg []byte) error {
 	if len(msg) > s.max {
 		return fmt.Errorf("%w: %d bytes, a %s datagram carries at most %d", ipcchan.ErrMessageTooLarge, len(msg), s.kind.name, s.max)
+	}
+	if s.raw {
+		if tag != 0 {
+			return fmt.Errorf("%w: raw datagrams carry no tag (got %d)", ErrReservedTag, tag)
+		}
+		s.out = append(s.out[:0], msg...)
+		return nil
 	}
 	if tag == eosTag && s.kind.marker {
 		return fmt.Errorf("%w: 0xFFFFFFFF marks end of stream on datagram sockets", ErrReservedTag)
@@ -152,6 +168,7 @@ func (s *dgramSender) Close() error {
 	var err error
 	switch {
 	case handedOff:
+	case s.kind.marker && s.raw: // a raw peer would take the marker for a message
 	case s.kind.marker:
 		err = s.sendMarker()
 	case !s.noShutdown:
@@ -204,6 +221,7 @@ type dgramReceiver struct {
 	desc    string
 	kind    dgramKind
 	path    *unixPath // the socket file ListenPacket made, removed on Close
+	hdr     int       // the tag word's size: 0 for raw datagrams
 	buf     []byte
 	senders int
 	ended   int
@@ -213,8 +231,8 @@ type dgramReceiver struct {
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
-	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.SenderCount()}
-	size := min(cfg.MaxMessage(), maxDatagram(fd, kind)) + dgramHeader
+	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.SenderCount(), hdr: headerOf(cfg.RawMessages)}
+	size := min(cfg.MaxMessage(), maxDatagram(fd, kind)) + r.hdr
 	if kind.name == "udp" {
 		size = 65536
 	}
@@ -266,7 +284,9 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 			r.sticky = io.EOF // a seqpacket peer shut down or closed
 			continue
 		case n > len(r.buf):
-			return fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-dgramHeader, len(r.buf)-dgramHeader)
+			return fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-r.hdr, len(r.buf)-r.hdr)
+		case r.hdr == 0:
+			return deliver(0, r.buf[:n])
 		case n < dgramHeader:
 			return fmt.Errorf("%w: a %d-byte datagram is shorter than its tag (discarded)", ipcchan.ErrDecode, n)
 		}

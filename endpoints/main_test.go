@@ -26,7 +26,7 @@ type cleanupAfter struct{ m *testing.M }
 
 func (c cleanupAfter) Run() int {
 	defer removeTestQueues()
-	defer removeQueuesPeer()
+	defer removeCPeers()
 	return c.m.Run()
 }
 

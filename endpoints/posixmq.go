@@ -239,6 +239,7 @@ type posixMQ struct {
 	msgSize int
 	linger  time.Duration
 	sending bool // a sender's end: Close posts the end-of-stream marker
+	raw     bool // no end-of-stream markers (ipcchan.WithRawMessages)
 
 	// handedOff: another process holds the descriptor too and will post
 	// its own marker, so Close posts none.
@@ -274,7 +275,7 @@ func newPosixMQ(fd int, desc string, cfg *ipcchan.Config) (*posixMQ, error) {
 	}
 	q := &posixMQ{
 		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.LingerTime(),
-		max: cfg.MaxMessage(), senders: cfg.SenderCount(),
+		max: cfg.MaxMessage(), senders: cfg.SenderCount(), raw: cfg.RawMessages,
 	}
 	q.readFn, q.writeFn = q.read, q.write
 	return q, nil
@@ -367,7 +368,7 @@ func (q *posixMQ) recv(ctx context.Context, block bool, deliver func(uint32, []b
 		}
 		msg := q.buf[:q.n]
 		switch {
-		case q.prio == 0 && isQueueEOS(msg):
+		case q.prio == 0 && !q.raw && isQueueEOS(msg):
 			q.ended++
 			continue
 		case q.n > q.max:
@@ -394,7 +395,7 @@ func (q *posixMQ) Close() error {
 	q.closeOnce.Do(func() {
 		// No marker where another process will post its own, where the
 		// queue is too small, or where the receiver is known to be gone.
-		if q.sending && !q.handedOff.Load() && q.msgSize >= len(queueEOS) && q.fd.Failure() == nil {
+		if q.sending && !q.raw && !q.handedOff.Load() && q.msgSize >= len(queueEOS) && q.fd.Failure() == nil {
 			q.closeErr = postEOS(q.linger, func() error {
 				var err error = unix.EBADF
 				q.fd.Control(func(fd int) { err = sys.MqTimedsend(fd, []byte(queueEOS), 0, nil) })

@@ -231,7 +231,7 @@ func (b *mqBand) try(deliver func(uint32, []byte) error) error {
 			return sendErr(err)
 		}
 		msg, prio := d.q.buf[:d.q.n], d.q.prio
-		if prio == 0 && isQueueEOS(msg) {
+		if prio == 0 && !d.q.raw && isQueueEOS(msg) {
 			d.q.ended++
 			for _, o := range d.bands {
 				o.event.Set() // every band may now be at its end

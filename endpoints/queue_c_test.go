@@ -3,60 +3,19 @@ package endpoints_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
-var queuesC struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-// queuesPeer builds testdata/queues.c once, or skips the test without gcc.
-func queuesPeer(t *testing.T) string {
-	t.Helper()
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc is not installed: the C interop tests need it to build testdata/queues.c")
-	}
-	queuesC.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ipcchan-queues-")
-		if err != nil {
-			queuesC.err = err
-			return
-		}
-		queuesC.bin = filepath.Join(dir, "queues")
-		out, err := exec.Command(cc, "-O2", "-o", queuesC.bin, "testdata/queues.c", "-lrt").CombinedOutput()
-		if err != nil {
-			queuesC.err = fmt.Errorf("gcc: %v\n%s", err, out)
-		}
-	})
-	if queuesC.err != nil {
-		t.Fatal(queuesC.err)
-	}
-	return queuesC.bin
-}
-
-// removeQueuesPeer removes the built C program; TestMain calls it.
-func removeQueuesPeer() {
-	if queuesC.bin != "" {
-		os.RemoveAll(filepath.Dir(queuesC.bin))
-	}
-}
-
 // A C program's mq_send with priorities, read by a Go Receiver; and a Go
 // Sender read by a C program's mq_receive.
 func TestPosixMQWithC(t *testing.T) {
-	bin := queuesPeer(t)
+	bin := cPeer(t, "queues")
 	name := mqTestName(t)
 	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: 128}); err != nil {
 		t.Fatal(err)
@@ -104,7 +63,7 @@ func TestPosixMQWithC(t *testing.T) {
 // A C program's msgsnd of struct {long mtype; char text[64];} with two
 // types, read by typed Go receivers; and Go senders read by msgrcv.
 func TestSysVMQWithC(t *testing.T) {
-	bin := queuesPeer(t)
+	bin := cPeer(t, "queues")
 	q, err := newTestQueue()
 	if err != nil {
 		t.Fatal(err)

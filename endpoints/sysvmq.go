@@ -194,6 +194,7 @@ type sysvTransport struct {
 	senders int
 	ended   int
 	sticky  error
+	raw     bool // no end-of-stream markers (ipcchan.WithRawMessages)
 	tryRd   func() error
 	blockRd func() error
 
@@ -212,7 +213,7 @@ func newSysVTransport(q *SysVQueue, cfg *ipcchan.Config) *sysvTransport {
 		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
 		linger: cfg.LingerTime(), tag: cfg.Tag,
 		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil),
-		max: cfg.MaxMessage(), senders: cfg.SenderCount(),
+		max: cfg.MaxMessage(), senders: cfg.SenderCount(), raw: cfg.RawMessages,
 	}
 	t.tryRd = func() error { return t.recv(unix.IPC_NOWAIT) }
 	t.blockRd = func() error { return t.recv(0) }
@@ -292,7 +293,7 @@ func (t *sysvTransport) receive(ctx context.Context, block bool, deliver func(ui
 		}
 		typ := binary.NativeEndian.Uint64(t.buf)
 		msg := t.buf[8 : 8+t.n]
-		if isQueueEOS(msg) {
+		if !t.raw && isQueueEOS(msg) {
 			t.ended++
 			continue
 		}
@@ -363,7 +364,7 @@ func (t *sysvTransport) setHandedOff() { t.handedOff.Store(true) }
 // marker, waiting up to the linger time for room. The queue itself stays.
 func (t *sysvTransport) Close() error {
 	t.closeOnce.Do(func() {
-		if t.sending && !t.handedOff.Load() && t.wr.Failure() == nil {
+		if t.sending && !t.raw && !t.handedOff.Load() && t.wr.Failure() == nil {
 			marker := binary.NativeEndian.AppendUint64(nil, uint64(t.tag))
 			marker = append(marker, queueEOS...)
 			t.closeErr = postEOS(t.linger, func() error {

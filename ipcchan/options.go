@@ -62,6 +62,14 @@ type Config struct {
 	// it leaves the handshake off. Message transports ignore it.
 	Framing codec.Framing
 
+	// RawMessages makes a message transport (datagram socket, POSIX or
+	// SysV queue) carry exactly the codec's bytes, for a peer that is not
+	// ipcchan: no tag word in datagrams, no end-of-stream markers (Close
+	// sends none and a receiver ends only on its own Close, its context,
+	// or a seqpacket peer's hang-up), no handshake. Queues still carry the
+	// POSIX priority or SysV message type as the tag.
+	RawMessages bool
+
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
 	// socket, accepted or dialled; an error refuses the connection.
 	PeerCheck func(PeerCred) error
@@ -154,6 +162,12 @@ func (c *Config) StreamFraming() codec.Framing {
 		return codec.Frames
 	}
 	return c.Framing
+}
+
+// WithRawMessages makes a message transport carry exactly the peer's bytes
+// (see Config.RawMessages): for talking to a program that is not ipcchan.
+func WithRawMessages() Option {
+	return func(c *Config) { c.RawMessages = true }
 }
 
 // WithPeerCheck refuses Unix socket peers for which check returns an error.
