@@ -114,3 +114,31 @@ func sizeLabel(n int) string {
 	}
 	return "64B"
 }
+
+// cReading is a C struct with padding: struct { int id; double value; char unit[8]; }.
+type cReading struct {
+	ID    int32
+	Value float64
+	Unit  [8]byte
+}
+
+func BenchmarkCStruct24(b *testing.B) {
+	c, err := codec.CStruct[cReading]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCodec(b, c, cReading{ID: 1, Value: 2})
+}
+
+func BenchmarkCStructString(b *testing.B) {
+	type reading struct {
+		ID    int32
+		Value float64
+		Unit  string `c:"char[8]"`
+	}
+	c, err := codec.CStruct[reading]()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCodec(b, c, reading{ID: 1, Value: 2, Unit: "degC"})
+}

@@ -100,12 +100,12 @@ func FixedRecords(size int) Framing {
 	if size < 1 {
 		panic(fmt.Sprintf("codec: FixedRecords(%d): a record needs at least one byte", size))
 	}
-	return fixedFraming{size: size}
+	return &fixedFraming{size: size}
 }
 
 type fixedFraming struct{ size int }
 
-func (f fixedFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
+func (f *fixedFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
 	if f.size > max {
 		return nil, 0, 0, 0, fmt.Errorf("%w: %d-byte records, limit %d", ErrFrameTooLarge, f.size, max)
 	}
@@ -115,7 +115,7 @@ func (f fixedFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, erro
 	return buf[:f.size], 0, f.size, 0, nil
 }
 
-func (f fixedFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
+func (f *fixedFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
 	if err := untagged(f, tag); err != nil {
 		return dst, err
 	}
@@ -126,10 +126,10 @@ func (f fixedFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]by
 	return append(dst, make([]byte, f.size-len(payload))...), nil
 }
 
-func (f fixedFraming) RecordLen(int) int { return f.size }
-func (f fixedFraming) MaxPayload() int   { return f.size }
-func (fixedFraming) Tagged() bool        { return false }
-func (f fixedFraming) String() string    { return fmt.Sprintf("fixed-%d", f.size) }
+func (f *fixedFraming) RecordLen(int) int { return f.size }
+func (f *fixedFraming) MaxPayload() int   { return f.size }
+func (*fixedFraming) Tagged() bool        { return false }
+func (f *fixedFraming) String() string    { return fmt.Sprintf("fixed-%d", f.size) }
 
 // DelimitedRecords returns the framing of records each ended by delim, such
 // as lines of text ended by '\n'. The payload excludes the delimiter; a
@@ -138,11 +138,11 @@ func (f fixedFraming) String() string    { return fmt.Sprintf("fixed-%d", f.size
 // does), so it ends the stream with an error wrapping ErrFrameTooLarge, as
 // bufio.Scanner does; a stream that ends after a record without its
 // delimiter ends with io.ErrUnexpectedEOF.
-func DelimitedRecords(delim byte) Framing { return delimFraming{delim: delim} }
+func DelimitedRecords(delim byte) Framing { return &delimFraming{delim: delim} }
 
 type delimFraming struct{ delim byte }
 
-func (d delimFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
+func (d *delimFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
 	look := buf
 	if len(look) > max+1 {
 		look = look[:max+1]
@@ -156,7 +156,7 @@ func (d delimFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, erro
 	return nil, 0, 0, 0, nil
 }
 
-func (d delimFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
+func (d *delimFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
 	if err := untagged(d, tag); err != nil {
 		return dst, err
 	}
@@ -167,10 +167,10 @@ func (d delimFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]by
 	return append(dst, d.delim), nil
 }
 
-func (delimFraming) RecordLen(n int) int { return n + 1 }
-func (delimFraming) MaxPayload() int     { return math.MaxInt }
-func (delimFraming) Tagged() bool        { return false }
-func (d delimFraming) String() string    { return fmt.Sprintf("delimited-%#02x", d.delim) }
+func (*delimFraming) RecordLen(n int) int { return n + 1 }
+func (*delimFraming) MaxPayload() int     { return math.MaxInt }
+func (*delimFraming) Tagged() bool        { return false }
+func (d *delimFraming) String() string    { return fmt.Sprintf("delimited-%#02x", d.delim) }
 
 // LengthPrefixed returns the framing of records that start with their
 // length as an unsigned integer of size bytes (1, 2, 4 or 8) in order
@@ -189,7 +189,7 @@ func LengthPrefixed(size int, order binary.ByteOrder, inclusive bool) (Framing, 
 	if err != nil {
 		return nil, err
 	}
-	return prefixFraming{size: size, big: big, inclusive: inclusive}, nil
+	return &prefixFraming{size: size, big: big, inclusive: inclusive}, nil
 }
 
 type prefixFraming struct {
@@ -198,7 +198,7 @@ type prefixFraming struct {
 	inclusive bool
 }
 
-func (p prefixFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
+func (p *prefixFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
 	if len(buf) < p.size {
 		return nil, 0, 0, p.size, nil
 	}
@@ -223,20 +223,17 @@ func (p prefixFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, err
 	return buf[p.size:end], 0, end, 0, nil
 }
 
-func (p prefixFraming) get(b []byte) uint64 {
-	order := byteOrder(p.big)
-	switch p.size {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(order.Uint16(b))
-	case 4:
-		return uint64(order.Uint32(b))
+func (p *prefixFraming) get(b []byte) uint64 {
+	var full [8]byte
+	if p.big {
+		copy(full[8-p.size:], b[:p.size])
+		return binary.BigEndian.Uint64(full[:])
 	}
-	return order.Uint64(b)
+	copy(full[:], b[:p.size])
+	return binary.LittleEndian.Uint64(full[:])
 }
 
-func (p prefixFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
+func (p *prefixFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
 	if err := untagged(p, tag); err != nil {
 		return dst, err
 	}
@@ -247,25 +244,19 @@ func (p prefixFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]b
 	if p.inclusive {
 		length += uint64(p.size)
 	}
-	var prefix [8]byte
-	order := byteOrder(p.big)
-	switch p.size {
-	case 1:
-		prefix[0] = byte(length)
-	case 2:
-		order.PutUint16(prefix[:], uint16(length))
-	case 4:
-		order.PutUint32(prefix[:], uint32(length))
-	default:
-		order.PutUint64(prefix[:], length)
+	var prefix [8]byte // filled whole in the order wanted, then cut to size
+	if p.big {
+		binary.BigEndian.PutUint64(prefix[:], length<<(64-8*p.size))
+	} else {
+		binary.LittleEndian.PutUint64(prefix[:], length)
 	}
 	dst = append(dst, prefix[:p.size]...)
 	return append(dst, payload...), nil
 }
 
-func (p prefixFraming) RecordLen(n int) int { return p.size + n }
+func (p *prefixFraming) RecordLen(n int) int { return p.size + n }
 
-func (p prefixFraming) MaxPayload() int {
+func (p *prefixFraming) MaxPayload() int {
 	if p.size == 8 {
 		return math.MaxInt - 8
 	}
@@ -276,9 +267,9 @@ func (p prefixFraming) MaxPayload() int {
 	return n
 }
 
-func (prefixFraming) Tagged() bool { return false }
+func (*prefixFraming) Tagged() bool { return false }
 
-func (p prefixFraming) String() string {
+func (p *prefixFraming) String() string {
 	s := fmt.Sprintf("u%d%s-prefix", 8*p.size, map[bool]string{true: "be", false: "le"}[p.big])
 	if p.inclusive {
 		s += "-inclusive"

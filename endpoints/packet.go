@@ -68,6 +68,9 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // A message too large for one datagram is refused before sending with
 // ErrMessageTooLarge. Close sends the end-of-stream marker. On "unixgram",
 // Send waits while the receiver's queue is full; on UDP it never does.
+// With ipcchan.WithRawMessages (on both ListenPacket and DialPacket, to
+// talk to a program that is not ipcchan) a datagram is exactly the
+// message's bytes: no tag word, no marker.
 func DialPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	kind, err := packetKind(network)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 // The Receiver sees io.EOF once every copy of the write end is closed.
 //
 // Options: WithCodec, WithTag, WithMaxMessageSize, WithSendBuffer,
-// WithLinger, WithAtomicWrites. Pipe returns an error if the pipe cannot be
+// WithLinger, WithAtomicWrites, WithHandshake, and WithFraming to speak an
+// existing program's records (fixed, delimited, length-prefixed). Pipe returns an error if the pipe cannot be
 // made or no codec fits T.
 func Pipe[T any](opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
 	var p [2]int

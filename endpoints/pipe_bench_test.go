@@ -2,12 +2,14 @@ package endpoints_test
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -231,4 +233,20 @@ func BenchmarkPipeSendRecv(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPipeFramings is BenchmarkPipeSendRecv's 64-byte []byte message
+// under each framing, to show what speaking an existing program's records
+// costs beside the default header.
+func BenchmarkPipeFramings(b *testing.B) {
+	u32, _ := codec.LengthPrefixed(4, binary.LittleEndian, false)
+	for _, f := range []codec.Framing{codec.Frames, codec.FixedRecords(64), u32} {
+		b.Run(f.String(), func(b *testing.B) {
+			tx, rx, err := endpoints.Pipe[[]byte](ipcchan.WithFraming(f))
+			if err != nil {
+				b.Fatal(err)
+			}
+			sendRecvBytes(b, tx, rx)
+		})
+	}
 }

@@ -144,7 +144,8 @@ func MQStatsOf(transport any) (MQStats, error) {
 // of a message (SendTag, or ipcchan.WithTag for Send) is its priority,
 // 0 to 32767; messages longer than the queue's message size are refused
 // before anything is sent. Close posts an end-of-stream marker (see
-// [OpenMQReceiver]), waiting up to the linger time for room.
+// [OpenMQReceiver]), waiting up to the linger time for room — except with
+// ipcchan.WithRawMessages, for a receiver that is not ipcchan.
 func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	fd, err := openMQ(name, unix.O_WRONLY)
 	if err != nil {
@@ -158,7 +159,8 @@ func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T
 // reports the priority. A queue has no kernel end of stream: Recv returns
 // io.EOF once as many senders as ipcchan.WithSenders says (default 1) have
 // closed, each posting a marker; a peer that dies without closing is seen
-// through Receiver.WatchPeer.
+// through Receiver.WatchPeer. With ipcchan.WithRawMessages every message
+// is delivered as it is, markers included, and Recv never returns io.EOF.
 func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	fd, err := openMQ(name, unix.O_RDONLY)
 	if err != nil {

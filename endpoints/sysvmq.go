@@ -144,7 +144,9 @@ type MsgSelect struct {
 // with no tag configured uses type 1. Messages longer than the system's
 // msgmax are refused before sending. Close posts an end-of-stream marker
 // of the sender's type (ipcchan.WithTag, default 1), waiting up to the
-// linger time for room.
+// linger time for room — none with ipcchan.WithRawMessages, for a
+// receiver that is not ipcchan, whose receivers in turn take every message
+// as it is and never return io.EOF.
 func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	cfg := ipcchan.NewConfig(opts...)
 	if cfg.Tag == 0 {
