@@ -21,6 +21,7 @@ const (
 	envHold    = "IPCCHANTEST_HOLD"    // "1": read a line from stdin before closing
 	envShared  = "IPCCHANTEST_SHARED"  // "1": take the Sender with Harness.SharedOpts
 	envLimit   = "IPCCHANTEST_LIMIT"   // largest message size
+	envSize    = "IPCCHANTEST_SIZE"    // every message's size, if set (capped by the limit)
 )
 
 // Child runs this process as a peer of the suite if the suite started it,
@@ -78,7 +79,11 @@ func runChild(h *Harness, role string) error {
 		if err != nil {
 			return err
 		}
-		err = sendSeq(ctx, tx, uint32(envInt(envID, 0)), envInt(envCount, 0), envInt(envLimit, h.maxMessage()))
+		limit := envInt(envLimit, h.maxMessage())
+		if size := envInt(envSize, 0); size > 0 {
+			limit = -min(size, limit) // negative: every message this size
+		}
+		err = sendSeq(ctx, tx, uint32(envInt(envID, 0)), envInt(envCount, 0), limit)
 		if os.Getenv(envHold) == "1" {
 			waitLine()
 		}
@@ -157,7 +162,11 @@ func runChild(h *Harness, role string) error {
 func sendSeq(ctx context.Context, tx *ipcchan.Sender[[]byte], id uint32, n, limit int) error {
 	var buf []byte
 	for seq := uint64(0); n < 0 || seq < uint64(n); seq++ {
-		buf = makeMsg(buf, id, seq, sizeFor(seq, limit))
+		size := -limit // a negative limit is a fixed size
+		if limit > 0 {
+			size = sizeFor(seq, limit)
+		}
+		buf = makeMsg(buf, id, seq, size)
 		if err := tx.Send(ctx, buf); err != nil {
 			return fmt.Errorf("send %d/%d: %w", id, seq, err)
 		}

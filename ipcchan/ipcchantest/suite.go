@@ -32,6 +32,8 @@ func Run(t *testing.T, h *Harness) {
 		{"Select", testSelect},
 		{"SenderKilled", testSenderKilled},
 		{"ReceiverKilled", testReceiverKilled},
+		{"SenderKilledBeforeFirst", testSenderKilledBeforeFirst},
+		{"SenderKilledMidMessage", testSenderKilledMidMessage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -369,4 +370,66 @@ func testReceiverKilled(t *testing.T, h *Harness) {
 		t.Logf("Send %d: %v", seq, err)
 		return
 	}
+}
+
+// A sender killed before its first message, holding its end open: the
+// receiver ends cleanly, without a message and without hanging.
+func testSenderKilledBeforeFirst(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	p := startPeer(t, h, "send", map[string]string{envCount: "0", envHold: "1"}, false, map[string]Passable{"out": tx})
+	if h.WatchPeer {
+		if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	time.Sleep(20 * time.Millisecond) // let it take its end
+	p.kill()
+	v, err := rx.Recv(ctx)
+	if !isEnd(err) {
+		t.Fatalf("Recv = %q, %v; want a clean end", v, err)
+	}
+	t.Logf("no message, then %v", err)
+	p.exit()
+}
+
+// A sender of large messages killed while it writes one: every message
+// that arrives is whole (tracker checks each byte), and the stream then
+// ends with io.EOF, io.ErrUnexpectedEOF or ErrPeerGone — never a torn
+// message or a hang.
+func testSenderKilledMidMessage(t *testing.T, h *Harness) {
+	tx, rx := pair(t, h)
+	size := strconv.Itoa(min(h.maxMessage(), 256<<10))
+	p := startPeer(t, h, "send", map[string]string{envCount: "-1", envSize: size}, false, map[string]Passable{"out": tx})
+	if h.WatchPeer {
+		if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	tr := newTracker()
+	var buf []byte
+	for tr.n < 20 {
+		if err := rx.RecvInto(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.add(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.kill() // the sender is blocked inside a write: the transport is full
+	for {
+		err := rx.RecvInto(ctx, &buf)
+		if err != nil {
+			if !isEnd(err) {
+				t.Fatalf("after the kill, %d messages: %v", tr.n, err)
+			}
+			t.Logf("%d whole messages of %s bytes, then %v", tr.n, size, err)
+			break
+		}
+		if err := tr.add(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.exit()
 }
