@@ -2,6 +2,7 @@ package endpoints_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -25,9 +26,28 @@ func TestMain(m *testing.M) {
 type cleanupAfter struct{ m *testing.M }
 
 func (c cleanupAfter) Run() int {
-	defer removeTestQueues()
 	defer removeCPeers()
-	return c.m.Run()
+	before := leftoverNames()
+	code := c.m.Run()
+	removeTestQueues()
+	// The suite's own objects are named so that Leftovers finds them
+	// (ObjectName, ObjectKey, "ipcchan-test-PID-"): none may remain.
+	for name, l := range leftoverNames() {
+		if _, ok := before[name]; !ok {
+			fmt.Fprintf(os.Stderr, "left behind by the tests: %v\n", l)
+			code = max(code, 1)
+		}
+	}
+	return code
+}
+
+func leftoverNames() map[string]endpoints.Leftover {
+	all, _ := endpoints.Leftovers()
+	m := map[string]endpoints.Leftover{}
+	for _, l := range all {
+		m[l.Kind+" "+l.Name] = l
+	}
+	return m
 }
 
 // give hands ends to cmd with Pass or Share.

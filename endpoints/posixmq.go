@@ -2,8 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -186,9 +184,7 @@ func openMQ(name string, mode int) (int, error) {
 // is left behind however the program ends. Hand either end to a child with
 // [Pass]. Options are those of [OpenMQSender] and [OpenMQReceiver].
 func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	name := "/ipcchan-" + hex.EncodeToString(rnd[:])
+	name := ObjectName("pair") // found by Leftovers if we die before the unlink
 	fd, err := createMQ(name, attr, 0o600)
 	if err != nil {
 		return nil, nil, err

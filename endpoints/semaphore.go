@@ -2,8 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -89,9 +87,9 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	if value > semValueMax {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
 	}
-	var rnd [6]byte
-	rand.Read(rnd[:])
-	tmp := shmDir + "sem.tmp-" + hex.EncodeToString(rnd[:])
+	// Named as ObjectName would, so that Leftovers finds it if we die
+	// before the unlink below.
+	tmp := fmt.Sprintf("%ssem.ipcchan-%d-tmp-%s", shmDir, os.Getpid(), randomHex(6))
 	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
