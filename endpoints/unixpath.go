@@ -93,6 +93,10 @@ func reclaimStale(path string, typ int) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return fmt.Errorf("%w: %s exists and is a %s, not a socket", fs.ErrExist, path, fileType(st.Mode))
 	}
+	if int(st.Uid) != os.Geteuid() {
+		// Planted or left by another user: not ours to replace.
+		return fmt.Errorf("%w: the socket %s belongs to uid %d", fs.ErrExist, path, st.Uid)
+	}
 	probe, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -132,6 +136,10 @@ func lockFile(path string) (*os.File, error) {
 		}
 		var held, now unix.Stat_t
 		if unix.Fstat(fd, &held) == nil && unix.Lstat(path, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
+			if int(held.Uid) != os.Geteuid() {
+				f.Close()
+				return nil, fmt.Errorf("%w: %s belongs to uid %d: refusing another user's lock file", fs.ErrPermission, path, held.Uid)
+			}
 			return f, nil
 		}
 		f.Close() // removed and made again under us: lock the new one
