@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -22,6 +23,7 @@ const (
 	envShared  = "IPCCHANTEST_SHARED"  // "1": take the Sender with Harness.SharedOpts
 	envLimit   = "IPCCHANTEST_LIMIT"   // largest message size
 	envSize    = "IPCCHANTEST_SIZE"    // every message's size, if set (capped by the limit)
+	envFor     = "IPCCHANTEST_FOR"     // stress-send: how long to send
 )
 
 // Child runs this process as a peer of the suite if the suite started it,
@@ -91,6 +93,45 @@ func runChild(h *Harness, role string) error {
 			err = cerr
 		}
 		return err
+	case "stress-send":
+		// Several goroutines share one Sender (taken as a shared end) and
+		// send until the time is up; each then reports "id count".
+		tx, err := h.TakeSender("out", h.SharedOpts...)
+		if err != nil {
+			return err
+		}
+		d, err := time.ParseDuration(os.Getenv(envFor))
+		if err != nil {
+			return err
+		}
+		deadline := time.Now().Add(d)
+		workers, base := envInt(envWorkers, 4), envInt(envID, 0)*16
+		counts := make([]int, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				var buf []byte
+				for seq := uint64(0); time.Now().Before(deadline); seq++ {
+					buf = makeMsg(buf, uint32(base+w), seq, sizeFor(seq, envInt(envLimit, h.maxMessage())))
+					if errs[w] = tx.Send(ctx, buf); errs[w] != nil {
+						return
+					}
+					counts[w]++
+				}
+			})
+		}
+		wg.Wait()
+		if err := tx.Close(); err != nil {
+			return err
+		}
+		for w := range workers {
+			if errs[w] != nil {
+				return errs[w]
+			}
+			fmt.Printf("%d %d\n", base+w, counts[w])
+		}
+		return nil
 	case "send-goroutines":
 		tx, err := h.TakeSender("out")
 		if err != nil {
