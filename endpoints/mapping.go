@@ -45,7 +45,7 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 	}
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, descriptorKind)}
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)

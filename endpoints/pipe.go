@@ -23,7 +23,7 @@ import (
 func Pipe[T any](opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, nil, &ipcchan.OpError{Op: "pipe", Err: err}
+		return nil, nil, &ipcchan.OpError{Op: "pipe", Err: limitErr(err, descriptorKind)}
 	}
 	name := pipeName(p[0])
 	rx, err := newStreamReceiverOn[T](p[0], name+" read end", pipeKind, opts)

@@ -85,7 +85,7 @@ func createMQ(name string, attr MQAttr, perm os.FileMode) (int, error) {
 	// The mode is applied under the umask, which may only take bits away.
 	fd, err := sys.MqOpen(k, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NONBLOCK, uint32(perm.Perm()), a)
 	if err != nil {
-		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: err}
+		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: limitErr(err, posixQueueKind)}
 	}
 	return fd, nil
 }
@@ -194,7 +194,7 @@ func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ip
 	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(fd)
-		return nil, nil, &ipcchan.OpError{Op: "open", Endpoint: "posix mq", Err: err}
+		return nil, nil, &ipcchan.OpError{Op: "open", Endpoint: "posix mq", Err: limitErr(err, descriptorKind)}
 	}
 	desc := "posix mq (unnamed)"
 	rx, err := newMQReceiverOn[T](fd, desc, opts)

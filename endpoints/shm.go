@@ -91,7 +91,7 @@ func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	id, err := unix.SysvShmGet(int(key), size, unix.IPC_CREAT|unix.IPC_EXCL|perm)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, sysvShmKind)}
 	}
 	m, err := AttachSysVShm(id)
 	if err != nil {

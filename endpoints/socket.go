@@ -158,7 +158,7 @@ func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
 func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, &ipcchan.OpError{Op: "socketpair", Err: err}
+		return nil, nil, &ipcchan.OpError{Op: "socketpair", Err: limitErr(err, descriptorKind)}
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	name := socketName(fds[0])

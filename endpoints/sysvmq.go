@@ -54,7 +54,7 @@ func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
 	perm := ipcchan.NewConfig(opts...).FilePerm().Perm()
 	id, err := sys.Msgget(key, unix.IPC_CREAT|unix.IPC_EXCL|int(perm))
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: err}
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: limitErr(err, sysvQueueKind)}
 	}
 	return &SysVQueue{id: id}, nil
 }

@@ -47,7 +47,7 @@ func CreateSemSet(key Key, n int, opts ...ipcchan.Option) (*SemSet, error) {
 	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	id, err := sys.Semget(key, n, unix.IPC_CREAT|unix.IPC_EXCL|perm)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: err}
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: limitErr(err, sysvSemKind)}
 	}
 	return SemSetByID(id, n), nil
 }
