@@ -104,7 +104,11 @@ type Ring struct {
 	linger time.Duration
 
 	// Writer side.
-	tailSeen uint64 // the tail last read: room is known to exist up to it
+	// tailSeen is the tail last read: room is known to exist up to it.
+	// It is used under the write lock, which lives in shared memory where
+	// the race detector cannot see it order anything (Close's end marker
+	// may follow a blocked Send from another goroutine): hence atomic.
+	tailSeen atomic.Uint64
 	locked   bool   // this end holds the write lock (Reserve..Commit)
 	reserved uint64 // position of the reserved record
 	resLen   int
@@ -230,11 +234,12 @@ func (r *Ring) reserve(n int) (uint64, error) {
 	}
 	// The tail read last time usually shows enough room; only when it
 	// does not is the reader's cache line read again.
-	used := head - r.tailSeen
+	used := head - r.tailSeen.Load()
 	if used > rm.capacity || used+pad+size > rm.capacity {
-		r.tailSeen = atomic.LoadUint64(rm.tail)
+		tail := atomic.LoadUint64(rm.tail)
+		r.tailSeen.Store(tail)
 		var err error
-		if used, err = rm.span(head, r.tailSeen); err != nil {
+		if used, err = rm.span(head, tail); err != nil {
 			return 0, err
 		}
 		if used+pad+size > rm.capacity {
