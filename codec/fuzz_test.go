@@ -71,8 +71,19 @@ func FuzzString(f *testing.F) { fuzzDecoder(f, codec.String(), "abc") }
 func FuzzJSON(f *testing.F) {
 	fuzzDecoder(f, codec.JSON[document](), document{Title: "t", Tags: []string{"a"}})
 }
+// gobDoc is document without its map: encoding/gob allocates a map of
+// whatever size its input announces (see codec.Gob), so only types
+// without maps decode hostile input within bounds. The corpus keeps the
+// input that showed it.
+type gobDoc struct {
+	Title string
+	Tags  []string
+	N     int64
+	Next  *gobDoc
+}
+
 func FuzzGob(f *testing.F) {
-	fuzzDecoder(f, codec.Gob[document](), document{Title: "t", Meta: map[string]int{"a": 1}, Next: &document{}})
+	fuzzDecoder(f, codec.Gob[gobDoc](), gobDoc{Title: "t", Tags: []string{"a"}, Next: &gobDoc{N: 1}})
 }
 
 func FuzzAppender(f *testing.F) {

@@ -13,6 +13,14 @@ import (
 // lost or skipped message breaks nothing; the price is a few hundred bytes
 // and a few microseconds per message. Decode first resets *v to the zero
 // value. Safe for concurrent use.
+//
+// Use it between processes that trust each other. encoding/gob sizes a map
+// by the count its input announces, before reading any entry, so a crafted
+// message of a hundred bytes can make a receiver of a type holding maps
+// allocate gigabytes and die (found by FuzzGob; Go 1.26's decodeMap calls
+// reflect.MakeMapWithSize unchecked). For a peer you do not trust, choose
+// JSON, Binary or an Appender type; a type without maps is decoded within
+// the bounds of its input.
 func Gob[T any]() Codec[T] { return gobCodec[T]{} }
 
 type gobCodec[T any] struct{}
