@@ -71,6 +71,7 @@ func FuzzString(f *testing.F) { fuzzDecoder(f, codec.String(), "abc") }
 func FuzzJSON(f *testing.F) {
 	fuzzDecoder(f, codec.JSON[document](), document{Title: "t", Tags: []string{"a"}})
 }
+
 // gobDoc is document without its map: encoding/gob allocates a map of
 // whatever size its input announces (see codec.Gob), so only types
 // without maps decode hostile input within bounds. The corpus keeps the
