@@ -72,6 +72,15 @@ type Harness struct {
 	Skip map[string]string
 }
 
+// sharedLimit is the largest message several sender processes send on one
+// shared end.
+func (h *Harness) sharedLimit() int {
+	if h.MaxShared > 0 {
+		return min(h.maxMessage(), h.MaxShared)
+	}
+	return h.maxMessage()
+}
+
 func (h *Harness) maxMessage() int {
 	if h.MaxMessage <= 0 || h.MaxMessage > 1<<20 {
 		return 1 << 20

@@ -56,10 +56,7 @@ func Stress(t *testing.T, h *Harness) {
 
 func stress(t *testing.T, h *Harness, d time.Duration, procs, consumers int) {
 	tx, rx := pair(t, h, ipcchan.WithSenders(procs))
-	limit := h.maxMessage()
-	if h.MaxShared > 0 {
-		limit = min(limit, h.MaxShared)
-	}
+	limit := h.sharedLimit()
 	var peers []*peer
 	for i := range procs {
 		env := map[string]string{envID: itoa(i), envShared: "1", envLimit: itoa(min(limit, 8<<10)),

@@ -164,10 +164,7 @@ func testConcurrentProcesses(t *testing.T, h *Harness) {
 	// Transports that end a stream with a marker per sender must wait for
 	// every child's; the others ignore the option.
 	tx, rx := pair(t, h, ipcchan.WithSenders(procs))
-	limit := h.maxMessage()
-	if h.MaxShared > 0 {
-		limit = min(limit, h.MaxShared)
-	}
+	limit := h.sharedLimit()
 	var peers []*peer
 	for i := range procs {
 		env := map[string]string{envCount: itoa(n), envID: itoa(i), envShared: "1", envLimit: itoa(limit)}

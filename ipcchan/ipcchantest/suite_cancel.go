@@ -308,8 +308,15 @@ func testSelect(t *testing.T, h *Harness) {
 // A sender killed mid-stream: every whole message before the kill arrives,
 // in order, then the stream ends cleanly.
 func testSenderKilled(t *testing.T, h *Harness) {
+	killSenderAfter(t, h, map[string]string{envCount: "-1"}, 2000)
+}
+
+// killSenderAfter starts a sending child with env, receives n messages,
+// kills the child, and checks that every message still arriving is whole
+// and in order and that the stream then ends cleanly (isEnd).
+func killSenderAfter(t *testing.T, h *Harness, env map[string]string, n int) {
 	tx, rx := pair(t, h)
-	p := startPeer(t, h, "send", map[string]string{envCount: "-1"}, false, map[string]Passable{"out": tx})
+	p := startPeer(t, h, "send", env, false, map[string]Passable{"out": tx})
 	if h.WatchPeer {
 		if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
 			t.Fatal(err)
@@ -318,7 +325,7 @@ func testSenderKilled(t *testing.T, h *Harness) {
 	ctx := testCtx(t)
 	tr := newTracker()
 	var buf []byte
-	for tr.n < 2000 {
+	for tr.n < n {
 		if err := rx.RecvInto(ctx, &buf); err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +340,7 @@ func testSenderKilled(t *testing.T, h *Harness) {
 			if !isEnd(err) {
 				t.Fatalf("after the kill, %d messages: %v", tr.n, err)
 			}
-			t.Logf("%d messages, then %v", tr.n, err)
+			t.Logf("%d whole messages, then %v", tr.n, err)
 			break
 		}
 		if err := tr.add(buf); err != nil {
@@ -393,43 +400,12 @@ func testSenderKilledBeforeFirst(t *testing.T, h *Harness) {
 	p.exit()
 }
 
-// A sender of large messages killed while it writes one: every message
-// that arrives is whole (tracker checks each byte), and the stream then
-// ends with io.EOF, io.ErrUnexpectedEOF or ErrPeerGone — never a torn
-// message or a hang.
+// A sender of large messages killed while it writes one (after 20, the
+// transport full, it is blocked inside a write): every message that
+// arrives is whole (tracker checks each byte), and the stream then ends
+// with io.EOF, io.ErrUnexpectedEOF or ErrPeerGone — never a torn message
+// or a hang.
 func testSenderKilledMidMessage(t *testing.T, h *Harness) {
-	tx, rx := pair(t, h)
 	size := strconv.Itoa(min(h.maxMessage(), 256<<10))
-	p := startPeer(t, h, "send", map[string]string{envCount: "-1", envSize: size}, false, map[string]Passable{"out": tx})
-	if h.WatchPeer {
-		if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx := testCtx(t)
-	tr := newTracker()
-	var buf []byte
-	for tr.n < 20 {
-		if err := rx.RecvInto(ctx, &buf); err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.add(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.kill() // the sender is blocked inside a write: the transport is full
-	for {
-		err := rx.RecvInto(ctx, &buf)
-		if err != nil {
-			if !isEnd(err) {
-				t.Fatalf("after the kill, %d messages: %v", tr.n, err)
-			}
-			t.Logf("%d whole messages of %s bytes, then %v", tr.n, size, err)
-			break
-		}
-		if err := tr.add(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.exit()
+	killSenderAfter(t, h, map[string]string{envCount: "-1", envSize: size}, 20)
 }
