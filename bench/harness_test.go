@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -23,7 +24,7 @@ var peers = map[string]func(mode string, size int) error{}
 
 func TestMain(m *testing.M) {
 	if role, ok := os.LookupEnv(envRole); ok {
-		name, mode, _ := cut(role)
+		name, mode, _ := strings.Cut(role, "/")
 		size, _ := strconv.Atoi(os.Getenv(envSize))
 		run := peers[name]
 		if run == nil {
@@ -44,15 +45,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/james-barrow/golang-ipc.(*Client).read"),
 		goleak.IgnoreAnyFunction("github.com/james-barrow/golang-ipc.(*Client).write"),
 		goleak.IgnoreAnyFunction("github.com/cloudwego/shmipc-go.(*epollDispatcher).runLoop.func1"))
-}
-
-func cut(s string) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // child returns the command that runs peer in mode with messages of size.

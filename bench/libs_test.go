@@ -167,6 +167,29 @@ func (c *rpcConn) close() error {
 	return c.cmd.Wait()
 }
 
+// startListening starts a server child and waits for the byte it writes
+// once it listens.
+func startListening(cmd *exec.Cmd) error {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if _, err := out.Read(make([]byte, 1)); err != nil {
+		stopChild(cmd)
+		return fmt.Errorf("the server child did not start listening: %w", err)
+	}
+	return nil
+}
+
+// stopChild kills a child a failed dial leaves behind and reaps it.
+func stopChild(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
 // --- github.com/james-barrow/golang-ipc: a Unix socket under /tmp, its
 // own framing, encryption turned off (it defaults to on) to compare like
 // with like.
@@ -180,18 +203,12 @@ func dialGolangIPC(mode string, size int) (*golangIPCConn, error) {
 	name := fmt.Sprintf("ipcchan-bench-%d-%d", os.Getpid(), nextID())
 	cmd := child("golangipc", mode, size)
 	cmd.Env = append(cmd.Env, "BENCH_IPC_NAME="+name)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if _, err := out.Read(make([]byte, 1)); err != nil { // listening
+	if err := startListening(cmd); err != nil {
 		return nil, err
 	}
 	c, err := ipc.StartClient(name, &ipc.ClientConfig{Encryption: false, Timeout: 5})
 	if err != nil {
+		stopChild(cmd)
 		return nil, err
 	}
 	// The client reports its progress as messages that must be read
@@ -203,8 +220,7 @@ func dialGolangIPC(mode string, size int) (*golangIPCConn, error) {
 		}
 		if err != nil {
 			c.Close()
-			cmd.Process.Kill()
-			cmd.Wait()
+			stopChild(cmd)
 			return nil, fmt.Errorf("golang-ipc: %w", err)
 		}
 		if m.MsgType == -1 && m.Status == "Connected" {
@@ -265,14 +281,8 @@ func dialShmipc(mode string, size int) (*shmipcConn, error) {
 	sock := filepath.Join(dir, "s")
 	cmd := child("shmipc", mode, size)
 	cmd.Env = append(cmd.Env, "BENCH_SOCK="+sock)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if _, err := out.Read(make([]byte, 1)); err != nil { // listening
+	if err := startListening(cmd); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	conf := shmipc.DefaultSessionManagerConfig()
@@ -280,10 +290,15 @@ func dialShmipc(mode string, size int) (*shmipcConn, error) {
 	conf.Network, conf.Address = "unix", sock
 	sm, err := shmipc.NewSessionManager(conf)
 	if err != nil {
+		stopChild(cmd)
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	stream, err := sm.GetStream()
 	if err != nil {
+		sm.Close()
+		stopChild(cmd)
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	return &shmipcConn{sm: sm, stream: stream, cmd: cmd, dir: dir}, nil

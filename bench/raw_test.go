@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -223,7 +224,7 @@ func dialRawMsg(mode string, size int) (*rawConn, error) {
 	}, nil
 }
 
-// rawCleanupMsg removes the queues once the child is gone.
+// rawMsgQueues returns, in the child, the two SysV queues dialRawMsg made.
 func rawMsgQueues() (int, int) {
 	a, _ := strconv.Atoi(os.Getenv("BENCH_Q0"))
 	b, _ := strconv.Atoi(os.Getenv("BENCH_Q1"))
@@ -387,16 +388,9 @@ func BenchmarkRawOneWay(b *testing.B) {
 // removeRawQueues removes the SysV queues a raw sysvmq child used.
 func removeRawQueues(c *rawConn) {
 	for _, kv := range c.cmd.Env {
-		if v, ok := cutPrefix(kv, "BENCH_Q"); ok && len(v) > 2 {
+		if v, ok := strings.CutPrefix(kv, "BENCH_Q"); ok && len(v) > 2 {
 			id, _ := strconv.Atoi(v[2:])
 			sys.MsgctlRmid(id)
 		}
 	}
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
