@@ -42,18 +42,9 @@ func cPeer(t *testing.T, name string) string {
 		}
 		cPeers.bins = map[string]string{}
 	}
-	bin := ctest.Build(t, name, string(src), "-lrt")
-	// ctest.Build's directory goes with t: keep the binary for the run.
-	kept := filepath.Join(cPeers.dir, name)
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kept, data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cPeers.bins[name] = kept
-	return kept
+	bin := ctest.BuildIn(t, cPeers.dir, name, string(src), "-lrt")
+	cPeers.bins[name] = bin
+	return bin
 }
 
 // removeCPeers removes the built C programs; TestMain calls it.

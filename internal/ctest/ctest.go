@@ -15,11 +15,17 @@ import (
 // with gcc's output.
 func Build(tb testing.TB, name, src string, flags ...string) string {
 	tb.Helper()
+	return BuildIn(tb, tb.TempDir(), name, src, flags...)
+}
+
+// BuildIn is Build writing the source and the binary into dir, which
+// outlives tb (for a binary shared by several tests).
+func BuildIn(tb testing.TB, dir, name, src string, flags ...string) string {
+	tb.Helper()
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
 		tb.Skipf("gcc is not installed: cannot build the C peer %s", name)
 	}
-	dir := tb.TempDir()
 	file := filepath.Join(dir, name+".c")
 	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
 		tb.Fatal(err)
