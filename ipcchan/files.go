@@ -33,10 +33,10 @@ func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.mu.lock(ctx, s.closed); err != nil {
+	if err := s.mu.Lock(ctx, s.closed); err != nil {
 		return s.wrap(err)
 	}
-	defer s.mu.unlock()
+	defer s.mu.Unlock()
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	if err := r.begin(ctx, nil); err != nil {
 		return zero, nil, err
 	}
-	defer r.mu.unlock()
+	defer r.mu.Unlock()
 	if it, ok := r.ahead.pop(); ok {
 		return it.v, nil, nil
 	}

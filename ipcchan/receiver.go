@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/ctxlock"
 	"github.com/ipcchan/ipcchan/internal/poller"
 )
 
@@ -19,7 +20,7 @@ type Receiver[T any] struct {
 	t     MsgReceiver
 	codec codec.Codec[T]
 
-	mu        ctxLock // serializes receives; guards the fields below
+	mu        ctxlock.Mutex // serializes receives; guards the fields below
 	dst       *T
 	tag       uint32
 	val       T
@@ -55,7 +56,7 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver[T]{t: t, codec: c, mu: newCtxLock(), closed: make(chan struct{})}
+	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
 	}
@@ -88,7 +89,7 @@ func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error
 	if err := r.begin(ctx, self); err != nil {
 		return zero, 0, err
 	}
-	defer r.mu.unlock()
+	defer r.mu.Unlock()
 	if it, ok := r.ahead.pop(); ok {
 		return it.v, it.tag, nil
 	}
@@ -109,7 +110,7 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 	if err := r.begin(ctx, nil); err != nil {
 		return err
 	}
-	defer r.mu.unlock()
+	defer r.mu.Unlock()
 	if it, ok := r.ahead.pop(); ok {
 		*dst = it.v
 		return nil
@@ -131,13 +132,13 @@ func (r *Receiver[T]) TryRecv() (T, error) {
 // goroutine holds the receive lock.
 func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	var zero T
-	if !r.mu.tryLock() {
+	if !r.mu.TryLock() {
 		if r.isClosed() {
 			return zero, false, r.wrap(os.ErrClosed)
 		}
 		return zero, true, ErrWouldBlock
 	}
-	defer r.mu.unlock()
+	defer r.mu.Unlock()
 	if r.isClosed() {
 		return zero, false, r.wrap(os.ErrClosed)
 	}
@@ -166,11 +167,11 @@ func (r *Receiver[T]) begin(ctx context.Context, self *pump) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := r.mu.lock(ctx, r.closed); err != nil {
+	if err := r.mu.Lock(ctx, r.closed); err != nil {
 		return r.wrap(err)
 	}
 	if r.isClosed() {
-		r.mu.unlock()
+		r.mu.Unlock()
 		return r.wrap(os.ErrClosed)
 	}
 	r.ahead.settle(self)

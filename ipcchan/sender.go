@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/ctxlock"
 )
 
 // Sender is the sending end of a typed channel that crosses a process
@@ -18,7 +19,7 @@ type Sender[T any] struct {
 	tag   uint32
 	max   int
 
-	mu      ctxLock // serializes sends; guards buf and greeted
+	mu      ctxlock.Mutex // serializes sends; guards buf and greeted
 	buf     []byte
 	hello   []byte // the handshake's first frame, nil without a handshake
 	greeted bool   // the hello has been sent
@@ -43,7 +44,7 @@ func NewSender[T any](t MsgSender, opts ...Option) (*Sender[T], error) {
 	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
 		max = tm
 	}
-	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, mu: newCtxLock(), closed: make(chan struct{})}
+	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
 	}
@@ -84,10 +85,10 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.mu.lock(ctx, s.closed); err != nil {
+	if err := s.mu.Lock(ctx, s.closed); err != nil {
 		return s.wrap(err)
 	}
-	defer s.mu.unlock()
+	defer s.mu.Unlock()
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -101,13 +102,13 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 // TrySend sends v if that can be done without waiting, and otherwise returns
 // ErrWouldBlock (also when another goroutine is sending).
 func (s *Sender[T]) TrySend(v T) error {
-	if !s.mu.tryLock() {
+	if !s.mu.TryLock() {
 		if s.isClosed() {
 			return s.wrap(os.ErrClosed)
 		}
 		return ErrWouldBlock
 	}
-	defer s.mu.unlock()
+	defer s.mu.Unlock()
 	msg, err := s.encode(v)
 	if err != nil {
 		return err

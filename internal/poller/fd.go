@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/ctxlock"
 )
 
 // aLongTimeAgo is a deadline in the past, used to wake a parked call.
@@ -18,18 +20,25 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // FD is a non-blocking file descriptor registered with the runtime poller.
 //
-// Read and Write may each be called by one goroutine at a time: callers
-// serialize calls in the same direction (a read and a write may overlap).
-// Close, Control and Name are safe for concurrent use with everything.
+// Every method is safe for concurrent use. An FD serializes its own calls
+// in each direction, as the standard library's internal/poll does: a Read
+// (or TryRead) runs while no other read is in progress, a Write while no
+// other write is, and a read and a write may overlap. A Read waiting for
+// another goroutine's Read to finish gives up when its context ends or the
+// FD closes; TryRead finding one in progress returns unix.EAGAIN.
 type FD struct {
 	name   string
 	file   *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+	done   chan struct{}         // closed by Close: wakes calls waiting for their turn
 	failed atomic.Pointer[error] // set by Fail
-	rd, wr waiter
 
-	// Queued's state: bound once so that a call allocates nothing.
+	rdLock, wrLock ctxlock.Mutex // one call in flight per direction
+	rd, wr         waiter
+
+	// Queued's state, bound once so that a call allocates nothing.
+	queuedMu  sync.Mutex
 	queuedFn  func(uintptr)
 	queuedReq uint
 	queued    int
@@ -61,7 +70,7 @@ func Open(fd int, name string) (*FD, error) {
 		file.Close()
 		return nil, err
 	}
-	p := &FD{name: name, file: file, rc: rc}
+	p := &FD{name: name, file: file, rc: rc, done: make(chan struct{})}
 	p.rd.init(p, file.SetReadDeadline, rc.Read)
 	p.wr.init(p, file.SetWriteDeadline, rc.Write)
 	p.rd.spin = &spinner{budget: initialSpin}
@@ -72,9 +81,10 @@ func Open(fd int, name string) (*FD, error) {
 
 // Queued returns the byte count the ioctl req reports, or 0 if it fails:
 // unix.TIOCINQ (FIONREAD) gives the bytes waiting in a pipe, unix.TIOCOUTQ
-// (SIOCOUTQ) those a socket has sent that its peer has not taken. Calls
-// must be serialized with each other and with Write, like writes.
+// (SIOCOUTQ) those a socket has sent that its peer has not taken.
 func (p *FD) Queued(req uint) int {
+	p.queuedMu.Lock()
+	defer p.queuedMu.Unlock()
 	p.queued, p.queuedReq = 0, req
 	p.rc.Control(p.queuedFn)
 	return p.queued
@@ -88,7 +98,7 @@ func (p *FD) readQueued(fd uintptr) {
 
 // SetReadSpin sets the longest time Read spins, retrying, before it parks;
 // zero turns spinning off. Within that bound the actual time adapts to how
-// often spinning pays off.
+// often spinning pays off. Call it before the first Read.
 func (p *FD) SetReadSpin(max time.Duration) {
 	if max <= 0 {
 		p.rd.spin = nil
@@ -110,21 +120,43 @@ func (p *FD) Name() string { return p.name }
 // op runs at least once, even if ctx is already done, so that ready data is
 // never refused; callers that must not act on a cancelled context check it
 // themselves first.
+//
+// Reads are serialized: a Read first waits for any other read in progress
+// to finish, giving up with ctx.Err() or os.ErrClosed.
 func (p *FD) Read(ctx context.Context, op func(fd int) error) error {
-	return p.rd.run(ctx, op)
+	return p.run(ctx, &p.rdLock, &p.rd, op)
 }
 
-// Write is Read for writability.
+// Write is Read for writability; writes are serialized among themselves.
 func (p *FD) Write(ctx context.Context, op func(fd int) error) error {
-	return p.wr.run(ctx, op)
+	return p.run(ctx, &p.wrLock, &p.wr, op)
+}
+
+func (p *FD) run(ctx context.Context, l *ctxlock.Mutex, w *waiter, op func(int) error) error {
+	if err := l.Lock(ctx, p.done); err != nil {
+		return err
+	}
+	defer l.Unlock()
+	return w.run(ctx, op)
 }
 
 // TryRead calls op once, without waiting. It returns op's error (unix.EAGAIN
-// included) or os.ErrClosed.
-func (p *FD) TryRead(op func(fd int) error) error { return p.rd.try(op) }
+// included), unix.EAGAIN if another read is in progress, or os.ErrClosed.
+func (p *FD) TryRead(op func(fd int) error) error { return p.try(&p.rdLock, &p.rd, op) }
 
-// TryWrite calls op once, without waiting.
-func (p *FD) TryWrite(op func(fd int) error) error { return p.wr.try(op) }
+// TryWrite calls op once, without waiting; see TryRead.
+func (p *FD) TryWrite(op func(fd int) error) error { return p.try(&p.wrLock, &p.wr, op) }
+
+func (p *FD) try(l *ctxlock.Mutex, w *waiter, op func(int) error) error {
+	if !l.TryLock() {
+		if p.closed.Load() {
+			return os.ErrClosed
+		}
+		return unix.EAGAIN
+	}
+	defer l.Unlock()
+	return w.try(op)
+}
 
 // Control calls f with the descriptor, which stays open for the duration of
 // the call. It returns os.ErrClosed if p is closed.
@@ -153,6 +185,7 @@ func (p *FD) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
+	close(p.done)
 	return p.file.Close()
 }
 
@@ -189,7 +222,8 @@ func (p *FD) mapErr(err error) error {
 	return err
 }
 
-// waiter holds the state of the one call in flight in one direction. Its
+// waiter holds the state of the one call in flight in one direction (the
+// FD's lock for that direction keeps it to one). Its
 // step method is bound once, so a call allocates nothing unless it must arm
 // a cancellable context.
 type waiter struct {
