@@ -88,6 +88,8 @@ var udpHarness = &ipcchantest.Harness{
 		"ConcurrentGoroutines":   udpLossy,
 		"ConcurrentProcesses":    udpLossy,
 		"Select":                 udpLossy,
+		"ChanInLoop":             udpLossy,
+		"ChanMixed":              udpLossy,
 		"CancelSend":             udpNoBlock,
 		"TryRecvTrySend":         udpNoBlock,
 		"CloseWhileBlocked/Send": udpNoBlock,

@@ -10,18 +10,52 @@ import (
 )
 
 // Chan returns a channel that delivers the Receiver's values, for use in a
-// native select statement. A goroutine feeds it until the stream ends, an
-// error occurs, ctx ends or the Receiver is closed; then the channel is
-// closed and [Receiver.Err] says why.
+// native select statement:
 //
-// A value the goroutine has read but not yet delivered when ctx ends is not
-// lost: the next Recv, TryRecv or Chan returns it first.
+//	for {
+//		select {
+//		case v, ok := <-rx.Chan(ctx):
+//			if !ok {
+//				return rx.Err() // nil at end of stream
+//			}
+//			use(v)
+//		case <-tick.C:
+//			...
+//		}
+//	}
+//
+// A Receiver has at most one such channel at a time, fed by one goroutine
+// until the stream ends, an error occurs, the ctx of the call that started
+// it ends, or the Receiver is closed; then the channel is closed and
+// [Receiver.Err] says why. Calling Chan again while that channel is open
+// returns the same channel, whatever ctx the later call passes (so calling
+// it in a loop, as above, is cheap and loses nothing); once it has closed
+// — its ctx ended, say — the next call starts a new one bound to its own
+// ctx.
+//
+// Nothing read ahead is lost or reordered: the feeding goroutine holds at
+// most one value that nobody has taken from the channel yet, and hands it
+// back when its ctx ends, and whenever Recv, TryRecv, RecvInto, RecvFiles
+// or a Select receives from the Receiver meanwhile, which then gets that
+// value first.
 func (r *Receiver[T]) Chan(ctx context.Context) <-chan T {
-	out := make(chan T)
-	p := &pump{ctx: ctx, done: make(chan struct{})}
-	r.ahead.addPump(p)
-	go r.pump(ctx, p, out)
-	return out
+	r.ahead.mu.Lock()
+	defer r.ahead.mu.Unlock()
+	if p := r.ahead.live; p != nil && p.ctx.Err() == nil {
+		return p.out
+	}
+	p := &pump[T]{
+		ctx:     ctx,
+		out:     make(chan T),
+		done:    make(chan struct{}),
+		reclaim: make(chan struct{}, 1),
+		handed:  make(chan struct{}, 1),
+	}
+	r.ahead.live = p
+	r.ahead.pumps = append(r.ahead.pumps, p)
+	r.ahead.busy.Add(1)
+	go r.feed(p)
+	return p.out
 }
 
 // Err returns why the channel of the last Chan call was closed: nil at end
@@ -34,31 +68,39 @@ func (r *Receiver[T]) Err() error {
 	return nil
 }
 
-func (r *Receiver[T]) pump(ctx context.Context, p *pump, out chan<- T) {
+// feed is the goroutine behind a Chan channel.
+func (r *Receiver[T]) feed(p *pump[T]) {
 	var stopErr error
 	defer func() {
 		r.chanErr.Store(&stopErr)
 		r.ahead.removePump(p)
 		close(p.done)
-		close(out)
+		close(p.out)
 	}()
 	r.chanErr.Store(new(error))
 	for {
-		v, tag, err := r.recvTag(ctx, p)
+		// recvTag marks p as holding the value before it lets go of the
+		// receive lock, so that no other receive can overtake it.
+		v, tag, err := r.recvTag(p.ctx, p)
 		if err != nil {
 			if err != io.EOF {
 				stopErr = err
 			}
 			return
 		}
+		stop := false
 		select {
-		case out <- v:
-		case <-ctx.Done():
+		case p.out <- v:
+		case <-p.reclaim:
+			r.ahead.push(tagged[T]{v, tag}) // a receive asked for it
+		case <-p.ctx.Done():
 			r.ahead.push(tagged[T]{v, tag})
-			stopErr = ctx.Err()
-			return
+			stopErr, stop = p.ctx.Err(), true
 		case <-r.closed:
-			stopErr = r.wrap(os.ErrClosed)
+			stopErr, stop = r.wrap(os.ErrClosed), true
+		}
+		r.ahead.letGo(p)
+		if stop {
 			return
 		}
 	}
@@ -91,33 +133,41 @@ type tagged[T any] struct {
 	tag uint32
 }
 
-// pump is one running Chan goroutine.
-type pump struct {
+// pump is one goroutine feeding a Chan channel.
+type pump[T any] struct {
 	ctx  context.Context
-	done chan struct{}
+	out  chan T
+	done chan struct{} // closed when the goroutine has ended
+
+	// A receive that finds the pump holding a value sends a token on
+	// reclaim and waits for one on handed: by then the value is back in
+	// the queue or delivered on out.
+	reclaim chan struct{}
+	handed  chan struct{}
+
+	// Guarded by aheadQueue.mu.
+	holding bool // the pump holds a value read off the transport
+	asked   bool // a token is in reclaim for the value held now
 }
 
 // aheadQueue holds values read ahead by Chan pumps and handed back, and
-// knows the running pumps, so that a receive can wait for a stopping pump to
-// hand its value back before reading on.
+// knows the running pumps: the live one, and any whose ctx ended and that
+// are still stopping.
 type aheadQueue[T any] struct {
 	mu    sync.Mutex
 	items []tagged[T]
-	pumps []*pump
+	live  *pump[T] // the pump behind the channel Chan returns now
+	pumps []*pump[T]
 	busy  atomic.Int32 // len(items) + len(pumps), read without mu
 	wake  *wakeEvent
 }
 
-func (q *aheadQueue[T]) addPump(p *pump) {
-	q.mu.Lock()
-	q.pumps = append(q.pumps, p)
-	q.busy.Add(1)
-	q.mu.Unlock()
-}
-
-func (q *aheadQueue[T]) removePump(p *pump) {
+func (q *aheadQueue[T]) removePump(p *pump[T]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.live == p {
+		q.live = nil
+	}
 	for i, x := range q.pumps {
 		if x == p {
 			q.pumps = append(q.pumps[:i], q.pumps[i+1:]...)
@@ -155,21 +205,48 @@ func (q *aheadQueue[T]) pop() (tagged[T], bool) {
 	return it, true
 }
 
-// settle waits for every pump other than self whose context has ended to
-// finish, so that the value it may hold is in the queue.
-func (q *aheadQueue[T]) settle(self *pump) {
+// hold records that p has read a value off the transport; the caller holds
+// the Receiver's receive lock.
+func (q *aheadQueue[T]) hold(p *pump[T]) {
+	q.mu.Lock()
+	p.holding = true
+	q.mu.Unlock()
+}
+
+// letGo records that p no longer holds a value, and answers a receive that
+// asked for it.
+func (q *aheadQueue[T]) letGo(p *pump[T]) {
+	q.mu.Lock()
+	asked := p.asked
+	p.holding, p.asked = false, false
+	q.mu.Unlock()
+	if asked {
+		select {
+		case <-p.reclaim: // the value went out another way: drop the token
+		default:
+		}
+		p.handed <- struct{}{}
+	}
+}
+
+// reclaim makes every pump other than self that holds a value hand it back
+// (or deliver it), so that the receive in progress, which holds the
+// Receiver's receive lock, takes values in the order they were read.
+func (q *aheadQueue[T]) reclaim(self *pump[T]) {
 	if q.busy.Load() == 0 {
 		return
 	}
+	var asked []*pump[T]
 	q.mu.Lock()
-	var stopping []*pump
 	for _, p := range q.pumps {
-		if p != self && p.ctx.Err() != nil {
-			stopping = append(stopping, p)
+		if p != self && p.holding && !p.asked {
+			p.asked = true
+			p.reclaim <- struct{}{} // room: one token per value held
+			asked = append(asked, p)
 		}
 	}
 	q.mu.Unlock()
-	for _, p := range stopping {
-		<-p.done
+	for _, p := range asked {
+		<-p.handed
 	}
 }

@@ -83,24 +83,28 @@ func (r *Receiver[T]) RecvTag(ctx context.Context) (T, uint32, error) {
 	return r.recvTag(ctx, nil)
 }
 
-// recvTag is RecvTag for a caller that may be the Chan pump self.
-func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error) {
+// recvTag is RecvTag for a caller that may be the Chan pump self, which is
+// marked as holding the value before the receive lock is let go.
+func (r *Receiver[T]) recvTag(ctx context.Context, self *pump[T]) (T, uint32, error) {
 	var zero T
 	if err := r.begin(ctx, self); err != nil {
 		return zero, 0, err
 	}
 	defer r.mu.Unlock()
-	if it, ok := r.ahead.pop(); ok {
-		return it.v, it.tag, nil
+	it, ok := r.ahead.pop()
+	if !ok {
+		r.dst = &r.val
+		err := r.recvMsg(ctx)
+		it = tagged[T]{r.val, r.tag}
+		r.val, r.dst = zero, nil
+		if err != nil {
+			return zero, 0, r.wrap(err)
+		}
 	}
-	r.dst = &r.val
-	err := r.recvMsg(ctx)
-	v, tag := r.val, r.tag
-	r.val, r.dst = zero, nil
-	if err != nil {
-		return zero, 0, r.wrap(err)
+	if self != nil {
+		r.ahead.hold(self)
 	}
-	return v, tag, nil
+	return it.v, it.tag, nil
 }
 
 // RecvInto is Recv that decodes into *dst, reusing what *dst holds (the
@@ -142,7 +146,7 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	if r.isClosed() {
 		return zero, false, r.wrap(os.ErrClosed)
 	}
-	r.ahead.settle(nil)
+	r.ahead.reclaim(nil)
 	if it, ok := r.ahead.pop(); ok {
 		return it.v, false, nil
 	}
@@ -161,9 +165,10 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	return v, false, nil
 }
 
-// begin checks ctx, takes the receive lock, and waits for any Chan pump
-// whose context has ended to hand back what it read ahead.
-func (r *Receiver[T]) begin(ctx context.Context, self *pump) error {
+// begin checks ctx, takes the receive lock, and has every Chan pump other
+// than self hand back the value it holds, so that the receive takes values
+// in the order they were read.
+func (r *Receiver[T]) begin(ctx context.Context, self *pump[T]) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -174,7 +179,7 @@ func (r *Receiver[T]) begin(ctx context.Context, self *pump) error {
 		r.mu.Unlock()
 		return r.wrap(os.ErrClosed)
 	}
-	r.ahead.settle(self)
+	r.ahead.reclaim(self)
 	return nil
 }
 

@@ -29,6 +29,8 @@ func Run(t *testing.T, h *Harness) {
 		{"TryRecvTrySend", testTry},
 		{"CloseWhileBlocked", testCloseWhileBlocked},
 		{"ChanReadAhead", testChanReadAhead},
+		{"ChanInLoop", testChanInLoop},
+		{"ChanMixed", testChanMixed},
 		{"Select", testSelect},
 		{"SenderKilled", testSenderKilled},
 		{"ReceiverKilled", testReceiverKilled},
