@@ -152,8 +152,10 @@ func (s *dgramSender) mapErr(err error) error {
 	return err
 }
 
-// Close sends the end-of-stream marker on a connectionless socket (retrying
-// for at most the linger time while the receiver's queue is full), then
+// Close makes a Send blocked on a full receiver return an error wrapping
+// os.ErrClosed (it has sent nothing), waits for a Send in progress, and
+// then sends the end-of-stream marker on a connectionless socket (retrying
+// for at most the linger time while the receiver's queue is full) and
 // closes the socket; a seqpacket socket is shut down for writing, which the
 // peer sees as end of stream.
 func (s *dgramSender) Close() error {
@@ -165,6 +167,9 @@ func (s *dgramSender) Close() error {
 	s.closed = true
 	handedOff := s.handedOff
 	s.mu.Unlock()
+	// A Send blocked on a full receiver returns os.ErrClosed having sent
+	// nothing; one in progress finishes first, before the marker.
+	s.fd.StopWrites()
 	var err error
 	switch {
 	case handedOff:

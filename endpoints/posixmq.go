@@ -387,10 +387,14 @@ func (q *posixMQ) setHandedOff() { q.handedOff.Store(true) }
 // Fail makes waits return err once queued messages are taken.
 func (q *posixMQ) Fail(err error) { q.fd.Fail(err) }
 
-// Close closes the queue descriptor; a sender's end first posts an
-// end-of-stream marker, waiting up to the linger time for room.
+// Close closes the queue descriptor. A sender's end first makes a Send
+// blocked on a full queue return an error wrapping os.ErrClosed, having
+// sent nothing, waits for a Send in progress to finish, and then posts the
+// end-of-stream marker after everything its Sends committed, waiting up to
+// the linger time for room.
 func (q *posixMQ) Close() error {
 	q.closeOnce.Do(func() {
+		q.fd.StopWrites()
 		// No marker where another process will post its own, where the
 		// queue is too small, or where the receiver is known to be gone.
 		if q.sending && !q.raw && !q.handedOff.Load() && q.msgSize >= len(queueEOS) && q.fd.Failure() == nil {

@@ -127,8 +127,7 @@ type Ring struct {
 	rtryFn   func() error
 	rblock   func() error
 
-	inflight  atomic.Int32
-	closing   atomic.Bool
+	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -364,17 +363,10 @@ func (r *Ring) tryResult(err error) error {
 
 // enter marks a call using the mapping; it returns false once Close has
 // begun. leave ends it; Close waits for every call to leave before it
-// unmaps.
-func (r *Ring) enter() bool {
-	r.inflight.Add(1)
-	if r.closing.Load() {
-		r.inflight.Add(-1)
-		return false
-	}
-	return true
-}
+// posts the end of stream and unmaps.
+func (r *Ring) enter() bool { return r.calls.enter() }
 
-func (r *Ring) leave() { r.inflight.Add(-1) }
+func (r *Ring) leave() { r.calls.leave() }
 
 func ringErr(err error) error {
 	switch {
@@ -584,41 +576,42 @@ func (r *Ring) setHandedOff() { r.handedOff.Store(true) }
 // another process (not for SysV segments: pass the segment identifier).
 func (r *Ring) File() (*os.File, error) { return r.m.File() }
 
-// Close wakes this end's blocked calls and unmaps its memory; a sender's
-// end first appends an end-of-stream record, waiting up to the linger time
-// for room.
+// Close wakes this end's blocked calls, which return an error wrapping
+// os.ErrClosed having written nothing, waits until they have returned, and
+// unmaps its memory; a sender's end first appends an end-of-stream record
+// after everything its Sends committed, waiting up to the linger time for
+// room.
 func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
-		if r.locked { // a reservation never committed is abandoned
+		r.calls.close()
+		r.wait.Close()
+		r.calls.wait() // from here on, nothing else in this process uses the end
+		if r.locked {  // a reservation never committed is abandoned
 			r.locked = false
 			r.unlockWriters()
 		}
 		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil {
-			r.closeErr = postEOS(r.linger, func() error {
-				if !r.enter() {
-					return os.ErrClosed
-				}
-				defer r.leave()
-				if !r.tryLock() {
-					return unix.EAGAIN
-				}
-				defer r.unlockWriters()
-				pos, err := r.reserve(0)
-				if err != nil {
-					return err
-				}
-				r.publish(pos, 0, recEOS, 0)
-				return nil
-			})
-		}
-		r.closing.Store(true)
-		r.wait.Close()
-		for r.inflight.Load() != 0 {
-			time.Sleep(10 * time.Microsecond) // calls see the close within a spin budget
+			r.closeErr = postEOS(r.linger, r.tryPostEOS)
 		}
 		r.closeErr = errors.Join(r.closeErr, r.m.Close())
 	})
 	return r.closeErr
+}
+
+// tryPostEOS appends the end-of-stream record, or returns unix.EAGAIN
+// while the ring is full or another writer holds it.
+func (r *Ring) tryPostEOS() error {
+	if !r.tryLock() {
+		r.stealIfDead()
+		return unix.EAGAIN
+	}
+	defer r.unlockWriters()
+	pos, err := r.reserve(0)
+	if err != nil {
+		return err
+	}
+	r.publish(pos, 0, recEOS, 0)
+	return nil
 }
 
 // isRingFile reports whether fd is a shared memory object or file that

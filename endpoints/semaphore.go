@@ -37,8 +37,7 @@ type Semaphore struct {
 	desc  string
 	fail  atomic.Pointer[error]
 
-	inflight atomic.Int32 // calls touching the memory; Close waits for them
-	closing  atomic.Bool
+	calls callGuard // calls touching the memory; Close waits for them
 }
 
 // glibc's sem_t (struct new_sem with 64-bit atomics): the value and the
@@ -182,16 +181,9 @@ func (s *Semaphore) value() *uint32 { return (*uint32)(unsafe.Pointer(s.data)) }
 
 // use marks a call touching the memory; it fails after Close. done ends
 // it.
-func (s *Semaphore) use() bool {
-	s.inflight.Add(1)
-	if s.closing.Load() {
-		s.inflight.Add(-1)
-		return false
-	}
-	return true
-}
+func (s *Semaphore) use() bool { return s.calls.enter() }
 
-func (s *Semaphore) done() { s.inflight.Add(-1) }
+func (s *Semaphore) done() { s.calls.leave() }
 
 // tryTake takes n if the value allows it now.
 func (s *Semaphore) tryTake(n int64) bool {
@@ -260,7 +252,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 			continue
 		}
 		sys.FutexWait(s.value(), v, &timeout)
-		if s.closing.Load() {
+		if s.calls.closed() {
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
 		}
 	}
@@ -321,12 +313,10 @@ func (s *Semaphore) Fail(err error) { s.fail.CompareAndSwap(nil, &err) }
 // Waiting Acquires return an error wrapping os.ErrClosed (within a
 // millisecond).
 func (s *Semaphore) Close() error {
-	if s.closing.Swap(true) {
+	if !s.calls.close() {
 		return nil
 	}
-	for s.inflight.Load() != 0 {
-		time.Sleep(100 * time.Microsecond)
-	}
+	s.calls.wait() // a waiting Acquire sees the close within a millisecond
 	if !s.owned {
 		return nil
 	}

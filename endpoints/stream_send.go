@@ -60,6 +60,11 @@ type streamSender struct {
 	err       error         // sticky write error
 	closed    bool
 	lastWrite time.Time // when the last write to the kernel ended
+	// direct: a Send owns the write side and waits for room without mu;
+	// Close interrupts it through stopDirect and waits for it.
+	direct     bool
+	closing    context.Context
+	stopDirect context.CancelFunc
 	// handedOff: the descriptor now belongs to another process too, so
 	// Close must not shut the socket down.
 	handedOff bool
@@ -101,6 +106,7 @@ func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind strea
 		s.max = pipeBuf - framing.RecordLen(0) // framings other than fixed add a constant
 	}
 	s.writeFn = s.writeFrame
+	s.closing, s.stopDirect = context.WithCancel(context.Background())
 	if kind.socket {
 		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
 	}
@@ -242,19 +248,57 @@ func (s *streamSender) sendDirect(ctx context.Context, tag uint32, msg []byte, b
 		err = s.queueRest()
 	}
 	if err == unix.EAGAIN {
-		// Wait for room without holding mu, so that Close can get in.
-		s.mu.Unlock()
-		err = s.fd.Write(ctx, s.writeFn)
-		s.mu.Lock()
-		if (err == context.Canceled || err == context.DeadlineExceeded) && s.written > 0 {
-			err = s.queueRest() // never leave half a frame behind
-		}
+		err = s.waitDirect(ctx)
 	}
-	if err != nil && err != context.Canceled && err != context.DeadlineExceeded && err != ipcchan.ErrWouldBlock {
+	switch err {
+	case nil, context.Canceled, context.DeadlineExceeded, ipcchan.ErrWouldBlock, os.ErrClosed:
+		// os.ErrClosed: Close woke the wait; what is pending still goes.
+	default:
 		err = s.fail(err)
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// waitDirect waits for room to write the rest of the current frame without
+// holding mu, so that Close can get in. A frame cut short by ctx or by
+// Close is never left half-written: what has reached the kernel is
+// completed from pending, and the Send counts as done (nil). A frame none
+// of which reached the kernel when Close came is not sent: os.ErrClosed.
+// It is called, and returns, with s.mu held.
+func (s *streamSender) waitDirect(ctx context.Context) error {
+	wctx, release := s.closeAware(ctx)
+	s.direct = true
+	s.mu.Unlock()
+	err := s.fd.Write(wctx, s.writeFn)
+	release()
+	s.mu.Lock()
+	s.direct = false
+	if s.closed {
+		s.signal() // Close waits for this Send to let go
+	}
+	if err != context.Canceled && err != context.DeadlineExceeded {
+		return err
+	}
+	switch {
+	case s.written > 0:
+		return s.queueRest()
+	case ctx.Err() == nil: // Close, not the caller, ended the wait
+		return os.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// closeAware returns a context that ends with ctx or when Close begins,
+// and the function that releases it. It allocates only for a ctx that can
+// end.
+func (s *streamSender) closeAware(ctx context.Context) (context.Context, func()) {
+	if ctx.Done() == nil {
+		return s.closing, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.closing, cancel)
+	return wctx, func() { stop(); cancel() }
 }
 
 // writeFrame writes what is left of the current frame; it returns EAGAIN
@@ -422,7 +466,9 @@ func (s *streamSender) Flush(ctx context.Context) error {
 }
 
 // Close flushes pending frames for at most the linger time, then closes the
-// descriptor; a flusher still waiting then gives up.
+// descriptor; a flusher still waiting then gives up. A Send waiting for room
+// is woken first: it completes a frame it has begun (which then counts as
+// sent and is flushed with the rest) and otherwise returns os.ErrClosed.
 func (s *streamSender) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -430,6 +476,10 @@ func (s *streamSender) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopDirect()
+	for s.direct {
+		s.waitProgress(context.Background())
+	}
 	s.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.linger)

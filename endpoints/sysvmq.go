@@ -205,6 +205,7 @@ type sysvTransport struct {
 	tryWr   func() error
 	blockWr func() error
 
+	sends     callGuard // Close waits for Sends before it posts the marker
 	handedOff atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -341,6 +342,10 @@ func (t *sysvTransport) SendMsg(ctx context.Context, tag uint32, msg []byte) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !t.sends.enter() {
+		return os.ErrClosed
+	}
+	defer t.sends.leave()
 	return queueErr(t.wr.Do(ctx, t.tryWr, t.blockWr))
 }
 
@@ -348,6 +353,10 @@ func (t *sysvTransport) TrySendMsg(tag uint32, msg []byte) error {
 	if err := t.frame(tag, msg); err != nil {
 		return err
 	}
+	if !t.sends.enter() {
+		return os.ErrClosed
+	}
+	defer t.sends.leave()
 	if err := t.tryWr(); err != unix.EAGAIN {
 		return queueErr(err)
 	}
@@ -362,10 +371,16 @@ func (t *sysvTransport) Fail(err error) {
 
 func (t *sysvTransport) setHandedOff() { t.handedOff.Store(true) }
 
-// Close wakes blocked calls; a sender's end first posts its end-of-stream
-// marker, waiting up to the linger time for room. The queue itself stays.
+// Close wakes blocked calls, which return an error wrapping os.ErrClosed
+// (a Send so woken has sent nothing); a sender's end then waits for a Send
+// in progress and posts its end-of-stream marker after everything its
+// Sends committed, waiting up to the linger time for room. The queue
+// itself stays.
 func (t *sysvTransport) Close() error {
 	t.closeOnce.Do(func() {
+		t.sends.close()
+		t.wr.Close()
+		t.sends.wait()
 		if t.sending && !t.raw && !t.handedOff.Load() && t.wr.Failure() == nil {
 			marker := binary.NativeEndian.AppendUint64(nil, uint64(t.tag))
 			marker = append(marker, queueEOS...)
@@ -378,7 +393,6 @@ func (t *sysvTransport) Close() error {
 			})
 		}
 		t.rd.Close()
-		t.wr.Close()
 	})
 	return t.closeErr
 }

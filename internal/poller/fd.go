@@ -31,8 +31,13 @@ type FD struct {
 	file   *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
-	done   chan struct{}         // closed by Close: wakes calls waiting for their turn
 	failed atomic.Pointer[error] // set by Fail
+
+	// rdDone is closed by Close, wrDone by Close or StopWrites: they wake
+	// calls waiting for their turn.
+	rdDone, wrDone chan struct{}
+	wrDoneOnce     sync.Once
+	wrStopped      atomic.Bool // set by StopWrites
 
 	rdLock, wrLock ctxlock.Mutex // one call in flight per direction
 	rd, wr         waiter
@@ -70,9 +75,9 @@ func Open(fd int, name string) (*FD, error) {
 		file.Close()
 		return nil, err
 	}
-	p := &FD{name: name, file: file, rc: rc, done: make(chan struct{})}
-	p.rd.init(p, file.SetReadDeadline, rc.Read)
-	p.wr.init(p, file.SetWriteDeadline, rc.Write)
+	p := &FD{name: name, file: file, rc: rc, rdDone: make(chan struct{}), wrDone: make(chan struct{})}
+	p.rd.init(p, file.SetReadDeadline, rc.Read, nil)
+	p.wr.init(p, file.SetWriteDeadline, rc.Write, &p.wrStopped)
 	p.rd.spin = &spinner{budget: initialSpin}
 	p.wr.spin = &spinner{budget: initialSpin}
 	p.queuedFn = p.readQueued
@@ -124,19 +129,26 @@ func (p *FD) Name() string { return p.name }
 // Reads are serialized: a Read first waits for any other read in progress
 // to finish, giving up with ctx.Err() or os.ErrClosed.
 func (p *FD) Read(ctx context.Context, op func(fd int) error) error {
-	return p.run(ctx, &p.rdLock, &p.rd, op)
+	return p.run(ctx, &p.rdLock, p.rdDone, &p.rd, op)
 }
 
 // Write is Read for writability; writes are serialized among themselves.
+// After StopWrites it returns os.ErrClosed without calling op.
 func (p *FD) Write(ctx context.Context, op func(fd int) error) error {
-	return p.run(ctx, &p.wrLock, &p.wr, op)
+	return p.run(ctx, &p.wrLock, p.wrDone, &p.wr, op)
 }
 
-func (p *FD) run(ctx context.Context, l *ctxlock.Mutex, w *waiter, op func(int) error) error {
-	if err := l.Lock(ctx, p.done); err != nil {
+func (p *FD) run(ctx context.Context, l *ctxlock.Mutex, done chan struct{}, w *waiter, op func(int) error) error {
+	if w.isStopped() {
+		return os.ErrClosed
+	}
+	if err := l.Lock(ctx, done); err != nil {
 		return err
 	}
 	defer l.Unlock()
+	if w.isStopped() {
+		return os.ErrClosed
+	}
 	return w.run(ctx, op)
 }
 
@@ -149,13 +161,30 @@ func (p *FD) TryWrite(op func(fd int) error) error { return p.try(&p.wrLock, &p.
 
 func (p *FD) try(l *ctxlock.Mutex, w *waiter, op func(int) error) error {
 	if !l.TryLock() {
-		if p.closed.Load() {
+		if p.closed.Load() || w.isStopped() {
 			return os.ErrClosed
 		}
 		return unix.EAGAIN
 	}
 	defer l.Unlock()
+	if w.isStopped() {
+		return os.ErrClosed
+	}
 	return w.try(op)
+}
+
+// StopWrites ends writing on p, leaving the descriptor open for Control
+// (to post a last message around the poller, say): Write and TryWrite
+// return os.ErrClosed from now on, a Write waiting for room returns
+// os.ErrClosed at once having written nothing more, and StopWrites returns
+// once no write is in progress. It is idempotent.
+func (p *FD) StopWrites() {
+	p.wrStopped.Store(true)
+	p.wrDoneOnce.Do(func() { close(p.wrDone) })
+	p.file.SetWriteDeadline(aLongTimeAgo) // wakes a parked Write
+	if p.wrLock.Lock(context.Background(), p.rdDone) == nil {
+		p.wrLock.Unlock()
+	}
 }
 
 // Control calls f with the descriptor, which stays open for the duration of
@@ -185,7 +214,8 @@ func (p *FD) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
-	close(p.done)
+	close(p.rdDone)
+	p.wrDoneOnce.Do(func() { close(p.wrDone) })
 	return p.file.Close()
 }
 
@@ -234,6 +264,7 @@ type waiter struct {
 	tryFn       func(uintptr)
 	tryOpFn     func(func(int) error) error // w.try, bound once
 	spin        *spinner                    // nil: park at the first EAGAIN
+	stopped     *atomic.Bool                // set: calls return os.ErrClosed (StopWrites); nil for reads
 
 	// Per call; owned by the calling goroutine.
 	ctx   context.Context
@@ -248,12 +279,14 @@ type waiter struct {
 	expired bool   // a deadline in the past is set for the current call
 }
 
-func (w *waiter) init(p *FD, setDeadline func(time.Time) error, rawWait func(func(uintptr) bool) error) {
-	w.p, w.setDeadline, w.rawWait = p, setDeadline, rawWait
+func (w *waiter) init(p *FD, setDeadline func(time.Time) error, rawWait func(func(uintptr) bool) error, stopped *atomic.Bool) {
+	w.p, w.setDeadline, w.rawWait, w.stopped = p, setDeadline, rawWait, stopped
 	w.stepFn = w.step
 	w.tryFn = w.tryStep
 	w.tryOpFn = w.try
 }
+
+func (w *waiter) isStopped() bool { return w.stopped != nil && w.stopped.Load() }
 
 func (w *waiter) try(op func(int) error) error {
 	w.op = op
@@ -289,6 +322,11 @@ func (w *waiter) run(ctx context.Context, op func(int) error) error {
 			return err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if w.isStopped() {
+				w.disarm()
+				w.ctx, w.op = nil, nil
+				return os.ErrClosed
+			}
 			if ferr := w.p.failure(); ferr != nil {
 				w.disarm()
 				w.ctx, w.op = nil, nil
@@ -317,6 +355,10 @@ func (w *waiter) step(fd uintptr) bool {
 		w.err = w.op(int(fd))
 	}
 	if w.err != unix.EAGAIN {
+		return true
+	}
+	if w.isStopped() {
+		w.err = os.ErrClosed
 		return true
 	}
 	if ferr := w.p.failure(); ferr != nil {

@@ -28,6 +28,7 @@ func Run(t *testing.T, h *Harness) {
 		{"CancelSend", testCancelSend},
 		{"TryRecvTrySend", testTry},
 		{"CloseWhileBlocked", testCloseWhileBlocked},
+		{"CloseWhileSending", testCloseWhileSending},
 		{"ChanReadAhead", testChanReadAhead},
 		{"ChanInLoop", testChanInLoop},
 		{"ChanMixed", testChanMixed},

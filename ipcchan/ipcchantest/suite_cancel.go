@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,4 +409,55 @@ func testSenderKilledBeforeFirst(t *testing.T, h *Harness) {
 func testSenderKilledMidMessage(t *testing.T, h *Harness) {
 	size := strconv.Itoa(min(h.maxMessage(), 256<<10))
 	killSenderAfter(t, h, map[string]string{envCount: "-1", envSize: size}, 20)
+}
+
+// Close while Sends are blocked on a full transport, then the receiver
+// drains it: every Send that returned nil has its value delivered, and no
+// Send that returned an error has (it returns os.ErrClosed having sent
+// nothing). The receiving child counts what arrived before the end of
+// stream. (A Send blocked during Close once went through after the
+// end-of-stream marker, so it returned nil and its value was dropped.)
+func testCloseWhileSending(t *testing.T, h *Harness) {
+	const goroutines = 4
+	for round := range 3 {
+		tx, rx := pair(t, h)
+		p := startPeer(t, h, "recv", map[string]string{envWait: "1"}, false, map[string]Passable{"in": rx})
+		ctx := testCtx(t)
+		acked := fill(t, tx, 0, 1000)
+		counts := make([]int, goroutines)
+		errs := make([]error, goroutines)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				var buf []byte
+				for seq := uint64(0); ; seq++ {
+					buf = makeMsg(buf, uint32(g+1), seq, 1000)
+					if err := tx.Send(ctx, buf); err != nil {
+						errs[g] = err
+						return
+					}
+					counts[g]++
+				}
+			})
+		}
+		time.Sleep(20 * time.Millisecond) // the Sends block on the full transport
+		closed := make(chan error, 1)
+		go func() { closed <- tx.Close() }()
+		time.Sleep(time.Duration(round) * 5 * time.Millisecond)
+		p.signal() // the child drains: room for the blocked Send and the end of stream
+		wg.Wait()
+		if err := <-closed; err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+		for g, err := range errs {
+			if !errors.Is(err, os.ErrClosed) {
+				t.Errorf("Send in goroutine %d ended with %v, want os.ErrClosed", g, err)
+			}
+			acked += counts[g]
+		}
+		p.wait()
+		if got, want := p.output(), "received "+itoa(acked); got != want {
+			t.Fatalf("round %d: child says %q; Sends that returned nil: %d", round, got, acked)
+		}
+	}
 }
