@@ -141,3 +141,41 @@ func TestFDWaitForTurnAbandoned(t *testing.T) {
 		}
 	}
 }
+
+// StopWrites wakes a Write parked on a full pipe with os.ErrClosed, refuses
+// later writes, and leaves the descriptor usable through Control and for
+// reading.
+func TestFDStopWrites(t *testing.T) {
+	r, w := pipe(t)
+	var chunk [4096]byte
+	fill := func(fd int) error { _, err := unix.Write(fd, chunk[:]); return err }
+	for w.TryWrite(fill) == nil {
+	}
+	parked := make(chan error, 1)
+	go func() { parked <- w.Write(context.Background(), fill) }()
+	time.Sleep(10 * time.Millisecond) // let it park; it returns either way
+	w.StopWrites()
+	select {
+	case err := <-parked:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("parked Write after StopWrites = %v, want os.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopWrites did not wake a parked Write")
+	}
+	if err := w.Write(context.Background(), fill); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after StopWrites = %v", err)
+	}
+	if err := w.TryWrite(fill); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("TryWrite after StopWrites = %v", err)
+	}
+	var buf [8]byte
+	var n int
+	if err := r.Read(context.Background(), readOp(buf[:], &n)); err != nil || n == 0 {
+		t.Fatalf("Read after the writer stopped = %d, %v", n, err)
+	}
+	called := false
+	if err := w.Control(func(int) { called = true }); err != nil || !called {
+		t.Fatalf("Control after StopWrites = %v (called %v)", err, called)
+	}
+}
