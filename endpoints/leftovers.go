@@ -142,11 +142,9 @@ func (l Leftover) String() string {
 	return fmt.Sprintf("%-10s %-8s %-10s %s", l.Kind, owner, state, l.Name)
 }
 
-// alive reports whether process pid exists (one of another user counts).
-func alive(pid int) bool {
-	err := unix.Kill(pid, 0)
-	return err == nil || err == unix.EPERM
-}
+// alive reports whether process pid runs (one of another user counts; a
+// zombie, exited but not reaped, does not).
+func alive(pid int) bool { return sys.ProcessRunning(pid) }
 
 // Leftovers lists the kernel objects ipcchan named (see ObjectName and
 // ObjectKey) that exist now, with whether their owner still runs, and the

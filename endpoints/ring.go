@@ -200,12 +200,12 @@ func (r *Ring) tryLock() bool {
 	return false
 }
 
-// stealIfDead frees the write lock if the process holding it is gone.
-// Since that process never advanced head, what it was writing is simply
-// lost, never torn.
+// stealIfDead frees the write lock if the process holding it has exited —
+// a zombie its parent has not reaped yet included. Since that process never
+// advanced head, what it was writing is simply lost, never torn.
 func (r *Ring) stealIfDead() {
 	owner := atomic.LoadUint32(r.r.lock)
-	if owner != 0 && owner != r.pid && unix.Kill(int(owner), 0) == unix.ESRCH {
+	if owner != 0 && owner != r.pid && !sys.ProcessRunning(int(owner)) {
 		atomic.CompareAndSwapUint32(r.r.lock, owner, 0)
 	}
 }
@@ -308,9 +308,20 @@ func parkOn(word *uint32, try func() error, timeout *unix.Timespec) error {
 	return unix.EINTR
 }
 
+// errReserved and errPeeked refuse a Send or Recv while the zero-copy
+// access holds the ring: the record would be written under a lock this end
+// already holds (a deadlock), or the peeked record delivered again.
+var (
+	errReserved = errors.New("a reservation is open on this ring end: Commit it before sending")
+	errPeeked   = errors.New("a record returned by Peek is not released: Release it before receiving")
+)
+
 func (r *Ring) checkSend(msg []byte) error {
 	if !r.writer {
 		return errors.New("send on the receiving end of a ring")
+	}
+	if r.locked {
+		return errReserved
 	}
 	if len(msg) > r.r.maxRecord {
 		return fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, len(msg), r.r.maxRecord)
@@ -501,9 +512,21 @@ func (r *Ring) advance(tail uint64) {
 
 func (r *Ring) blockRead() error { return parkOn(r.r.rwait, r.rtryFn, nil) }
 
-func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+// checkRecv refuses a receive on the wrong end, or while Peek holds a
+// record.
+func (r *Ring) checkRecv() error {
 	if r.writer {
 		return errors.New("receive on the sending end of a ring")
+	}
+	if r.held != 0 {
+		return errPeeked
+	}
+	return nil
+}
+
+func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	if err := r.checkRecv(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -519,8 +542,8 @@ func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) 
 }
 
 func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	if r.writer {
-		return errors.New("receive on the sending end of a ring")
+	if err := r.checkRecv(); err != nil {
+		return err
 	}
 	if !r.enter() {
 		return os.ErrClosed

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,8 +132,15 @@ func init() {
 }
 
 // A writer killed mid-record delivers nothing torn; its lock is taken back
-// and the other writers go on.
+// and the other writers go on — also while the killed process is a zombie
+// that its parent has not reaped (kill(pid, 0) still finds it).
 func TestRingWriterKilledMidRecord(t *testing.T) {
+	for _, reaped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reaped=%v", reaped), func(t *testing.T) { ringWriterKilled(t, reaped) })
+	}
+}
+
+func ringWriterKilled(t *testing.T, reap bool) {
 	tx, rx, err := endpoints.RingPair[[]byte](256+4096, ipcchan.WithSenders(2))
 	if err != nil {
 		t.Fatal(err)
@@ -153,12 +161,15 @@ func TestRingWriterKilledMidRecord(t *testing.T) {
 	if err := endpoints.Start(cmd, endpoints.Pass("out", childTx)); err != nil {
 		t.Fatal(err)
 	}
+	defer cmd.Wait()
 	line := make([]byte, 9)
 	if _, err := io.ReadFull(out, line); err != nil || string(line) != "reserved\n" {
 		t.Fatalf("child: %q, %v", line, err)
 	}
 	cmd.Process.Kill()
-	cmd.Wait()
+	if reap {
+		cmd.Wait()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := tx.Send(ctx, []byte("whole")); err != nil {
@@ -170,6 +181,60 @@ func TestRingWriterKilledMidRecord(t *testing.T) {
 	}
 	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
 		t.Fatalf("something else arrived: %v", err)
+	}
+}
+
+// The zero-copy calls and the typed ones do not mix on one end while a
+// record is held: Recv between Peek and Release would deliver the peeked
+// record again and then lose the next one, and Send between Reserve and
+// Commit would wait for ever for the lock its own end holds. Both are
+// refused; after Release or Commit everything goes on in order.
+func TestRingZeroCopyMixRefused(t *testing.T) {
+	tx, rx, err := endpoints.RingPair[[]byte](256 + 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	defer rx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := tx.Transport().(*endpoints.Ring)
+	r := rx.Transport().(*endpoints.Ring)
+
+	space, err := w.Reserve(ctx, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Send(ctx, []byte("second")); err == nil || !strings.Contains(err.Error(), "Commit") {
+		t.Fatalf("Send during a reservation = %v, want an error saying to Commit first", err)
+	}
+	if err := tx.TrySend([]byte("second")); err == nil || !strings.Contains(err.Error(), "Commit") {
+		t.Fatalf("TrySend during a reservation = %v, want an error saying to Commit first", err)
+	}
+	if err := w.Commit(0, copy(space, "first")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"second", "third"} {
+		if err := tx.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, _, err := r.Peek(ctx)
+	if err != nil || string(p) != "first" {
+		t.Fatalf("Peek = %q, %v", p, err)
+	}
+	if _, err := rx.Recv(ctx); err == nil || !strings.Contains(err.Error(), "Release") {
+		t.Fatalf("Recv before Release = %v, want an error saying to Release first", err)
+	}
+	if _, err := rx.TryRecv(); err == nil || !strings.Contains(err.Error(), "Release") {
+		t.Fatalf("TryRecv before Release = %v, want an error saying to Release first", err)
+	}
+	r.Release()
+	for _, want := range []string{"second", "third"} {
+		if got, err := rx.Recv(ctx); err != nil || string(got) != want {
+			t.Fatalf("Recv = %q, %v; want %q", got, err, want)
+		}
 	}
 }
 
