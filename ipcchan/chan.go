@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 )
 
-// Chan returns a channel that delivers the Receiver's values, for use in a
-// native select statement:
+// Chan returns a channel that delivers r's values, for use in a native
+// select statement:
 //
 //	for {
 //		select {
-//		case v, ok := <-rx.Chan(ctx):
+//		case v, ok := <-ipcchan.Chan(ctx, rx):
 //			if !ok {
 //				return rx.Err() // nil at end of stream
 //			}
@@ -38,15 +38,25 @@ import (
 // back when its ctx ends, and whenever Recv, TryRecv, RecvInto, RecvFiles
 // or a Select receives from the Receiver meanwhile, which then gets that
 // value first.
-func (r *Receiver[T]) Chan(ctx context.Context) <-chan T {
+//
+// Chan is a function rather than a method because Go channels carry
+// elements of less than 64 KiB: a Receiver of a larger type works (Recv,
+// All, Select), and only a call of Chan on it does not compile.
+func Chan[T any](ctx context.Context, r *Receiver[T]) <-chan T {
+	if r == nil || r.closed == nil {
+		c := make(chan T)
+		close(c) // a nil or zero Receiver delivers nothing
+		return c
+	}
 	r.ahead.mu.Lock()
 	defer r.ahead.mu.Unlock()
 	if p := r.ahead.live; p != nil && p.ctx.Err() == nil {
-		return p.out
+		return p.out.(chan T)
 	}
-	p := &pump[T]{
+	out := make(chan T)
+	p := &pump{
 		ctx:     ctx,
-		out:     make(chan T),
+		out:     out,
 		done:    make(chan struct{}),
 		reclaim: make(chan struct{}, 1),
 		handed:  make(chan struct{}, 1),
@@ -54,8 +64,8 @@ func (r *Receiver[T]) Chan(ctx context.Context) <-chan T {
 	r.ahead.live = p
 	r.ahead.pumps = append(r.ahead.pumps, p)
 	r.ahead.busy.Add(1)
-	go r.feed(p)
-	return p.out
+	go feed(r, p, out)
+	return out
 }
 
 // Err returns why the channel of the last Chan call was closed: nil at end
@@ -69,13 +79,13 @@ func (r *Receiver[T]) Err() error {
 }
 
 // feed is the goroutine behind a Chan channel.
-func (r *Receiver[T]) feed(p *pump[T]) {
+func feed[T any](r *Receiver[T], p *pump, out chan T) {
 	var stopErr error
 	defer func() {
 		r.chanErr.Store(&stopErr)
 		r.ahead.removePump(p)
 		close(p.done)
-		close(p.out)
+		close(out)
 	}()
 	r.chanErr.Store(new(error))
 	for {
@@ -90,7 +100,7 @@ func (r *Receiver[T]) feed(p *pump[T]) {
 		}
 		stop := false
 		select {
-		case p.out <- v:
+		case out <- v:
 		case <-p.reclaim:
 			r.ahead.push(tagged[T]{v, tag}) // a receive asked for it
 		case <-p.ctx.Done():
@@ -133,10 +143,11 @@ type tagged[T any] struct {
 	tag uint32
 }
 
-// pump is one goroutine feeding a Chan channel.
-type pump[T any] struct {
+// pump is one goroutine feeding a Chan channel. It is not generic, so that
+// a Receiver of a type too large for a channel compiles.
+type pump struct {
 	ctx  context.Context
-	out  chan T
+	out  any           // the chan T it feeds
 	done chan struct{} // closed when the goroutine has ended
 
 	// A receive that finds the pump holding a value sends a token on
@@ -156,13 +167,13 @@ type pump[T any] struct {
 type aheadQueue[T any] struct {
 	mu    sync.Mutex
 	items []tagged[T]
-	live  *pump[T] // the pump behind the channel Chan returns now
-	pumps []*pump[T]
+	live  *pump // the pump behind the channel Chan returns now
+	pumps []*pump
 	busy  atomic.Int32 // len(items) + len(pumps), read without mu
 	wake  *wakeEvent
 }
 
-func (q *aheadQueue[T]) removePump(p *pump[T]) {
+func (q *aheadQueue[T]) removePump(p *pump) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.live == p {
@@ -207,7 +218,7 @@ func (q *aheadQueue[T]) pop() (tagged[T], bool) {
 
 // hold records that p has read a value off the transport; the caller holds
 // the Receiver's receive lock.
-func (q *aheadQueue[T]) hold(p *pump[T]) {
+func (q *aheadQueue[T]) hold(p *pump) {
 	q.mu.Lock()
 	p.holding = true
 	q.mu.Unlock()
@@ -215,7 +226,7 @@ func (q *aheadQueue[T]) hold(p *pump[T]) {
 
 // letGo records that p no longer holds a value, and answers a receive that
 // asked for it.
-func (q *aheadQueue[T]) letGo(p *pump[T]) {
+func (q *aheadQueue[T]) letGo(p *pump) {
 	q.mu.Lock()
 	asked := p.asked
 	p.holding, p.asked = false, false
@@ -232,11 +243,11 @@ func (q *aheadQueue[T]) letGo(p *pump[T]) {
 // reclaim makes every pump other than self that holds a value hand it back
 // (or deliver it), so that the receive in progress, which holds the
 // Receiver's receive lock, takes values in the order they were read.
-func (q *aheadQueue[T]) reclaim(self *pump[T]) {
+func (q *aheadQueue[T]) reclaim(self *pump) {
 	if q.busy.Load() == 0 {
 		return
 	}
-	var asked []*pump[T]
+	var asked []*pump
 	q.mu.Lock()
 	for _, p := range q.pumps {
 		if p != self && p.holding && !p.asked {

@@ -19,5 +19,5 @@
 // time.
 //
 // [Select] waits on receivers of different element types at once, without a
-// goroutine per case; [Receiver.Chan] bridges to a native select statement.
+// goroutine per case; [Chan] bridges to a native select statement.
 package ipcchan

@@ -124,7 +124,7 @@ func TestChanHandsBackReadAhead(t *testing.T) {
 	}
 	tx.Close()
 	cctx, cancel := context.WithCancel(ctx)
-	ch := rx.Chan(cctx)
+	ch := ipcchan.Chan(cctx, rx)
 	if v := <-ch; v != 0 {
 		t.Fatalf("first value %d", v)
 	}
@@ -142,7 +142,7 @@ func TestChanHandsBackReadAhead(t *testing.T) {
 		}
 	}
 	// A Chan that runs to the end reports no error.
-	ch = rx.Chan(ctx)
+	ch = ipcchan.Chan(ctx, rx)
 	for range ch {
 	}
 	if err := rx.Err(); err != nil {
@@ -235,5 +235,46 @@ func TestSelectHonoursContext(t *testing.T) {
 	defer cancel2()
 	if i, err := ipcchan.Select(ctx2, ipcchan.OnRecv[job](nil, nil)); i != -1 || err != context.DeadlineExceeded {
 		t.Fatalf("Select with nil cases = %d, %v", i, err)
+	}
+}
+
+// Frame is larger than a Go channel can carry (64 KiB).
+type Frame struct {
+	Seq     uint32
+	Samples [20000]float32
+}
+
+// A Receiver of a type too large for a Go channel compiles and works with
+// Recv, All and Select (only Chan, whose channel cannot hold it, is out of
+// reach: it is a function, so nothing else depends on it).
+func TestElementLargerThanAChannelCarries(t *testing.T) {
+	tx, rx := memPair[Frame](4)
+	defer rx.Close()
+	ctx := context.Background()
+	go func() {
+		for i := range 3 {
+			var f Frame
+			f.Seq, f.Samples[19999] = uint32(i), float32(i)
+			if err := tx.Send(ctx, f); err != nil {
+				t.Error(err)
+			}
+		}
+		tx.Close()
+	}()
+	f, err := rx.Recv(ctx)
+	if err != nil || f.Seq != 0 {
+		t.Fatalf("Recv = %d, %v", f.Seq, err)
+	}
+	if i, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, func(f Frame) {
+		if f.Seq != 1 || f.Samples[19999] != 1 {
+			t.Errorf("Select got frame %d", f.Seq)
+		}
+	})); i != 0 || err != nil {
+		t.Fatalf("Select = %d, %v", i, err)
+	}
+	for f, err := range rx.All(ctx) {
+		if err != nil || f.Seq != 2 || f.Samples[19999] != 2 {
+			t.Fatalf("All = %d, %v", f.Seq, err)
+		}
 	}
 }

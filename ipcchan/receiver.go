@@ -85,7 +85,7 @@ func (r *Receiver[T]) RecvTag(ctx context.Context) (T, uint32, error) {
 
 // recvTag is RecvTag for a caller that may be the Chan pump self, which is
 // marked as holding the value before the receive lock is let go.
-func (r *Receiver[T]) recvTag(ctx context.Context, self *pump[T]) (T, uint32, error) {
+func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error) {
 	var zero T
 	if err := r.begin(ctx, self); err != nil {
 		return zero, 0, err
@@ -168,7 +168,7 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 // begin checks ctx, takes the receive lock, and has every Chan pump other
 // than self hand back the value it holds, so that the receive takes values
 // in the order they were read.
-func (r *Receiver[T]) begin(ctx context.Context, self *pump[T]) error {
+func (r *Receiver[T]) begin(ctx context.Context, self *pump) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

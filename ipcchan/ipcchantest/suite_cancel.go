@@ -240,7 +240,7 @@ func testChanReadAhead(t *testing.T, h *Harness) {
 	p := startPeer(t, h, "send", map[string]string{envCount: "3", envHold: "1"}, false, map[string]Passable{"out": tx})
 	ctx := testCtx(t)
 	cctx, cancel := context.WithCancel(ctx)
-	ch := rx.Chan(cctx)
+	ch := ipcchan.Chan(cctx, rx)
 	expectSeq(t, <-ch, 0)
 	time.Sleep(50 * time.Millisecond) // the goroutine reads message 1 and waits to deliver it
 	cancel()

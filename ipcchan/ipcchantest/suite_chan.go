@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 // Chan called inside a loop, the shape a program ported from
@@ -24,7 +26,7 @@ func testChanInLoop(t *testing.T, h *Harness) {
 loop:
 	for {
 		select {
-		case v, ok := <-rx.Chan(ctx):
+		case v, ok := <-ipcchan.Chan(ctx, rx):
 			if !ok {
 				break loop
 			}
@@ -68,7 +70,7 @@ func testChanMixed(t *testing.T, h *Harness) {
 		case 0: // a select with its own deadline, cancelled after it
 			ictx, cancel := context.WithTimeout(ctx, suiteTimeout)
 			select {
-			case v, ok := <-rx.Chan(ictx):
+			case v, ok := <-ipcchan.Chan(ictx, rx):
 				if !ok {
 					cancel()
 					t.Fatalf("channel closed after %d values: %v", tr.n, rx.Err())
@@ -80,7 +82,7 @@ func testChanMixed(t *testing.T, h *Harness) {
 			}
 			cancel()
 		case 1: // the feeding goroutine of an earlier call may hold a value
-			rx.Chan(ctx)
+			ipcchan.Chan(ctx, rx)
 			v, err := rx.Recv(ctx)
 			if err != nil {
 				t.Fatalf("Recv after %d values: %v", tr.n, err)
