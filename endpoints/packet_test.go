@@ -33,6 +33,10 @@ func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sende
 	return tx, rx, nil
 }
 
+// dgramLookalikes are values whose bytes are a datagram end-of-stream
+// marker (the tag 0xFFFFFFFF alone) or begin with one.
+var dgramLookalikes = [][]byte{{0xFF, 0xFF, 0xFF, 0xFF}, {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, {0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}}
+
 var unixgramHarness = &ipcchantest.Harness{
 	Name: "unixgram",
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
@@ -43,6 +47,7 @@ var unixgramHarness = &ipcchantest.Harness{
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   128 << 10, // a Unix datagram must fit the socket's send buffer
 	WatchPeer:    true,      // no kernel end of stream: a killed sender is seen through its pid
+	Lookalikes:   dgramLookalikes,
 }
 
 var unixpacketHarness = &ipcchantest.Harness{
@@ -59,6 +64,7 @@ var unixpacketHarness = &ipcchantest.Harness{
 	TakeSender:   endpoints.InheritSender[[]byte],
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   128 << 10,
+	Lookalikes:   dgramLookalikes,
 }
 
 // UDP keeps neither order nor delivery under load, and never blocks a
@@ -77,6 +83,7 @@ var udpHarness = &ipcchantest.Harness{
 	TakeSender:   endpoints.InheritSender[[]byte],
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   65000,
+	Lookalikes:   dgramLookalikes,
 	// No connection tells a UDP receiver its sender died: it watches the
 	// sender's process.
 	WatchPeer: true,

@@ -146,7 +146,10 @@ type MsgSelect struct {
 // of the sender's type (ipcchan.WithTag, default 1), waiting up to the
 // linger time for room — none with ipcchan.WithRawMessages, for a
 // receiver that is not ipcchan, whose receivers in turn take every message
-// as it is and never return io.EOF.
+// as it is and never return io.EOF. A value that begins like the marker is
+// sent escaped, 16 bytes longer (see the README), so that no value ends
+// the stream; one whose escaped form exceeds msgmax is refused with
+// ErrMessageTooLarge.
 func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	cfg := ipcchan.NewConfig(opts...)
 	if cfg.Tag == 0 {
@@ -295,12 +298,15 @@ func (t *sysvTransport) receive(ctx context.Context, block bool, deliver func(ui
 		}
 		typ := binary.NativeEndian.Uint64(t.buf)
 		msg := t.buf[8 : 8+t.n]
-		if !t.raw && isQueueEOS(msg) {
-			t.ended++
-			continue
+		if !t.raw {
+			var eos bool
+			if msg, eos = queueBody(msg); eos {
+				t.ended++
+				continue
+			}
 		}
-		if t.n > t.max {
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, t.n, t.max)
+		if len(msg) > t.max {
+			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), t.max)
 		}
 		return deliver(uint32(typ), msg)
 	}
@@ -330,8 +336,13 @@ func (t *sysvTransport) frame(typ uint32, msg []byte) error {
 		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)
 	}
 	t.out = binary.NativeEndian.AppendUint64(t.out[:0], uint64(typ))
-	t.out = append(t.out, msg...)
-	return nil
+	if t.raw {
+		t.out = append(t.out, msg...)
+		return nil
+	}
+	var err error
+	t.out, err = appendQueueValue(t.out, msg, t.maxText) // escaped if it begins like the marker
+	return err
 }
 
 func (t *sysvTransport) SendMsg(ctx context.Context, tag uint32, msg []byte) error {

@@ -68,6 +68,7 @@ var sysvMQHarness = &ipcchantest.Harness{
 	MaxMessage:   8192,
 	MaxShared:    8192,
 	WatchPeer:    true, // a queue has no kernel end of stream
+	Lookalikes:   queueLookalikes,
 }
 
 func TestSysVMQConformance(t *testing.T) { ipcchantest.Run(t, sysvMQHarness) }
