@@ -262,3 +262,24 @@ func init() {
 		return nil
 	}
 }
+
+// BenchmarkSysVQueueSendReceive measures SysVQueue.Send and Receive (the
+// whole-type msgsnd and msgrcv) in one process, 64-byte messages.
+func BenchmarkSysVQueueSendReceive(b *testing.B) {
+	q, err := newTestQueue()
+	if err != nil {
+		b.Skip(err)
+	}
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Send(ctx, 1<<40, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := q.Receive(ctx, endpoints.MsgSelect{}, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
