@@ -283,3 +283,35 @@ func BenchmarkSysVQueueSendReceive(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueueSendRecv measures Send then RecvInto of one 64-byte
+// message within one process, the per-message cost of the queue transports
+// themselves: a plain value, and one that begins like the end-of-stream
+// marker and so travels escaped.
+func BenchmarkQueueSendRecv(b *testing.B) {
+	for _, k := range queueKinds {
+		for _, v := range []struct{ name, prefix string }{{"plain", ""}, {"escaped", "\x00IPCCHAN-EOS\x00\x00\x00"}} {
+			b.Run(k.name+"/"+v.name+"/64B", func(b *testing.B) {
+				tx, rx := k.pair(b)
+				defer tx.Close()
+				defer rx.Close()
+				ctx := context.Background()
+				msg := append([]byte(v.prefix), make([]byte, 64-len(v.prefix))...)
+				var buf []byte
+				b.SetBytes(64)
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := tx.Send(ctx, msg); err != nil {
+						b.Fatal(err)
+					}
+					if err := rx.RecvInto(ctx, &buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if string(buf) != string(msg) {
+					b.Fatalf("received %q, want %q", buf, msg)
+				}
+			})
+		}
+	}
+}
