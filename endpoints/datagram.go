@@ -233,6 +233,13 @@ type dgramReceiver struct {
 	sticky  error
 	n       int
 	readFn  func(int) error
+
+	// A raw seqpacket record may be empty, and a read of it returns 0 as
+	// the peer's hang-up does. The socket then has SO_PASSCRED, which puts
+	// the sender's credentials on every record, into oob; a read of 0
+	// bytes with no credentials is the hang-up.
+	oob  []byte
+	oobn int
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
@@ -243,12 +250,24 @@ func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.C
 	}
 	r.buf = make([]byte, size)
 	r.readFn = r.read
+	if kind == unixpacketKind && cfg.RawMessages {
+		var err error = unix.EBADF
+		fd.Control(func(fd int) { err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+		if err == nil {
+			r.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		}
+	}
 	return r
 }
 
 func (r *dgramReceiver) String() string { return r.desc }
 
 func (r *dgramReceiver) read(fd int) error {
+	if r.oob != nil {
+		n, oobn, err := sys.RecvmsgTrunc(fd, r.buf, r.oob)
+		r.n, r.oobn = n, oobn
+		return err
+	}
 	n, err := sys.RecvTrunc(fd, r.buf)
 	r.n = n
 	return err
@@ -285,7 +304,7 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		}
 		n := r.n
 		switch {
-		case n == 0 && !r.kind.marker:
+		case n == 0 && !r.kind.marker && (r.oob == nil || r.oobn == 0):
 			r.sticky = io.EOF // a seqpacket peer shut down or closed
 			continue
 		case n > len(r.buf):

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -151,6 +152,9 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 	if e, ok, err := inheritedSysV(name); ok {
 		if err != nil {
 			return nil, err
+		}
+		if e.sel.Type < 0 || e.sel.Type > math.MaxUint32 {
+			return nil, fmt.Errorf("ipcchan: inherit %q: %w: message type %d; a typed Sender sends types 1 to %d", name, ErrMsgType, e.sel.Type, uint32(math.MaxUint32))
 		}
 		// The parent's message type, unless the child asks for another.
 		opts = append([]ipcchan.Option{ipcchan.WithTag(uint32(e.sel.Type))}, opts...)

@@ -2,10 +2,13 @@ package endpoints_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"testing"
 
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -33,6 +36,10 @@ func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sende
 	return tx, rx, nil
 }
 
+// dgramLookalikes are values whose bytes are a datagram end-of-stream
+// marker (the tag 0xFFFFFFFF alone) or begin with one.
+var dgramLookalikes = [][]byte{{0xFF, 0xFF, 0xFF, 0xFF}, {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, {0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}}
+
 var unixgramHarness = &ipcchantest.Harness{
 	Name: "unixgram",
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
@@ -43,6 +50,7 @@ var unixgramHarness = &ipcchantest.Harness{
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   128 << 10, // a Unix datagram must fit the socket's send buffer
 	WatchPeer:    true,      // no kernel end of stream: a killed sender is seen through its pid
+	Lookalikes:   dgramLookalikes,
 }
 
 var unixpacketHarness = &ipcchantest.Harness{
@@ -59,6 +67,7 @@ var unixpacketHarness = &ipcchantest.Harness{
 	TakeSender:   endpoints.InheritSender[[]byte],
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   128 << 10,
+	Lookalikes:   dgramLookalikes,
 }
 
 // UDP keeps neither order nor delivery under load, and never blocks a
@@ -77,6 +86,7 @@ var udpHarness = &ipcchantest.Harness{
 	TakeSender:   endpoints.InheritSender[[]byte],
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   65000,
+	Lookalikes:   dgramLookalikes,
 	// No connection tells a UDP receiver its sender died: it watches the
 	// sender's process.
 	WatchPeer: true,
@@ -96,4 +106,71 @@ var udpHarness = &ipcchantest.Harness{
 		"CloseWhileSending":      udpNoBlock,
 		"ReceiverKilled":         udpLossy + " (the receiving child checks every message, so it stops early)",
 	},
+}
+
+// No value ends a datagram stream, in either mode: empty values and values
+// whose bytes are the end-of-stream marker's datagram arrive as values,
+// exactly. In tagged mode the marker is a tag no value can carry (a send
+// with it is refused); in raw mode there is no marker, and an empty raw
+// seqpacket record — which a read returns as 0 bytes, like the peer's
+// hang-up — is told apart by the sender's credentials (SO_PASSCRED).
+func TestDatagramValuesNeverEndTheStream(t *testing.T) {
+	networks := []struct {
+		name string
+		pair func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error)
+	}{
+		{"unixgram", unixgramHarness.Pair},
+		{"unixpacket", unixpacketHarness.Pair},
+		{"udp", udpHarness.Pair},
+	}
+	values := [][]byte{nil, []byte("a"), nil, {0xFF, 0xFF, 0xFF, 0xFF}, {}, []byte("b"), nil}
+	for _, nw := range networks {
+		for _, raw := range []bool{false, true} {
+			name := nw.name + "/tagged"
+			var opts []ipcchan.Option
+			if raw {
+				name = nw.name + "/raw"
+				opts = append(opts, ipcchan.WithRawMessages())
+			}
+			t.Run(name, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				tx, rx, err := nw.pair(opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rx.Close()
+				defer tx.Close()
+				ctx := testCtx(t)
+				want := values
+				switch err := tx.SendTag(ctx, 0xFFFF_FFFF, nil); {
+				case raw:
+				case nw.name == "unixpacket": // the kernel ends the stream: the tag is free
+					if err != nil {
+						t.Fatal(err)
+					}
+					want = append([][]byte{nil}, values...)
+				case !errors.Is(err, endpoints.ErrReservedTag):
+					t.Fatalf("a value with the marker's tag: %v, want ErrReservedTag", err)
+				}
+				for _, v := range values {
+					if err := tx.Send(ctx, v); err != nil {
+						t.Fatal(err)
+					}
+				}
+				end := io.EOF
+				if raw && nw.name != "unixpacket" {
+					end = nil // no marker: a raw datagram receiver never ends by itself
+				}
+				if err := tx.Close(); err != nil {
+					t.Fatal(err)
+				}
+				recvExactly(t, ctx, rx, want, end)
+				if end == nil {
+					if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+						t.Fatalf("after the values: %v, want ErrWouldBlock", err)
+					}
+				}
+			})
+		}
+	}
 }

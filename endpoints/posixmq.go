@@ -143,7 +143,10 @@ func MQStatsOf(transport any) (MQStats, error) {
 // 0 to 32767; messages longer than the queue's message size are refused
 // before anything is sent. Close posts an end-of-stream marker (see
 // [OpenMQReceiver]), waiting up to the linger time for room — except with
-// ipcchan.WithRawMessages, for a receiver that is not ipcchan.
+// ipcchan.WithRawMessages, for a receiver that is not ipcchan. A value
+// that begins like the marker is sent escaped, 16 bytes longer (see the
+// README), so that no value ends the stream; one whose escaped form does
+// not fit the queue is refused with ErrMessageTooLarge.
 func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	fd, err := openMQ(name, unix.O_WRONLY)
 	if err != nil {
@@ -157,8 +160,10 @@ func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T
 // reports the priority. A queue has no kernel end of stream: Recv returns
 // io.EOF once as many senders as ipcchan.WithSenders says (default 1) have
 // closed, each posting a marker; a peer that dies without closing is seen
-// through Receiver.WatchPeer. With ipcchan.WithRawMessages every message
-// is delivered as it is, markers included, and Recv never returns io.EOF.
+// through Receiver.WatchPeer. A message that carries an escaped value is
+// delivered without its escape. With ipcchan.WithRawMessages every message
+// is delivered as it is, markers and escapes included, and Recv never
+// returns io.EOF.
 func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	fd, err := openMQ(name, unix.O_RDONLY)
 	if err != nil {
@@ -255,6 +260,7 @@ type posixMQ struct {
 	// Send side.
 	msg     []byte
 	sprio   uint32
+	esc     []byte // an escaped value's body (see queueEOS)
 	writeFn func(int) error
 
 	closeOnce sync.Once
@@ -295,34 +301,43 @@ func (q *posixMQ) read(fd int) error {
 	return err
 }
 
-func (q *posixMQ) checkSend(tag uint32, msg []byte) error {
+// prepare checks a message and sets it up for write: as it is, or escaped
+// (see queueEOS) if it begins like the end-of-stream marker.
+func (q *posixMQ) prepare(tag uint32, msg []byte) error {
 	if tag >= sys.MqPrioMax {
 		return fmt.Errorf("%w: priority %d, POSIX queues take 0 to %d", ErrReservedTag, tag, sys.MqPrioMax-1)
 	}
 	if len(msg) > q.msgSize {
 		return fmt.Errorf("%w: %d bytes, the queue's message size is %d", ipcchan.ErrMessageTooLarge, len(msg), q.msgSize)
 	}
+	if !q.raw && queueNeedsEscape(msg) {
+		var err error
+		if q.esc, err = appendQueueValue(q.esc[:0], msg, q.msgSize); err != nil {
+			return err
+		}
+		msg = q.esc
+	}
+	q.msg, q.sprio = msg, tag
 	return nil
 }
 
 func (q *posixMQ) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
-	if err := q.checkSend(tag, msg); err != nil {
+	if err := q.prepare(tag, msg); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		q.msg = nil
 		return err
 	}
-	q.msg, q.sprio = msg, tag
 	err := q.fd.Write(ctx, q.writeFn)
 	q.msg = nil
 	return sendErr(err)
 }
 
 func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
-	if err := q.checkSend(tag, msg); err != nil {
+	if err := q.prepare(tag, msg); err != nil {
 		return err
 	}
-	q.msg, q.sprio = msg, tag
 	err := q.fd.TryWrite(q.writeFn)
 	q.msg = nil
 	if err == unix.EAGAIN {
@@ -365,12 +380,15 @@ func (q *posixMQ) recv(ctx context.Context, block bool, deliver func(uint32, []b
 			return sendErr(err)
 		}
 		msg := q.buf[:q.n]
-		switch {
-		case q.prio == 0 && !q.raw && isQueueEOS(msg):
-			q.ended++
-			continue
-		case q.n > q.max:
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, q.n, q.max)
+		if !q.raw {
+			var eos bool
+			if msg, eos = queueBody(msg); eos && q.prio == 0 {
+				q.ended++
+				continue
+			}
+		}
+		if len(msg) > q.max {
+			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), q.max)
 		}
 		return deliver(q.prio, msg)
 	}

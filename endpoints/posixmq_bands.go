@@ -231,12 +231,15 @@ func (b *mqBand) try(deliver func(uint32, []byte) error) error {
 			return sendErr(err)
 		}
 		msg, prio := d.q.buf[:d.q.n], d.q.prio
-		if prio == 0 && !d.q.raw && isQueueEOS(msg) {
-			d.q.ended++
-			for _, o := range d.bands {
-				o.event.Set() // every band may now be at its end
+		if !d.q.raw {
+			var eos bool
+			if msg, eos = queueBody(msg); eos && prio == 0 {
+				d.q.ended++
+				for _, o := range d.bands {
+					o.event.Set() // every band may now be at its end
+				}
+				continue
 			}
-			continue
 		}
 		if len(msg) > d.q.max {
 			d.mu.Unlock()

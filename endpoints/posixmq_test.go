@@ -27,6 +27,31 @@ var posixMQHarness = &ipcchantest.Harness{
 	MaxMessage:   8192,
 	MaxShared:    8192,
 	WatchPeer:    true, // a queue has no kernel end of stream
+	Lookalikes:   queueLookalikes,
+}
+
+// The queues' end-of-stream marker and the prefix whose values are sent
+// escaped, as the README documents them.
+const (
+	queueMarker = "\x00IPCCHAN-EOS\x00\x00\x00\x01"
+	queuePrefix = "\x00IPCCHAN-EOS\x00\x00\x00"
+	queueEscape = queuePrefix + "\x02"
+)
+
+// queueLookalikes are values that look like the queues' end-of-stream
+// marker, for the conformance rule that none of them ends the stream.
+var queueLookalikes = [][]byte{
+	[]byte(queueMarker),
+	[]byte(queueMarker + queueMarker),
+	[]byte(queueMarker + "and more"),
+	[]byte(queuePrefix),
+	[]byte(queuePrefix[:8]),
+	[]byte(queueMarker[:15] + "\x00"),
+	[]byte(queuePrefix + "\x03"),
+	[]byte(queueEscape),
+	[]byte(queueEscape + "x"),
+	[]byte(queueEscape + queueMarker),
+	[]byte(queueEscape + queueEscape + queueMarker),
 }
 
 func TestPosixMQConformance(t *testing.T) { ipcchantest.Run(t, posixMQHarness) }

@@ -262,3 +262,56 @@ func init() {
 		return nil
 	}
 }
+
+// BenchmarkSysVQueueSendReceive measures SysVQueue.Send and Receive (the
+// whole-type msgsnd and msgrcv) in one process, 64-byte messages.
+func BenchmarkSysVQueueSendReceive(b *testing.B) {
+	q, err := newTestQueue()
+	if err != nil {
+		b.Skip(err)
+	}
+	ctx := context.Background()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.SetBytes(64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Send(ctx, 1<<40, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := q.Receive(ctx, endpoints.MsgSelect{}, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQueueSendRecv measures Send then RecvInto of one 64-byte
+// message within one process, the per-message cost of the queue transports
+// themselves: a plain value, and one that begins like the end-of-stream
+// marker and so travels escaped.
+func BenchmarkQueueSendRecv(b *testing.B) {
+	for _, k := range queueKinds {
+		for _, v := range []struct{ name, prefix string }{{"plain", ""}, {"escaped", "\x00IPCCHAN-EOS\x00\x00\x00"}} {
+			b.Run(k.name+"/"+v.name+"/64B", func(b *testing.B) {
+				tx, rx := k.pair(b)
+				defer tx.Close()
+				defer rx.Close()
+				ctx := context.Background()
+				msg := append([]byte(v.prefix), make([]byte, 64-len(v.prefix))...)
+				var buf []byte
+				b.SetBytes(64)
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := tx.Send(ctx, msg); err != nil {
+						b.Fatal(err)
+					}
+					if err := rx.RecvInto(ctx, &buf); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if string(buf) != string(msg) {
+					b.Fatalf("received %q, want %q", buf, msg)
+				}
+			})
+		}
+	}
+}

@@ -2,7 +2,9 @@ package endpoints_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -103,4 +105,71 @@ func TestSysVMQWithC(t *testing.T) {
 		t.Fatalf("C received:\n%s", s)
 	}
 	tx.Close()
+}
+
+// SysV message types are C longs. A C program's msgsnd of type 2^32+1 is
+// never cut to type 1: a typed Receiver returns it as a *MsgTypeError
+// holding the whole type and the text (and goes on with the next
+// message); SysVQueue.Receive takes it with its type whole; and a Go
+// SysVQueue.Send of such a type reaches a C msgrcv of that type.
+func TestSysVMQLongTypesWithC(t *testing.T) {
+	bin := cPeer(t, "queues")
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.Itoa(q.ID())
+	const big = 1<<32 + 1
+	for _, m := range []struct {
+		typ  int64
+		text string
+	}{{big, "big"}, {1, "small"}, {big, "again"}, {math.MaxInt64, "max"}} {
+		if out, err := exec.Command(bin, "msgput", id, strconv.FormatInt(m.typ, 10), m.text).CombinedOutput(); err != nil {
+			t.Fatalf("C msgsnd: %v\n%s", err, out)
+		}
+	}
+	ctx := testCtx(t)
+	rx, err := endpoints.SysVReceiver[string](q, endpoints.MsgSelect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	_, tag, err := rx.RecvTag(ctx)
+	var mte *endpoints.MsgTypeError
+	if !errors.As(err, &mte) || !errors.Is(err, endpoints.ErrMsgType) {
+		t.Fatalf("a message of type 2^32+1: tag %d, %v; want a *MsgTypeError", tag, err)
+	}
+	if mte.Type != big || string(mte.Text) != "big" {
+		t.Fatalf("MsgTypeError carries type %d, text %q; want %d, %q", mte.Type, mte.Text, int64(big), "big")
+	}
+	if v, tag, err := rx.RecvTag(ctx); err != nil || v != "small" || tag != 1 {
+		t.Fatalf("the next message: %q, type %d, %v; want %q of type 1", v, tag, err, "small")
+	}
+
+	buf := make([]byte, 64)
+	typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: big}, buf)
+	if err != nil || typ != big || string(buf[:n]) != "again" {
+		t.Fatalf("Receive of type 2^32+1: type %d, %q, %v", typ, buf[:n], err)
+	}
+	if typ, n, err = q.Receive(ctx, endpoints.MsgSelect{}, buf); err != nil || typ != math.MaxInt64 || string(buf[:n]) != "max" {
+		t.Fatalf("Receive: type %d, %q, %v; want the largest long", typ, buf[:n], err)
+	}
+
+	if err := q.Send(ctx, big, []byte("from go")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "msgrcv", id, strconv.FormatInt(big, 10), "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("C msgrcv: %v\n%s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "4294967297 from go" {
+		t.Fatalf("C msgrcv of type 2^32+1 got %q", s)
+	}
+
+	if _, err := endpoints.SysVReceiver[string](q, endpoints.MsgSelect{Type: big}); !errors.Is(err, endpoints.ErrMsgType) {
+		t.Fatalf("a typed Receiver of type 2^32+1 only: %v, want ErrMsgType", err)
+	}
+	if st, err := q.Stats(); err != nil || st.Messages != 0 {
+		t.Fatalf("left on the queue: %+v, %v", st, err)
+	}
 }

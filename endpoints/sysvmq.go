@@ -1,11 +1,13 @@
 package endpoints
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -38,12 +40,38 @@ func Ftok(path string, id int) (Key, error) {
 // use (EIDRM): calls blocked on it end with this error instead of hanging.
 var ErrRemoved = errors.New("removed")
 
+// ErrMsgType is wrapped by the error for a SysV message type that the
+// uint32 tag of a typed Sender or Receiver cannot hold: message types are C
+// longs, 1 to 2^63-1, and they are never cut to 32 bits.
+var ErrMsgType = errors.New("SysV message type beyond the 32-bit tag")
+
+// MsgTypeError is the error a typed SysV Receiver returns for a message
+// whose type is above 2^32-1, which its uint32 tag cannot report. The
+// message has been taken off the queue and is in the error, whole, so
+// nothing is lost: its full type and its text (the codec's bytes, as the
+// Receiver would have decoded them; the error's own copy). It wraps
+// ErrMsgType. Receive such types with [SysVQueue.Receive], or select only
+// types up to 2^32-1 (MsgSelect).
+type MsgTypeError struct {
+	Type int64  // the message's type, whole
+	Text []byte // the message's text
+}
+
+func (e *MsgTypeError) Error() string {
+	return fmt.Sprintf("%v: a %d-byte message of type %d, taken off the queue and returned in this error (*endpoints.MsgTypeError); receive such types with SysVQueue.Receive, or select types up to %d",
+		ErrMsgType, len(e.Text), e.Type, uint32(math.MaxUint32))
+}
+
+func (e *MsgTypeError) Unwrap() error { return ErrMsgType }
+
 // SysVQueue is a System V message queue, known by its identifier. It is a
 // plain handle: it holds no resource in this process and needs no closing;
 // the queue lives until [SysVQueue.Remove]. Its methods are safe for
 // concurrent use.
 type SysVQueue struct {
 	id int
+
+	msgmax atomic.Int64 // the system's msgmax, read at the first Send
 }
 
 // CreateSysVQueue creates a message queue for key (IPCPrivate: a new
@@ -146,7 +174,10 @@ type MsgSelect struct {
 // of the sender's type (ipcchan.WithTag, default 1), waiting up to the
 // linger time for room — none with ipcchan.WithRawMessages, for a
 // receiver that is not ipcchan, whose receivers in turn take every message
-// as it is and never return io.EOF.
+// as it is and never return io.EOF. A value that begins like the marker is
+// sent escaped, 16 bytes longer (see the README), so that no value ends
+// the stream; one whose escaped form exceeds msgmax is refused with
+// ErrMessageTooLarge.
 func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	cfg := ipcchan.NewConfig(opts...)
 	if cfg.Tag == 0 {
@@ -159,7 +190,11 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 }
 
 // SysVReceiver returns a Receiver on q that takes the messages sel selects;
-// RecvTag reports each one's type. Several receivers, of different element
+// RecvTag reports each one's type. A message whose type is above 2^32-1,
+// which the tag cannot hold, is returned as a *MsgTypeError carrying the
+// whole type and the message; a selection of exactly such a type (Type
+// above 2^32-1 without Except) is refused with an error wrapping
+// ErrMsgType. Several receivers, of different element
 // types, can share one queue, one per message type, and an ipcchan.Select
 // waits on all of them (polling every millisecond: a SysV queue has no
 // descriptor). A receiver ends with io.EOF after as many end-of-stream
@@ -171,6 +206,10 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 // interrupt with a signal (see the README): a cancelled receive has taken
 // nothing.
 func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if sel.Type > math.MaxUint32 && !sel.Except {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: fmt.Errorf("%w: MsgSelect.Type %d: a typed Receiver reports types up to %d; receive this type with SysVQueue.Receive",
+			ErrMsgType, sel.Type, uint32(math.MaxUint32))}
+	}
 	t := newSysVTransport(q, ipcchan.NewConfig(opts...))
 	t.sel = sel
 	return receiverOver[T](t, opts)
@@ -296,12 +335,19 @@ func (t *sysvTransport) receive(ctx context.Context, block bool, deliver func(ui
 		}
 		typ := binary.NativeEndian.Uint64(t.buf)
 		msg := t.buf[8 : 8+t.n]
-		if !t.raw && isQueueEOS(msg) {
-			t.ended++
-			continue
+		if !t.raw {
+			var eos bool
+			if msg, eos = queueBody(msg); eos {
+				t.ended++
+				continue
+			}
 		}
-		if t.n > t.max {
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, t.n, t.max)
+		if len(msg) > t.max {
+			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), t.max)
+		}
+		if typ > math.MaxUint32 {
+			// A C long the tag cannot hold: never cut it, hand it all back.
+			return &MsgTypeError{Type: int64(typ), Text: bytes.Clone(msg)}
 		}
 		return deliver(uint32(typ), msg)
 	}
@@ -331,8 +377,13 @@ func (t *sysvTransport) frame(typ uint32, msg []byte) error {
 		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)
 	}
 	t.out = binary.NativeEndian.AppendUint64(t.out[:0], uint64(typ))
-	t.out = append(t.out, msg...)
-	return nil
+	if t.raw {
+		t.out = append(t.out, msg...)
+		return nil
+	}
+	var err error
+	t.out, err = appendQueueValue(t.out, msg, t.maxText) // escaped if it begins like the marker
+	return err
 }
 
 func (t *sysvTransport) SendMsg(ctx context.Context, tag uint32, msg []byte) error {

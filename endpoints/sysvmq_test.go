@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +70,7 @@ var sysvMQHarness = &ipcchantest.Harness{
 	MaxMessage:   8192,
 	MaxShared:    8192,
 	WatchPeer:    true, // a queue has no kernel end of stream
+	Lookalikes:   queueLookalikes,
 }
 
 func TestSysVMQConformance(t *testing.T) { ipcchantest.Run(t, sysvMQHarness) }
@@ -244,5 +247,162 @@ func TestSysVMQKeys(t *testing.T) {
 	}
 	if _, err := endpoints.Ftok(filepath.Join(t.TempDir(), "missing"), 1); err == nil {
 		t.Fatal("Ftok of a missing file succeeded")
+	}
+}
+
+// SysVQueue.Send and Receive are msgsnd and msgrcv with the whole type:
+// exact bytes (no end-of-stream marker or escape), waits that end with
+// their context having done nothing, a message too long for the buffer
+// left queued, refusals before sending.
+func TestSysVQueueSendReceive(t *testing.T) {
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	buf := make([]byte, 8192)
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	_, _, err = q.Receive(dctx, endpoints.MsgSelect{}, buf)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Receive on an empty queue past its deadline: %v", err)
+	}
+
+	for _, m := range []struct {
+		typ  int64
+		text string
+	}{{5, queueMarker}, {math.MaxInt64, queueEscape + "x"}, {6, "0123456789"}, {1 << 40, ""}} {
+		if err := q.Send(ctx, m.typ, []byte(m.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 5}, buf); err != nil || typ != 5 || string(buf[:n]) != queueMarker {
+		t.Fatalf("the marker's bytes: type %d, %q, %v", typ, buf[:n], err)
+	}
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6, Except: true}, buf); err != nil || typ != math.MaxInt64 || string(buf[:n]) != queueEscape+"x" {
+		t.Fatalf("type 2^63-1: type %d, %q, %v", typ, buf[:n], err)
+	}
+	if _, _, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6}, buf[:4]); !errors.Is(err, ipcchan.ErrFrameTooLarge) {
+		t.Fatalf("10 bytes into 4: %v, want ErrFrameTooLarge", err)
+	}
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6, Truncate: true}, buf[:4]); err != nil || typ != 6 || string(buf[:n]) != "0123" {
+		t.Fatalf("the same, truncated: type %d, %q, %v (it should have stayed queued)", typ, buf[:n], err)
+	}
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: -(1 << 41)}, buf); err != nil || typ != 1<<40 || n != 0 {
+		t.Fatalf("lowest type up to 2^41: type %d, %d bytes, %v", typ, n, err)
+	}
+
+	for _, typ := range []int64{0, -1, math.MinInt64} {
+		if err := q.Send(ctx, typ, nil); !errors.Is(err, endpoints.ErrReservedTag) {
+			t.Errorf("type %d: %v, want ErrReservedTag", typ, err)
+		}
+	}
+	if err := q.Send(ctx, 1, make([]byte, 1<<20)); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("1 MiB: %v, want ErrMessageTooLarge", err)
+	}
+
+	// A full queue: a Send waits, and past its deadline has sent nothing.
+	st, err := q.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := st.MaxBytes / len(buf)
+	for range full {
+		if err := q.Send(ctx, 2, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dctx, cancel = context.WithTimeout(ctx, 20*time.Millisecond)
+	err = q.Send(dctx, 2, buf)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Send to a full queue past its deadline: %v", err)
+	}
+	if st, err := q.Stats(); err != nil || st.Messages != full {
+		t.Fatalf("after a cancelled Send: %+v, %v; want %d messages", st, err, full)
+	}
+
+	// Concurrent callers share nothing but the queue.
+	var wg sync.WaitGroup
+	for range full {
+		wg.Go(func() {
+			b := make([]byte, 8192)
+			if _, n, err := q.Receive(ctx, endpoints.MsgSelect{}, b); err != nil || n != len(b) {
+				t.Errorf("Receive: %d bytes, %v", n, err)
+			}
+		})
+		wg.Go(func() {
+			if err := q.Send(ctx, 3, []byte("x")); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if st, err := q.Stats(); err != nil || st.Messages != full {
+		t.Fatalf("after the concurrent calls: %+v, %v; want %d messages", st, err, full)
+	}
+
+	if err := q.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.Receive(ctx, endpoints.MsgSelect{}, buf); !errors.Is(err, endpoints.ErrRemoved) {
+		t.Fatalf("Receive on a removed queue: %v, want ErrRemoved", err)
+	}
+}
+
+// A typed Sender's end-of-stream marker carries its message type whole,
+// the largest a tag holds included.
+func TestSysVMQMarkerCarriesSenderType(t *testing.T) {
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	tx, err := endpoints.SysVSender[string](q, ipcchan.WithTag(math.MaxUint32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Send(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for _, want := range []string{"v", queueMarker} {
+		if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: math.MaxUint32}, buf); err != nil || typ != math.MaxUint32 || string(buf[:n]) != want {
+			t.Fatalf("type %d, %q, %v; want type %d, %q", typ, buf[:n], err, uint32(math.MaxUint32), want)
+		}
+	}
+}
+
+// A SysV queue handed down with a message type a typed Sender cannot send
+// is refused, never cut to 32 bits.
+func TestInheritSysVSenderRefusesLongType(t *testing.T) {
+	q, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.Itoa(q.ID())
+	t.Setenv(endpoints.EnvFiles, "long=sysvmq:"+id+":4294967297:,negative=sysvmq:"+id+":-3:,max=sysvmq:"+id+":4294967295:")
+	for _, name := range []string{"long", "negative"} {
+		if tx, err := endpoints.InheritSender[string](name); !errors.Is(err, endpoints.ErrMsgType) {
+			if err == nil {
+				tx.Close()
+			}
+			t.Errorf("%s: %v, want ErrMsgType", name, err)
+		}
+	}
+	tx, err := endpoints.InheritSender[string]("max", ipcchan.WithRawMessages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := tx.Send(testCtx(t), "v"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if typ, n, err := q.Receive(testCtx(t), endpoints.MsgSelect{}, buf); err != nil || typ != math.MaxUint32 || string(buf[:n]) != "v" {
+		t.Fatalf("type %d, %q, %v", typ, buf[:n], err)
 	}
 }

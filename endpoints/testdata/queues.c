@@ -4,7 +4,8 @@
      queues mqrecv NAME N      receive N messages, print "PRIO TEXT" per line
      queues msgsnd ID N        send struct {long mtype; char text[64]} with
                                mtype 1+I%2 and text "msg-I"
-     queues msgrcv ID TYPE N   receive N messages of TYPE, print "TYPE TEXT" */
+     queues msgrcv ID TYPE N   receive N messages of TYPE, print "TYPE TEXT"
+     queues msgput ID TYPE TEXT  send one message of TYPE (a long) */
 #include <fcntl.h>
 #include <mqueue.h>
 #include <stdio.h>
@@ -52,6 +53,12 @@ int main(int argc, char **argv) {
 			snprintf(m.text, sizeof m.text, "msg-%d", i);
 			if (msgsnd(id, &m, strlen(m.text), 0) != 0) { perror("msgsnd"); return 1; }
 		}
+		return 0;
+	}
+	if (strcmp(mode, "msgput") == 0 && argc == 5) {
+		struct textmsg m = {.mtype = strtol(argv[3], NULL, 10)};
+		snprintf(m.text, sizeof m.text, "%s", argv[4]);
+		if (msgsnd(atoi(argv[2]), &m, strlen(m.text), 0) != 0) { perror("msgsnd"); return 1; }
 		return 0;
 	}
 	if (strcmp(mode, "msgrcv") == 0 && argc == 5) {

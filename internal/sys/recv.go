@@ -45,3 +45,28 @@ func Recvmsg(fd int, p, oob []byte) (n, oobn, flags int, err error) {
 	}
 	return int(r), int(msg.Controllen), int(msg.Flags), nil
 }
+
+// RecvmsgTrunc receives one datagram or record into p with
+// recvmsg(MSG_TRUNC), taking control messages into oob (with
+// MSG_CMSG_CLOEXEC). It returns the datagram's full length, which exceeds
+// len(p) if it did not fit (the rest is lost), and the control bytes read.
+// It allocates nothing.
+func RecvmsgTrunc(fd int, p, oob []byte) (n, oobn int, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_TRUNC|unix.MSG_CMSG_CLOEXEC)
+	if errno != 0 {
+		return 0, 0, errno
+	}
+	return int(r), int(msg.Controllen), nil
+}

@@ -153,6 +153,8 @@ func runChild(h *Harness, role string) error {
 			}
 		}
 		return nil
+	case "send-lookalikes":
+		return sendLookalikes(ctx, h)
 	case "send-two":
 		a, err := h.TakeSender("a")
 		if err != nil {

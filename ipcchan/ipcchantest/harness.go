@@ -66,6 +66,14 @@ type Harness struct {
 	// ErrPeerGone.
 	WatchPeer bool
 
+	// Lookalikes are values that look like the transport's in-band
+	// end-of-stream marker, if it has one: the marker's exact bytes,
+	// values that begin with them or with part of them, and the escaped
+	// form of such values. The ForgedEndOfStream test sends each (with
+	// values every transport must carry, an empty one among them) and
+	// checks that each arrives as a value.
+	Lookalikes [][]byte
+
 	// Skip names the suite's tests (Order100k, SenderKilled,
 	// CloseWhileBlocked/Send, ...) that the transport cannot pass by its
 	// nature, each with the reason, which the test reports as it skips.

@@ -22,6 +22,7 @@ func Run(t *testing.T, h *Harness) {
 		{"Order100k", testOrder100k},
 		{"OrderToChild", testOrderToChild},
 		{"EndOfStream", testEndOfStream},
+		{"ForgedEndOfStream", testForgedEndOfStream},
 		{"ConcurrentGoroutines", testConcurrentGoroutines},
 		{"ConcurrentProcesses", testConcurrentProcesses},
 		{"CancelRecv", testCancelRecv},
