@@ -32,6 +32,9 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 // before allocating anything, for a payload over the limit. After an error
 // the reader is done: later calls return the same error.
 func (fr *FrameReader) ReadFrame() (tag uint32, payload []byte, err error) {
+	if fr == nil || fr.r == nil {
+		return 0, nil, errors.New("codec: a zero FrameReader: make one with NewFrameReader")
+	}
 	if fr.err != nil {
 		return 0, nil, fr.err
 	}
@@ -77,6 +80,9 @@ func NewFrameWriter(w io.Writer) *FrameWriter { return &FrameWriter{w: w} }
 // writer's error, or one wrapping ErrFrameTooLarge if the payload does not
 // fit in a frame.
 func (fw *FrameWriter) WriteFrame(tag uint32, payload []byte) error {
+	if fw == nil || fw.w == nil {
+		return errors.New("codec: a zero FrameWriter: make one with NewFrameWriter")
+	}
 	if uint64(len(payload)) > MaxFrameSize {
 		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(payload))
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/zerotest"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -64,4 +65,9 @@ func TestPutHeaderRejectsBadLengths(t *testing.T) {
 		}
 	}()
 	codec.PutHeader(make([]byte, 8), -1, 0)
+}
+
+// FrameReaders and FrameWriters nobody made: errors, not panics.
+func TestFrameReaderWriterZero(t *testing.T) {
+	zerotest.Check(t, &codec.FrameReader{}, (*codec.FrameReader)(nil), &codec.FrameWriter{}, (*codec.FrameWriter)(nil))
 }

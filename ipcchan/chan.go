@@ -43,9 +43,14 @@ import (
 // elements of less than 64 KiB: a Receiver of a larger type works (Recv,
 // All, Select), and only a call of Chan on it does not compile.
 func Chan[T any](ctx context.Context, r *Receiver[T]) <-chan T {
-	if r == nil || r.closed == nil {
+	if err := r.misuse("chan", ctx); err != nil {
+		// A nil or zero Receiver, or a nil ctx: a closed channel, and Err
+		// says why.
+		if r != nil {
+			r.chanErr.Store(&err)
+		}
 		c := make(chan T)
-		close(c) // a nil or zero Receiver delivers nothing
+		close(c)
 		return c
 	}
 	r.ahead.mu.Lock()
@@ -72,6 +77,9 @@ func Chan[T any](ctx context.Context, r *Receiver[T]) <-chan T {
 // of stream or while it is open, otherwise the error (ctx.Err(), an error
 // wrapping os.ErrClosed, a decode error, ...).
 func (r *Receiver[T]) Err() error {
+	if r == nil {
+		return nil
+	}
 	if e := r.chanErr.Load(); e != nil {
 		return *e
 	}

@@ -49,14 +49,26 @@ type OpError struct {
 }
 
 func (e *OpError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	s := "ipcchan: " + e.Op
 	if e.Endpoint != "" {
 		s += " " + e.Endpoint
 	}
-	return s + ": " + e.Err.Error()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
-func (e *OpError) Unwrap() error { return e.Err }
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // WrapError wraps err in an *OpError for op on endpoint, except for the
 // errors that are returned bare by convention: nil, io.EOF, ErrWouldBlock,

@@ -18,6 +18,9 @@ import (
 // The files must stay open until SendFiles returns. It returns an error
 // wrapping ErrNotSupported on other transports, and the errors of Send.
 func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error {
+	if err := s.misuse("send", ctx); err != nil {
+		return err
+	}
 	fs, ok := s.t.(FileMsgSender)
 	if !ok {
 		return s.wrap(fmt.Errorf("%w: cannot attach files", ErrNotSupported))
@@ -68,6 +71,9 @@ func fdOf(f *os.File) (int, error) {
 // closed, never leaked.
 func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	var zero T
+	if err := r.misuse("recv", ctx); err != nil {
+		return zero, nil, err
+	}
 	fr, ok := r.t.(FileMsgReceiver)
 	if !ok {
 		return zero, nil, r.wrap(fmt.Errorf("%w: cannot receive files", ErrNotSupported))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/ipcchan/internal/zerotest"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -276,5 +278,68 @@ func TestElementLargerThanAChannelCarries(t *testing.T) {
 		if err != nil || f.Seq != 2 || f.Samples[19999] != 2 {
 			t.Fatalf("All = %d, %v", f.Seq, err)
 		}
+	}
+}
+
+// Values a user declares instead of making: every method of the zero and
+// nil Sender and Receiver, and of the error types, returns an error or a
+// harmless result; a nil context is an error, not a crash.
+func TestZeroValuesAndNilContext(t *testing.T) {
+	zerotest.Check(t,
+		&ipcchan.Sender[int]{}, (*ipcchan.Sender[int])(nil),
+		&ipcchan.Receiver[int]{}, (*ipcchan.Receiver[int])(nil),
+		&ipcchan.OpError{}, (*ipcchan.OpError)(nil),
+		&ipcchan.PeerExitError{}, (*ipcchan.PeerExitError)(nil),
+		&ipcchan.Config{}, ipcchan.Case{})
+
+	var zs ipcchan.Sender[int]
+	if err := zs.Send(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "NewSender") {
+		t.Errorf("Send on a zero Sender = %v, want an error saying how to make one", err)
+	}
+	var zr ipcchan.Receiver[int]
+	if _, err := zr.Recv(context.Background()); err == nil || !strings.Contains(err.Error(), "NewReceiver") {
+		t.Errorf("Recv on a zero Receiver = %v, want an error saying how to make one", err)
+	}
+	if _, ok := <-ipcchan.Chan(context.Background(), &zr); ok {
+		t.Error("Chan of a zero Receiver delivered a value")
+	}
+	if zr.Err() == nil {
+		t.Error("Err after Chan of a zero Receiver = nil, want why")
+	}
+	if i, err := ipcchan.Select(context.Background(), ipcchan.OnRecv(&zr, func(int) {})); i != 0 || err == nil {
+		t.Errorf("Select on a zero Receiver = %d, %v, want its index and an error", i, err)
+	}
+
+	tx, rx := memPair[int](4)
+	defer rx.Close()
+	defer tx.Close()
+	//lint:ignore SA1012 a nil context is what this test passes on purpose
+	nilCtx := context.Context(nil)
+	checkNil := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "context.Background()") {
+			t.Errorf("%s with a nil context = %v, want an error saying what to pass", what, err)
+		}
+	}
+	checkNil("Send", tx.Send(nilCtx, 1))
+	checkNil("Flush", tx.Flush(nilCtx))
+	_, err := rx.Recv(nilCtx)
+	checkNil("Recv", err)
+	var v int
+	checkNil("RecvInto", rx.RecvInto(nilCtx, &v))
+	_, err = ipcchan.Select(nilCtx, ipcchan.OnRecv(rx, func(int) {}))
+	checkNil("Select", err)
+	for _, err := range rx.All(nilCtx) {
+		checkNil("All", err)
+	}
+	if err := rx.RecvInto(context.Background(), nil); err == nil {
+		t.Error("RecvInto(ctx, nil) = nil, want an error")
+	}
+	// Nothing was taken by the refused calls.
+	if err := tx.Send(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rx.Recv(context.Background()); err != nil || got != 7 {
+		t.Fatalf("Recv after the refused calls = %d, %v", got, err)
 	}
 }

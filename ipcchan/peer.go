@@ -23,6 +23,9 @@ type PeerExitError struct {
 }
 
 func (e *PeerExitError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	return fmt.Sprintf("ipcchan: peer gone: process %d exited", e.PID)
 }
 

@@ -80,6 +80,10 @@ func (r *Receiver[T]) Recv(ctx context.Context) (T, error) {
 // RecvTag is Recv that also returns the message's tag: its priority or
 // message type on transports that have one.
 func (r *Receiver[T]) RecvTag(ctx context.Context) (T, uint32, error) {
+	if err := r.misuse("recv", ctx); err != nil {
+		var zero T
+		return zero, 0, err
+	}
 	return r.recvTag(ctx, nil)
 }
 
@@ -110,7 +114,15 @@ func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error
 // RecvInto is Recv that decodes into *dst, reusing what *dst holds (the
 // capacity of a []byte, for example) so that a loop receiving into the same
 // variable need not allocate.
+//
+// A nil dst is refused with an error, and nothing is received.
 func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
+	if err := r.misuse("recv", ctx); err != nil {
+		return err
+	}
+	if dst == nil {
+		return r.wrap(errors.New("RecvInto with a nil destination: pass a pointer to a variable of the element type"))
+	}
 	if err := r.begin(ctx, nil); err != nil {
 		return err
 	}
@@ -136,6 +148,9 @@ func (r *Receiver[T]) TryRecv() (T, error) {
 // goroutine holds the receive lock.
 func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	var zero T
+	if err := r.misuse("recv", context.Background()); err != nil {
+		return zero, false, err
+	}
 	if !r.mu.TryLock() {
 		if r.isClosed() {
 			return zero, false, r.wrap(os.ErrClosed)
@@ -222,6 +237,9 @@ func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 // with an error wrapping os.ErrClosed. Close is idempotent: later calls
 // return the first call's result.
 func (r *Receiver[T]) Close() error {
+	if err := r.misuse("close", context.Background()); err != nil {
+		return err
+	}
 	r.closeOnce.Do(func() {
 		r.peers.stop()
 		close(r.closed)
@@ -234,6 +252,9 @@ func (r *Receiver[T]) Close() error {
 // File returns a duplicate of the descriptor behind the Receiver, to hand to
 // another process. It wraps ErrNotSupported for transports without one.
 func (r *Receiver[T]) File() (*os.File, error) {
+	if err := r.misuse("file", context.Background()); err != nil {
+		return nil, err
+	}
 	if f, ok := r.t.(Filer); ok {
 		file, err := f.File()
 		return file, r.wrap(err)
@@ -254,14 +275,28 @@ func (r *Receiver[T]) File() (*os.File, error) {
 //
 // WatchPeer is safe for concurrent use.
 func (r *Receiver[T]) WatchPeer(pid int) error {
+	if err := r.misuse("watch peer", context.Background()); err != nil {
+		return err
+	}
 	return WrapError("watch peer", r.t.String(), r.peers.watch(r.t, pid))
 }
 
-// Transport returns the transport the Receiver reads from.
-func (r *Receiver[T]) Transport() MsgReceiver { return r.t }
+// Transport returns the transport the Receiver reads from (nil for a zero
+// Receiver).
+func (r *Receiver[T]) Transport() MsgReceiver {
+	if r == nil {
+		return nil
+	}
+	return r.t
+}
 
 // String describes the Receiver's endpoint.
-func (r *Receiver[T]) String() string { return r.t.String() }
+func (r *Receiver[T]) String() string {
+	if r == nil || r.t == nil {
+		return "zero Receiver"
+	}
+	return r.t.String()
+}
 
 func (r *Receiver[T]) isClosed() bool {
 	select {

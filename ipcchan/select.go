@@ -97,6 +97,9 @@ func SelectFirst(ctx context.Context, cases ...Case) (int, error) {
 }
 
 func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
+	if ctx == nil {
+		return -1, &OpError{Op: "select", Err: errNilContext}
+	}
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}

@@ -75,6 +75,9 @@ func (s *Sender[T]) greet(ctx context.Context, block bool) error {
 // ErrMessageTooLarge that v's encoding exceeds the limit; ErrPeerGone that
 // no receiver is left.
 func (s *Sender[T]) Send(ctx context.Context, v T) error {
+	if err := s.misuse("send", ctx); err != nil {
+		return err
+	}
 	return s.SendTag(ctx, s.tag, v)
 }
 
@@ -82,6 +85,9 @@ func (s *Sender[T]) Send(ctx context.Context, v T) error {
 // priority or a message type on transports that have one, or a sub-channel
 // number on byte streams.
 func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
+	if err := s.misuse("send", ctx); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -102,6 +108,9 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 // TrySend sends v if that can be done without waiting, and otherwise returns
 // ErrWouldBlock (also when another goroutine is sending).
 func (s *Sender[T]) TrySend(v T) error {
+	if err := s.misuse("send", context.Background()); err != nil {
+		return err
+	}
 	if !s.mu.TryLock() {
 		if s.isClosed() {
 			return s.wrap(os.ErrClosed)
@@ -143,6 +152,9 @@ func (s *Sender[T]) encode(v T) ([]byte, error) {
 // Flush waits until every message Send has accepted is in the kernel. On
 // transports that hold nothing in user space it returns nil at once.
 func (s *Sender[T]) Flush(ctx context.Context) error {
+	if err := s.misuse("flush", ctx); err != nil {
+		return err
+	}
 	if f, ok := s.t.(Flusher); ok {
 		return s.wrap(f.Flush(ctx))
 	}
@@ -155,6 +167,9 @@ func (s *Sender[T]) Flush(ctx context.Context) error {
 // wrapping os.ErrClosed. Close is idempotent: later calls return the first
 // call's result.
 func (s *Sender[T]) Close() error {
+	if err := s.misuse("close", context.Background()); err != nil {
+		return err
+	}
 	s.closeOnce.Do(func() {
 		s.peers.stop()
 		close(s.closed)
@@ -170,12 +185,18 @@ func (s *Sender[T]) Close() error {
 //
 // WatchPeer is safe for concurrent use.
 func (s *Sender[T]) WatchPeer(pid int) error {
+	if err := s.misuse("watch peer", context.Background()); err != nil {
+		return err
+	}
 	return WrapError("watch peer", s.t.String(), s.peers.watch(s.t, pid))
 }
 
 // File returns a duplicate of the descriptor behind the Sender, to hand to
 // another process. It wraps ErrNotSupported for transports without one.
 func (s *Sender[T]) File() (*os.File, error) {
+	if err := s.misuse("file", context.Background()); err != nil {
+		return nil, err
+	}
 	if f, ok := s.t.(Filer); ok {
 		file, err := f.File()
 		return file, s.wrap(err)
@@ -183,11 +204,22 @@ func (s *Sender[T]) File() (*os.File, error) {
 	return nil, s.wrap(ErrNotSupported)
 }
 
-// Transport returns the transport the Sender sends over.
-func (s *Sender[T]) Transport() MsgSender { return s.t }
+// Transport returns the transport the Sender sends over (nil for a zero
+// Sender).
+func (s *Sender[T]) Transport() MsgSender {
+	if s == nil {
+		return nil
+	}
+	return s.t
+}
 
 // String describes the Sender's endpoint.
-func (s *Sender[T]) String() string { return s.t.String() }
+func (s *Sender[T]) String() string {
+	if s == nil || s.t == nil {
+		return "zero Sender"
+	}
+	return s.t.String()
+}
 
 func (s *Sender[T]) isClosed() bool {
 	select {
@@ -198,4 +230,6 @@ func (s *Sender[T]) isClosed() bool {
 	}
 }
 
-func (s *Sender[T]) wrap(err error) error { return WrapError("send", s.t.String(), err) }
+func (s *Sender[T]) wrap(err error) error { return s.wrapOp("send", err) }
+
+func (s *Sender[T]) wrapOp(op string, err error) error { return WrapError(op, s.t.String(), err) }

@@ -36,6 +36,9 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	feed func(context.Context, *ipcchan.Sender[In]) error,
 	drain func(context.Context, *ipcchan.Receiver[Out]) error,
 	opts ...ipcchan.Option) error {
+	if ctx == nil {
+		return errNilContext("pipeline")
+	}
 	if len(stages) == 0 {
 		return fmt.Errorf("proc: a pipeline needs a stage")
 	}

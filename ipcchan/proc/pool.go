@@ -80,6 +80,9 @@ type WorkerError struct {
 }
 
 func (e *WorkerError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	return fmt.Sprintf("proc: worker %d (pid %d) died: %s", e.Worker, e.PID, e.Status)
 }
 
@@ -90,7 +93,12 @@ func (e *WorkerError) Unwrap() error { return ipcchan.ErrPeerGone }
 // as text.
 type JobError struct{ Msg string }
 
-func (e *JobError) Error() string { return e.Msg }
+func (e *JobError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
+	return e.Msg
+}
 
 // jobMsg and resultMsg are what travel: a job or result with its number.
 type jobMsg[J any] struct {
@@ -151,6 +159,9 @@ type worker[J, R any] struct {
 // parent-death signal (SIGKILL) from a thread that lives as long as the
 // pool, and [Serve] also watches the parent's pid.
 func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
+	if ctx == nil {
+		return nil, errNilContext("start")
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
@@ -360,6 +371,12 @@ func (p *Pool[J, R]) dispatchRetries() {
 // context ended, and an error wrapping ipcchan.ErrPeerGone if no worker is
 // alive.
 func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
+	switch {
+	case !p.made():
+		return errZeroPool("submit")
+	case ctx == nil:
+		return errNilContext("submit")
+	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -432,6 +449,9 @@ func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J]) error {
 
 // PIDs returns the process ids of the live workers.
 func (p *Pool[J, R]) PIDs() []int {
+	if !p.made() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var pids []int
@@ -448,7 +468,16 @@ func (p *Pool[J, R]) PIDs() []int {
 // pool's context) once every worker has finished. Receive from it while
 // submitting: its buffer holds only as many results as the workers hold
 // jobs.
-func (p *Pool[J, R]) Results() <-chan Result[J, R] { return p.results }
+//
+// A Pool nobody started has no results: its channel is closed.
+func (p *Pool[J, R]) Results() <-chan Result[J, R] {
+	if !p.made() {
+		c := make(chan Result[J, R])
+		close(c)
+		return c
+	}
+	return p.results
+}
 
 // Close stops taking jobs, waits until every job submitted has its result
 // (retrying the jobs of workers that die, as Retries allows), then ends
@@ -457,6 +486,9 @@ func (p *Pool[J, R]) Results() <-chan Result[J, R] { return p.results }
 // first worker's failure (a *WorkerError) if one died and Restart was off.
 // Close is idempotent.
 func (p *Pool[J, R]) Close() error {
+	if !p.made() {
+		return errZeroPool("close")
+	}
 	p.mu.Lock()
 	p.draining = true
 	for p.outstanding > 0 && !p.closing && p.liveWorkers() > 0 {
@@ -488,6 +520,17 @@ func (p *Pool[J, R]) shutdown() {
 		close(p.results)
 		p.cancel()
 	})
+}
+
+// made reports whether p was made by Start (and is not a zero or nil Pool).
+func (p *Pool[J, R]) made() bool { return p != nil && p.ctx != nil }
+
+func errZeroPool(op string) error {
+	return fmt.Errorf("proc: %s: a zero Pool: start one with proc.Start", op)
+}
+
+func errNilContext(op string) error {
+	return fmt.Errorf("proc: %s: nil context.Context: pass context.Background() when nothing should cancel it", op)
 }
 
 // ErrNotWorker is returned by Serve in a process not started as a worker.

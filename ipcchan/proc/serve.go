@@ -26,6 +26,9 @@ func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, er
 	if !IsWorker() {
 		return ErrNotWorker
 	}
+	if ctx == nil {
+		return errNilContext("serve")
+	}
 	jc, err := newJobCodec[J]()
 	if err != nil {
 		return err
