@@ -129,7 +129,16 @@ func (l *FileLock) wait(ctx context.Context, typ int16, off, n int64) error {
 	}
 }
 
+// made reports whether OpenLock made l.
+func (l *FileLock) made() bool { return l != nil && l.desc != "" }
+
 func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
+	switch {
+	case !l.made():
+		return errNotMade("lock", "FileLock", "OpenLock")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: errNilContext}
+	}
 	if l.kind == Flock && (off != 0 || n != 0) {
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: fmt.Errorf("%w: flock locks whole files", ipcchan.ErrNotSupported)}
 	}
@@ -167,6 +176,9 @@ func (l *FileLock) LockRange(ctx context.Context, off, n int64, exclusive bool) 
 
 // TryLock takes the whole file exclusively if it is free now.
 func (l *FileLock) TryLock() bool {
+	if !l.made() {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil || l.attempt(unix.F_WRLCK, 0, 0) != nil {
@@ -178,6 +190,9 @@ func (l *FileLock) TryLock() bool {
 
 // TryRLock takes the whole file shared if it can now.
 func (l *FileLock) TryRLock() bool {
+	if !l.made() {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil || l.attempt(unix.F_RDLCK, 0, 0) != nil {
@@ -193,6 +208,9 @@ var ErrNotLocked = errors.New("not locked")
 
 // Unlock releases what the FileLock holds (every range).
 func (l *FileLock) Unlock() error {
+	if !l.made() {
+		return errNotMade("unlock", "FileLock", "OpenLock")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held {
@@ -225,10 +243,18 @@ func (f fileLocker) Unlock() {
 
 // File returns the locked file, to read and write under the lock. (With
 // POSIXLocks, closing another descriptor of it drops the lock.)
-func (l *FileLock) File() *os.File { return l.f }
+func (l *FileLock) File() *os.File {
+	if l == nil {
+		return nil
+	}
+	return l.f
+}
 
 // Close releases the lock and the file.
 func (l *FileLock) Close() error {
+	if !l.made() {
+		return errNotMade("close", "FileLock", "OpenLock")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {

@@ -120,6 +120,9 @@ var ErrOwnerAlive = errors.New("its owner is still running")
 // wrapping ErrOwnerAlive otherwise. It is safe to call on objects that
 // have disappeared since they were listed (that is not an error).
 func (l Leftover) Remove() error {
+	if l.remove == nil {
+		return fmt.Errorf("remove %s %q: a Leftover is only what Leftovers returns", l.Kind, l.Name)
+	}
 	if l.Alive || (l.Owner != 0 && alive(l.Owner)) {
 		return fmt.Errorf("%s %s: %w (pid %d)", l.Kind, l.Name, ErrOwnerAlive, l.Owner)
 	}

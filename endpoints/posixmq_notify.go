@@ -102,6 +102,12 @@ func (n *MQNotifier) register(on bool) error {
 // ErrNotifyBusy if another process is registered, and os.ErrClosed after
 // Close.
 func (n *MQNotifier) Wait(ctx context.Context) error {
+	switch {
+	case !n.made():
+		return errNotMade("notify", "MQNotifier", "NotifyMQ")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "notify", Endpoint: n.name, Err: errNilContext}
+	}
 	if err := n.register(true); err != nil {
 		if err == unix.EBUSY {
 			err = ErrNotifyBusy
@@ -121,8 +127,15 @@ func (n *MQNotifier) Wait(ctx context.Context) error {
 	}
 }
 
+// made reports whether NotifyMQ made n. (A zero MQNotifier's queue
+// descriptor, 0, is standard input: it must never be used.)
+func (n *MQNotifier) made() bool { return n != nil && n.nl != nil }
+
 // Close withdraws any registration and releases the descriptors.
 func (n *MQNotifier) Close() error {
+	if !n.made() {
+		return errNotMade("close", "MQNotifier", "NotifyMQ")
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mqfd < 0 {

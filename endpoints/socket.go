@@ -58,39 +58,56 @@ type Conn[S, R any] struct {
 }
 
 // Sender returns the sending half. Closing it alone shuts the socket down
-// for writing: the peer sees end of stream, and replies still arrive.
-func (c *Conn[S, R]) Sender() *ipcchan.Sender[S] { return c.tx }
+// for writing: the peer sees end of stream, and replies still arrive. (For
+// a Conn nobody made, a Sender whose every call returns an error.)
+func (c *Conn[S, R]) Sender() *ipcchan.Sender[S] {
+	if c == nil || c.tx == nil {
+		return new(ipcchan.Sender[S])
+	}
+	return c.tx
+}
 
-// Receiver returns the receiving half.
-func (c *Conn[S, R]) Receiver() *ipcchan.Receiver[R] { return c.rx }
+// Receiver returns the receiving half (for a Conn nobody made, a Receiver
+// whose every call returns an error).
+func (c *Conn[S, R]) Receiver() *ipcchan.Receiver[R] {
+	if c == nil || c.rx == nil {
+		return new(ipcchan.Receiver[R])
+	}
+	return c.rx
+}
 
 // Send sends v to the peer; see ipcchan.Sender.Send.
-func (c *Conn[S, R]) Send(ctx context.Context, v S) error { return c.tx.Send(ctx, v) }
+func (c *Conn[S, R]) Send(ctx context.Context, v S) error { return c.Sender().Send(ctx, v) }
 
 // Recv receives the peer's next value; see ipcchan.Receiver.Recv.
-func (c *Conn[S, R]) Recv(ctx context.Context) (R, error) { return c.rx.Recv(ctx) }
+func (c *Conn[S, R]) Recv(ctx context.Context) (R, error) { return c.Receiver().Recv(ctx) }
 
 // PeerCred returns the credentials of the process at the other end of a
 // Unix socket; ok is false for other sockets.
 func (c *Conn[S, R]) PeerCred() (cred ipcchan.PeerCred, ok bool) {
-	if c.cred == nil {
+	if c == nil || c.cred == nil {
 		return ipcchan.PeerCred{}, false
 	}
 	return *c.cred, true
 }
 
 // String describes the connection.
-func (c *Conn[S, R]) String() string { return c.desc }
+func (c *Conn[S, R]) String() string {
+	if c == nil || c.desc == "" {
+		return "zero Conn"
+	}
+	return c.desc
+}
 
 // Close closes the sending half (flushing it, and telling the peer the
 // stream ended) and then the receiving half. It is idempotent.
 func (c *Conn[S, R]) Close() error {
-	return errors.Join(c.tx.Close(), c.rx.Close())
+	return errors.Join(c.Sender().Close(), c.Receiver().Close())
 }
 
 // File returns a duplicate of the socket, to hand the whole connection to
 // another process with [Pass]; the child picks it up with [InheritConn].
-func (c *Conn[S, R]) File() (*os.File, error) { return c.rx.File() }
+func (c *Conn[S, R]) File() (*os.File, error) { return c.Receiver().File() }
 
 // markHandedOff keeps Close from shutting the socket down under the
 // process it was handed to.
@@ -182,6 +199,9 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // connection attempt. Options are those of [Pipe], and for Unix sockets
 // the peer check (ipcchan.WithPeerCheck, [SameUser]).
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
+	if ctx == nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
+	}
 	if err := checkStreamNetwork(network); err != nil {
 		return nil, err
 	}

@@ -69,7 +69,8 @@ func (e *MsgTypeError) Unwrap() error { return ErrMsgType }
 // the queue lives until [SysVQueue.Remove]. Its methods are safe for
 // concurrent use.
 type SysVQueue struct {
-	id int
+	id   int
+	made bool // by a constructor: a zero SysVQueue refers to no queue
 
 	msgmax atomic.Int64 // the system's msgmax, read at the first Send
 }
@@ -84,7 +85,7 @@ func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: limitErr(err, sysvQueueKind)}
 	}
-	return &SysVQueue{id: id}, nil
+	return &SysVQueue{id: id, made: true}, nil
 }
 
 // OpenSysVQueue returns the existing message queue for key, with whatever
@@ -94,22 +95,43 @@ func OpenSysVQueue(key Key) (*SysVQueue, error) {
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: err}
 	}
-	return &SysVQueue{id: id}, nil
+	return &SysVQueue{id: id, made: true}, nil
 }
 
 // SysVQueueByID returns the queue with identifier id, as another process
 // reported it by [SysVQueue.ID]. Nothing is checked until it is used.
-func SysVQueueByID(id int) *SysVQueue { return &SysVQueue{id: id} }
+func SysVQueueByID(id int) *SysVQueue { return &SysVQueue{id: id, made: true} }
 
 // ID returns the queue's identifier, which other processes can use with
 // [SysVQueueByID].
-func (q *SysVQueue) ID() int { return q.id }
+func (q *SysVQueue) ID() int {
+	if q == nil {
+		return -1
+	}
+	return q.id
+}
 
-func (q *SysVQueue) String() string { return fmt.Sprintf("sysv mq %d", q.id) }
+func (q *SysVQueue) String() string {
+	if !q.isMade() {
+		return "zero SysVQueue"
+	}
+	return fmt.Sprintf("sysv mq %d", q.id)
+}
+
+// isMade reports whether a constructor made q. A zero SysVQueue's id, 0,
+// may well be somebody's queue: it must never be used.
+func (q *SysVQueue) isMade() bool { return q != nil && q.made }
+
+func (q *SysVQueue) notMade(op string) error {
+	return errNotMade(op, "SysVQueue", "CreateSysVQueue, OpenSysVQueue or SysVQueueByID")
+}
 
 // Remove destroys the queue at once (IPC_RMID): queued messages are lost
 // and blocked calls in every process end with an error wrapping ErrRemoved.
 func (q *SysVQueue) Remove() error {
+	if !q.isMade() {
+		return q.notMade("remove")
+	}
 	return ipcchan.WrapError("remove", q.String(), sys.MsgctlRmid(q.id))
 }
 
@@ -126,6 +148,9 @@ type SysVStats struct {
 
 // Stats returns the queue's state (IPC_STAT).
 func (q *SysVQueue) Stats() (SysVStats, error) {
+	if !q.isMade() {
+		return SysVStats{}, q.notMade("stat")
+	}
 	var ds sys.MsqidDs
 	if err := sys.MsgctlStat(q.id, &ds); err != nil {
 		return SysVStats{}, &ipcchan.OpError{Op: "stat", Endpoint: q.String(), Err: removedErr(err)}
@@ -143,6 +168,9 @@ func (q *SysVQueue) Stats() (SysVStats, error) {
 // CONFIG_CHECKPOINT_RESTORE (ENOSYS otherwise) and returns ENOMSG when there
 // is no message at index.
 func (q *SysVQueue) Peek(index int, buf []byte) (typ int64, n int, err error) {
+	if !q.isMade() {
+		return 0, 0, q.notMade("peek")
+	}
 	b := make([]byte, 8+len(buf))
 	n, err = sys.Msgrcv(q.id, b, int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
 	if err != nil {
@@ -179,6 +207,9 @@ type MsgSelect struct {
 // the stream; one whose escaped form exceeds msgmax is refused with
 // ErrMessageTooLarge.
 func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	if !q.isMade() {
+		return nil, q.notMade("open")
+	}
 	cfg := ipcchan.NewConfig(opts...)
 	if cfg.Tag == 0 {
 		opts = append(opts[:len(opts):len(opts)], ipcchan.WithTag(1))
@@ -206,6 +237,9 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 // interrupt with a signal (see the README): a cancelled receive has taken
 // nothing.
 func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if !q.isMade() {
+		return nil, q.notMade("open")
+	}
 	if sel.Type > math.MaxUint32 && !sel.Except {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: fmt.Errorf("%w: MsgSelect.Type %d: a typed Receiver reports types up to %d; receive this type with SysVQueue.Receive",
 			ErrMsgType, sel.Type, uint32(math.MaxUint32))}

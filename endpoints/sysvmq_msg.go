@@ -23,6 +23,12 @@ import (
 // gives an error wrapping ErrRemoved. Send is safe for concurrent use and
 // allocates nothing once warm.
 func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
+	switch {
+	case !q.isMade():
+		return q.notMade("send")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "send", Endpoint: q.String(), Err: errNilContext}
+	}
 	if typ < 1 {
 		return &ipcchan.OpError{Op: "send", Endpoint: q.String(), Err: fmt.Errorf("%w: message type %d: SysV message types start at 1", ErrReservedTag, typ)}
 	}
@@ -52,6 +58,12 @@ func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
 // queue gives an error wrapping ErrRemoved. Receive is safe for concurrent
 // use and allocates nothing once warm.
 func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ int64, n int, err error) {
+	switch {
+	case !q.isMade():
+		return 0, 0, q.notMade("recv")
+	case ctx == nil:
+		return 0, 0, &ipcchan.OpError{Op: "recv", Endpoint: q.String(), Err: errNilContext}
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}

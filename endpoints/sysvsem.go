@@ -71,13 +71,36 @@ func SemSetByID(id, n int) *SemSet {
 	return &SemSet{id: id, n: n, desc: fmt.Sprintf("sysv sem %d", id), calls: map[*poller.Blocking]struct{}{}}
 }
 
-// ID returns the set's identifier.
-func (s *SemSet) ID() int { return s.id }
+// ID returns the set's identifier (-1 for a set nobody made).
+func (s *SemSet) ID() int {
+	if !s.isMade() {
+		return -1
+	}
+	return s.id
+}
 
 // Len returns the number of counters.
-func (s *SemSet) Len() int { return s.n }
+func (s *SemSet) Len() int {
+	if s == nil {
+		return 0
+	}
+	return s.n
+}
 
-func (s *SemSet) String() string { return s.desc }
+func (s *SemSet) String() string {
+	if !s.isMade() {
+		return "zero SemSet"
+	}
+	return s.desc
+}
+
+// isMade reports whether a constructor made s. A zero SemSet's id, 0, may
+// well be somebody's set: it must never be used.
+func (s *SemSet) isMade() bool { return s != nil && s.desc != "" }
+
+func (s *SemSet) notMade(op string) error {
+	return errNotMade(op, "SemSet", "CreateSemSet, OpenSemSet or SemSetByID")
+}
 
 func (s *SemSet) ops(ops []SemOp, nowait bool) ([]sys.Sembuf, error) {
 	return s.opsInto(make([]sys.Sembuf, len(ops)), ops, nowait)
@@ -106,6 +129,12 @@ func (s *SemSet) opsInto(b []sys.Sembuf, ops []SemOp, nowait bool) ([]sys.Sembuf
 // interrupts with a signal), having done nothing; an error wrapping
 // ErrRemoved if the set is removed meanwhile; os.ErrClosed after Close.
 func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
+	switch {
+	case !s.isMade():
+		return s.notMade("semop")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: errNilContext}
+	}
 	// The operations usually go through at once: try without waiting
 	// (and without allocating) first.
 	if ok, err := s.TryOp(ops...); ok || err != nil {
@@ -136,6 +165,12 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 // TryOp applies the operations if that can be done at once, and reports
 // whether it did.
 func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
+	if !s.isMade() {
+		return false, s.notMade("semop")
+	}
+	if err := s.state(); err != nil {
+		return false, &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+	}
 	var buf [4]sys.Sembuf
 	var b []sys.Sembuf
 	var err error
@@ -154,6 +189,20 @@ func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
 		return false, nil
 	}
 	return false, &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: removedErr(err)}
+}
+
+// state returns why operations must not go on: os.ErrClosed after Close,
+// or the error given to Fail.
+func (s *SemSet) state() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return os.ErrClosed
+	case s.failed != nil:
+		return s.failed
+	}
+	return nil
 }
 
 func (s *SemSet) track(b *poller.Blocking) error {
@@ -178,6 +227,9 @@ func (s *SemSet) untrack(b *poller.Blocking) {
 // Close makes this handle's blocked and later operations return
 // os.ErrClosed; the set itself stays.
 func (s *SemSet) Close() error {
+	if !s.isMade() {
+		return s.notMade("close")
+	}
 	for _, b := range s.stop(func() { s.closed = true }) {
 		b.Close()
 	}
@@ -199,6 +251,9 @@ func (s *SemSet) stop(mark func()) []*poller.Blocking {
 
 // Fail makes blocked and later waits return err (WatchPeer).
 func (s *SemSet) Fail(err error) {
+	if !s.isMade() {
+		return
+	}
 	calls := s.stop(func() {
 		if s.failed == nil {
 			s.failed = err
@@ -211,6 +266,9 @@ func (s *SemSet) Fail(err error) {
 
 // Value returns counter num's value (GETVAL).
 func (s *SemSet) Value(num int) (int, error) {
+	if !s.isMade() {
+		return 0, s.notMade("getval")
+	}
 	v, err := sys.Semctl(s.id, num, sys.GETVAL, 0)
 	return v, ipcchan.WrapError("getval", s.desc, removedErr(err))
 }
@@ -218,6 +276,9 @@ func (s *SemSet) Value(num int) (int, error) {
 // SetValue sets counter num (SETVAL), clearing every process's undo record
 // for it.
 func (s *SemSet) SetValue(num, v int) error {
+	if !s.isMade() {
+		return s.notMade("setval")
+	}
 	_, err := sys.Semctl(s.id, num, sys.SETVAL, v)
 	return ipcchan.WrapError("setval", s.desc, removedErr(err))
 }
@@ -232,6 +293,9 @@ type SemStats struct {
 
 // Stats returns counter num's state.
 func (s *SemSet) Stats(num int) (SemStats, error) {
+	if !s.isMade() {
+		return SemStats{}, s.notMade("stat")
+	}
 	var st SemStats
 	var ds sys.SemidDs
 	err := sys.SemctlStat(s.id, &ds)
@@ -251,6 +315,9 @@ func (s *SemSet) Stats(num int) (SemStats, error) {
 // Remove destroys the set (IPC_RMID): blocked operations in every process
 // end with an error wrapping ErrRemoved.
 func (s *SemSet) Remove() error {
+	if !s.isMade() {
+		return s.notMade("remove")
+	}
 	_, err := sys.Semctl(s.id, 0, unix.IPC_RMID, 0)
 	return ipcchan.WrapError("remove", s.desc, err)
 }
@@ -268,19 +335,30 @@ type SemCounter struct {
 
 // Acquire takes n tokens, waiting; see [SemSet.Op].
 func (c *SemCounter) Acquire(ctx context.Context, n int64) error {
+	if c == nil || c.s == nil {
+		return errNotMade("acquire", "SemCounter", "SemSet.Counter")
+	}
 	return c.s.Op(ctx, SemOp{Num: c.num, Delta: -int(n)})
 }
 
 // TryAcquire takes n tokens if it can at once.
 func (c *SemCounter) TryAcquire(n int64) bool {
+	if c == nil || c.s == nil {
+		return false
+	}
 	ok, _ := c.s.TryOp(SemOp{Num: c.num, Delta: -int(n)})
 	return ok
 }
 
 // Release gives n tokens back. It panics if the kernel refuses (the value
 // would pass SEMVMX, or the set is gone), as Weighted.Release panics on
-// misuse; use [SemSet.TryOp] for an error instead.
+// misuse; use [SemSet.TryOp] for an error instead. On a counter of a
+// closed SemSet, or one nobody made, it does nothing: that handle no
+// longer reaches the set.
 func (c *SemCounter) Release(n int64) {
+	if c == nil || !c.s.isMade() || c.s.state() == os.ErrClosed {
+		return
+	}
 	if ok, err := c.s.TryOp(SemOp{Num: c.num, Delta: int(n)}); !ok || err != nil {
 		panic(errors.Join(fmt.Errorf("ipcchan: release %d tokens of %s counter %d", n, c.s.desc, c.num), err))
 	}
