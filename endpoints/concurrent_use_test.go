@@ -563,6 +563,7 @@ func TestFileLockConcurrentUse(t *testing.T) {
 						if n := inside.Add(1); n != 1 {
 							t.Errorf("%d goroutines hold the lock", n)
 						}
+						time.Sleep(20 * time.Microsecond) // hold it a moment, as real work would
 						inside.Add(-1)
 						if err := l.Unlock(); err != nil {
 							t.Errorf("Unlock: %v", err)

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/internal/ctxlock"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -40,8 +41,13 @@ const (
 // Lock, RLock and their range forms wait with a context; TryLock does not
 // wait; Unlock releases. A lock is released by the kernel when its holder
 // dies (its descriptor closes), so a crashed holder never blocks others.
-// FileLock's methods are safe for concurrent use; a FileLock is held by one
-// owner at a time, like a sync.Mutex.
+// FileLock's methods are safe for concurrent use. Within a process a
+// FileLock is held by one goroutine at a time, like a sync.Mutex, whatever
+// it took (exclusive or shared, the whole file or a range): the kernel sees
+// one owner per open file, so without this two goroutines could both
+// "hold" an exclusive lock. A goroutine that already holds it must Unlock
+// before it locks again. Goroutines that want to share a read lock open the
+// file each (OpenLock once per goroutine).
 //
 // Waiting: file locks have no descriptor to wait on, and a blocking
 // F_OFD_SETLKW or flock would hold a thread that a signal cannot reliably
@@ -55,7 +61,10 @@ type FileLock struct {
 	kind LockKind
 	desc string
 
-	mu   sync.Mutex // serializes this FileLock's lock calls
+	owner  ctxlock.Mutex // held from a successful lock call to its Unlock
+	closed chan struct{} // closed by Close: ends waits for the owner lock
+
+	mu   sync.Mutex // guards f and held; serializes attempts
 	held bool
 }
 
@@ -68,7 +77,7 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
-	return &FileLock{f: os.NewFile(uintptr(fd), path), fd: fd, kind: kind, desc: desc}, nil
+	return &FileLock{f: os.NewFile(uintptr(fd), path), fd: fd, kind: kind, desc: desc, closed: make(chan struct{})}, nil
 }
 
 // errBusy is what an attempt reports when another holder has the lock.
@@ -138,16 +147,20 @@ func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
 		return errNotMade("lock", "FileLock", "OpenLock")
 	case ctx == nil:
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: errNilContext}
-	}
-	if l.kind == Flock && (off != 0 || n != 0) {
+	case l.kind == Flock && (off != 0 || n != 0):
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: fmt.Errorf("%w: flock locks whole files", ipcchan.ErrNotSupported)}
+	}
+	if err := l.owner.Lock(ctx, l.closed); err != nil {
+		return ipcchan.WrapError("lock", l.desc, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
+		l.owner.Unlock()
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: os.ErrClosed}
 	}
 	if err := l.wait(ctx, typ, off, n); err != nil {
+		l.owner.Unlock()
 		if err == context.Canceled || err == context.DeadlineExceeded {
 			return err
 		}
@@ -155,6 +168,22 @@ func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
 	}
 	l.held = true
 	return nil
+}
+
+// tryLock takes the whole file (typ F_RDLCK or F_WRLCK) if nobody holds it
+// now, in this process or another.
+func (l *FileLock) tryLock(typ int16) bool {
+	if !l.made() || !l.owner.TryLock() {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || l.attempt(typ, 0, 0) != nil {
+		l.owner.Unlock()
+		return false
+	}
+	l.held = true
+	return true
 }
 
 // Lock takes the whole file exclusively, waiting; it returns ctx.Err() if
@@ -175,32 +204,10 @@ func (l *FileLock) LockRange(ctx context.Context, off, n int64, exclusive bool) 
 }
 
 // TryLock takes the whole file exclusively if it is free now.
-func (l *FileLock) TryLock() bool {
-	if !l.made() {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil || l.attempt(unix.F_WRLCK, 0, 0) != nil {
-		return false
-	}
-	l.held = true
-	return true
-}
+func (l *FileLock) TryLock() bool { return l.tryLock(unix.F_WRLCK) }
 
 // TryRLock takes the whole file shared if it can now.
-func (l *FileLock) TryRLock() bool {
-	if !l.made() {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil || l.attempt(unix.F_RDLCK, 0, 0) != nil {
-		return false
-	}
-	l.held = true
-	return true
-}
+func (l *FileLock) TryRLock() bool { return l.tryLock(unix.F_RDLCK) }
 
 // ErrNotLocked is wrapped by the error of Unlock on a FileLock that holds
 // nothing.
@@ -220,6 +227,7 @@ func (l *FileLock) Unlock() error {
 		return &ipcchan.OpError{Op: "unlock", Endpoint: l.desc, Err: err}
 	}
 	l.held = false
+	l.owner.Unlock()
 	return nil
 }
 
@@ -260,7 +268,11 @@ func (l *FileLock) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	close(l.closed)
+	err := l.f.Close() // the kernel drops the lock with the descriptor
+	if l.held {
+		l.owner.Unlock()
+	}
 	l.f, l.held = nil, false
 	return ipcchan.WrapError("close", l.desc, err)
 }
