@@ -138,3 +138,72 @@ func shortFIFOStream(ctx context.Context, bin, path, id string) (err error) {
 	}
 	return nil
 }
+
+// The FIFO storm test's size: TryRecvs under signals, then rounds of
+// signals (each: SIGURG to every thread, SIGWINCH and SIGCHLD to the
+// process) against a blocked Recv.
+const stormPolls, stormRounds = 50_000, 500
+
+// An idle FIFO receiver, no writer having come yet, under thousands of
+// signals: first while it polls with TryRecv, then while it is blocked in
+// Recv. It never reports the end of the stream or an error (an interrupted
+// poll is no hang-up); then a writer process comes and every value
+// arrives, then io.EOF.
+func TestFIFOIdleReceiverSignalStorm(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	path := fifoPath(t)
+	rx, err := endpoints.OpenFIFOReceiver[job](ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+
+	stop := make(chan struct{})
+	storm := make(chan int, 1)
+	go func() { storm <- ipcchantest.SignalStorm(0, stop) }()
+	for i := range stormPolls {
+		if j, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+			close(stop)
+			<-storm
+			t.Fatalf("TryRecv with no writer yet, after %d polls under signals = %+v, %v; want ErrWouldBlock", i, j, err)
+		}
+	}
+	close(stop)
+	sent := <-storm
+
+	type result struct {
+		j   job
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		j, err := rx.Recv(ctx)
+		first <- result{j, err}
+	}()
+	sent += ipcchantest.SignalStorm(stormRounds, nil)
+	select {
+	case r := <-first:
+		t.Fatalf("Recv with no writer yet returned %+v, %v under signals", r.j, r.err)
+	default:
+	}
+	t.Logf("%d TryRecvs, then a blocked Recv, under %d signals", stormPolls, sent)
+
+	const n = 3
+	w := startHelper(t, "fifo-writer", []string{"FIFO_PATH=" + path, "FIFO_N=" + strconv.Itoa(n)})
+	r := <-first
+	for i := range n {
+		if i > 0 {
+			r.j, r.err = rx.Recv(ctx)
+		}
+		if r.err != nil || r.j.ID != int64(i) {
+			t.Fatalf("value %d: Recv = %+v, %v", i, r.j, r.err)
+		}
+	}
+	if j, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("after the writer's last value Recv = %+v, %v; want io.EOF", j, err)
+	}
+	if err := w.wait(); err != nil {
+		t.Fatal(err)
+	}
+}
