@@ -234,12 +234,14 @@ type dgramReceiver struct {
 	n       int
 	readFn  func(int) error
 
-	// A raw seqpacket record may be empty, and a read of it returns 0 as
-	// the peer's hang-up does. The socket then has SO_PASSCRED, which puts
-	// the sender's credentials on every record, into oob; a read of 0
-	// bytes with no credentials is the hang-up.
-	oob  []byte
-	oobn int
+	// A seqpacket record may be empty, and a read of it returns 0 as the
+	// peer's hang-up does: record says the read took a record. A raw
+	// receiver, for which empty values are ordinary, tells them apart
+	// exactly: its socket has SO_PASSCRED, which puts the sender's
+	// credentials on every record, into oob, and a read of 0 bytes without
+	// them is the hang-up. Others ask the kernel afterwards (emptyRecord).
+	record bool
+	oob    []byte
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
@@ -265,12 +267,35 @@ func (r *dgramReceiver) String() string { return r.desc }
 func (r *dgramReceiver) read(fd int) error {
 	if r.oob != nil {
 		n, oobn, err := sys.RecvmsgTrunc(fd, r.buf, r.oob)
-		r.n, r.oobn = n, oobn
+		r.n, r.record = n, oobn > 0
 		return err
 	}
 	n, err := sys.RecvTrunc(fd, r.buf)
-	r.n = n
+	r.n, r.record = n, false
+	if err == nil && n == 0 && !r.kind.marker {
+		r.record, err = emptyRecord(fd)
+	}
 	return err
+}
+
+// emptyRecord tells, after a read of 0 bytes on a seqpacket socket,
+// whether it took an empty record rather than met the end of the stream.
+// The kernel reports the end only once the peer has hung up and nothing is
+// queued: so a peer that has not hung up sent an empty record, and so did
+// one that left a non-empty record queued behind it. (Empty records with
+// nothing but empty records behind them when the peer has hung up cannot
+// be told from the end, and are taken for it.) An interrupted poll is
+// retried, never taken for a hang-up.
+func emptyRecord(fd int) (bool, error) {
+	ev, err := sys.PollNow(fd, unix.POLLIN|unix.POLLRDHUP)
+	if err != nil {
+		return false, fmt.Errorf("poll: %w", err)
+	}
+	if ev&(unix.POLLRDHUP|unix.POLLHUP) == 0 {
+		return true, nil
+	}
+	n, err := sys.PeekLen(fd)
+	return err == nil && n > 0, nil
 }
 
 func (r *dgramReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
@@ -304,8 +329,8 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		}
 		n := r.n
 		switch {
-		case n == 0 && !r.kind.marker && (r.oob == nil || r.oobn == 0):
-			r.sticky = io.EOF // a seqpacket peer shut down or closed
+		case n == 0 && !r.kind.marker && !r.record:
+			r.sticky = io.EOF // a seqpacket peer shut down or closed, nothing queued
 			continue
 		case n > len(r.buf):
 			return fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-r.hdr, len(r.buf)-r.hdr)

@@ -84,6 +84,30 @@ var fifoHarness = &ipcchantest.Harness{
 	TakeReceiver: endpoints.InheritReceiver[[]byte],
 	MaxMessage:   4096 - 8,
 	MaxShared:    4096 - 8,
+	Late:         fifoLate,
+	JoinSender: func(path string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error) {
+		return endpoints.OpenFIFOSender[[]byte](context.Background(), path, opts...)
+	},
+}
+
+// fifoLate makes a FIFO in a fresh directory and opens its read end only:
+// a sender comes later by the path.
+func fifoLate(opts ...ipcchan.Option) (*ipcchan.Receiver[[]byte], string, func(), error) {
+	dir, err := os.MkdirTemp("", "ipcchan-fifo-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	path := dir + "/f"
+	if err := endpoints.CreateFIFO(path); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	rx, err := endpoints.OpenFIFOReceiver[[]byte](context.Background(), path, opts...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	return rx, path, func() { os.RemoveAll(dir) }, nil
 }
 
 // fifoPair makes a FIFO in a fresh directory, opens both ends and removes

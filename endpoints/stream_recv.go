@@ -38,13 +38,12 @@ type streamReceiver struct {
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
 
-	buf      []byte // unread bytes are buf[r:w]
-	r, w     int
-	skip     uint64 // bytes of an oversized frame still to discard
-	sticky   error  // end of stream or a read error, reported once buf is drained
-	readFn   func(int) error
-	readN    int
-	pollOnce [1]unix.PollFd
+	buf    []byte // unread bytes are buf[r:w]
+	r, w   int
+	skip   uint64 // bytes of an oversized frame still to discard
+	sticky error  // end of stream or a read error, reported once buf is drained
+	readFn func(int) error
+	readN  int
 
 	// Descriptors received on a Unix socket (see stream_files.go).
 	unixRights   bool
@@ -204,40 +203,83 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 }
 
 // read is the non-blocking read run by the poller.
+//
+// A read of 0 bytes is the end of the stream on a pipe whose writers are
+// all gone (an anonymous pipe's cannot come back) and on a socket after
+// the peer's FIN: the kernel decides under one lock that nothing is queued
+// and that the other side is gone. A FIFO is different: a read end opened
+// before any writer also reads 0 bytes, and writers may come, write and go
+// between our read and our next look. There the end is a hang-up (a writer
+// came and every writer went) with nothing readable, confirmed by one more
+// read of 0 bytes; anything else is read or waited for (see fifoState).
 func (s *streamReceiver) read(fd int) error {
-	var n int
-	var err error
-	if s.unixRights {
-		var oobn, flags int
-		n, oobn, flags, err = sys.Recvmsg(fd, s.buf[s.w:], s.oob)
-		if oobn > 0 {
-			s.takeRights(s.oob[:oobn])
+	hungUp := false
+	for {
+		n, err := s.readSome(fd)
+		if err != nil {
+			s.readN = 0
+			return err
 		}
-		if flags&unix.MSG_CTRUNC != 0 {
-			s.rightsErr = fmt.Errorf("the kernel dropped descriptors for want of room")
+		if n == 0 && s.fifo && !hungUp {
+			switch st, err := fifoState(fd); {
+			case err != nil:
+				s.readN = 0
+				return err
+			case st == fifoReadable:
+				continue // a writer wrote since the read: take it
+			case st == fifoHungUp:
+				hungUp = true
+				continue // a read of 0 now is the end; data is not
+			default:
+				return unix.EAGAIN // no writer yet, or one that has not written
+			}
 		}
-	} else {
-		n, err = unix.Read(fd, s.buf[s.w:])
+		s.readN = n
+		return nil
 	}
-	if err != nil {
-		s.readN = 0
-		return err
-	}
-	if n == 0 && s.fifo && !s.hungUp(fd) {
-		// No writer has opened the FIFO yet: wait for one.
-		return unix.EAGAIN
-	}
-	s.readN = n
-	return nil
 }
 
-// hungUp reports whether a FIFO read end sees a hang-up: some writer came
-// and every writer went. Linux reports no hang-up to a reader that no writer
-// has met yet.
-func (s *streamReceiver) hungUp(fd int) bool {
-	s.pollOnce[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	n, err := unix.Poll(s.pollOnce[:], 0)
-	return err != nil || (n > 0 && s.pollOnce[0].Revents&unix.POLLHUP != 0)
+// readSome reads once into buf[w:].
+func (s *streamReceiver) readSome(fd int) (int, error) {
+	if !s.unixRights {
+		return unix.Read(fd, s.buf[s.w:])
+	}
+	n, oobn, flags, err := sys.Recvmsg(fd, s.buf[s.w:], s.oob)
+	if oobn > 0 {
+		s.takeRights(s.oob[:oobn])
+	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		s.rightsErr = fmt.Errorf("the kernel dropped descriptors for want of room")
+	}
+	return n, err
+}
+
+// What poll says of a FIFO's read end after a read of 0 bytes.
+const (
+	fifoWaiting  = iota // no writer has come since we opened it, or one is there
+	fifoReadable        // data is queued: a writer came and wrote since the read
+	fifoHungUp          // a writer came and every writer went, nothing queued
+)
+
+// fifoState polls a FIFO's read end, without waiting, after a read of 0
+// bytes. Readable data wins over a hang-up reported with it: a writer that
+// wrote and exited since the read has left frames to take, not an end.
+// Linux reports no hang-up to a reader that no writer has met yet. A
+// hang-up with nothing queued still needs the confirming read: poll looks
+// at the queue and at the writers without the pipe's lock, so a writer
+// that opens, writes and closes meanwhile can hide behind it. A poll
+// interrupted by a signal (EINTR) is retried, never taken for a hang-up.
+func fifoState(fd int) (int, error) {
+	ev, err := sys.PollNow(fd, unix.POLLIN)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("poll: %w", err)
+	case ev&unix.POLLIN != 0:
+		return fifoReadable, nil
+	case ev&unix.POLLHUP != 0:
+		return fifoHungUp, nil
+	}
+	return fifoWaiting, nil
 }
 
 func (s *streamReceiver) Close() error {

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/sys"
 )
 
 // Process watching: one goroutine per process, however many processes and
@@ -98,7 +100,9 @@ func watchPIDs(set *Set, wake *Event) {
 		for fd := range pids.watches {
 			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
-		unix.Poll(fds, 0)
+		// Which pidfds are readable (poll fails with EINTR only when none
+		// is, and sys.Poll retries it anyway).
+		sys.Poll(fds, 0)
 		var fired []func()
 		for _, p := range fds {
 			if p.Revents == 0 {

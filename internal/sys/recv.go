@@ -21,6 +21,18 @@ func RecvTrunc(fd int, buf []byte) (int, error) {
 	return int(n), nil
 }
 
+// PeekLen returns the full length of the next datagram or record queued
+// on the non-blocking socket fd, leaving it queued (recv with MSG_PEEK and
+// MSG_TRUNC into no buffer). It returns 0 for an empty record and at the
+// end of a seqpacket stream, and EAGAIN when nothing is queued.
+func PeekLen(fd int) (int, error) {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
 // Recvmsg reads into p with recvmsg(2), taking control messages into oob,
 // with MSG_CMSG_CLOEXEC so that received descriptors are close-on-exec.
 // It asks for no source address, so unlike unix.Recvmsg it never

@@ -24,6 +24,7 @@ const (
 	envLimit   = "IPCCHANTEST_LIMIT"   // largest message size
 	envSize    = "IPCCHANTEST_SIZE"    // every message's size, if set (capped by the limit)
 	envFor     = "IPCCHANTEST_FOR"     // stress-send: how long to send
+	envJoin    = "IPCCHANTEST_JOIN"    // send: open the Sender with Harness.JoinSender on this name
 )
 
 // Child runs this process as a peer of the suite if the suite started it,
@@ -77,7 +78,13 @@ func runChild(h *Harness, role string) error {
 		if os.Getenv(envShared) == "1" {
 			opts = h.SharedOpts
 		}
-		tx, err := h.TakeSender("out", opts...)
+		var tx *ipcchan.Sender[[]byte]
+		var err error
+		if name := os.Getenv(envJoin); name != "" {
+			tx, err = h.JoinSender(name, opts...)
+		} else {
+			tx, err = h.TakeSender("out", opts...)
+		}
 		if err != nil {
 			return err
 		}

@@ -1,8 +1,8 @@
 // Package ipcchantest is the conformance suite every ipcchan endpoint
 // passes: the rules of the channel semantics (order, integrity, end of
 // stream, cancellation, nothing lost, back-pressure, close, peer death,
-// concurrency) checked across two real processes, the test binary
-// re-executed as the peer, in the spirit of golang.org/x/net/nettest.
+// concurrency, end is real) checked across two real processes, the test
+// binary re-executed as the peer, in the spirit of golang.org/x/net/nettest.
 //
 // An endpoint's test package describes its endpoint with a [Harness], calls
 // [Child] first thing in TestMain (so that a re-executed test binary plays
@@ -49,6 +49,16 @@ type Harness struct {
 	// Give.
 	TakeSender   func(name string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error)
 	TakeReceiver func(name string, opts ...ipcchan.Option) (*ipcchan.Receiver[[]byte], error)
+
+	// Late, for an endpoint that a sender reaches by name after the
+	// receiver is open (a FIFO, by its path), opens a receiver that no
+	// sender has reached yet. It returns the name for JoinSender and a
+	// function that removes what Late made. Optional: the rules about a
+	// sender that comes late (EndIsReal) run on Pair alone without it.
+	Late func(opts ...ipcchan.Option) (rx *ipcchan.Receiver[[]byte], name string, remove func(), err error)
+
+	// JoinSender opens, in the child, a sender on a name Late returned.
+	JoinSender func(name string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error)
 
 	// MaxMessage is the largest message a single sender sends with default
 	// options; 0 means no limit short of the suite's own (1 MiB).

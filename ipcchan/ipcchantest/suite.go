@@ -38,6 +38,7 @@ func Run(t *testing.T, h *Harness) {
 		{"ReceiverKilled", testReceiverKilled},
 		{"SenderKilledBeforeFirst", testSenderKilledBeforeFirst},
 		{"SenderKilledMidMessage", testSenderKilledMidMessage},
+		{"EndIsReal", testEndIsReal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
