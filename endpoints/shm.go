@@ -29,6 +29,10 @@ func shmPath(name string) (string, error) {
 // with the permission of ipcchan.WithPerm (0600 by default) and O_EXCL: an
 // existing object, or a symbolic link planted at its path, is refused
 // (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [UnlinkShm].
+//
+// A POSIX shared memory object cannot be sealed: a peer that truncates it
+// makes the package's accesses return an error wrapping [ErrCorrupt] (see
+// [Mapping]).
 func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
@@ -49,11 +53,13 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 		os.Remove(path)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
-	return mapFD(fd, desc, size, func() error { return os.Remove(path) })
+	return mapFD(fd, desc, size, func() error { return os.Remove(path) }, false)
 }
 
 // OpenShm maps the whole existing POSIX shared memory object name, with
 // whatever permission its creator gave it; a symbolic link is refused.
+// A peer may truncate it: the package's accesses then return an error
+// wrapping [ErrCorrupt] (see [Mapping]).
 func OpenShm(name string) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
@@ -121,7 +127,9 @@ func AttachSysVShm(id int) (*Mapping, error) {
 		_, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		return err
 	}
-	return &Mapping{data: data, shmid: id, remove: remove, desc: desc}, nil
+	// A segment cannot shrink, and its memory stays attached even once
+	// removed (IPC_RMID): no fault guard.
+	return newMapping(data, nil, id, remove, desc, false), nil
 }
 
 // ID returns a SysV segment's identifier, or -1 for other mappings.
