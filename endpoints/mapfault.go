@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -24,6 +25,9 @@ import (
 //     runtime/debug.SetPanicOnFault, and the fault's panic is recovered
 //     into an error wrapping ErrCorrupt, which every later access returns
 //     too (the mapping is broken for good).
+//
+// Objects the package creates get their space reserved (fallocate), so
+// that a full file system is an error at creation, not a fault later.
 
 // sealShrink makes sure that the object behind fd cannot shrink: it adds
 // F_SEAL_SHRINK to a memfd that lacks it and allows sealing. It reports
@@ -103,4 +107,64 @@ func (m *Mapping) guarded(f func() error) (err error) {
 	}
 	defer m.catchFault(&err, debug.SetPanicOnFault(true))
 	return f()
+}
+
+// reserve allocates the first size bytes of the object behind fd, just
+// created, in its file system (fallocate; zeros written where the file
+// system has no fallocate), so that a full file system is an error now,
+// not a SIGBUS at the first touch of the memory. dir names the directory
+// whose file system holds the object, for the error ("" for a memfd); the
+// error wraps the errno (unix.ENOSPC when the file system is full).
+func reserve(fd int, size int64, dir string) error {
+	err := fallocate(fd, size)
+	if err == unix.EOPNOTSUPP {
+		err = writeZeros(fd, size)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case dir == "" && (err == unix.ENOSPC || err == unix.ENOMEM):
+		return fmt.Errorf("cannot reserve %d bytes of memory for the memfd: out of memory (a memory cgroup limit?): %w", size, err)
+	case err == unix.ENOSPC || err == unix.EDQUOT:
+		total, hint := "", ""
+		var st unix.Statfs_t
+		if unix.Fstatfs(fd, &st) == nil {
+			total = fmt.Sprintf(" (%d bytes in all)", st.Blocks*uint64(st.Bsize))
+		}
+		if dir == shmDir[:len(shmDir)-1] {
+			hint = " (mount -o remount,size=... " + dir + ")"
+		}
+		return fmt.Errorf("cannot reserve %d bytes: the file system of %s%s is full: free space there or make it larger%s: %w", size, dir, total, hint, err)
+	}
+	return fmt.Errorf("cannot reserve %d bytes in %s: %w", size, dir, err)
+}
+
+// fallocate allocates the first size bytes of fd, retrying when a signal
+// interrupts it (tmpfs gives up with EINTR).
+func fallocate(fd int, size int64) error {
+	for {
+		err := unix.Fallocate(fd, 0, 0, size)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// writeZeros writes size zero bytes at the start of fd: the allocation of
+// a file system without fallocate.
+func writeZeros(fd int, size int64) error {
+	zeros := make([]byte, min(size, 64<<10))
+	for off := int64(0); off < size; {
+		n, err := unix.Pwrite(fd, zeros[:min(size-off, int64(len(zeros)))], off)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0:
+			return io.ErrShortWrite
+		}
+		off += int64(n)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -60,9 +61,11 @@ var ErrMappingSize = errors.New("unusable mapping size")
 // behind however the program ends. Hand its [Mapping.File] to another
 // process and map it there with [MappingFromFile].
 //
-// The memfd is sealed against shrinking (F_SEAL_SHRINK): a process it is
-// handed to cannot truncate it under this one (its ftruncate fails with
-// EPERM). It can still grow, and be written.
+// The memory is allocated at once (fallocate), so that a memory limit is
+// an error here rather than a fault at the first touch, and the memfd is
+// sealed against shrinking (F_SEAL_SHRINK): a process it is handed to
+// cannot truncate it under this one (its ftruncate fails with EPERM). It
+// can still grow, and be written.
 func NewMemfd(name string, size int) (*Mapping, error) {
 	desc := "memfd " + name
 	if size <= 0 {
@@ -73,6 +76,10 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, descriptorKind)}
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	if err := reserve(fd, int64(size), ""); err != nil {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
@@ -99,7 +106,10 @@ func MappingFromFile(f *os.File) (*Mapping, error) {
 // MapFile maps the regular file at path, shared with every process that
 // maps it. With create set, the file is made (mode from ipcchan.WithPerm,
 // 0600 by default; an existing file is refused with an error wrapping
-// os.ErrExist) and sized to size bytes; otherwise the existing file is
+// os.ErrExist) and sized to size bytes, its blocks allocated at once
+// (fallocate, or zeros written where the file system has none): on a full
+// file system MapFile fails with an error wrapping unix.ENOSPC that names
+// the directory, and removes the file. Otherwise the existing file is
 // mapped whole and size must be 0 or its size. A symbolic link at path is
 // refused. [Mapping.Remove] deletes the file. A peer that truncates the
 // file makes the package's accesses return an error wrapping [ErrCorrupt]
@@ -121,7 +131,11 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 	if create {
 		// The umask may have taken bits away: give the mode asked for.
 		unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		err := unix.Ftruncate(fd, int64(size))
+		if err == nil {
+			err = reserve(fd, int64(size), filepath.Dir(path))
+		}
+		if err != nil {
 			unix.Close(fd)
 			os.Remove(path)
 			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -85,6 +86,8 @@ func semPath(name string) (string, error) {
 // file is written whole under a temporary name and linked into place, so
 // that no process ever sees it half made; an existing one is refused
 // (wrapping os.ErrExist). Mode from ipcchan.WithPerm, 0600 by default.
+// When /dev/shm is full it fails with an error wrapping unix.ENOSPC that
+// says so, and leaves nothing behind.
 func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaphore, error) {
 	desc := "semaphore " + name
 	path, err := semPath(name)
@@ -104,6 +107,10 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	}
 	defer unix.Unlink(tmp)
 	unix.Fchmod(fd, perm)
+	if err := reserve(fd, semSize, strings.TrimSuffix(shmDir, "/")); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
 	var init [semSize]byte
 	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
 	*(*uint32)(unsafe.Pointer(&init[8])) = semShared

@@ -30,9 +30,12 @@ func shmPath(name string) (string, error) {
 // existing object, or a symbolic link planted at its path, is refused
 // (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [UnlinkShm].
 //
-// A POSIX shared memory object cannot be sealed: a peer that truncates it
-// makes the package's accesses return an error wrapping [ErrCorrupt] (see
-// [Mapping]).
+// The memory is allocated at once (fallocate): when /dev/shm is full,
+// CreateShm fails with an error wrapping unix.ENOSPC that says so, and
+// leaves nothing behind, rather than the first touch of the memory killing
+// the program with SIGBUS. A POSIX shared memory object cannot be sealed:
+// a peer that truncates it makes the package's accesses return an error
+// wrapping [ErrCorrupt] (see [Mapping]).
 func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
@@ -48,7 +51,11 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
 	unix.Fchmod(fd, perm) // whatever the umask took away
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+	err = unix.Ftruncate(fd, int64(size))
+	if err == nil {
+		err = reserve(fd, int64(size), strings.TrimSuffix(shmDir, "/"))
+	}
+	if err != nil {
 		unix.Close(fd)
 		os.Remove(path)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
@@ -58,7 +65,8 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 
 // OpenShm maps the whole existing POSIX shared memory object name, with
 // whatever permission its creator gave it; a symbolic link is refused.
-// A peer may truncate it: the package's accesses then return an error
+// Its memory may have been left unallocated by its creator, or be
+// truncated by a peer: the package's accesses then return an error
 // wrapping [ErrCorrupt] (see [Mapping]).
 func OpenShm(name string) (*Mapping, error) {
 	path, err := shmPath(name)
