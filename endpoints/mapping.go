@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +23,16 @@ import (
 // afterwards, but every method of Mapping and of its views returns an
 // error wrapping os.ErrClosed rather than touching unmapped memory. The
 // methods are safe for concurrent use.
+//
+// A peer that shrinks the object (truncates the file or the shared memory
+// object) takes the memory away under the mapping; touching it then faults
+// (SIGBUS), which kills a Go program. A memfd is sealed against that
+// (F_SEAL_SHRINK; see [NewMemfd]) and a SysV segment cannot shrink; on
+// other mappings, this package's own accesses — rings, semaphores, views —
+// turn the fault into an error wrapping [ErrCorrupt], and every later
+// access returns the same error. Your own accesses through Bytes have no
+// such guard: guard them with runtime/debug.SetPanicOnFault, or use a
+// [View].
 type Mapping struct {
 	mu     sync.RWMutex // held for reading while the memory is used, for writing by Close
 	data   []byte
@@ -28,6 +41,15 @@ type Mapping struct {
 	remove func() error
 	desc   string
 	closed bool
+
+	// guard says that the object can shrink under the mapping (it is not
+	// a sealed memfd or a SysV segment): accesses run under the fault
+	// guard (see mapfault.go). base and size locate the memory, for
+	// telling its faults from others; fault is the error once it faulted.
+	guard bool
+	base  uintptr
+	size  int
+	fault atomic.Pointer[error]
 }
 
 // ErrMappingSize is wrapped by errors for a size that does not fit:
@@ -38,12 +60,18 @@ var ErrMappingSize = errors.New("unusable mapping size")
 // (memfd_create): nothing in any file system names it, so nothing is left
 // behind however the program ends. Hand its [Mapping.File] to another
 // process and map it there with [MappingFromFile].
+//
+// The memory is allocated at once (fallocate), so that a memory limit is
+// an error here rather than a fault at the first touch, and the memfd is
+// sealed against shrinking (F_SEAL_SHRINK): a process it is handed to
+// cannot truncate it under this one (its ftruncate fails with EPERM). It
+// can still grow, and be written.
 func NewMemfd(name string, size int) (*Mapping, error) {
 	desc := "memfd " + name
 	if size <= 0 {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
 	}
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, descriptorKind)}
 	}
@@ -51,13 +79,22 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
-	return mapFD(fd, desc, size, nil)
+	if err := reserve(fd, int64(size), ""); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
+	return mapFD(fd, desc, size, nil, sealShrink(fd))
 }
 
 // MappingFromFile maps the whole of an open file that refers to shared
 // memory or a regular file: a memfd or POSIX shared memory object handed
 // down from another process, say. It works on a duplicate of the
 // descriptor; close f when MappingFromFile returns.
+//
+// A memfd that allows sealing is sealed against shrinking first
+// (F_SEAL_SHRINK, for every process that has it). Any other object can be
+// truncated under the mapping by a peer: the package's accesses to it then
+// return an error wrapping [ErrCorrupt] (see [Mapping]).
 func MappingFromFile(f *os.File) (*Mapping, error) {
 	fd, err := dupOf(f)
 	if err != nil {
@@ -69,9 +106,14 @@ func MappingFromFile(f *os.File) (*Mapping, error) {
 // MapFile maps the regular file at path, shared with every process that
 // maps it. With create set, the file is made (mode from ipcchan.WithPerm,
 // 0600 by default; an existing file is refused with an error wrapping
-// os.ErrExist) and sized to size bytes; otherwise the existing file is
+// os.ErrExist) and sized to size bytes, its blocks allocated at once
+// (fallocate, or zeros written where the file system has none): on a full
+// file system MapFile fails with an error wrapping unix.ENOSPC that names
+// the directory, and removes the file. Otherwise the existing file is
 // mapped whole and size must be 0 or its size. A symbolic link at path is
-// refused. [Mapping.Remove] deletes the file.
+// refused. [Mapping.Remove] deletes the file. A peer that truncates the
+// file makes the package's accesses return an error wrapping [ErrCorrupt]
+// (see [Mapping]).
 func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mapping, error) {
 	desc := "file mapping " + path
 	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
@@ -89,12 +131,16 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 	if create {
 		// The umask may have taken bits away: give the mode asked for.
 		unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		err := unix.Ftruncate(fd, int64(size))
+		if err == nil {
+			err = reserve(fd, int64(size), filepath.Dir(path))
+		}
+		if err != nil {
 			unix.Close(fd)
 			os.Remove(path)
 			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 		}
-		return mapFD(fd, desc, size, remove)
+		return mapFD(fd, desc, size, remove, false)
 	}
 	m, err := mapWhole(fd, desc, remove)
 	if err == nil && size != 0 && size != m.Len() {
@@ -105,8 +151,10 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 }
 
 // mapWhole maps all of fd, which must be a regular file (or memfd or shm
-// object) of non-zero size.
+// object) of non-zero size. A memfd is sealed against shrinking first,
+// if it can be, so that the size it maps stays.
 func mapWhole(fd int, desc string, remove func() error) (*Mapping, error) {
+	sealed := sealShrink(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
@@ -120,23 +168,33 @@ func mapWhole(fd int, desc string, remove func() error) (*Mapping, error) {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: fmt.Errorf("%w: the object is empty", ErrMappingSize)}
 	}
-	return mapFD(fd, desc, int(st.Size), remove)
+	return mapFD(fd, desc, int(st.Size), remove, sealed)
 }
 
-// mapFD maps size bytes of fd shared, taking ownership of fd.
-func mapFD(fd int, desc string, size int, remove func() error) (*Mapping, error) {
+// mapFD maps size bytes of fd shared, taking ownership of fd. sealed says
+// that the object cannot shrink (see sealShrink): otherwise accesses to
+// the mapping are guarded against faults.
+func mapFD(fd int, desc string, size int, remove func() error, sealed bool) (*Mapping, error) {
 	data, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: err}
 	}
-	return &Mapping{data: data, file: os.NewFile(uintptr(fd), desc), shmid: -1, remove: remove, desc: desc}, nil
+	return newMapping(data, os.NewFile(uintptr(fd), desc), -1, remove, desc, !sealed), nil
+}
+
+// newMapping returns the Mapping of data.
+func newMapping(data []byte, file *os.File, shmid int, remove func() error, desc string, guard bool) *Mapping {
+	return &Mapping{data: data, file: file, shmid: shmid, remove: remove, desc: desc,
+		guard: guard, base: uintptr(unsafe.Pointer(unsafe.SliceData(data))), size: len(data)}
 }
 
 // String describes the mapping.
 func (m *Mapping) String() string { return m.desc }
 
-// Bytes returns the shared memory, or nil after Close.
+// Bytes returns the shared memory, or nil after Close. Accesses through
+// it are not guarded against a peer that shrinks the object: see
+// [Mapping].
 func (m *Mapping) Bytes() []byte {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

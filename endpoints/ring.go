@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +31,10 @@ func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
 	if m.closed {
 		return m.opErr("format ring", os.ErrClosed)
 	}
-	_, err := formatRing(m.data, ipcchan.NewConfig(opts...).MaxMessageSize)
-	return m.opErr("format ring", err)
+	return m.opErr("format ring", m.access(func() error {
+		_, err := formatRing(m.data, ipcchan.NewConfig(opts...).MaxMessageSize)
+		return err
+	}))
 }
 
 // RingPair returns a Sender and a Receiver on a new ring of size bytes in
@@ -94,6 +97,14 @@ const ringMinSpin = 10 * time.Microsecond
 // zero-copy access: [Ring.Reserve] and [Ring.Commit] on a sender's end,
 // [Ring.Peek] and [Ring.Release] on the receiver's. Those must not run
 // concurrently with Send or Recv on the same end.
+//
+// A ring in memory a peer can shrink (anything but a memfd sealed against
+// shrinking, which is what RingPair makes, or a SysV segment; see
+// [Mapping]): once the peer truncates it, every call on the end — Close's
+// end-of-stream record included — returns an error wrapping [ErrCorrupt]
+// instead of the fault killing the process, for good; Close still
+// releases the end. The slices that Reserve and Peek return are that
+// memory too: your code reading or writing them is not guarded.
 type Ring struct {
 	m      *Mapping // this end's own mapping
 	r      *ringMem
@@ -102,6 +113,7 @@ type Ring struct {
 	pid    uint32
 	wait   *poller.Blocking
 	linger time.Duration
+	guard  bool // m.guard: run the calls under the fault guard
 
 	// Writer side.
 	// tailSeen is the tail last read: room is known to exist up to it.
@@ -116,6 +128,9 @@ type Ring struct {
 	tag      uint32
 	tryFn    func() error
 	blockFn  func() error
+	commitFn func() error // commitRecord, with comTag and comLen
+	comTag   uint32
+	comLen   int
 
 	// Reader side.
 	headSeen uint64 // the head last read: records are known to exist up to it
@@ -126,6 +141,10 @@ type Ring struct {
 	deliver  func(uint32, []byte) error
 	rtryFn   func() error
 	rblock   func() error
+	peekFn   func() error // peekRecord, which sets peeked and peekTag
+	peeked   []byte
+	peekTag  uint32
+	freeFn   func() error // freeRecord
 
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool
@@ -138,7 +157,7 @@ func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm, err := openRing(own.data)
+	rm, err := openRingIn(own)
 	if err != nil {
 		own.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: "ring in " + m.desc, Err: err}
@@ -146,25 +165,73 @@ func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
 	return newRingEnd(own, rm, writer, cfg), nil
 }
 
+// openRingIn validates the ring header in m, under the fault guard.
+func openRingIn(m *Mapping) (rm *ringMem, err error) {
+	err = m.access(func() error {
+		rm, err = openRing(m.data)
+		return err
+	})
+	return rm, err
+}
+
 func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *ipcchan.Config) *Ring {
 	r := &Ring{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
-		senders: cfg.SenderCount(), max: cfg.MaxMessage(), linger: cfg.LingerTime()}
+		senders: cfg.SenderCount(), max: cfg.MaxMessage(), linger: cfg.LingerTime(), guard: own.guard}
 	word := rm.rwait
 	if writer {
 		word = rm.wwait
 	}
-	// Interrupting a parked end: clear its word (so a futex wait about to
-	// start returns at once) and wake the word's waiters.
-	r.wait = poller.NewBlocking(0, func() {
-		atomic.StoreUint32(word, 0)
-		sys.FutexWake(word, 1<<30)
-	})
+	r.wait = poller.NewBlocking(0, func() bool { return r.wakeParked(word) == nil })
 	// Parking costs tens of microseconds on a virtual machine, against a
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
-	r.tryFn, r.blockFn = r.tryWrite, r.blockWrite
-	r.rtryFn, r.rblock = r.tryRead, r.blockRead
+	r.tryFn, r.blockFn, r.commitFn = r.tryWrite, r.blockWrite, r.commitRecord
+	r.rtryFn, r.rblock, r.peekFn, r.freeFn = r.tryRead, r.blockRead, r.peekRecord, r.freeRecord
 	return r
+}
+
+// wakeParked interrupts a call of this end parked on word: it clears the
+// word (so that a futex wait about to start returns at once) and wakes
+// the word's waiters. It fails if the memory is gone; the poller then
+// interrupts the call with a signal, and the futex wait, restarted on
+// memory that is gone, returns EFAULT. Once the mapping is closed no call
+// is parked on it: there is nothing to do.
+func (r *Ring) wakeParked(word *uint32) error {
+	r.m.mu.RLock()
+	defer r.m.mu.RUnlock()
+	if r.m.closed {
+		return nil
+	}
+	return r.m.access(func() error {
+		atomic.StoreUint32(word, 0)
+		_, err := sys.FutexWake(word, 1<<30)
+		return err
+	})
+}
+
+// do runs a call that may wait, r.wait.Do(ctx, try, block), under the
+// fault guard if the mapping needs it. (Send and Recv spell it out, to
+// save a call.)
+func (r *Ring) do(ctx context.Context, try, block func() error) error {
+	if r.guard {
+		return r.guardedDo(ctx, try, block)
+	}
+	return r.wait.Do(ctx, try, block)
+}
+
+// guardedDo is r.wait.Do under the fault guard. A futex wait that found
+// the memory gone (EFAULT) breaks the mapping as a fault does. (Memory
+// that needs no guard cannot vanish.)
+func (r *Ring) guardedDo(ctx context.Context, try, block func() error) (err error) {
+	if err := r.m.faultErr(); err != nil {
+		return err
+	}
+	defer r.m.catchFault(&err, debug.SetPanicOnFault(true))
+	err = r.wait.Do(ctx, try, block)
+	if err == unix.EFAULT {
+		err = r.m.broke("a futex wait (EFAULT)")
+	}
+	return err
 }
 
 // remap maps the object behind m again, for an end that owns its mapping.
@@ -304,7 +371,9 @@ func parkOn(word *uint32, try func() error, timeout *unix.Timespec) error {
 		atomic.StoreUint32(word, 0)
 		return err
 	}
-	sys.FutexWait(word, 1, timeout)
+	if sys.FutexWait(word, 1, timeout) == unix.EFAULT {
+		return unix.EFAULT // the memory is gone
+	}
 	return unix.EINTR
 }
 
@@ -341,7 +410,12 @@ func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 	}
 	defer r.leave()
 	r.msg, r.tag = msg, tag
-	err := r.wait.Do(ctx, r.tryFn, r.blockFn)
+	var err error
+	if r.guard {
+		err = r.guardedDo(ctx, r.tryFn, r.blockFn)
+	} else {
+		err = r.wait.Do(ctx, r.tryFn, r.blockFn)
+	}
 	r.msg = nil
 	return ringErr(err)
 }
@@ -355,7 +429,12 @@ func (r *Ring) TrySendMsg(tag uint32, msg []byte) error {
 	}
 	defer r.leave()
 	r.msg, r.tag = msg, tag
-	err := r.tryWrite()
+	var err error
+	if r.guard {
+		err = r.m.guarded(r.tryFn)
+	} else {
+		err = r.tryWrite()
+	}
 	r.msg = nil
 	return r.tryResult(err)
 }
@@ -422,7 +501,7 @@ func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 		r.stealIfDead()
 		return parkOn(r.r.wwait, try, &writerRecheck)
 	}
-	if err := r.wait.Do(ctx, try, block); err != nil {
+	if err := r.do(ctx, try, block); err != nil {
 		return nil, ipcchan.WrapError("reserve", r.desc, ringErr(err))
 	}
 	i := r.reserved & r.r.mask
@@ -442,8 +521,15 @@ func (r *Ring) Commit(tag uint32, n int) error {
 		return ipcchan.WrapError("commit", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
-	r.publish(r.reserved, n, 0, tag)
+	r.comTag, r.comLen = tag, n
+	return ipcchan.WrapError("commit", r.desc, r.m.access(r.commitFn))
+}
+
+// commitRecord publishes the reserved record with comTag and comLen
+// bytes, and frees the write lock.
+func (r *Ring) commitRecord() error {
 	r.locked = false
+	r.publish(r.reserved, r.comLen, 0, r.comTag)
 	r.unlockWriters()
 	return nil
 }
@@ -536,7 +622,12 @@ func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) 
 	}
 	defer r.leave()
 	r.deliver = deliver
-	err := r.wait.Do(ctx, r.rtryFn, r.rblock)
+	var err error
+	if r.guard {
+		err = r.guardedDo(ctx, r.rtryFn, r.rblock)
+	} else {
+		err = r.wait.Do(ctx, r.rtryFn, r.rblock)
+	}
 	r.deliver = nil
 	return ringErr(err)
 }
@@ -550,7 +641,12 @@ func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	}
 	defer r.leave()
 	r.deliver = deliver
-	err := r.tryRead()
+	var err error
+	if r.guard {
+		err = r.m.guarded(r.rtryFn)
+	} else {
+		err = r.tryRead()
+	}
 	r.deliver = nil
 	return r.tryResult(err)
 }
@@ -569,22 +665,41 @@ func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
 		return nil, 0, ipcchan.WrapError("peek", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
-	if err := r.wait.Do(ctx, r.rtryFn, r.rblock); err != nil {
+	err := r.do(ctx, r.rtryFn, r.rblock)
+	if err == nil {
+		err = r.m.access(r.peekFn)
+	}
+	if err != nil {
+		r.held = 0
 		return nil, 0, ipcchan.WrapError("peek", r.desc, ringErr(err))
 	}
-	tail := atomic.LoadUint64(r.r.tail)
-	_, tag, payload, _, _ := r.r.record(tail, r.held)
-	return payload, tag, nil
+	payload := r.peeked
+	r.peeked = nil
+	return payload, r.peekTag, nil
 }
 
-// Release frees the record Peek returned.
+// peekRecord finds the record tryRead kept for Peek.
+func (r *Ring) peekRecord() error {
+	tail := atomic.LoadUint64(r.r.tail)
+	_, r.peekTag, r.peeked, _, _ = r.r.record(tail, r.held)
+	return nil
+}
+
+// Release frees the record Peek returned. On memory a peer shrank (see
+// [Ring]) it frees nothing; the next call returns the error.
 func (r *Ring) Release() {
 	if r.held == 0 || !r.enter() {
 		return
 	}
 	defer r.leave()
-	r.advance(atomic.LoadUint64(r.r.tail) + r.held)
+	r.m.access(r.freeFn)
 	r.held = 0
+}
+
+// freeRecord frees the record Peek returned.
+func (r *Ring) freeRecord() error {
+	r.advance(atomic.LoadUint64(r.r.tail) + r.held)
+	return nil
 }
 
 // --- both ---
@@ -603,7 +718,8 @@ func (r *Ring) File() (*os.File, error) { return r.m.File() }
 // os.ErrClosed having written nothing, waits until they have returned, and
 // unmaps its memory; a sender's end first appends an end-of-stream record
 // after everything its Sends committed, waiting up to the linger time for
-// room.
+// room. On memory a peer shrank (see [Ring]) it posts nothing, and still
+// releases the end.
 func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
 		r.calls.close()
@@ -611,10 +727,10 @@ func (r *Ring) Close() error {
 		r.calls.wait() // from here on, nothing else in this process uses the end
 		if r.locked {  // a reservation never committed is abandoned
 			r.locked = false
-			r.unlockWriters()
+			r.m.access(func() error { r.unlockWriters(); return nil })
 		}
-		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil {
-			r.closeErr = postEOS(r.linger, r.tryPostEOS)
+		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil && r.m.faultErr() == nil {
+			r.closeErr = postEOS(r.linger, func() error { return r.m.access(r.tryPostEOS) })
 		}
 		r.closeErr = errors.Join(r.closeErr, r.m.Close())
 	})
@@ -655,7 +771,7 @@ func ringEndOn(fd int, desc string, writer bool, opts []ipcchan.Option) (*Ring, 
 	if err != nil {
 		return nil, err
 	}
-	rm, err := openRing(own.data)
+	rm, err := openRingIn(own)
 	if err != nil {
 		own.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -30,6 +31,13 @@ import (
 // A POSIX semaphore has no undo: a process that dies holding tokens does
 // not give them back (use a [SemSet], whose operations are undone, where
 // that matters).
+//
+// A semaphore lives in shared memory that a peer may truncate: a named
+// one's file, or the mapping of an unnamed one (unless it is a memfd,
+// which is sealed, or a SysV segment; see [Mapping]). Its operations then
+// fail with an error wrapping [ErrCorrupt], for good: Acquire and Post
+// return it, TryAcquire reports false, Value -1, and Release does
+// nothing.
 type Semaphore struct {
 	m     *Mapping
 	owned bool    // a named semaphore's own mapping, unmapped by Close
@@ -77,6 +85,8 @@ func semPath(name string) (string, error) {
 // file is written whole under a temporary name and linked into place, so
 // that no process ever sees it half made; an existing one is refused
 // (wrapping os.ErrExist). Mode from ipcchan.WithPerm, 0600 by default.
+// When /dev/shm is full it fails with an error wrapping unix.ENOSPC that
+// says so, and leaves nothing behind.
 func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaphore, error) {
 	desc := "semaphore " + name
 	path, err := semPath(name)
@@ -96,6 +106,10 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	}
 	defer unix.Unlink(tmp)
 	unix.Fchmod(fd, perm)
+	if err := reserve(fd, semSize, strings.TrimSuffix(shmDir, "/")); err != nil {
+		unix.Close(fd)
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+	}
 	var init [semSize]byte
 	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
 	*(*uint32)(unsafe.Pointer(&init[8])) = semShared
@@ -107,7 +121,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
-	m, err := mapFD(fd, desc, semSize, func() error { return os.Remove(path) })
+	m, err := mapFD(fd, desc, semSize, func() error { return os.Remove(path) }, false)
 	if err != nil {
 		os.Remove(path)
 		return nil, err
@@ -160,8 +174,14 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 	if value > semValueMax {
 		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
 	}
-	atomic.StoreUint64(s.data, uint64(value))
-	*(*uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = semShared
+	err = m.access(func() error {
+		atomic.StoreUint64(s.data, uint64(value))
+		*(*uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = semShared
+		return nil
+	})
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: err}
+	}
 	return s, nil
 }
 
@@ -185,6 +205,25 @@ func (s *Semaphore) use() bool { return s.calls.enter() }
 
 func (s *Semaphore) done() { s.calls.leave() }
 
+// access runs f on the semaphore's memory, under the mapping's fault
+// guard if it needs one (see guarded).
+func (s *Semaphore) access(op string, f func() error) error {
+	if s.m.guard {
+		return s.guarded(op, f)
+	}
+	return f()
+}
+
+// guarded runs f under the mapping's fault guard, and returns f's error
+// or, wrapped for op, the mapping's fault error.
+func (s *Semaphore) guarded(op string, f func() error) error {
+	err := s.m.guarded(f)
+	if err != nil && err == s.m.faultErr() {
+		return &ipcchan.OpError{Op: op, Endpoint: s.desc, Err: err}
+	}
+	return err
+}
+
 // tryTake takes n if the value allows it now.
 func (s *Semaphore) tryTake(n int64) bool {
 	for {
@@ -199,20 +238,32 @@ func (s *Semaphore) tryTake(n int64) bool {
 }
 
 // TryAcquire takes n tokens if they are there now, without waiting, and
-// reports whether it did. It returns false after Close.
+// reports whether it did. It returns false after Close, and on memory a
+// peer shrank.
 func (s *Semaphore) TryAcquire(n int64) bool {
+	ok, _ := s.tryAcquire(n)
+	return ok
+}
+
+// tryAcquire is TryAcquire, with the error of memory a peer shrank.
+func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 	if !s.use() {
-		return false
+		return false, nil
 	}
 	defer s.done()
-	return n >= 0 && s.tryTake(n)
+	err = s.access("acquire", func() error {
+		ok = n >= 0 && s.tryTake(n)
+		return nil
+	})
+	return ok, err
 }
 
 // Acquire takes n tokens, waiting until there are that many. It returns
 // ctx.Err() if ctx ends first (noticed within a millisecond), having taken
 // nothing; an error wrapping os.ErrClosed after Close; and the error given
-// by a watched peer's exit (see [Semaphore.Fail]). Tokens are taken all at
-// once, never a few at a time.
+// by a watched peer's exit (see [Semaphore.Fail]); an error wrapping
+// ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
+// a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 	if n < 0 || n > semValueMax {
 		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: fmt.Errorf("cannot take %d tokens", n)}
@@ -221,6 +272,14 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
 	}
 	defer s.done()
+	if s.m.guard {
+		return s.guarded("acquire", func() error { return s.acquire(ctx, n) })
+	}
+	return s.acquire(ctx, n)
+}
+
+// acquire is Acquire once the call is under way.
+func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 	if s.tryTake(n) {
 		return nil
 	}
@@ -251,7 +310,9 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		if int64(v) >= n {
 			continue
 		}
-		sys.FutexWait(s.value(), v, &timeout)
+		if sys.FutexWait(s.value(), v, &timeout) == unix.EFAULT {
+			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: s.m.broke("a futex wait (EFAULT)")}
+		}
 		if s.calls.closed() {
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
 		}
@@ -260,15 +321,18 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 
 // Release adds n tokens and wakes waiters, as sem_post does n times. Like
 // semaphore.Weighted's, it panics on misuse: here, a release past
-// SEM_VALUE_MAX (use Post for an error instead).
+// SEM_VALUE_MAX (use Post for an error instead). On memory a peer shrank
+// it does nothing: that is no misuse of ours, and the next Acquire says
+// what happened.
 func (s *Semaphore) Release(n int64) {
-	if err := s.post(n); err != nil {
+	if err := s.post(n); err != nil && !errors.Is(err, ErrCorrupt) {
 		panic(err)
 	}
 }
 
 // Post adds one token (sem_post). It returns an error wrapping
-// ErrSemOverflow at SEM_VALUE_MAX, and os.ErrClosed after Close.
+// ErrSemOverflow at SEM_VALUE_MAX, os.ErrClosed after Close, and
+// ErrCorrupt on memory a peer shrank.
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
@@ -279,6 +343,14 @@ func (s *Semaphore) post(n int64) error {
 		return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: os.ErrClosed}
 	}
 	defer s.done()
+	if s.m.guard {
+		return s.guarded("release", func() error { return s.add(n) })
+	}
+	return s.add(n)
+}
+
+// add adds n tokens and wakes the sleepers.
+func (s *Semaphore) add(n int64) error {
 	for {
 		d := atomic.LoadUint64(s.data)
 		if int64(uint32(d))+n > semValueMax {
@@ -294,13 +366,17 @@ func (s *Semaphore) post(n int64) error {
 }
 
 // Value returns the number of tokens now (sem_getvalue), or -1 after
-// Close.
+// Close and on memory a peer shrank.
 func (s *Semaphore) Value() int {
 	if !s.use() {
 		return -1
 	}
 	defer s.done()
-	return int(uint32(atomic.LoadUint64(s.data)))
+	var d uint64
+	if s.access("value", func() error { d = atomic.LoadUint64(s.data); return nil }) != nil {
+		return -1
+	}
+	return int(uint32(d))
 }
 
 // Fail makes waiting Acquires return err: what WatchPeer on a token

@@ -29,6 +29,13 @@ func shmPath(name string) (string, error) {
 // with the permission of ipcchan.WithPerm (0600 by default) and O_EXCL: an
 // existing object, or a symbolic link planted at its path, is refused
 // (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [UnlinkShm].
+//
+// The memory is allocated at once (fallocate): when /dev/shm is full,
+// CreateShm fails with an error wrapping unix.ENOSPC that says so, and
+// leaves nothing behind, rather than the first touch of the memory killing
+// the program with SIGBUS. A POSIX shared memory object cannot be sealed:
+// a peer that truncates it makes the package's accesses return an error
+// wrapping [ErrCorrupt] (see [Mapping]).
 func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
@@ -44,16 +51,23 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
 	unix.Fchmod(fd, perm) // whatever the umask took away
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+	err = unix.Ftruncate(fd, int64(size))
+	if err == nil {
+		err = reserve(fd, int64(size), strings.TrimSuffix(shmDir, "/"))
+	}
+	if err != nil {
 		unix.Close(fd)
 		os.Remove(path)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
-	return mapFD(fd, desc, size, func() error { return os.Remove(path) })
+	return mapFD(fd, desc, size, func() error { return os.Remove(path) }, false)
 }
 
 // OpenShm maps the whole existing POSIX shared memory object name, with
 // whatever permission its creator gave it; a symbolic link is refused.
+// Its memory may have been left unallocated by its creator, or be
+// truncated by a peer: the package's accesses then return an error
+// wrapping [ErrCorrupt] (see [Mapping]).
 func OpenShm(name string) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
@@ -121,7 +135,9 @@ func AttachSysVShm(id int) (*Mapping, error) {
 		_, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		return err
 	}
-	return &Mapping{data: data, shmid: id, remove: remove, desc: desc}, nil
+	// A segment cannot shrink, and its memory stays attached even once
+	// removed (IPC_RMID): no fault guard.
+	return newMapping(data, nil, id, remove, desc, false), nil
 }
 
 // ID returns a SysV segment's identifier, or -1 for other mappings.

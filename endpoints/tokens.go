@@ -20,7 +20,7 @@ import (
 type tokens struct {
 	desc    string
 	acquire func(context.Context) error
-	try     func() bool
+	try     func() (bool, error) // false, nil: nothing to take now
 	release func() error
 
 	mu      sync.Mutex
@@ -29,7 +29,7 @@ type tokens struct {
 	cancels map[*context.CancelFunc]struct{}
 }
 
-func newTokens(desc string, acquire func(context.Context) error, try func() bool, release func() error) *tokens {
+func newTokens(desc string, acquire func(context.Context) error, try func() (bool, error), release func() error) *tokens {
 	return &tokens{desc: desc, acquire: acquire, try: try, release: release, cancels: map[*context.CancelFunc]struct{}{}}
 }
 
@@ -93,7 +93,11 @@ func (t *tokens) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	if err := t.state(); err != nil {
 		return err
 	}
-	if !t.try() {
+	ok, err := t.try()
+	switch {
+	case err != nil:
+		return err
+	case !ok:
 		return ipcchan.ErrWouldBlock
 	}
 	return deliver(0, nil)
@@ -131,7 +135,7 @@ func SemaphoreReceiver(s *Semaphore) (*ipcchan.Receiver[struct{}], error) {
 func semTokens(s *Semaphore) *tokens {
 	return newTokens(s.desc,
 		func(ctx context.Context) error { return s.Acquire(ctx, 1) },
-		func() bool { return s.TryAcquire(1) },
+		func() (bool, error) { return s.tryAcquire(1) },
 		s.Post)
 }
 
@@ -150,14 +154,14 @@ func SemSetReceiver(set *SemSet, num int) (*ipcchan.Receiver[struct{}], error) {
 func semSetTokens(set *SemSet, num int) *tokens {
 	return newTokens(fmt.Sprintf("%s counter %d", set.desc, num),
 		func(ctx context.Context) error { return set.Op(ctx, SemOp{Num: num, Delta: -1, NoUndo: true}) },
-		func() bool { ok, _ := set.TryOp(SemOp{Num: num, Delta: -1, NoUndo: true}); return ok },
+		func() (bool, error) { ok, _ := set.TryOp(SemOp{Num: num, Delta: -1, NoUndo: true}); return ok, nil },
 		func() error { _, err := set.TryOp(SemOp{Num: num, Delta: 1, NoUndo: true}); return err })
 }
 
 // LockChannel returns the 1-token channel view of l: Recv takes the lock
 // (exclusive), Send releases it.
 func LockChannel(l *FileLock) (*ipcchan.Sender[struct{}], *ipcchan.Receiver[struct{}], error) {
-	t := newTokens(l.desc, l.Lock, l.TryLock, l.Unlock)
+	t := newTokens(l.desc, l.Lock, func() (bool, error) { return l.TryLock(), nil }, l.Unlock)
 	tx, err := ipcchan.NewSender[struct{}](t)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"unsafe"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
@@ -67,24 +68,45 @@ func checkPlain(t reflect.Type) error {
 //	v.Update(func(p *Counter) { atomic.AddInt32(&p.Count, 1) })
 //
 // It returns an error wrapping os.ErrClosed after the mapping is closed.
-func (v *View[T]) Update(f func(*T)) error {
+//
+// On a mapping a peer can shrink (see [Mapping]), f runs under the fault
+// guard (runtime/debug.SetPanicOnFault): if the memory is gone, the fault
+// in f becomes an error wrapping [ErrCorrupt] that Update returns, then
+// and on every later call, instead of killing the process. f is then cut
+// short where it faulted. Panics in f other than faults on the mapping go
+// on as they are.
+func (v *View[T]) Update(f func(*T)) (err error) {
 	v.m.mu.RLock()
 	defer v.m.mu.RUnlock()
 	if v.m.closed {
 		return v.m.opErr("view", os.ErrClosed)
 	}
+	if v.m.guard {
+		if err := v.m.faultErr(); err != nil {
+			return v.m.opErr("view", err)
+		}
+		old := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(old)
+			if p := recover(); p != nil {
+				err = v.m.opErr("view", v.m.faulted(p))
+			}
+		}()
+	}
 	f((*T)(unsafe.Pointer(&v.m.data[v.off])))
 	return nil
 }
 
-// Load returns a copy of the value (not atomic as a whole).
+// Load returns a copy of the value (not atomic as a whole), or the error
+// of Update.
 func (v *View[T]) Load() (T, error) {
 	var x T
 	err := v.Update(func(p *T) { x = *p })
 	return x, err
 }
 
-// Store overwrites the value (not atomic as a whole).
+// Store overwrites the value (not atomic as a whole), or returns the
+// error of Update.
 func (v *View[T]) Store(x T) error {
 	return v.Update(func(p *T) { *p = x })
 }

@@ -31,8 +31,9 @@ type Blocking struct {
 	spin spinner
 
 	// wake, if set, replaces the signal: it must make the blocking form
-	// return promptly (a futex wait, say, which a signal does not end).
-	wake func()
+	// return promptly (a futex wait, say, which a signal does not end),
+	// or report false to have the signal sent after all.
+	wake func() bool
 
 	closed  atomic.Bool
 	failErr atomic.Pointer[error]
@@ -122,9 +123,7 @@ func (b *Blocking) interrupt(gen uint64) {
 		}
 		tid := b.tid
 		b.mu.Unlock()
-		if b.wake != nil {
-			b.wake()
-		} else {
+		if b.wake == nil || !b.wake() {
 			unix.Tgkill(pid, tid, unix.SIGURG)
 		}
 		time.Sleep(20 * time.Microsecond)
@@ -172,8 +171,10 @@ func (b *Blocking) Failure() error {
 // NewBlocking returns a Blocking whose spin is bounded by maxSpin (zero:
 // the default bound, negative: no spinning). wake, if not nil, is how a
 // blocked call is interrupted instead of a signal; it may be called
-// several times for one interruption.
-func NewBlocking(maxSpin time.Duration, wake func()) *Blocking {
+// several times for one interruption. When it returns false (it could not
+// wake the call: a futex word in memory that is gone, say), the signal is
+// sent instead.
+func NewBlocking(maxSpin time.Duration, wake func() bool) *Blocking {
 	b := &Blocking{wake: wake}
 	switch {
 	case maxSpin < 0:
