@@ -46,6 +46,9 @@ func RemoveFIFO(path string) error {
 // A path whose last component is a symbolic link, or that is not a FIFO, is
 // refused. ctx is checked before opening. Options are those of [Pipe].
 func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if ctx == nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -65,6 +68,9 @@ func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.O
 // Pass ipcchan.WithAtomicWrites(false) when this is the only writer.
 // A symbolic link or a path that is not a FIFO is refused.
 func OpenFIFOSender[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	if ctx == nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
+	}
 	fd, err := waitOpenFIFOWriter(ctx, path)
 	if err != nil {
 		return nil, ipcchan.WrapError("open", fifoDesc(path), err)

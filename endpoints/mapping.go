@@ -190,12 +190,28 @@ func newMapping(data []byte, file *os.File, shmid int, remove func() error, desc
 }
 
 // String describes the mapping.
-func (m *Mapping) String() string { return m.desc }
+func (m *Mapping) String() string {
+	if !m.made() {
+		return "zero Mapping"
+	}
+	return m.desc
+}
+
+// made reports whether a constructor made m: a Mapping declared by hand
+// maps nothing.
+func (m *Mapping) made() bool { return m != nil && m.desc != "" }
+
+func (m *Mapping) notMade(op string) error {
+	return errNotMade(op, "Mapping", "NewMemfd, MapFile, CreateShm, OpenShm, CreateSysVShm or MappingFromFile")
+}
 
 // Bytes returns the shared memory, or nil after Close. Accesses through
 // it are not guarded against a peer that shrinks the object: see
 // [Mapping].
 func (m *Mapping) Bytes() []byte {
+	if !m.made() {
+		return nil
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -210,6 +226,9 @@ func (m *Mapping) Len() int { return len(m.Bytes()) }
 // Sync writes a file mapping's changes back to the file (msync); for
 // other kinds it has nothing to do.
 func (m *Mapping) Sync() error {
+	if !m.made() {
+		return m.notMade("sync")
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -222,6 +241,9 @@ func (m *Mapping) Sync() error {
 // to another process. SysV segments have none (ipcchan.ErrNotSupported):
 // pass their identifier.
 func (m *Mapping) File() (*os.File, error) {
+	if !m.made() {
+		return nil, m.notMade("file")
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	switch {
@@ -242,6 +264,9 @@ func (m *Mapping) File() (*os.File, error) {
 // removal once every process has detached. Mappings stay usable until
 // closed. A memfd has no name: Remove does nothing.
 func (m *Mapping) Remove() error {
+	if !m.made() {
+		return m.notMade("remove")
+	}
 	if m.remove == nil {
 		return nil
 	}
@@ -250,6 +275,9 @@ func (m *Mapping) Remove() error {
 
 // Close unmaps the memory and releases the descriptor. It is idempotent.
 func (m *Mapping) Close() error {
+	if !m.made() {
+		return m.notMade("close")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

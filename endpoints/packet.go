@@ -26,6 +26,9 @@ import (
 // receiver's buffer is full, without telling the sender, and an end marker
 // can be lost like any other datagram. Use it where that is acceptable.
 func ListenPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], string, error) {
+	if ctx == nil {
+		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
+	}
 	kind, err := packetKind(network)
 	if err != nil {
 		return nil, "", err
@@ -72,6 +75,9 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // talk to a program that is not ipcchan) a datagram is exactly the
 // message's bytes: no tag word, no marker.
 func DialPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	if ctx == nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
+	}
 	kind, err := packetKind(network)
 	if err != nil {
 		return nil, err

@@ -247,10 +247,28 @@ func (m *Mapping) remap() (*Mapping, error) {
 	return MappingFromFile(f)
 }
 
-func (r *Ring) String() string { return r.desc }
+func (r *Ring) String() string {
+	if !r.made() {
+		return "zero Ring"
+	}
+	return r.desc
+}
 
 // MaxMsgSize is the ring's largest record.
-func (r *Ring) MaxMsgSize() int { return r.r.maxRecord }
+func (r *Ring) MaxMsgSize() int {
+	if !r.made() {
+		return 0
+	}
+	return r.r.maxRecord
+}
+
+// made reports whether a ring end was made (the Ring of a Sender or
+// Receiver): a Ring declared by hand has no memory.
+func (r *Ring) made() bool { return r != nil && r.r != nil }
+
+func (r *Ring) notMade(op string) error {
+	return errNotMade(op, "Ring", "RingPair, RingSender or RingReceiver (the Transport of their ends)")
+}
 
 // --- writer ---
 
@@ -399,6 +417,9 @@ func (r *Ring) checkSend(msg []byte) error {
 }
 
 func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+	if !r.made() {
+		return r.notMade("send")
+	}
 	if err := r.checkSend(msg); err != nil {
 		return err
 	}
@@ -421,6 +442,9 @@ func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 }
 
 func (r *Ring) TrySendMsg(tag uint32, msg []byte) error {
+	if !r.made() {
+		return r.notMade("send")
+	}
 	if err := r.checkSend(msg); err != nil {
 		return err
 	}
@@ -474,6 +498,10 @@ func ringErr(err error) error {
 // The space must not be used after Commit or Close.
 func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 	switch {
+	case !r.made():
+		return nil, r.notMade("reserve")
+	case ctx == nil:
+		return nil, ipcchan.WrapError("reserve", r.desc, errNilContext)
 	case !r.writer:
 		return nil, ipcchan.WrapError("reserve", r.desc, errors.New("reserve on the receiving end of a ring"))
 	case n < 0 || n > r.r.maxRecord:
@@ -511,6 +539,9 @@ func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 // Commit publishes the record Reserve returned, with tag, keeping its
 // first n bytes (n at most the reserved size).
 func (r *Ring) Commit(tag uint32, n int) error {
+	if !r.made() {
+		return r.notMade("commit")
+	}
 	if !r.locked {
 		return ipcchan.WrapError("commit", r.desc, errors.New("nothing reserved"))
 	}
@@ -611,6 +642,9 @@ func (r *Ring) checkRecv() error {
 }
 
 func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	if !r.made() {
+		return r.notMade("recv")
+	}
 	if err := r.checkRecv(); err != nil {
 		return err
 	}
@@ -633,6 +667,9 @@ func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) 
 }
 
 func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	if !r.made() {
+		return r.notMade("recv")
+	}
 	if err := r.checkRecv(); err != nil {
 		return err
 	}
@@ -655,6 +692,12 @@ func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
 // in the ring: valid until [Ring.Release], which frees it. It returns
 // io.EOF at end of stream, like Recv.
 func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
+	switch {
+	case !r.made():
+		return nil, 0, r.notMade("peek")
+	case ctx == nil:
+		return nil, 0, ipcchan.WrapError("peek", r.desc, errNilContext)
+	}
 	if r.writer {
 		return nil, 0, errors.New("peek on the sending end of a ring")
 	}
@@ -688,7 +731,7 @@ func (r *Ring) peekRecord() error {
 // Release frees the record Peek returned. On memory a peer shrank (see
 // [Ring]) it frees nothing; the next call returns the error.
 func (r *Ring) Release() {
-	if r.held == 0 || !r.enter() {
+	if !r.made() || r.held == 0 || !r.enter() {
 		return
 	}
 	defer r.leave()
@@ -706,13 +749,22 @@ func (r *Ring) freeRecord() error {
 
 // Fail makes waits return err once the records already in the ring are
 // taken.
-func (r *Ring) Fail(err error) { r.wait.Fail(err) }
+func (r *Ring) Fail(err error) {
+	if r.made() {
+		r.wait.Fail(err)
+	}
+}
 
 func (r *Ring) setHandedOff() { r.handedOff.Store(true) }
 
 // File returns a duplicate of the descriptor of the ring's memory, for
 // another process (not for SysV segments: pass the segment identifier).
-func (r *Ring) File() (*os.File, error) { return r.m.File() }
+func (r *Ring) File() (*os.File, error) {
+	if !r.made() {
+		return nil, r.notMade("file")
+	}
+	return r.m.File()
+}
 
 // Close wakes this end's blocked calls, which return an error wrapping
 // os.ErrClosed having written nothing, waits until they have returned, and
@@ -721,6 +773,9 @@ func (r *Ring) File() (*os.File, error) { return r.m.File() }
 // room. On memory a peer shrank (see [Ring]) it posts nothing, and still
 // releases the end.
 func (r *Ring) Close() error {
+	if !r.made() {
+		return r.notMade("close")
+	}
 	r.closeOnce.Do(func() {
 		r.calls.close()
 		r.wait.Close()

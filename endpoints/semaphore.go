@@ -247,7 +247,7 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 
 // tryAcquire is TryAcquire, with the error of memory a peer shrank.
 func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
-	if !s.use() {
+	if !s.made() || !s.use() {
 		return false, nil
 	}
 	defer s.done()
@@ -265,6 +265,12 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	switch {
+	case !s.made():
+		return s.notMade("acquire")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: errNilContext}
+	}
 	if n < 0 || n > semValueMax {
 		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: fmt.Errorf("cannot take %d tokens", n)}
 	}
@@ -321,11 +327,11 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 
 // Release adds n tokens and wakes waiters, as sem_post does n times. Like
 // semaphore.Weighted's, it panics on misuse: here, a release past
-// SEM_VALUE_MAX (use Post for an error instead). On memory a peer shrank
-// it does nothing: that is no misuse of ours, and the next Acquire says
-// what happened.
+// SEM_VALUE_MAX (use Post for an error instead). After Close, on a
+// Semaphore nobody made and on memory a peer shrank it does nothing: the
+// handle no longer reaches the semaphore (Post returns the error).
 func (s *Semaphore) Release(n int64) {
-	if err := s.post(n); err != nil && !errors.Is(err, ErrCorrupt) {
+	if err := s.post(n); errors.Is(err, ErrSemOverflow) {
 		panic(err)
 	}
 }
@@ -336,6 +342,9 @@ func (s *Semaphore) Release(n int64) {
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
+	if !s.made() {
+		return s.notMade("release")
+	}
 	if n < 0 {
 		return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: fmt.Errorf("cannot release %d tokens", n)}
 	}
@@ -368,7 +377,7 @@ func (s *Semaphore) add(n int64) error {
 // Value returns the number of tokens now (sem_getvalue), or -1 after
 // Close and on memory a peer shrank.
 func (s *Semaphore) Value() int {
-	if !s.use() {
+	if !s.made() || !s.use() {
 		return -1
 	}
 	defer s.done()
@@ -381,7 +390,18 @@ func (s *Semaphore) Value() int {
 
 // Fail makes waiting Acquires return err: what WatchPeer on a token
 // channel uses to turn a peer's death into ErrPeerGone.
-func (s *Semaphore) Fail(err error) { s.fail.CompareAndSwap(nil, &err) }
+func (s *Semaphore) Fail(err error) {
+	if s != nil {
+		s.fail.CompareAndSwap(nil, &err)
+	}
+}
+
+// made reports whether a constructor made s.
+func (s *Semaphore) made() bool { return s != nil && s.m != nil }
+
+func (s *Semaphore) notMade(op string) error {
+	return errNotMade(op, "Semaphore", "CreateSemaphore, OpenSemaphore, InitSemaphore or SemaphoreAt")
+}
 
 // Close releases this process's mapping of a named semaphore (sem_close);
 // the semaphore itself stays until unlinked. An unnamed one's mapping is
@@ -389,6 +409,9 @@ func (s *Semaphore) Fail(err error) { s.fail.CompareAndSwap(nil, &err) }
 // Waiting Acquires return an error wrapping os.ErrClosed (within a
 // millisecond).
 func (s *Semaphore) Close() error {
+	if !s.made() {
+		return s.notMade("close")
+	}
 	if !s.calls.close() {
 		return nil
 	}
@@ -401,6 +424,16 @@ func (s *Semaphore) Close() error {
 
 // Unlink removes a named semaphore (sem_unlink); it stays usable where it
 // is open.
-func (s *Semaphore) Unlink() error { return s.m.Remove() }
+func (s *Semaphore) Unlink() error {
+	if !s.made() {
+		return s.notMade("unlink")
+	}
+	return s.m.Remove()
+}
 
-func (s *Semaphore) String() string { return s.desc }
+func (s *Semaphore) String() string {
+	if !s.made() {
+		return "zero Semaphore"
+	}
+	return s.desc
+}

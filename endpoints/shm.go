@@ -141,4 +141,9 @@ func AttachSysVShm(id int) (*Mapping, error) {
 }
 
 // ID returns a SysV segment's identifier, or -1 for other mappings.
-func (m *Mapping) ID() int { return m.shmid }
+func (m *Mapping) ID() int {
+	if !m.made() {
+		return -1
+	}
+	return m.shmid
+}

@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -76,6 +77,12 @@ func checkPlain(t reflect.Type) error {
 // short where it faulted. Panics in f other than faults on the mapping go
 // on as they are.
 func (v *View[T]) Update(f func(*T)) (err error) {
+	switch {
+	case v == nil || !v.m.made():
+		return errNotMade("view", "View", "ViewOf")
+	case f == nil:
+		return v.m.opErr("view", errors.New("Update with a nil function"))
+	}
 	v.m.mu.RLock()
 	defer v.m.mu.RUnlock()
 	if v.m.closed {

@@ -1,6 +1,10 @@
 package endpoints_test
 
 import (
+	"context"
+	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/ipcchan/ipcchan/endpoints"
@@ -17,10 +21,91 @@ func TestZeroValues(t *testing.T) {
 		&endpoints.Handed{}, (*endpoints.Handed)(nil),
 		&endpoints.Leftover{}, (*endpoints.Leftover)(nil),
 		&endpoints.MQNotifier{}, (*endpoints.MQNotifier)(nil),
+		&endpoints.Mapping{}, (*endpoints.Mapping)(nil),
+		&endpoints.Ring{}, (*endpoints.Ring)(nil),
+		&endpoints.Semaphore{}, (*endpoints.Semaphore)(nil),
+		&endpoints.View[int64]{}, (*endpoints.View[int64])(nil),
 		&endpoints.SemCounter{}, (*endpoints.SemCounter)(nil),
 		&endpoints.SemSet{}, (*endpoints.SemSet)(nil),
 		&endpoints.SysVQueue{}, (*endpoints.SysVQueue)(nil),
 		endpoints.LockKind(0), endpoints.MQAttr{}, endpoints.MQStats{}, endpoints.MsgSelect{},
 		endpoints.SemOp{}, endpoints.SemStats{}, endpoints.SysVStats{},
 	)
+}
+
+// A nil context is an error naming what to pass, never a crash, on every
+// endpoint call that takes one (the typed channels' own calls are checked
+// in package ipcchan).
+func TestNilContext(t *testing.T) {
+	//lint:ignore SA1012 a nil context is what this test passes on purpose
+	nilCtx := context.Context(nil)
+	dir := t.TempDir()
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "context.Background()") {
+			t.Errorf("%s with a nil context = %v, want an error saying what to pass", what, err)
+		}
+	}
+	_, err := endpoints.Dial[int, int](nilCtx, "unix", dir+"/s")
+	check("Dial", err)
+	_, _, err = endpoints.ListenPacket[int](nilCtx, "unixgram", dir+"/g")
+	check("ListenPacket", err)
+	_, err = endpoints.DialPacket[int](nilCtx, "unixgram", dir+"/g")
+	check("DialPacket", err)
+	_, err = endpoints.OpenFIFOReceiver[int](nilCtx, dir+"/f")
+	check("OpenFIFOReceiver", err)
+	_, err = endpoints.OpenFIFOSender[int](nilCtx, dir+"/f")
+	check("OpenFIFOSender", err)
+
+	l, err := endpoints.OpenLock(dir+"/lock", endpoints.OFDLocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	check("FileLock.Lock", l.Lock(nilCtx))
+
+	m, err := endpoints.NewMemfd("nilctx", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := endpoints.InitSemaphore(m, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Semaphore.Acquire", s.Acquire(nilCtx, 1))
+	if v := s.Value(); v != 1 {
+		t.Errorf("a refused Acquire took a token: value %d", v)
+	}
+	s.Close()
+	s.Release(1) // after Close: does nothing, never panics
+	if err := s.Post(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Post after Close = %v, want os.ErrClosed", err)
+	}
+
+	set, err := endpoints.CreateSemSet(endpoints.IPCPrivate, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Remove()
+	check("SemSet.Op", set.Op(nilCtx, endpoints.SemOp{Num: 0, Delta: 1}))
+	q, err := endpoints.CreateSysVQueue(endpoints.IPCPrivate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Remove()
+	check("SysVQueue.Send", q.Send(nilCtx, 1, nil))
+	_, _, err = q.Receive(nilCtx, endpoints.MsgSelect{}, nil)
+	check("SysVQueue.Receive", err)
+
+	tx, rx, err := endpoints.RingPair[[]byte](256 + 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	defer tx.Close()
+	_, err = tx.Transport().(*endpoints.Ring).Reserve(nilCtx, 8)
+	check("Ring.Reserve", err)
+	_, _, err = rx.Transport().(*endpoints.Ring).Peek(nilCtx)
+	check("Ring.Peek", err)
 }
