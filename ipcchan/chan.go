@@ -178,7 +178,8 @@ type aheadQueue[T any] struct {
 	live  *pump // the pump behind the channel Chan returns now
 	pumps []*pump
 	busy  atomic.Int32 // len(items) + len(pumps), read without mu
-	wake  *wakeEvent
+	// changed tells waiting Selects that a value was handed back.
+	changed func()
 }
 
 func (q *aheadQueue[T]) removePump(p *pump) {
@@ -201,7 +202,7 @@ func (q *aheadQueue[T]) push(it tagged[T]) {
 	q.items = append(q.items, it)
 	q.busy.Add(1)
 	q.mu.Unlock()
-	q.wake.set(true)
+	q.changed()
 }
 
 func (q *aheadQueue[T]) pop() (tagged[T], bool) {
@@ -219,7 +220,6 @@ func (q *aheadQueue[T]) pop() (tagged[T], bool) {
 	q.busy.Add(-1)
 	if len(q.items) == 0 {
 		q.items = nil
-		q.wake.set(false)
 	}
 	return it, true
 }

@@ -81,7 +81,7 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	if err := r.begin(ctx, nil); err != nil {
 		return zero, nil, err
 	}
-	defer r.mu.Unlock()
+	defer r.endRecv()
 	if it, ok := r.ahead.pop(); ok {
 		return it.v, nil, nil
 	}

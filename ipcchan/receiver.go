@@ -10,7 +10,6 @@ import (
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/ctxlock"
-	"github.com/ipcchan/ipcchan/internal/poller"
 )
 
 // Receiver is the receiving end of a typed channel that crosses a process
@@ -35,7 +34,7 @@ type Receiver[T any] struct {
 	closed    chan struct{}
 	closeErr  error
 
-	wake wakeEvent // lets Select notice Close and handed-back values
+	selects selectWaiters // Selects waiting on this Receiver, told of every change
 
 	chanErr atomic.Pointer[error]
 
@@ -62,7 +61,7 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	}
 	r.deliverFn = r.deliver
 	r.deliverFilesFn = r.deliverFiles
-	r.ahead.wake = &r.wake
+	r.ahead.changed = r.selects.changed
 	return r, nil
 }
 
@@ -94,7 +93,7 @@ func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error
 	if err := r.begin(ctx, self); err != nil {
 		return zero, 0, err
 	}
-	defer r.mu.Unlock()
+	defer r.endRecv()
 	it, ok := r.ahead.pop()
 	if !ok {
 		r.dst = &r.val
@@ -126,7 +125,7 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 	if err := r.begin(ctx, nil); err != nil {
 		return err
 	}
-	defer r.mu.Unlock()
+	defer r.endRecv()
 	if it, ok := r.ahead.pop(); ok {
 		*dst = it.v
 		return nil
@@ -139,31 +138,30 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 
 // TryRecv returns the next value if one is available without waiting, and
 // otherwise ErrWouldBlock (also when another goroutine is receiving).
-func (r *Receiver[T]) TryRecv() (T, error) {
-	v, _, err := r.tryRecv()
-	return v, err
-}
-
-// tryRecv is TryRecv that also says whether it gave up because another
-// goroutine holds the receive lock.
-func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
+func (r *Receiver[T]) TryRecv() (v T, err error) {
 	var zero T
 	if err := r.misuse("recv", context.Background()); err != nil {
-		return zero, false, err
+		return zero, err
 	}
 	if !r.mu.TryLock() {
 		if r.isClosed() {
-			return zero, false, r.wrap(os.ErrClosed)
+			return zero, r.wrap(os.ErrClosed)
 		}
-		return zero, true, ErrWouldBlock
+		return zero, ErrWouldBlock
 	}
-	defer r.mu.Unlock()
+	defer func() {
+		// Finding nothing changes nothing a Select could want.
+		r.mu.Unlock()
+		if err != ErrWouldBlock {
+			r.selects.changed()
+		}
+	}()
 	if r.isClosed() {
-		return zero, false, r.wrap(os.ErrClosed)
+		return zero, r.wrap(os.ErrClosed)
 	}
 	r.ahead.reclaim(nil)
 	if it, ok := r.ahead.pop(); ok {
-		return it.v, false, nil
+		return it.v, nil
 	}
 	r.dst = &r.val
 	err = r.sticky
@@ -175,9 +173,18 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	v = r.val
 	r.val, r.dst = zero, nil
 	if err != nil {
-		return zero, false, r.wrap(err)
+		return zero, r.wrap(err)
 	}
-	return v, false, nil
+	return v, nil
+}
+
+// endRecv lets go of the receive lock after a receive, and tells waiting
+// Selects that the Receiver's state may have changed: the receive may have
+// left whole messages in the transport's buffer, or reached the end of
+// stream, neither of which the descriptor shows.
+func (r *Receiver[T]) endRecv() {
+	r.mu.Unlock()
+	r.selects.changed()
 }
 
 // begin checks ctx, takes the receive lock, and has every Chan pump other
@@ -243,7 +250,7 @@ func (r *Receiver[T]) Close() error {
 	r.closeOnce.Do(func() {
 		r.peers.stop()
 		close(r.closed)
-		r.wake.close()
+		r.selects.changed()
 		r.closeErr = WrapError("close", r.t.String(), r.t.Close())
 	})
 	return r.closeErr
@@ -308,70 +315,3 @@ func (r *Receiver[T]) isClosed() bool {
 }
 
 func (r *Receiver[T]) wrap(err error) error { return WrapError("recv", r.t.String(), err) }
-
-// wakeEvent is a lazily created poller.Event that is set while the
-// Receiver has something for a Select that its transport's descriptor does
-// not show: it is closed, or values were handed back by a Chan pump. Selects
-// hold references; the eventfd is released when the last one lets go after
-// Close.
-type wakeEvent struct {
-	mu     sync.Mutex
-	ev     *poller.Event
-	refs   int
-	closed bool
-}
-
-// acquire returns the event's descriptor for a Select, or ok == false once
-// the Receiver is closed.
-func (w *wakeEvent) acquire() (fd int, ok bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return -1, false, nil
-	}
-	if w.ev == nil {
-		if w.ev, err = poller.NewEvent(); err != nil {
-			return -1, false, err
-		}
-	}
-	w.refs++
-	return w.ev.FD(), true, nil
-}
-
-func (w *wakeEvent) release() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.refs--
-	if w.refs == 0 && w.closed && w.ev != nil {
-		w.ev.Close()
-		w.ev = nil
-	}
-}
-
-func (w *wakeEvent) set(on bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ev == nil || w.closed {
-		return
-	}
-	if on {
-		w.ev.Set()
-	} else {
-		w.ev.Clear()
-	}
-}
-
-func (w *wakeEvent) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.closed = true
-	if w.ev == nil {
-		return
-	}
-	if w.refs == 0 {
-		w.ev.Close()
-		w.ev = nil
-		return
-	}
-	w.ev.Set()
-}

@@ -14,14 +14,18 @@ type Case struct {
 }
 
 type selectCase interface {
+	// epoch returns the count of changes of the case's receiver (see
+	// selectWaiters), read before try.
+	epoch() uint64
 	// try receives one value if one is ready and hands it to the case's
-	// function; it returns ErrWouldBlock when none is, and busy when
-	// another goroutine holds the receiver.
-	try() (busy bool, err error)
-	// watch adds what signals the case's readiness to set and returns a
-	// function that releases it; ok is false if the case cannot be
-	// watched (the set is then polled).
-	watch(set *poller.Set) (release func(), ok bool, err error)
+	// function; it returns ErrWouldBlock when none is (or another
+	// goroutine is receiving: that goroutine reports its change).
+	try() error
+	// watch registers ev to be set at every change of the case's receiver
+	// and adds the transport's descriptor to set; it returns the function
+	// that undoes both. pollable is false if the transport has no
+	// descriptor (the Select then polls).
+	watch(set *poller.Set, ev *poller.Event) (release func(), pollable bool)
 }
 
 // OnRecv returns a Case that receives a value from r and calls f with it.
@@ -38,35 +42,28 @@ type recvCase[T any] struct {
 	f func(T)
 }
 
-func (c *recvCase[T]) try() (bool, error) {
-	v, busy, err := c.r.tryRecv()
+func (c *recvCase[T]) epoch() uint64 { return c.r.selects.epoch.Load() }
+
+func (c *recvCase[T]) try() error {
+	v, err := c.r.TryRecv()
 	if err == nil && c.f != nil {
 		c.f(v)
 	}
-	return busy, err
+	return err
 }
 
-func (c *recvCase[T]) watch(set *poller.Set) (func(), bool, error) {
-	// The Receiver's own event shows Close and values handed back by Chan.
-	fd, ok, err := c.r.wake.acquire()
-	if err != nil || !ok {
-		return nil, ok, err
-	}
-	release := c.r.wake.release
-	if err := set.AddFD(fd); err != nil {
-		release()
-		return nil, false, err
-	}
+func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
+	release := c.r.selects.add(ev)
 	p, ok := c.r.t.(Pollable)
 	if !ok {
-		return release, false, nil
+		return release, false
 	}
 	if rc, err := p.SyscallConn(); err == nil {
 		// An error here means the transport is closed: the next try
 		// reports that.
 		set.AddConn(rc)
 	}
-	return release, true, nil
+	return release, true
 }
 
 // Select waits until one of the cases can receive, receives one value there,
@@ -80,8 +77,10 @@ func (c *recvCase[T]) watch(set *poller.Set) (func(), bool, error) {
 // blocks until ctx ends.
 //
 // Select parks one goroutine on one epoll set that holds every receiver's
-// descriptor; it starts no goroutine per case. Cases whose transport has no
-// descriptor are polled every millisecond.
+// descriptor and an event each receiver sets when another goroutine's
+// receive, a value handed back or Close changes it; it starts no goroutine
+// per case. Cases whose transport has no descriptor are polled every
+// millisecond.
 func Select(ctx context.Context, cases ...Case) (int, error) {
 	return selectCases(ctx, false, cases)
 }
@@ -103,8 +102,13 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
+	var buf [8]uint64
+	epochs := buf[:0]
+	if len(cases) > len(buf) {
+		epochs = make([]uint64, 0, len(cases))
+	}
+	epochs = epochs[:len(cases)]
 	for {
-		anyBusy := false
 		start := 0
 		if len(cases) > 1 && !ordered {
 			start = rand.IntN(len(cases))
@@ -115,39 +119,50 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 			if c == nil {
 				continue
 			}
-			busy, err := c.try()
-			if err != ErrWouldBlock {
+			epochs[k] = c.epoch()
+			if err := c.try(); err != ErrWouldBlock {
 				return k, err
 			}
-			anyBusy = anyBusy || busy
 		}
-		if err := waitCases(ctx, cases, anyBusy); err != nil {
+		if err := waitCases(ctx, cases, epochs); err != nil {
 			return -1, err
 		}
 	}
 }
 
-// waitCases waits until one of the cases may be ready. It returns early,
-// after a short sleep, when some case cannot be watched or is busy in
-// another goroutine.
-func waitCases(ctx context.Context, cases []Case, poll bool) error {
+// waitCases waits until one of the cases may be ready: its transport's
+// descriptor is readable, or its receiver changed since epochs were read
+// (another goroutine's receive, a value handed back, Close). Cases whose
+// transport has no descriptor make it return after a millisecond, to be
+// polled.
+func waitCases(ctx context.Context, cases []Case, epochs []uint64) error {
 	set, err := poller.NewSet()
 	if err != nil {
 		return err
 	}
 	defer set.Close()
+	ev, err := poller.NewEvent()
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	if err := set.AddFD(ev.FD()); err != nil {
+		return err
+	}
+	poll := false
 	for _, cs := range cases {
 		if cs.c == nil {
 			continue
 		}
-		release, ok, err := cs.c.watch(set)
-		if release != nil {
-			defer release()
+		release, pollable := cs.c.watch(set, ev)
+		defer release()
+		poll = poll || !pollable
+	}
+	// A change between the attempt and the registration set no event.
+	for k, cs := range cases {
+		if cs.c != nil && cs.c.epoch() != epochs[k] {
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-		poll = poll || !ok
 	}
 	if !poll {
 		return set.Wait(ctx)
