@@ -26,15 +26,18 @@ const readBufferSize = 64 << 10
 const maxIdleBuffer = 1 << 20
 
 // streamReceiver reads frames (codec's wire format) from a byte stream: a
-// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver.
+// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver and
+// ipcchan.MsgSizeLimiter.
 //
 // Bytes read from the kernel stay in buf until a whole frame is there, so a
 // receive cancelled part-way through a frame loses nothing: the next one
-// goes on where it stopped.
+// goes on where it stopped. buf grows with the bytes that have arrived,
+// never with the length a header announces (see reserve).
 type streamReceiver struct {
 	fd      *poller.FD
 	desc    string
-	max     int
+	max     int  // the configured limit on a frame's payload
+	limit   int  // the limit in force: max, or lower until a hello (LimitMsgSize)
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
 
@@ -56,13 +59,23 @@ type streamReceiver struct {
 }
 
 func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool, framing codec.Framing) *streamReceiver {
-	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo, framing: framing}
+	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
 	s.readFn = s.read
 	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
 	if s.unixRights {
 		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
 	}
 	return s
+}
+
+// LimitMsgSize refuses frames over n bytes until it is called again with
+// n <= 0; see ipcchan.MsgSizeLimiter. The handshake uses it to accept
+// nothing longer than a hello before the hello.
+func (s *streamReceiver) LimitMsgSize(n int) {
+	if n <= 0 || n > s.max {
+		n = s.max
+	}
+	s.limit = n
 }
 
 func (s *streamReceiver) String() string { return s.desc }
@@ -80,9 +93,9 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		if s.skip > 0 {
 			s.discard()
 		}
-		need := 1
+		need, known := 1, false
 		if s.skip == 0 && s.w > s.r {
-			payload, tag, n, more, err := s.framing.Split(s.buf[s.r:s.w], s.max)
+			payload, tag, n, more, err := s.framing.Split(s.buf[s.r:s.w], s.limit)
 			switch {
 			case err != nil && n == 0:
 				// The stream cannot be resynchronised: this is its end.
@@ -90,14 +103,7 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				s.sticky = err
 				return err
 			case err != nil:
-				// Drop the bad record (what has not arrived yet too) so
-				// that the records after it can still be read.
-				if avail := s.w - s.r; n > avail {
-					s.skip = uint64(n - avail)
-					n = avail
-				}
-				s.r += n
-				s.release()
+				s.drop(n)
 				return err
 			case n > 0:
 				s.r += n
@@ -109,16 +115,27 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				s.release()
 				return err
 			}
-			need = max(more, s.w-s.r+1)
+			need, known = max(more, s.w-s.r+1), more > 0
 		}
-		s.reserve(need)
 		if s.sticky != nil {
 			return s.end()
 		}
+		s.reserve(need, known)
 		if err := s.fill(ctx, block); err != nil {
 			return err
 		}
 	}
+}
+
+// drop drops a bad record of n bytes at r (what has not arrived yet too),
+// so that the records after it can still be read.
+func (s *streamReceiver) drop(n int) {
+	if avail := s.w - s.r; n > avail {
+		s.skip = uint64(n - avail)
+		n = avail
+	}
+	s.r += n
+	s.release()
 }
 
 // release empties buf once every byte in it is consumed, letting a buffer
@@ -153,27 +170,31 @@ func (s *streamReceiver) end() error {
 	return s.sticky
 }
 
-// reserve makes room in buf for a record of n bytes starting at r.
-func (s *streamReceiver) reserve(n int) {
-	if n < readBufferSize {
-		n = readBufferSize
-	}
-	if len(s.buf) >= s.r+n {
+// reserve makes room in buf for more of the record at r: need bytes in
+// all if known is set, else at least one more byte. buf grows only once it
+// is full of the record's bytes, and then to at most three times what has
+// arrived (twice, but the record's last step may take up to three): a
+// header announcing a long record costs nothing until its bytes come, and a
+// long record arrives in O(log n) reallocations.
+func (s *streamReceiver) reserve(need int, known bool) {
+	room := max(need, readBufferSize) // for the record, and for a read of several
+	if len(s.buf) >= s.r+room {
 		return
 	}
-	if len(s.buf) >= n {
+	if s.r > 0 {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
-		return
 	}
-	if n < 2*len(s.buf) && s.w-s.r == len(s.buf) {
-		// A record of unknown length (a line not yet ended) filled the
-		// buffer: grow it geometrically, not a byte at a time.
-		n = 2 * len(s.buf)
+	if len(s.buf) >= room || s.w < len(s.buf) {
+		return // room enough, or room to read more of the record before growing
 	}
+	n := 2 * s.w
+	if known && need <= 3*s.w {
+		n = need
+	}
+	n = max(n, readBufferSize)
 	nb := make([]byte, n)
-	s.w = copy(nb, s.buf[s.r:s.w])
-	s.r = 0
+	s.w = copy(nb, s.buf[:s.w])
 	s.buf = nb
 }
 

@@ -83,6 +83,7 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	err := r.sticky
 	for err == nil || errors.Is(err, errGreeted) {
 		if err = fr.RecvMsgFiles(ctx, r.deliverFilesFn); !errors.Is(err, errGreeted) {
+			err = r.refusedBeforeHello(err)
 			break
 		}
 	}

@@ -41,9 +41,10 @@ type Receiver[T any] struct {
 	peers peerWatches
 
 	// The handshake; guarded by mu.
-	hello   []byte // ours, nil without a handshake
-	greeted bool   // a valid hello has arrived
-	sticky  error  // a refused handshake: every receive returns it
+	hello   []byte         // ours, nil without a handshake
+	greeted bool           // a valid hello has arrived
+	sticky  error          // a refused handshake: every receive returns it
+	limiter MsgSizeLimiter // the transport, limited to a hello's size until greeted
 }
 
 // NewReceiver returns a Receiver that reads messages from t and decodes them
@@ -58,6 +59,11 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	r := &Receiver[T]{t: t, codec: c, mu: newCtxLock(), closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
+		if l, ok := t.(MsgSizeLimiter); ok {
+			// Nothing longer than a hello until the peer's hello came.
+			l.LimitMsgSize(maxHelloSize)
+			r.limiter = l
+		}
 	}
 	r.deliverFn = r.deliver
 	r.deliverFilesFn = r.deliverFiles
@@ -149,6 +155,7 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	err = r.sticky
 	for err == nil || errors.Is(err, errGreeted) {
 		if err = r.t.TryRecvMsg(r.deliverFn); !errors.Is(err, errGreeted) {
+			err = r.refusedBeforeHello(err)
 			break
 		}
 	}
@@ -185,9 +192,20 @@ func (r *Receiver[T]) recvMsg(ctx context.Context) error {
 	}
 	for {
 		if err := r.t.RecvMsg(ctx, r.deliverFn); !errors.Is(err, errGreeted) {
-			return err
+			return r.refusedBeforeHello(err)
 		}
 	}
+}
+
+// refusedBeforeHello turns the transport's refusal of a message longer than
+// any hello, while the peer's hello is awaited, into a handshake error that
+// stays; other errors are returned as they are. The caller holds mu.
+func (r *Receiver[T]) refusedBeforeHello(err error) error {
+	if r.limiter != nil && !r.greeted && r.sticky == nil && errors.Is(err, ErrFrameTooLarge) {
+		r.sticky = fmt.Errorf("%w: the first message is longer than any hello (%w): the peer does not speak the handshake (a raw peer needs WithHandshake(false) on this side)", ErrHandshake, err)
+		return r.sticky
+	}
+	return err
 }
 
 func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
@@ -198,6 +216,9 @@ func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 				return err
 			}
 			r.greeted = true
+			if r.limiter != nil {
+				r.limiter.LimitMsgSize(0)
+			}
 			return errGreeted
 		}
 		if !r.greeted {
