@@ -40,6 +40,15 @@ type streamReceiver struct {
 	limit   int  // the limit in force: max, or lower until a hello (LimitMsgSize)
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
+	mem     *memShare // the listener's shared memory, for an accepted connection with a bound
+
+	// A wait for the listener's memory (growMemory), for memWaitFn.
+	mw struct {
+		held, want, need int
+		known            bool
+		wake             context.CancelFunc
+	}
+	memWaitFn func(int) error
 
 	buf      []byte // unread bytes are buf[r:w]
 	r, w     int
@@ -58,8 +67,13 @@ type streamReceiver struct {
 	deliverFiles func(uint32, []byte, []int) error
 }
 
-func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool, framing codec.Framing) *streamReceiver {
+func newStreamReceiver(fd *poller.FD, desc string, cfg *ipcchan.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
+	max := cfg.MaxMessage()
 	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
+	if mem != nil {
+		s.mem = mem.share()
+		s.memWaitFn = s.memWaitStep
+	}
 	s.readFn = s.read
 	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
 	if s.unixRights {
@@ -120,7 +134,9 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		if s.sticky != nil {
 			return s.end()
 		}
-		s.reserve(need, known)
+		if err := s.reserve(ctx, block, need, known); err != nil {
+			return err
+		}
 		if err := s.fill(ctx, block); err != nil {
 			return err
 		}
@@ -139,13 +155,28 @@ func (s *streamReceiver) drop(n int) {
 }
 
 // release empties buf once every byte in it is consumed, letting a buffer
-// grown for one huge record go.
+// grown for one huge record go. A connection drawing on its listener's
+// memory gives back at once what its buffer grew beyond connBase.
 func (s *streamReceiver) release() {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
-		if len(s.buf) > maxIdleBuffer {
+		switch {
+		case s.mem != nil && len(s.buf) > connBase:
+			s.buf = nil
+			s.mem.release(0)
+		case len(s.buf) > maxIdleBuffer:
 			s.buf = nil
 		}
+		return
+	}
+	if s.mem != nil && len(s.buf) > connBase && s.w-s.r <= readBufferSize {
+		// The start of the next record came behind a long one: keep it in
+		// a buffer of the usual size.
+		nb := make([]byte, readBufferSize)
+		s.w = copy(nb, s.buf[s.r:s.w])
+		s.r = 0
+		s.buf = nb
+		s.mem.release(0)
 	}
 }
 
@@ -175,27 +206,127 @@ func (s *streamReceiver) end() error {
 // is full of the record's bytes, and then to at most three times what has
 // arrived (twice, but the record's last step may take up to three): a
 // header announcing a long record costs nothing until its bytes come, and a
-// long record arrives in O(log n) reallocations.
-func (s *streamReceiver) reserve(need int, known bool) {
+// long record arrives in O(log n) reallocations. An accepted connection
+// draws what its buffer grows beyond connBase from its listener's memory,
+// waiting for it if block is set (or returning errMemoryWait); a record
+// that could never fit in that memory is dropped with an error wrapping
+// ErrFrameTooLarge.
+func (s *streamReceiver) reserve(ctx context.Context, block bool, need int, known bool) error {
+	if s.mem != nil && known && need-connBase > s.mem.m.limit {
+		s.drop(need)
+		return s.mem.m.tooLarge(need)
+	}
 	room := max(need, readBufferSize) // for the record, and for a read of several
 	if len(s.buf) >= s.r+room {
-		return
+		return nil
 	}
 	if s.r > 0 {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 	}
 	if len(s.buf) >= room || s.w < len(s.buf) {
-		return // room enough, or room to read more of the record before growing
+		return nil // room enough, or room to read more of the record before growing
 	}
 	n := 2 * s.w
 	if known && need <= 3*s.w {
 		n = need
 	}
 	n = max(n, readBufferSize)
+	if s.mem != nil && n > connBase {
+		want := n - connBase
+		if known {
+			want = need - connBase // the whole record, for the banker
+		} else if want > s.mem.m.limit {
+			// A record of unknown length (a line) cannot be skipped.
+			return s.fail(s.mem.m.tooLarge(n))
+		}
+		if err := s.growMemory(ctx, block, n-connBase, want, need, known); err != nil {
+			return err
+		}
+	}
 	nb := make([]byte, n)
 	s.w = copy(nb, s.buf[:s.w])
 	s.buf = nb
+	return nil
+}
+
+// growMemory draws held bytes beyond connBase from the listener's memory,
+// towards want for the record at r (need bytes in all, if known). If block
+// is set it waits until that is safe, returning ctx.Err() if ctx ends first
+// and an error wrapping os.ErrClosed after Close; otherwise it returns
+// errMemoryWait. While it waits nothing more is read, but a peer that hangs
+// up without sending the rest of the record ends the stream, as it would
+// have if the bytes had been read.
+func (s *streamReceiver) growMemory(ctx context.Context, block bool, held, want, need int, known bool) error {
+	s.mw.held, s.mw.want, s.mw.need, s.mw.known = held, want, need, known
+	var err error
+	if !block {
+		if err = s.fd.TryRead(s.memWaitFn); err == unix.EAGAIN {
+			err = errMemoryWait
+		}
+	} else {
+		for {
+			// The wait ends when the descriptor has news (a hang-up) or
+			// when memory is given back, which cancels wctx.
+			wctx, cancel := context.WithCancel(ctx)
+			s.mw.wake = cancel
+			err = s.fd.Read(wctx, s.memWaitFn)
+			cancel()
+			if err != context.Canceled || ctx.Err() != nil {
+				break
+			}
+		}
+		s.mw.wake = nil
+	}
+	if err == errLeftShort {
+		return s.fail(fmt.Errorf("stream ended inside a frame (%d bytes of it received): %w", s.w-s.r, io.ErrUnexpectedEOF))
+	}
+	return err
+}
+
+// fail ends the stream with err, dropping what is buffered.
+func (s *streamReceiver) fail(err error) error {
+	s.sticky = err
+	s.r, s.w, s.buf = 0, 0, nil
+	if s.mem != nil {
+		s.mem.release(0)
+	}
+	return err
+}
+
+// memWaitStep is growMemory's attempt, run by the poller: nil once the
+// memory is granted, errLeftShort if the peer has hung up short of the
+// record, unix.EAGAIN to wait on.
+func (s *streamReceiver) memWaitStep(fd int) error {
+	ok, err := s.mem.try(s.mw.held, s.mw.want, s.mw.wake)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return nil
+	case s.leftShort(fd):
+		return errLeftShort
+	}
+	return unix.EAGAIN
+}
+
+// leftShort reports whether the peer has hung up without the rest of the
+// record at r: what is buffered and what waits in the kernel fall short of
+// its length (for a record of unknown length, nothing waits).
+func (s *streamReceiver) leftShort(fd int) bool {
+	s.pollOnce[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLRDHUP}
+	n, err := unix.Poll(s.pollOnce[:], 0)
+	if err != nil || n == 0 || s.pollOnce[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) == 0 {
+		return false
+	}
+	queued, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	switch {
+	case err != nil:
+		return false
+	case !s.mw.known:
+		return queued == 0
+	}
+	return s.w-s.r+queued < s.mw.need
 }
 
 // fill reads what the kernel has into buf[w:], waiting if block is set.
@@ -263,6 +394,9 @@ func (s *streamReceiver) hungUp(fd int) bool {
 
 func (s *streamReceiver) Close() error {
 	err := s.fd.Close()
+	if s.mem != nil {
+		s.mem.close() // wakes a receive waiting for memory
+	}
 	s.fdqMu.Lock()
 	closeAll(s.fdq) // descriptors that came with frames never read
 	s.fdq = nil

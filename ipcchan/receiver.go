@@ -161,6 +161,11 @@ func (r *Receiver[T]) tryRecv() (v T, busy bool, err error) {
 	}
 	v = r.val
 	r.val, r.dst = zero, nil
+	if err != nil && err != ErrWouldBlock && errors.Is(err, ErrWouldBlock) {
+		// Waiting for something the descriptor does not show (memory):
+		// busy, so that a Select polls rather than spins.
+		return zero, true, ErrWouldBlock
+	}
 	if err != nil {
 		return zero, false, r.wrap(err)
 	}

@@ -52,7 +52,9 @@ type MsgReceiver interface {
 	RecvMsg(ctx context.Context, deliver func(tag uint32, payload []byte) error) error
 
 	// TryRecvMsg is RecvMsg without waiting: it returns ErrWouldBlock when
-	// no whole message is available now.
+	// no whole message is available now, or an error wrapping it when what
+	// is missing is not something its descriptor can signal (receive
+	// memory, for one): a Select then polls it rather than waiting.
 	TryRecvMsg(deliver func(tag uint32, payload []byte) error) error
 
 	// Close releases the transport. It is idempotent.
