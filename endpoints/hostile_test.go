@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
 )
 
 // Hostile clients, each a separate process, against a listener. A peer is
@@ -30,6 +32,7 @@ import (
 func init() {
 	childRoles["conn-server"] = connServer
 	childRoles["hostile-conns"] = hostileConns
+	childRoles["fd-flood"] = fdFlood
 }
 
 // connServer listens on IPCCHAN_ADDR and echoes every string on every
@@ -220,6 +223,34 @@ func hostileRound(fds []int, sa unix.Sockaddr, first []byte, partial bool, paylo
 	return nil
 }
 
+// fdFlood connects to IPCCHAN_ADDR and sends four one-byte messages, each
+// with 253 descriptors, then stalls until stdin ends.
+func fdFlood() error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: os.Getenv("IPCCHAN_ADDR")}); err != nil {
+		return err
+	}
+	null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	batch := make([]int, 253)
+	for i := range batch {
+		batch[i] = null
+	}
+	for range 4 {
+		if err := unix.Sendmsg(fd, []byte{0}, unix.UnixRights(batch...), nil, 0); err != nil {
+			return err
+		}
+	}
+	fmt.Println("sent")
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
 // child is a helper process talking to the test over its stdin and stdout.
 type child struct {
 	cmd   *exec.Cmd
@@ -319,6 +350,60 @@ func TestHostileConnectionsMemory(t *testing.T) {
 			t.Logf("server's peak RSS %.1f MB; %d connections open, %d with bytes unread", float64(hwm)*1024/1e6, open, unread)
 			if hwm*1024 > 100e6 {
 				t.Errorf("server's peak RSS %.1f MB, want under 100 MB", float64(hwm)*1024/1e6)
+			}
+		})
+	}
+}
+
+// A peer process that sends four one-byte messages with 253 descriptors
+// each pins none in a receiver that did not ask for files (the kernel
+// closes them), and no more than its bound in one that did.
+func TestHostileDescriptorsAreBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []ipcchan.Option
+		bound int
+	}{
+		{"unasked", nil, 0},
+		{"WithRecvFiles", []ipcchan.Option{ipcchan.WithRecvFiles(0)}, ipcchan.DefaultRecvFiles},
+		{"WithRecvFiles(10)", []ipcchan.Option{ipcchan.WithRecvFiles(10)}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			addr := filepath.Join(t.TempDir(), "s")
+			l, err := endpoints.Listen[string, string](ctx, "unix", addr, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			flood := startChild(t, "fd-flood", "IPCCHAN_ADDR="+addr)
+			c, err := l.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := flood.line(t); got != "sent" {
+				t.Fatalf("flooding client says %q", got)
+			}
+			sock, err := c.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			before := len(readDir(t, "/proc/self/fd"))
+			// A receive that does not wait reads until the socket is empty.
+			if _, err := c.Receiver().TryRecv(); !errors.Is(err, ipcchan.ErrWouldBlock) {
+				t.Fatalf("TryRecv = %v, want ErrWouldBlock", err)
+			}
+			if n, err := unreadBytes(sock); err != nil || n != 0 {
+				t.Fatalf("%d bytes left unread (%v)", n, err)
+			}
+			after := len(readDir(t, "/proc/self/fd"))
+			t.Logf("%d descriptors open before the receive, %d after", before, after)
+			if after-before > tc.bound+4 {
+				t.Errorf("the receive kept %d descriptors, want at most %d", after-before, tc.bound)
 			}
 		})
 	}

@@ -55,7 +55,9 @@ type Listener[S, R any] struct {
 // connection that needs more than is left waits for it (its Recv still ends
 // with its context or Close), while messages that fit in the 128 KiB keep
 // flowing on every connection. A frame that could never fit is refused
-// with an error wrapping ErrFrameTooLarge.
+// with an error wrapping ErrFrameTooLarge. Descriptors sent over a Unix
+// socket are closed by the kernel unless the receiver asks for them with
+// ipcchan.WithRecvFiles.
 func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Listener[S, R], error) {
 	if err := checkStreamNetwork(network); err != nil {
 		return nil, err

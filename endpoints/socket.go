@@ -155,7 +155,9 @@ func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
 
 // Socketpair returns the two ends of a connected Unix stream socket pair:
 // what one sends (type S), the other receives. Hand one end to a child
-// process with [Pass] and [Start]; it picks it up with [InheritConn].
+// process with [Pass] and [Start]; it picks it up with [InheritConn]. Both
+// ends take files sent with values (ipcchan.Sender.SendFiles) only if made
+// with ipcchan.WithRecvFiles.
 func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -181,7 +183,9 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt. Options are those of [Pipe], and for Unix sockets
-// the peer check (ipcchan.WithPeerCheck, [SameUser]).
+// the peer check (ipcchan.WithPeerCheck, [SameUser]) and
+// ipcchan.WithRecvFiles, without which the kernel closes any descriptor the
+// peer sends.
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
 	if err := checkStreamNetwork(network); err != nil {
 		return nil, err

@@ -56,10 +56,14 @@ type streamReceiver struct {
 	sticky   error  // end of stream or a read error, reported once buf is drained
 	readFn   func(int) error
 	readN    int
+	readMax  int // with files: read no further than the end of the frame at r (0: no bound)
 	pollOnce [1]unix.PollFd
 
-	// Descriptors received on a Unix socket (see stream_files.go).
-	unixRights   bool
+	// Descriptors on a Unix socket (see stream_files.go). A frame's tag
+	// says whether it carries some on any Unix socket; only a receiver
+	// made with ipcchan.WithRecvFiles (maxFDs > 0) takes them.
+	unixSock     bool
+	maxFDs       int // descriptors kept ahead of the frames that claim them
 	oob          []byte
 	fdqMu        sync.Mutex // Close may run during a receive
 	fdq          []int
@@ -75,8 +79,9 @@ func newStreamReceiver(fd *poller.FD, desc string, cfg *ipcchan.Config, fifo boo
 		s.memWaitFn = s.memWaitStep
 	}
 	s.readFn = s.read
-	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
-	if s.unixRights {
+	fd.Control(func(fd int) { s.unixSock = isUnixSocket(fd) })
+	if s.unixSock && cfg.RecvFiles > 0 {
+		s.maxFDs = cfg.RecvFiles
 		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
 	}
 	return s
@@ -121,7 +126,7 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				return err
 			case n > 0:
 				s.r += n
-				if s.unixRights && tag&filesFlag != 0 {
+				if s.unixSock && tag&filesFlag != 0 {
 					err = s.deliverWithFiles(tag, payload, deliver)
 				} else {
 					err = deliver(tag, payload)
@@ -136,6 +141,10 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		}
 		if err := s.reserve(ctx, block, need, known); err != nil {
 			return err
+		}
+		s.readMax = 0
+		if known {
+			s.readMax = need - (s.w - s.r)
 		}
 		if err := s.fill(ctx, block); err != nil {
 			return err
@@ -359,9 +368,16 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 func (s *streamReceiver) read(fd int) error {
 	var n int
 	var err error
-	if s.unixRights {
+	if s.maxFDs > 0 {
+		// Descriptors come with the first byte of their frame; reading no
+		// further than the end of the frame at r keeps those of the next
+		// one out of the queue until this one is delivered.
+		p := s.buf[s.w:]
+		if s.readMax > 0 && len(p) > s.readMax {
+			p = p[:s.readMax]
+		}
 		var oobn, flags int
-		n, oobn, flags, err = sys.Recvmsg(fd, s.buf[s.w:], s.oob)
+		n, oobn, flags, err = sys.Recvmsg(fd, p, s.oob)
 		if oobn > 0 {
 			s.takeRights(s.oob[:oobn])
 		}
@@ -369,6 +385,8 @@ func (s *streamReceiver) read(fd int) error {
 			s.rightsErr = fmt.Errorf("the kernel dropped descriptors for want of room")
 		}
 	} else {
+		// Without a control buffer: the kernel closes any descriptor sent
+		// to a receiver that takes none.
 		n, err = unix.Read(fd, s.buf[s.w:])
 	}
 	if err != nil {

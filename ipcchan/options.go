@@ -84,6 +84,15 @@ type Config struct {
 	// largest size (WithMaxMessageSize) if that is more; negative means no
 	// bound. Other endpoints ignore it.
 	ConnMemory int
+
+	// RecvFiles, when positive, lets a receiver on a Unix stream socket
+	// take the files a peer sends with values (Sender.SendFiles, read with
+	// Receiver.RecvFiles), holding at most this many descriptors that
+	// arrived ahead of the value that claims them; that is also the most
+	// one value can carry to it. Zero means the receiver takes none: it
+	// reads without a control buffer, so the kernel closes any descriptor
+	// sent to it.
+	RecvFiles int
 }
 
 // PeerCred is the identity of the process at the other end of a Unix
@@ -105,6 +114,10 @@ const (
 	// smaller ones, while 200 connections stalled inside maximal messages
 	// keep a server well under 100 MB.
 	DefaultConnMemory = 32 << 20
+
+	// DefaultRecvFiles is the bound of WithRecvFiles(0): one message's
+	// worth, the most the kernel passes in one (SCM_MAX_FD).
+	DefaultRecvFiles = 253
 )
 
 // An Option configures an endpoint, a Sender or a Receiver.
@@ -215,6 +228,18 @@ func (c *Config) ConnMemoryLimit() int {
 		return max(DefaultConnMemory, n)
 	}
 	return c.ConnMemory
+}
+
+// WithRecvFiles lets a receiver on a Unix stream socket take the files sent
+// with values (see Config.RecvFiles), holding at most max descriptors ahead
+// of the values that claim them; max <= 0 means DefaultRecvFiles. Without
+// it, Receiver.RecvFiles is refused and the kernel closes whatever
+// descriptors a peer sends.
+func WithRecvFiles(max int) Option {
+	if max <= 0 {
+		max = DefaultRecvFiles
+	}
+	return func(c *Config) { c.RecvFiles = max }
 }
 
 // WithSenders tells a receiver on a transport without a kernel end of
