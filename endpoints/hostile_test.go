@@ -348,8 +348,12 @@ func TestHostileConnectionsMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("server's peak RSS %.1f MB; %d connections open, %d with bytes unread", float64(hwm)*1024/1e6, open, unread)
-			if hwm*1024 > 100e6 {
-				t.Errorf("server's peak RSS %.1f MB, want under 100 MB", float64(hwm)*1024/1e6)
+			limit := 100.0
+			if raceEnabled {
+				limit = 400 // the detector's shadow memory multiplies the heap
+			}
+			if mb := float64(hwm) * 1024 / 1e6; mb > limit {
+				t.Errorf("server's peak RSS %.1f MB, want under %.0f MB", mb, limit)
 			}
 		})
 	}
