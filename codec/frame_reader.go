@@ -29,8 +29,10 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 // ReadFrame reads the next frame. payload is valid until the next call. It
 // returns io.EOF at a clean end between frames, io.ErrUnexpectedEOF if the
 // stream ends inside a frame, and an error wrapping ErrFrameTooLarge,
-// before allocating anything, for a payload over the limit. After an error
-// the reader is done: later calls return the same error.
+// before allocating anything, for a payload over the limit. Memory for a
+// payload grows as its bytes arrive, to at most twice what has arrived (64
+// KiB at first), never to what the header announces. After an error the
+// reader is done: later calls return the same error.
 func (fr *FrameReader) ReadFrame() (tag uint32, payload []byte, err error) {
 	if fr == nil || fr.r == nil {
 		return 0, nil, errors.New("codec: a zero FrameReader: make one with NewFrameReader")
@@ -45,18 +47,31 @@ func (fr *FrameReader) ReadFrame() (tag uint32, payload []byte, err error) {
 	if err := CheckLength(length, fr.max); err != nil {
 		return 0, nil, fr.fail(err, 0)
 	}
-	if cap(fr.buf) < int(length) {
-		fr.buf = make([]byte, length)
-	}
-	fr.buf = fr.buf[:length]
-	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	// The buffer grows with the bytes that arrive, never straight to the
+	// length the header announces: a peer announcing the most and sending
+	// nothing costs nothing.
+	n := int(length)
+	fr.buf = fr.buf[:0]
+	for len(fr.buf) < n {
+		if len(fr.buf) == cap(fr.buf) {
+			nb := make([]byte, len(fr.buf), min(n, max(2*cap(fr.buf), readChunk)))
+			fr.buf = append(nb[:0], fr.buf...)
 		}
-		return 0, nil, fr.fail(err, length)
+		k, err := io.ReadFull(fr.r, fr.buf[len(fr.buf):min(n, cap(fr.buf))])
+		fr.buf = fr.buf[:len(fr.buf)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, fr.fail(err, length)
+		}
 	}
 	return tag, fr.buf, nil
 }
+
+// readChunk is the first size of a FrameReader's buffer for a frame longer
+// than it has held before.
+const readChunk = 64 << 10
 
 func (fr *FrameReader) fail(err error, length uint32) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
+	"testing/iotest"
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/internal/zerotest"
@@ -55,6 +57,36 @@ func TestFrameReaderErrors(t *testing.T) {
 		if _, _, again := fr.ReadFrame(); again != err {
 			t.Errorf("%s: the error is not sticky: %v", tt.name, again)
 		}
+	}
+}
+
+// A header announcing a long payload costs nothing until the payload
+// arrives; a long payload that does arrive is read whole.
+func TestFrameReaderGrowsWithWhatArrives(t *testing.T) {
+	var hdr [codec.HeaderSize]byte
+	codec.PutHeader(hdr[:], codec.DefaultMaxFrameSize, 0)
+	fr := codec.NewFrameReader(io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(make([]byte, 1000))), 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := fr.ReadFrame()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("ReadFrame = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("a header announcing %d bytes, 1000 sent: %d bytes allocated", codec.DefaultMaxFrameSize, n)
+	}
+	big := make([]byte, 5<<20+3)
+	for i := range big {
+		big[i] = byte(i / 7)
+	}
+	stream := codec.AppendFrame(codec.AppendFrame(nil, 1, big), 2, []byte("small"))
+	fr = codec.NewFrameReader(iotest.HalfReader(bytes.NewReader(stream)), 0)
+	if tag, p, err := fr.ReadFrame(); err != nil || tag != 1 || !bytes.Equal(p, big) {
+		t.Fatalf("a 5 MiB frame: tag %d, %d bytes, %v", tag, len(p), err)
+	}
+	if tag, p, err := fr.ReadFrame(); err != nil || tag != 2 || string(p) != "small" {
+		t.Fatalf("the frame after: tag %d, %q, %v", tag, p, err)
 	}
 }
 

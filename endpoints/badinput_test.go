@@ -1,6 +1,7 @@
 package endpoints_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -59,6 +60,33 @@ func TestHostileLengthAllocatesNothing(t *testing.T) {
 	w.Write(hdr[:])
 	if _, err := rx.Recv(context.Background()); !errors.Is(err, ipcchan.ErrFrameTooLarge) {
 		t.Fatalf("Recv = %v, want ErrFrameTooLarge", err)
+	}
+}
+
+// A header announcing a long frame costs nothing until its bytes arrive;
+// as they do, the buffer grows with them, and the frame arrives whole.
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	rx, w := rawPipe(t)
+	whole := make([]byte, codec.DefaultMaxFrameSize)
+	for i := range whole {
+		whole[i] = byte(i / 4093)
+	}
+	frame := codec.AppendFrame(nil, 3, whole)
+	w.Write(frame[:1000])
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var err error
+	allocated := allocatedDuring(func() { _, err = rx.Recv(ctx) })
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Recv of an incomplete frame: %v", err)
+	}
+	if allocated > 1<<20 {
+		t.Fatalf("a header announcing %d bytes, and 1000 sent: %d bytes allocated", len(whole), allocated)
+	}
+	go w.Write(frame[1000:])
+	m, tag, err := rx.RecvTag(context.Background())
+	if err != nil || tag != 3 || !bytes.Equal(m, whole) {
+		t.Fatalf("the frame, once sent: %d bytes, tag %d, %v", len(m), tag, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/endpoints"
 	"github.com/ipcchan/ipcchan/ipcchan"
 	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
@@ -18,7 +19,7 @@ import (
 
 func TestSendFilesInProcess(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	a, b, err := endpoints.Socketpair[string, string]()
+	a, b, err := endpoints.Socketpair[string, string](ipcchan.WithRecvFiles(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,23 +58,27 @@ func TestSendFilesInProcess(t *testing.T) {
 	}
 }
 
+// The files of a value read with plain Recv are closed, whether the
+// receiver takes files (it closes them) or not (the kernel does).
 func TestFilesOfAPlainRecvAreClosed(t *testing.T) {
-	ipcchantest.CheckFDs(t) // fails the test if the descriptors leak
-	a, b, err := endpoints.Socketpair[string, string]()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	ctx := context.Background()
-	r, w, _ := os.Pipe()
-	defer r.Close()
-	defer w.Close()
-	if err := a.Sender().SendFiles(ctx, "x", r, w); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := b.Recv(ctx); err != nil || v != "x" {
-		t.Fatalf("Recv = %q, %v", v, err)
+	for _, opts := range [][]ipcchan.Option{nil, {ipcchan.WithRecvFiles(0)}} {
+		ipcchantest.CheckFDs(t) // fails the test if the descriptors leak
+		a, b, err := endpoints.Socketpair[string, string](opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		defer b.Close()
+		ctx := context.Background()
+		r, w, _ := os.Pipe()
+		defer r.Close()
+		defer w.Close()
+		if err := a.Sender().SendFiles(ctx, "x", r, w); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := b.Recv(ctx); err != nil || v != "x" {
+			t.Fatalf("Recv = %q, %v", v, err)
+		}
 	}
 }
 
@@ -109,13 +114,21 @@ func TestSendFilesRefusals(t *testing.T) {
 	if _, _, err := rx.RecvFiles(ctx); !errors.Is(err, ipcchan.ErrNotSupported) {
 		t.Fatalf("RecvFiles on a pipe: %v, want ErrNotSupported", err)
 	}
+	// A socket receiver that did not ask for files.
+	a.Sender().SendFiles(ctx, "x", f)
+	if _, _, err := b.Receiver().RecvFiles(ctx); !errors.Is(err, ipcchan.ErrNotSupported) || !strings.Contains(err.Error(), "WithRecvFiles") {
+		t.Fatalf("RecvFiles without WithRecvFiles: %v, want ErrNotSupported naming the option", err)
+	}
+	if v, err := b.Recv(ctx); err != nil || v != "x" {
+		t.Fatalf("Recv after the refused RecvFiles: %q, %v", v, err)
+	}
 }
 
 func init() {
 	// take-receiver gets a pipe's read end from its parent over a socket,
 	// reads one job from it, and reports over the socket.
 	childRoles["take-receiver"] = func() error {
-		c, err := endpoints.InheritConn[string, string]("conn")
+		c, err := endpoints.InheritConn[string, string]("conn", ipcchan.WithRecvFiles(0))
 		if err != nil {
 			return err
 		}
@@ -177,8 +190,9 @@ func TestSendReceiverToAChild(t *testing.T) {
 }
 
 // A hostile peer that sends descriptors no frame claims cannot fill this
-// process's descriptor table: beyond a bound they are closed on arrival,
-// and the frame that then claims more than were kept is refused.
+// process's descriptor table: beyond the receiver's bound they are closed
+// on arrival, and the frame that then claims more than were kept is
+// refused with an error naming the option.
 func TestUnclaimedFilesAreBounded(t *testing.T) {
 	ipcchantest.CheckFDs(t)
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -188,7 +202,7 @@ func TestUnclaimedFilesAreBounded(t *testing.T) {
 	peer := pair[0]
 	defer unix.Close(peer)
 	own := os.NewFile(uintptr(pair[1]), "socketpair")
-	rx, err := endpoints.FileReceiver[string](own)
+	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(0))
 	own.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +232,7 @@ func TestUnclaimedFilesAreBounded(t *testing.T) {
 	binary.BigEndian.PutUint32(count[:], 2000)
 	unix.Write(peer, count[:])
 	_, _, err = rx.RecvFiles(context.Background())
-	if !errors.Is(err, ipcchan.ErrDecode) || !strings.Contains(err.Error(), "descriptors no frame claimed") {
+	if !errors.Is(err, ipcchan.ErrDecode) || !strings.Contains(err.Error(), "closed") || !strings.Contains(err.Error(), "WithRecvFiles") {
 		t.Fatalf("RecvFiles = %v, want a decode error naming the dropped descriptors", err)
 	}
 	if after := len(readDir(t, "/proc/self/fd")); after > before {
@@ -233,4 +247,64 @@ func readDir(t *testing.T, dir string) []os.DirEntry {
 		t.Skipf("cannot count descriptors: %v", err)
 	}
 	return ents
+}
+
+// A frame's descriptors come with its first byte. A receiver holding part
+// of a frame reads no further than that frame's end, so the next frame's
+// descriptors stay in the kernel until it is delivered: however fast a
+// well-behaved sender goes, the receiver's bound (one message's worth)
+// never drops its files.
+func TestFilesOfTheNextFrameWait(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := pair[0]
+	defer unix.Close(peer)
+	own := os.NewFile(uintptr(pair[1]), "socketpair")
+	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(0), ipcchan.WithHandshake(false))
+	own.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	null, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(null)
+	rights := make([]int, 253)
+	for i := range rights {
+		rights[i] = null
+	}
+	withFiles := func(v string) []byte {
+		p := binary.BigEndian.AppendUint32(nil, uint32(len(rights)))
+		return codec.AppendFrame(nil, 1<<31, append(p, v...))
+	}
+	first, second := strings.Repeat("f", 30<<10), "g"
+	f, g := withFiles(first), withFiles(second)
+	// The receiver takes in the start of the first frame and its files...
+	if err := unix.Sendmsg(peer, f[:1000], unix.UnixRights(rights...), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
+		t.Fatalf("TryRecv of part of a frame: %v", err)
+	}
+	// ...then the rest of it and the whole second frame wait in the kernel.
+	if _, err := unix.Write(peer, f[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendmsg(peer, g, unix.UnixRights(rights...), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{first, second} {
+		v, got, err := rx.RecvFiles(context.Background())
+		for _, g := range got {
+			g.Close()
+		}
+		if err != nil || v != want || len(got) != len(rights) {
+			t.Fatalf("%d-byte value: %d bytes, %d files, %v", len(want), len(v), len(got), err)
+		}
+	}
 }

@@ -187,7 +187,7 @@ func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], er
 	if err != nil {
 		return nil, err
 	}
-	return newConn[S, R](fd, desc, ipcchan.NewConfig(opts...), opts)
+	return newConn[S, R](fd, desc, ipcchan.NewConfig(opts...), opts, nil)
 }
 
 // ErrNotInherited is wrapped by the errors of InheritSender and

@@ -2,9 +2,13 @@ package endpoints_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/ipcchan/codec"
 	"github.com/ipcchan/ipcchan/endpoints"
@@ -114,5 +118,70 @@ func TestHandshakeOffForRawPeers(t *testing.T) {
 	tx.Close()
 	if v, err := rx.Recv(ctx); err != nil || v != "no hello" {
 		t.Fatalf("both sides off: %q, %v", v, err)
+	}
+}
+
+// allocatedDuring returns the bytes the process allocated while f ran.
+func allocatedDuring(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Until the hello has come, a frame longer than the longest hello is
+// refused as a handshake error, for good, without allocating the length it
+// announces; a frame of a hello's size is still checked as a hello.
+func TestFirstFrameLongerThanAHello(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hello := func(name string) []byte {
+		p := []byte("IPCCHAN\x00")
+		p = binary.BigEndian.AppendUint16(p, 1)
+		p = append(p, byte(len(name)))
+		p = append(p, name...)
+		return binary.BigEndian.AppendUint64(p, 0)
+	}
+	longest := hello(strings.Repeat("c", 255)) // 274 bytes
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  string
+	}{
+		{"longest hello", codec.AppendFrame(nil, ipcchan.HandshakeTag, longest), "encodes with codec"},
+		{"a byte more", codec.AppendFrame(nil, ipcchan.HandshakeTag, append(longest, 0)), "longer than any hello"},
+		{"announcing the most", func() []byte {
+			var hdr [codec.HeaderSize]byte
+			codec.PutHeader(hdr[:], codec.DefaultMaxFrameSize, ipcchan.HandshakeTag)
+			return hdr[:]
+		}(), "longer than any hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rx, err := endpoints.FileReceiver[string](r)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			defer w.Close()
+			w.Write(tc.frame)
+			var rerr error
+			allocated := allocatedDuring(func() { _, rerr = rx.Recv(ctx) })
+			if !errors.Is(rerr, ipcchan.ErrHandshake) || !strings.Contains(rerr.Error(), tc.want) {
+				t.Fatalf("Recv = %v, want ErrHandshake saying %q", rerr, tc.want)
+			}
+			if allocated > 1<<20 {
+				t.Errorf("refusing the frame allocated %d bytes", allocated)
+			}
+			w.Write(codec.AppendFrame(nil, 0, []byte("after")))
+			if _, again := rx.Recv(ctx); !errors.Is(again, ipcchan.ErrHandshake) {
+				t.Fatalf("the refusal does not stick: %v", again)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ type Listener[S, R any] struct {
 	tcp     bool
 	cfg     *ipcchan.Config
 	opts    []ipcchan.Option
+	mem     *connMemory // what the stream connections share, nil for no bound
 	refused atomic.Uint64
 
 	closeOnce sync.Once
@@ -45,6 +46,18 @@ type Listener[S, R any] struct {
 //
 // Options apply to every accepted Conn: those of [Pipe], and the peer check
 // for Unix sockets (ipcchan.WithPeerCheck, [SameUser]).
+//
+// A peer is held to what it sends, not what it announces: a connection's
+// receive buffer grows only with the bytes that have arrived, a frame longer
+// than a hello is refused before the hello (see ipcchan.HandshakeTag), and
+// what the stream connections' buffers grow beyond 128 KiB each comes from
+// memory they share, ipcchan.WithConnMemory (32 MiB by default): a
+// connection that needs more than is left waits for it (its Recv still ends
+// with its context or Close), while messages that fit in the 128 KiB keep
+// flowing on every connection. A frame that could never fit is refused
+// with an error wrapping ErrFrameTooLarge. Descriptors sent over a Unix
+// socket are closed by the kernel unless the receiver asks for them with
+// ipcchan.WithRecvFiles.
 func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Listener[S, R], error) {
 	if err := checkStreamNetwork(network); err != nil {
 		return nil, err
@@ -52,6 +65,9 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	desc := network + " listener " + address
 	cfg := ipcchan.NewConfig(opts...)
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
+	if limit := cfg.ConnMemoryLimit(); limit >= 0 && network != "unixpacket" {
+		l.mem = newConnMemory(limit)
+	}
 	var fd int
 	var err error
 	if network == "unix" || network == "unixpacket" {
@@ -139,7 +155,7 @@ func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
 		if l.tcp {
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		c, err := newConn[S, R](nfd, l.desc+" conn from "+peerName(sa, nfd), l.cfg, l.opts)
+		c, err := newConn[S, R](nfd, l.desc+" conn from "+peerName(sa, nfd), l.cfg, l.opts, l.mem)
 		if errors.Is(err, ErrPeerRefused) {
 			l.refused.Add(1)
 			continue

@@ -115,8 +115,9 @@ func (c *Conn[S, R]) markHandedOff() { markHandedOff(c.tx) }
 
 // newConn makes a Conn on fd, a connected non-blocking stream socket, which
 // it owns (fd is closed on error too). The receiving half reads fd, the
-// sending half writes a duplicate.
-func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.Option) (*Conn[S, R], error) {
+// sending half writes a duplicate. mem, if not nil, is the receive memory
+// of the listener that accepted it.
+func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.Option, mem *connMemory) (*Conn[S, R], error) {
 	cred, err := checkPeer(fd, cfg)
 	if err != nil {
 		unix.Close(fd)
@@ -137,7 +138,7 @@ func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.
 		}
 		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, opts)
 	} else {
-		if rx, err = newStreamReceiverOn[R](fd, desc, socketKind, opts); err != nil {
+		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, opts); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
@@ -171,7 +172,9 @@ func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
 
 // Socketpair returns the two ends of a connected Unix stream socket pair:
 // what one sends (type S), the other receives. Hand one end to a child
-// process with [Pass] and [Start]; it picks it up with [InheritConn].
+// process with [Pass] and [Start]; it picks it up with [InheritConn]. Both
+// ends take files sent with values (ipcchan.Sender.SendFiles) only if made
+// with ipcchan.WithRecvFiles.
 func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -179,12 +182,12 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	name := socketName(fds[0])
-	a, err := newConn[S, R](fds[0], name+" end A", cfg, opts)
+	a, err := newConn[S, R](fds[0], name+" end A", cfg, opts, nil)
 	if err != nil {
 		unix.Close(fds[1])
 		return nil, nil, err
 	}
-	b, err := newConn[R, S](fds[1], name+" end B", cfg, opts)
+	b, err := newConn[R, S](fds[1], name+" end B", cfg, opts, nil)
 	if err != nil {
 		a.Close()
 		return nil, nil, err
@@ -197,7 +200,9 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt. Options are those of [Pipe], and for Unix sockets
-// the peer check (ipcchan.WithPeerCheck, [SameUser]).
+// the peer check (ipcchan.WithPeerCheck, [SameUser]) and
+// ipcchan.WithRecvFiles, without which the kernel closes any descriptor the
+// peer sends.
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
@@ -215,7 +220,7 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
 	}
-	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", ipcchan.NewConfig(opts...), opts)
+	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", ipcchan.NewConfig(opts...), opts, nil)
 }
 
 func checkStreamNetwork(network string) error {

@@ -56,6 +56,12 @@ func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcch
 // newStreamReceiverOn returns a Receiver reading frames from fd, which it
 // owns (fd is closed on error too).
 func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	return streamReceiverOn[T](fd, desc, kind, nil, opts)
+}
+
+// streamReceiverOn is newStreamReceiverOn for a connection that draws on
+// its listener's receive memory, mem (nil for none).
+func streamReceiverOn[T any](fd int, desc string, kind streamKind, mem *connMemory, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
@@ -66,7 +72,7 @@ func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipc
 		pfd.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
-	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg.MaxMessage(), kind.fifo, framing), opts...)
+	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg, kind.fifo, framing, mem), opts...)
 	if err != nil {
 		pfd.Close()
 		return nil, err

@@ -15,16 +15,20 @@ import (
 // Files on Unix stream sockets (SCM_RIGHTS). A frame that carries
 // descriptors has bit 31 of its tag set, and its payload begins with a
 // big-endian uint32 count of descriptors; the descriptors travel as
-// ancillary data with the frame's first byte. The receiver queues what
-// arrives and gives each such frame its count from the queue, so a read that
-// spans several frames cannot mix them up.
+// ancillary data with the frame's first byte.
+//
+// Only a receiver made with ipcchan.WithRecvFiles takes them: it reads with
+// a control buffer, queues what arrives and gives each such frame its count
+// from the queue, so a read that spans several frames cannot mix them up.
+// It reads no further than the end of a frame it has begun, so the queue
+// holds one frame's descriptors at a time; beyond its bound (a peer sending
+// descriptors no frame claims) they are closed on arrival, and the frame
+// that then lacks its own is refused with an error that says so. Any other
+// receiver reads without a control buffer, and the kernel closes whatever
+// descriptors come.
 const (
 	filesFlag = 1 << 31
 	maxFiles  = 253 // SCM_MAX_FD
-
-	// maxQueuedFiles bounds the descriptors received ahead of the frames
-	// that claim them: a few frames' worth.
-	maxQueuedFiles = 4 * maxFiles
 )
 
 // isUnixSocket reports whether fd is an AF_UNIX socket.
@@ -86,8 +90,11 @@ func (s *streamSender) writeWithRights(fd int) error {
 // RecvMsgFiles receives a message with the descriptors that came with it;
 // see ipcchan.FileMsgReceiver.
 func (r *streamReceiver) RecvMsgFiles(ctx context.Context, deliver func(uint32, []byte, []int) error) error {
-	if !r.unixRights {
+	switch {
+	case !r.unixSock:
 		return fmt.Errorf("%w: only Unix sockets carry files", ipcchan.ErrNotSupported)
+	case r.maxFDs == 0:
+		return fmt.Errorf("%w: this receiver takes no files (the kernel closes any sent to it): make it with ipcchan.WithRecvFiles", ipcchan.ErrNotSupported)
 	}
 	r.deliverFiles = deliver
 	defer func() { r.deliverFiles = nil }()
@@ -109,11 +116,11 @@ func (r *streamReceiver) takeRights(oob []byte) {
 		case err != nil:
 		case r.fd.Closed():
 			closeAll(fds)
-		case len(r.fdq)+len(fds) > maxQueuedFiles:
+		case len(r.fdq)+len(fds) > r.maxFDs:
 			// A peer sending descriptors no frame claims would fill this
 			// process's descriptor table: drop them.
 			closeAll(fds)
-			r.rightsErr = fmt.Errorf("the peer sent more than %d descriptors no frame claimed; extra ones closed", maxQueuedFiles)
+			r.rightsErr = fmt.Errorf("the peer sent descriptors beyond the %d this receiver keeps for a value not yet read (ipcchan.WithRecvFiles): %d closed", r.maxFDs, len(fds))
 		default:
 			r.fdq = append(r.fdq, fds...)
 		}
@@ -122,10 +129,15 @@ func (r *streamReceiver) takeRights(oob []byte) {
 
 // deliverWithFiles hands a frame that carries descriptors to the receive in
 // progress: with its descriptors to RecvMsgFiles, or to a plain RecvMsg
-// after closing them.
+// after closing them. On a receiver that takes no files the kernel has
+// closed them already.
 func (r *streamReceiver) deliverWithFiles(tag uint32, payload []byte, deliver func(uint32, []byte) error) error {
 	if len(payload) < 4 {
 		return fmt.Errorf("%w: a frame marked as carrying files is %d bytes, too short for its count", codec.ErrDecode, len(payload))
+	}
+	if r.maxFDs == 0 {
+		// The kernel closed them: this receiver takes none.
+		return deliver(tag&^filesFlag, payload[4:])
 	}
 	n := int(binary.BigEndian.Uint32(payload))
 	r.fdqMu.Lock()
@@ -134,6 +146,7 @@ func (r *streamReceiver) deliverWithFiles(tag uint32, payload []byte, deliver fu
 		err := fmt.Errorf("%w: a frame announces %d files, %d arrived", codec.ErrDecode, n, len(r.fdq))
 		if r.rightsErr != nil {
 			err = fmt.Errorf("%w (%w)", err, r.rightsErr)
+			r.rightsErr = nil
 		}
 		closeAll(r.fdq)
 		r.fdq = r.fdq[:0]

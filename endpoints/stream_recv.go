@@ -26,27 +26,43 @@ const readBufferSize = 64 << 10
 const maxIdleBuffer = 1 << 20
 
 // streamReceiver reads frames (codec's wire format) from a byte stream: a
-// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver.
+// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver and
+// ipcchan.MsgSizeLimiter.
 //
 // Bytes read from the kernel stay in buf until a whole frame is there, so a
 // receive cancelled part-way through a frame loses nothing: the next one
-// goes on where it stopped.
+// goes on where it stopped. buf grows with the bytes that have arrived,
+// never with the length a header announces (see reserve).
 type streamReceiver struct {
 	fd      *poller.FD
 	desc    string
-	max     int
+	max     int  // the configured limit on a frame's payload
+	limit   int  // the limit in force: max, or lower until a hello (LimitMsgSize)
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
+	mem     *memShare // the listener's shared memory, for an accepted connection with a bound
 
-	buf    []byte // unread bytes are buf[r:w]
-	r, w   int
-	skip   uint64 // bytes of an oversized frame still to discard
-	sticky error  // end of stream or a read error, reported once buf is drained
-	readFn func(int) error
-	readN  int
+	// A wait for the listener's memory (growMemory), for memWaitFn.
+	mw struct {
+		held, want, need int
+		known            bool
+		wake             context.CancelFunc
+	}
+	memWaitFn func(int) error
 
-	// Descriptors received on a Unix socket (see stream_files.go).
-	unixRights   bool
+	buf     []byte // unread bytes are buf[r:w]
+	r, w    int
+	skip    uint64 // bytes of an oversized frame still to discard
+	sticky  error  // end of stream or a read error, reported once buf is drained
+	readFn  func(int) error
+	readN   int
+	readMax int // with files: read no further than the end of the frame at r (0: no bound)
+
+	// Descriptors on a Unix socket (see stream_files.go). A frame's tag
+	// says whether it carries some on any Unix socket; only a receiver
+	// made with ipcchan.WithRecvFiles (maxFDs > 0) takes them.
+	unixSock     bool
+	maxFDs       int // descriptors kept ahead of the frames that claim them
 	oob          []byte
 	fdqMu        sync.Mutex // Close may run during a receive
 	fdq          []int
@@ -54,14 +70,30 @@ type streamReceiver struct {
 	deliverFiles func(uint32, []byte, []int) error
 }
 
-func newStreamReceiver(fd *poller.FD, desc string, max int, fifo bool, framing codec.Framing) *streamReceiver {
-	s := &streamReceiver{fd: fd, desc: desc, max: max, fifo: fifo, framing: framing}
+func newStreamReceiver(fd *poller.FD, desc string, cfg *ipcchan.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
+	max := cfg.MaxMessage()
+	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
+	if mem != nil {
+		s.mem = mem.share()
+		s.memWaitFn = s.memWaitStep
+	}
 	s.readFn = s.read
-	fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
-	if s.unixRights {
+	fd.Control(func(fd int) { s.unixSock = isUnixSocket(fd) })
+	if s.unixSock && cfg.RecvFiles > 0 {
+		s.maxFDs = cfg.RecvFiles
 		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
 	}
 	return s
+}
+
+// LimitMsgSize refuses frames over n bytes until it is called again with
+// n <= 0; see ipcchan.MsgSizeLimiter. The handshake uses it to accept
+// nothing longer than a hello before the hello.
+func (s *streamReceiver) LimitMsgSize(n int) {
+	if n <= 0 || n > s.max {
+		n = s.max
+	}
+	s.limit = n
 }
 
 func (s *streamReceiver) String() string { return s.desc }
@@ -79,9 +111,9 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		if s.skip > 0 {
 			s.discard()
 		}
-		need := 1
+		need, known := 1, false
 		if s.skip == 0 && s.w > s.r {
-			payload, tag, n, more, err := s.framing.Split(s.buf[s.r:s.w], s.max)
+			payload, tag, n, more, err := s.framing.Split(s.buf[s.r:s.w], s.limit)
 			switch {
 			case err != nil && n == 0:
 				// The stream cannot be resynchronised: this is its end.
@@ -89,18 +121,11 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				s.sticky = err
 				return err
 			case err != nil:
-				// Drop the bad record (what has not arrived yet too) so
-				// that the records after it can still be read.
-				if avail := s.w - s.r; n > avail {
-					s.skip = uint64(n - avail)
-					n = avail
-				}
-				s.r += n
-				s.release()
+				s.drop(n)
 				return err
 			case n > 0:
 				s.r += n
-				if s.unixRights && tag&filesFlag != 0 {
+				if s.unixSock && tag&filesFlag != 0 {
 					err = s.deliverWithFiles(tag, payload, deliver)
 				} else {
 					err = deliver(tag, payload)
@@ -108,11 +133,17 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				s.release()
 				return err
 			}
-			need = max(more, s.w-s.r+1)
+			need, known = max(more, s.w-s.r+1), more > 0
 		}
-		s.reserve(need)
 		if s.sticky != nil {
 			return s.end()
+		}
+		if err := s.reserve(ctx, block, need, known); err != nil {
+			return err
+		}
+		s.readMax = 0
+		if known {
+			s.readMax = need - (s.w - s.r)
 		}
 		if err := s.fill(ctx, block); err != nil {
 			return err
@@ -120,14 +151,40 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 	}
 }
 
+// drop drops a bad record of n bytes at r (what has not arrived yet too),
+// so that the records after it can still be read.
+func (s *streamReceiver) drop(n int) {
+	if avail := s.w - s.r; n > avail {
+		s.skip = uint64(n - avail)
+		n = avail
+	}
+	s.r += n
+	s.release()
+}
+
 // release empties buf once every byte in it is consumed, letting a buffer
-// grown for one huge record go.
+// grown for one huge record go. A connection drawing on its listener's
+// memory gives back at once what its buffer grew beyond connBase.
 func (s *streamReceiver) release() {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
-		if len(s.buf) > maxIdleBuffer {
+		switch {
+		case s.mem != nil && len(s.buf) > connBase:
+			s.buf = nil
+			s.mem.release(0)
+		case len(s.buf) > maxIdleBuffer:
 			s.buf = nil
 		}
+		return
+	}
+	if s.mem != nil && len(s.buf) > connBase && s.w-s.r <= readBufferSize {
+		// The start of the next record came behind a long one: keep it in
+		// a buffer of the usual size.
+		nb := make([]byte, readBufferSize)
+		s.w = copy(nb, s.buf[s.r:s.w])
+		s.r = 0
+		s.buf = nb
+		s.mem.release(0)
 	}
 }
 
@@ -152,28 +209,131 @@ func (s *streamReceiver) end() error {
 	return s.sticky
 }
 
-// reserve makes room in buf for a record of n bytes starting at r.
-func (s *streamReceiver) reserve(n int) {
-	if n < readBufferSize {
-		n = readBufferSize
+// reserve makes room in buf for more of the record at r: need bytes in
+// all if known is set, else at least one more byte. buf grows only once it
+// is full of the record's bytes, and then to at most three times what has
+// arrived (twice, but the record's last step may take up to three): a
+// header announcing a long record costs nothing until its bytes come, and a
+// long record arrives in O(log n) reallocations. An accepted connection
+// draws what its buffer grows beyond connBase from its listener's memory,
+// waiting for it if block is set (or returning errMemoryWait); a record
+// that could never fit in that memory is dropped with an error wrapping
+// ErrFrameTooLarge.
+func (s *streamReceiver) reserve(ctx context.Context, block bool, need int, known bool) error {
+	if s.mem != nil && known && need-connBase > s.mem.m.limit {
+		s.drop(need)
+		return s.mem.m.tooLarge(need)
 	}
-	if len(s.buf) >= s.r+n {
-		return
+	room := max(need, readBufferSize) // for the record, and for a read of several
+	if len(s.buf) >= s.r+room {
+		return nil
 	}
-	if len(s.buf) >= n {
+	if s.r > 0 {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
-		return
 	}
-	if n < 2*len(s.buf) && s.w-s.r == len(s.buf) {
-		// A record of unknown length (a line not yet ended) filled the
-		// buffer: grow it geometrically, not a byte at a time.
-		n = 2 * len(s.buf)
+	if len(s.buf) >= room || s.w < len(s.buf) {
+		return nil // room enough, or room to read more of the record before growing
+	}
+	n := 2 * s.w
+	if known && need <= 3*s.w {
+		n = need
+	}
+	n = max(n, readBufferSize)
+	if s.mem != nil && n > connBase {
+		want := n - connBase
+		if known {
+			want = need - connBase // the whole record, for the banker
+		} else if want > s.mem.m.limit {
+			// A record of unknown length (a line) cannot be skipped.
+			return s.fail(s.mem.m.tooLarge(n))
+		}
+		if err := s.growMemory(ctx, block, n-connBase, want, need, known); err != nil {
+			return err
+		}
 	}
 	nb := make([]byte, n)
-	s.w = copy(nb, s.buf[s.r:s.w])
-	s.r = 0
+	s.w = copy(nb, s.buf[:s.w])
 	s.buf = nb
+	return nil
+}
+
+// growMemory draws held bytes beyond connBase from the listener's memory,
+// towards want for the record at r (need bytes in all, if known). If block
+// is set it waits until that is safe, returning ctx.Err() if ctx ends first
+// and an error wrapping os.ErrClosed after Close; otherwise it returns
+// errMemoryWait. While it waits nothing more is read, but a peer that hangs
+// up without sending the rest of the record ends the stream, as it would
+// have if the bytes had been read.
+func (s *streamReceiver) growMemory(ctx context.Context, block bool, held, want, need int, known bool) error {
+	s.mw.held, s.mw.want, s.mw.need, s.mw.known = held, want, need, known
+	var err error
+	if !block {
+		if err = s.fd.TryRead(s.memWaitFn); err == unix.EAGAIN {
+			err = errMemoryWait
+		}
+	} else {
+		for {
+			// The wait ends when the descriptor has news (a hang-up) or
+			// when memory is given back, which cancels wctx.
+			wctx, cancel := context.WithCancel(ctx)
+			s.mw.wake = cancel
+			err = s.fd.Read(wctx, s.memWaitFn)
+			cancel()
+			if err != context.Canceled || ctx.Err() != nil {
+				break
+			}
+		}
+		s.mw.wake = nil
+	}
+	if err == errLeftShort {
+		return s.fail(fmt.Errorf("stream ended inside a frame (%d bytes of it received): %w", s.w-s.r, io.ErrUnexpectedEOF))
+	}
+	return err
+}
+
+// fail ends the stream with err, dropping what is buffered.
+func (s *streamReceiver) fail(err error) error {
+	s.sticky = err
+	s.r, s.w, s.buf = 0, 0, nil
+	if s.mem != nil {
+		s.mem.release(0)
+	}
+	return err
+}
+
+// memWaitStep is growMemory's attempt, run by the poller: nil once the
+// memory is granted, errLeftShort if the peer has hung up short of the
+// record, unix.EAGAIN to wait on.
+func (s *streamReceiver) memWaitStep(fd int) error {
+	ok, err := s.mem.try(s.mw.held, s.mw.want, s.mw.wake)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return nil
+	case s.leftShort(fd):
+		return errLeftShort
+	}
+	return unix.EAGAIN
+}
+
+// leftShort reports whether the peer has hung up without the rest of the
+// record at r: what is buffered and what waits in the kernel fall short of
+// its length (for a record of unknown length, nothing waits).
+func (s *streamReceiver) leftShort(fd int) bool {
+	ev, err := sys.PollNow(fd, unix.POLLRDHUP)
+	if err != nil || ev&(unix.POLLRDHUP|unix.POLLHUP) == 0 {
+		return false
+	}
+	queued, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	switch {
+	case err != nil:
+		return false
+	case !s.mw.known:
+		return queued == 0
+	}
+	return s.w-s.r+queued < s.mw.need
 }
 
 // fill reads what the kernel has into buf[w:], waiting if block is set.
@@ -239,12 +399,20 @@ func (s *streamReceiver) read(fd int) error {
 	}
 }
 
-// readSome reads once into buf[w:].
+// readSome reads once into buf[w:]. A receiver that takes files reads
+// with a control buffer, and no further than the end of the frame at r:
+// descriptors come with the first byte of their frame, so those of the
+// next one stay out of the queue until this one is delivered. Any other
+// reads without one, and the kernel closes any descriptor sent to it.
 func (s *streamReceiver) readSome(fd int) (int, error) {
-	if !s.unixRights {
+	if s.maxFDs <= 0 {
 		return unix.Read(fd, s.buf[s.w:])
 	}
-	n, oobn, flags, err := sys.Recvmsg(fd, s.buf[s.w:], s.oob)
+	p := s.buf[s.w:]
+	if s.readMax > 0 && len(p) > s.readMax {
+		p = p[:s.readMax]
+	}
+	n, oobn, flags, err := sys.Recvmsg(fd, p, s.oob)
 	if oobn > 0 {
 		s.takeRights(s.oob[:oobn])
 	}
@@ -284,6 +452,9 @@ func fifoState(fd int) (int, error) {
 
 func (s *streamReceiver) Close() error {
 	err := s.fd.Close()
+	if s.mem != nil {
+		s.mem.close() // wakes a receive waiting for memory
+	}
 	s.fdqMu.Lock()
 	closeAll(s.fdq) // descriptors that came with frames never read
 	s.fdq = nil

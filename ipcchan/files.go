@@ -65,10 +65,11 @@ func fdOf(f *os.File) (int, error) {
 }
 
 // RecvFiles is Recv that also returns the files that came with the value
-// (none for a value sent with Send). The caller owns them. It returns an
-// error wrapping ErrNotSupported on transports that carry no descriptors.
-// A value received with Recv, TryRecv or Chan loses its files: they are
-// closed, never leaked.
+// (none for a value sent with Send). The caller owns them. Only a receiver
+// made with WithRecvFiles takes files; on any other, and on transports that
+// carry no descriptors, RecvFiles returns an error wrapping
+// ErrNotSupported. A value received with Recv, TryRecv or Chan loses its
+// files: they are closed, never leaked.
 func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	var zero T
 	if err := r.misuse("recv", ctx); err != nil {
@@ -89,6 +90,7 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	err := r.sticky
 	for err == nil || errors.Is(err, errGreeted) {
 		if err = fr.RecvMsgFiles(ctx, r.deliverFilesFn); !errors.Is(err, errGreeted) {
+			err = r.refusedBeforeHello(err)
 			break
 		}
 	}

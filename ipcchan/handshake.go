@@ -25,10 +25,18 @@ import (
 //
 // A C or Python peer either writes this frame first (and skips the one it
 // receives) or talks to Go endpoints made with WithHandshake(false).
+//
+// Until the hello has arrived, a Receiver on a byte stream accepts no frame
+// longer than the longest hello (274 bytes of payload): a longer first
+// frame is refused with ErrHandshake before anything is allocated for it.
 const (
 	HandshakeTag     = 0x7FFF_FFFF
 	handshakeMagic   = "IPCCHAN\x00"
 	handshakeVersion = 1
+
+	// maxHelloSize is the longest hello payload: magic, version, the
+	// codec name's length and the longest name, fingerprint.
+	maxHelloSize = len(handshakeMagic) + 2 + 1 + 255 + 8
 )
 
 // ErrHandshake is wrapped by the error a Receiver returns when its peer's

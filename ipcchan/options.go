@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"time"
@@ -73,6 +74,25 @@ type Config struct {
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
 	// socket, accepted or dialled; an error refuses the connection.
 	PeerCheck func(PeerCred) error
+
+	// ConnMemory bounds the receive-buffer memory that all the stream
+	// connections accepted from one listener (endpoints.Listen) hold
+	// together beyond a base of 128 KiB each. A message longer than the
+	// base draws on it as its bytes arrive (never as its header
+	// announces) and gives it back once delivered; while it is spent, the
+	// receive waits. Zero means DefaultConnMemory, or one message of the
+	// largest size (WithMaxMessageSize) if that is more; negative means no
+	// bound. Other endpoints ignore it.
+	ConnMemory int
+
+	// RecvFiles, when positive, lets a receiver on a Unix stream socket
+	// take the files a peer sends with values (Sender.SendFiles, read with
+	// Receiver.RecvFiles), holding at most this many descriptors that
+	// arrived ahead of the value that claims them; that is also the most
+	// one value can carry to it. Zero means the receiver takes none: it
+	// reads without a control buffer, so the kernel closes any descriptor
+	// sent to it.
+	RecvFiles int
 }
 
 // PeerCred is the identity of the process at the other end of a Unix
@@ -87,6 +107,17 @@ const (
 	DefaultSendBuffer = 64 << 10
 	DefaultLinger     = 5 * time.Second
 	DefaultPerm       = os.FileMode(0o600)
+
+	// DefaultConnMemory is the receive memory a listener's connections
+	// share beyond their base (see Config.ConnMemory): room for two
+	// messages of the default largest size (16 MiB) at once, and for many
+	// smaller ones, while 200 connections stalled inside maximal messages
+	// keep a server well under 100 MB.
+	DefaultConnMemory = 32 << 20
+
+	// DefaultRecvFiles is the bound of WithRecvFiles(0): one message's
+	// worth, the most the kernel passes in one (SCM_MAX_FD).
+	DefaultRecvFiles = 253
 )
 
 // An Option configures an endpoint, a Sender or a Receiver.
@@ -173,6 +204,42 @@ func WithRawMessages() Option {
 // WithPeerCheck refuses Unix socket peers for which check returns an error.
 func WithPeerCheck(check func(PeerCred) error) Option {
 	return func(c *Config) { c.PeerCheck = check }
+}
+
+// WithConnMemory bounds the receive-buffer memory that all the connections
+// accepted from one listener hold together beyond 128 KiB each (see
+// Config.ConnMemory); n < 0 removes the bound. A message that could never
+// fit in it is refused with an error wrapping ErrFrameTooLarge.
+func WithConnMemory(n int) Option {
+	return func(c *Config) { c.ConnMemory = n }
+}
+
+// ConnMemoryLimit returns the bound ConnMemory sets, with its default
+// filled in, or -1 for none.
+func (c *Config) ConnMemoryLimit() int {
+	switch {
+	case c.ConnMemory < 0:
+		return -1
+	case c.ConnMemory == 0:
+		n := c.StreamFraming().RecordLen(c.MaxMessage())
+		if n < 0 {
+			n = math.MaxInt // overflowed
+		}
+		return max(DefaultConnMemory, n)
+	}
+	return c.ConnMemory
+}
+
+// WithRecvFiles lets a receiver on a Unix stream socket take the files sent
+// with values (see Config.RecvFiles), holding at most max descriptors ahead
+// of the values that claim them; max <= 0 means DefaultRecvFiles. Without
+// it, Receiver.RecvFiles is refused and the kernel closes whatever
+// descriptors a peer sends.
+func WithRecvFiles(max int) Option {
+	if max <= 0 {
+		max = DefaultRecvFiles
+	}
+	return func(c *Config) { c.RecvFiles = max }
 }
 
 // WithSenders tells a receiver on a transport without a kernel end of

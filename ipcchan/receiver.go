@@ -41,9 +41,10 @@ type Receiver[T any] struct {
 	peers peerWatches
 
 	// The handshake; guarded by mu.
-	hello   []byte // ours, nil without a handshake
-	greeted bool   // a valid hello has arrived
-	sticky  error  // a refused handshake: every receive returns it
+	hello   []byte         // ours, nil without a handshake
+	greeted bool           // a valid hello has arrived
+	sticky  error          // a refused handshake: every receive returns it
+	limiter MsgSizeLimiter // the transport, limited to a hello's size until greeted
 }
 
 // NewReceiver returns a Receiver that reads messages from t and decodes them
@@ -58,6 +59,11 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
+		if l, ok := t.(MsgSizeLimiter); ok {
+			// Nothing longer than a hello until the peer's hello came.
+			l.LimitMsgSize(maxHelloSize)
+			r.limiter = l
+		}
 	}
 	r.deliverFn = r.deliver
 	r.deliverFilesFn = r.deliverFiles
@@ -138,16 +144,24 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 
 // TryRecv returns the next value if one is available without waiting, and
 // otherwise ErrWouldBlock (also when another goroutine is receiving).
-func (r *Receiver[T]) TryRecv() (v T, err error) {
+func (r *Receiver[T]) TryRecv() (T, error) {
+	v, _, err := r.tryRecv()
+	return v, err
+}
+
+// tryRecv is TryRecv that also says, with ErrWouldBlock, whether the
+// transport waits for something its descriptor does not show (a listener's
+// memory), so that a Select polls it rather than wait on the descriptor.
+func (r *Receiver[T]) tryRecv() (v T, poll bool, err error) {
 	var zero T
 	if err := r.misuse("recv", context.Background()); err != nil {
-		return zero, err
+		return zero, false, err
 	}
 	if !r.mu.TryLock() {
 		if r.isClosed() {
-			return zero, r.wrap(os.ErrClosed)
+			return zero, false, r.wrap(os.ErrClosed)
 		}
-		return zero, ErrWouldBlock
+		return zero, false, ErrWouldBlock
 	}
 	defer func() {
 		// Finding nothing changes nothing a Select could want.
@@ -157,25 +171,31 @@ func (r *Receiver[T]) TryRecv() (v T, err error) {
 		}
 	}()
 	if r.isClosed() {
-		return zero, r.wrap(os.ErrClosed)
+		return zero, false, r.wrap(os.ErrClosed)
 	}
 	r.ahead.reclaim(nil)
 	if it, ok := r.ahead.pop(); ok {
-		return it.v, nil
+		return it.v, false, nil
 	}
 	r.dst = &r.val
 	err = r.sticky
 	for err == nil || errors.Is(err, errGreeted) {
 		if err = r.t.TryRecvMsg(r.deliverFn); !errors.Is(err, errGreeted) {
+			err = r.refusedBeforeHello(err)
 			break
 		}
 	}
 	v = r.val
 	r.val, r.dst = zero, nil
-	if err != nil {
-		return zero, r.wrap(err)
+	if err != nil && err != ErrWouldBlock && errors.Is(err, ErrWouldBlock) {
+		// Waiting for something the descriptor does not show (memory):
+		// a Select polls rather than spins.
+		return zero, true, ErrWouldBlock
 	}
-	return v, nil
+	if err != nil {
+		return zero, false, r.wrap(err)
+	}
+	return v, false, nil
 }
 
 // endRecv lets go of the receive lock after a receive, and tells waiting
@@ -213,9 +233,20 @@ func (r *Receiver[T]) recvMsg(ctx context.Context) error {
 	}
 	for {
 		if err := r.t.RecvMsg(ctx, r.deliverFn); !errors.Is(err, errGreeted) {
-			return err
+			return r.refusedBeforeHello(err)
 		}
 	}
+}
+
+// refusedBeforeHello turns the transport's refusal of a message longer than
+// any hello, while the peer's hello is awaited, into a handshake error that
+// stays; other errors are returned as they are. The caller holds mu.
+func (r *Receiver[T]) refusedBeforeHello(err error) error {
+	if r.limiter != nil && !r.greeted && r.sticky == nil && errors.Is(err, ErrFrameTooLarge) {
+		r.sticky = fmt.Errorf("%w: the first message is longer than any hello (%w): the peer does not speak the handshake (a raw peer needs WithHandshake(false) on this side)", ErrHandshake, err)
+		return r.sticky
+	}
+	return err
 }
 
 func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
@@ -226,6 +257,9 @@ func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 				return err
 			}
 			r.greeted = true
+			if r.limiter != nil {
+				r.limiter.LimitMsgSize(0)
+			}
 			return errGreeted
 		}
 		if !r.greeted {

@@ -19,8 +19,10 @@ type selectCase interface {
 	epoch() uint64
 	// try receives one value if one is ready and hands it to the case's
 	// function; it returns ErrWouldBlock when none is (or another
-	// goroutine is receiving: that goroutine reports its change).
-	try() error
+	// goroutine is receiving: that goroutine reports its change), with
+	// poll set if the transport waits for something its descriptor does
+	// not show.
+	try() (poll bool, err error)
 	// watch registers ev to be set at every change of the case's receiver
 	// and adds the transport's descriptor to set; it returns the function
 	// that undoes both. pollable is false if the transport has no
@@ -44,12 +46,12 @@ type recvCase[T any] struct {
 
 func (c *recvCase[T]) epoch() uint64 { return c.r.selects.epoch.Load() }
 
-func (c *recvCase[T]) try() error {
-	v, err := c.r.TryRecv()
+func (c *recvCase[T]) try() (bool, error) {
+	v, poll, err := c.r.tryRecv()
 	if err == nil && c.f != nil {
 		c.f(v)
 	}
-	return err
+	return poll, err
 }
 
 func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
@@ -113,6 +115,7 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 		if len(cases) > 1 && !ordered {
 			start = rand.IntN(len(cases))
 		}
+		poll := false
 		for i := range cases {
 			k := (start + i) % len(cases)
 			c := cases[k].c
@@ -120,11 +123,13 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 				continue
 			}
 			epochs[k] = c.epoch()
-			if err := c.try(); err != ErrWouldBlock {
+			p, err := c.try()
+			if err != ErrWouldBlock {
 				return k, err
 			}
+			poll = poll || p
 		}
-		if err := waitCases(ctx, cases, epochs); err != nil {
+		if err := waitCases(ctx, cases, epochs, poll); err != nil {
 			return -1, err
 		}
 	}
@@ -132,10 +137,10 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 
 // waitCases waits until one of the cases may be ready: its transport's
 // descriptor is readable, or its receiver changed since epochs were read
-// (another goroutine's receive, a value handed back, Close). Cases whose
-// transport has no descriptor make it return after a millisecond, to be
-// polled.
-func waitCases(ctx context.Context, cases []Case, epochs []uint64) error {
+// (another goroutine's receive, a value handed back, Close). With poll set,
+// or cases whose transport has no descriptor, it returns after a
+// millisecond at most, for them to be polled.
+func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool) error {
 	set, err := poller.NewSet()
 	if err != nil {
 		return err
@@ -149,7 +154,6 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64) error {
 	if err := set.AddFD(ev.FD()); err != nil {
 		return err
 	}
-	poll := false
 	for _, cs := range cases {
 		if cs.c == nil {
 			continue

@@ -52,7 +52,9 @@ type MsgReceiver interface {
 	RecvMsg(ctx context.Context, deliver func(tag uint32, payload []byte) error) error
 
 	// TryRecvMsg is RecvMsg without waiting: it returns ErrWouldBlock when
-	// no whole message is available now.
+	// no whole message is available now, or an error wrapping it when what
+	// is missing is not something its descriptor can signal (receive
+	// memory, for one): a Select then polls it rather than waiting.
 	TryRecvMsg(deliver func(tag uint32, payload []byte) error) error
 
 	// Close releases the transport. It is idempotent.
@@ -60,6 +62,21 @@ type MsgReceiver interface {
 
 	// String describes the endpoint in errors.
 	String() string
+}
+
+// MsgSizeLimiter is implemented by transports that can lower, for a while,
+// the size of message they accept (the byte streams). A Receiver whose
+// handshake is on lowers it to the largest possible hello until its peer's
+// hello has arrived, so that a peer cannot make it allocate for a long
+// message before saying who it is, and restores it after.
+//
+// LimitMsgSize makes the transport refuse, with an error wrapping
+// ErrFrameTooLarge and before allocating anything for it, a message longer
+// than n bytes; n <= 0 restores the configured limit. The Receiver calls it
+// before its first receive and from within its receive (the deliver
+// function), never concurrently with one.
+type MsgSizeLimiter interface {
+	LimitMsgSize(n int)
 }
 
 // Pollable is implemented by transports whose readiness a [Select] can wait
