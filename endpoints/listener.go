@@ -59,6 +59,9 @@ type Listener[S, R any] struct {
 // socket are closed by the kernel unless the receiver asks for them with
 // ipcchan.WithRecvFiles.
 func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Listener[S, R], error) {
+	if ctx == nil {
+		return nil, &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
+	}
 	if err := checkStreamNetwork(network); err != nil {
 		return nil, err
 	}
@@ -128,13 +131,29 @@ func (l *Listener[S, R]) listenTCP(ctx context.Context, network, address string)
 
 // Addr returns the address the Listener listens on, with the port filled in
 // for TCP.
-func (l *Listener[S, R]) Addr() string { return l.addr }
+func (l *Listener[S, R]) Addr() string {
+	if l == nil {
+		return ""
+	}
+	return l.addr
+}
+
+// made reports whether Listen made l.
+func (l *Listener[S, R]) made() bool { return l != nil && l.fd != nil }
+
+func (l *Listener[S, R]) notMade(op string) error { return errNotMade(op, "Listener", "Listen") }
 
 // Accept waits for the next connection and returns it. A Unix socket peer
 // that the peer check refuses is closed and not returned: Accept goes on
 // waiting (see Refused). It returns ctx.Err() if ctx ends first and an
 // error wrapping os.ErrClosed after Close.
 func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
+	switch {
+	case !l.made():
+		return nil, l.notMade("accept")
+	case ctx == nil:
+		return nil, &ipcchan.OpError{Op: "accept", Endpoint: l.desc, Err: errNilContext}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -165,11 +184,19 @@ func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
 }
 
 // Refused returns how many connections the peer check has refused.
-func (l *Listener[S, R]) Refused() uint64 { return l.refused.Load() }
+func (l *Listener[S, R]) Refused() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.refused.Load()
+}
 
 // Close stops listening and removes the socket file and its lock file.
 // Connections already accepted are not affected. Close is idempotent.
 func (l *Listener[S, R]) Close() error {
+	if !l.made() {
+		return l.notMade("close")
+	}
 	l.closeOnce.Do(func() {
 		err := l.fd.Close()
 		if l.path != nil {

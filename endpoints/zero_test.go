@@ -20,6 +20,7 @@ func TestZeroValues(t *testing.T) {
 		&endpoints.FileLock{}, (*endpoints.FileLock)(nil),
 		&endpoints.Handed{}, (*endpoints.Handed)(nil),
 		&endpoints.Leftover{}, (*endpoints.Leftover)(nil),
+		&endpoints.Listener[int, int]{}, (*endpoints.Listener[int, int])(nil),
 		&endpoints.MQNotifier{}, (*endpoints.MQNotifier)(nil),
 		&endpoints.Mapping{}, (*endpoints.Mapping)(nil),
 		&endpoints.Ring{}, (*endpoints.Ring)(nil),
@@ -48,6 +49,15 @@ func TestNilContext(t *testing.T) {
 	}
 	_, err := endpoints.Dial[int, int](nilCtx, "unix", dir+"/s")
 	check("Dial", err)
+	_, err = endpoints.Listen[int, int](nilCtx, "unix", dir+"/s")
+	check("Listen", err)
+	ln, err := endpoints.Listen[int, int](context.Background(), "unix", dir+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = ln.Accept(nilCtx)
+	check("Accept", err)
 	_, _, err = endpoints.ListenPacket[int](nilCtx, "unixgram", dir+"/g")
 	check("ListenPacket", err)
 	_, err = endpoints.DialPacket[int](nilCtx, "unixgram", dir+"/g")
