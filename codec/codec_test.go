@@ -248,6 +248,7 @@ func TestDefaultChoices(t *testing.T) {
 	if got := roundTrip(t, c4, Blob("blob")); string(got) != "blob" {
 		t.Fatalf("named bytes: %q", got)
 	}
+	//lint:ignore U1000 the unexported field is what makes the type unencodable
 	type hidden struct{ a int }
 	for _, err := range []error{
 		func() error { _, err := codec.Default[chan int](); return err }(),

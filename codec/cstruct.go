@@ -251,8 +251,9 @@ func charArrayLen(f reflect.StructField) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("a string field needs a tag `c:\"char[N]\"` to have a C layout")
 	}
-	num, ok := strings.CutPrefix(tag, "char[")
-	if num, ok = strings.CutSuffix(num, "]"); !ok {
+	num, hasPrefix := strings.CutPrefix(tag, "char[")
+	num, hasSuffix := strings.CutSuffix(num, "]")
+	if !hasPrefix || !hasSuffix {
 		return 0, fmt.Errorf("tag c:%q: want char[N]", tag)
 	}
 	n, err := strconv.Atoi(num)

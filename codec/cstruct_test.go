@@ -156,6 +156,19 @@ func TestCStructRefusesTypesWithoutCLayout(t *testing.T) {
 		S string `c:"char[x]"`
 	}]()
 	check("bad tag", err, "char[N]")
+	// Malformed tags are refused whole, not read as far as they go.
+	_, err = codec.CStruct[struct {
+		S string `c:"12]"`
+	}]()
+	check("tag without char[", err, "char[N]")
+	_, err = codec.CStruct[struct {
+		S string `c:"char[12"`
+	}]()
+	check("tag without ]", err, "char[N]")
+	_, err = codec.CStruct[struct {
+		S string `c:"char[0]"`
+	}]()
+	check("char[0]", err, "char[N]")
 	_, err = codec.CStruct[struct{ In struct{ P *int } }]()
 	check("pointer", err, "In.P")
 	_, err = codec.CStruct[struct{ B []byte }]()

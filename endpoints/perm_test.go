@@ -153,7 +153,6 @@ type permObjects struct {
 	shm, sem, mq, fifo, sock string
 	sysvq, sysvshm, semset   endpoints.Key
 	env                      []string
-	cleanup                  []func()
 }
 
 func newPermObjects(t *testing.T, dir string) *permObjects {

@@ -49,7 +49,7 @@ func mqName(name string) (string, error) {
 	case k == "" || len(k) > 255:
 		return "", fmt.Errorf("%w %q: 1 to 255 bytes after the slash", ErrInvalidName, name)
 	case strings.ContainsAny(k, "/\x00"), k == ".", k == "..":
-		return "", fmt.Errorf("%w %q: no further slash, no NUL, not . or ..", ErrInvalidName, name)
+		return "", fmt.Errorf("%w %q: no further slash or NUL, and not \".\" or \"..\"", ErrInvalidName, name)
 	}
 	return k, nil
 }

@@ -38,7 +38,6 @@ func TestZeroValues(t *testing.T) {
 // endpoint call that takes one (the typed channels' own calls are checked
 // in package ipcchan).
 func TestNilContext(t *testing.T) {
-	//lint:ignore SA1012 a nil context is what this test passes on purpose
 	nilCtx := context.Context(nil)
 	dir := t.TempDir()
 	check := func(what string, err error) {

@@ -313,7 +313,6 @@ func TestZeroValuesAndNilContext(t *testing.T) {
 	tx, rx := memPair[int](4)
 	defer rx.Close()
 	defer tx.Close()
-	//lint:ignore SA1012 a nil context is what this test passes on purpose
 	nilCtx := context.Context(nil)
 	checkNil := func(what string, err error) {
 		t.Helper()

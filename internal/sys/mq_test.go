@@ -97,7 +97,7 @@ func TestMsgQueue(t *testing.T) {
 			t.Fatalf("msgrcv(%d, %#o) = %d %q %v; want %d %q", typ, flags, gt, text, err, wantType, wantText)
 		}
 	}
-	check(1, MSG_COPY&0, 1, "a1") // exactly type 1
+	check(1, 0, 1, "a1")          // exactly type 1
 	check(-3, 0, 2, "b1")         // lowest type up to 3
 	check(2, MSG_EXCEPT, 3, "c1") // first not of type 2
 	check(0, 0, 2, "b2")          // first of any type

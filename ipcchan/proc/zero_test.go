@@ -27,7 +27,6 @@ func TestZeroValuesAndNilContext(t *testing.T) {
 	if _, ok := <-p.Results(); ok {
 		t.Error("a zero Pool delivered a result")
 	}
-	//lint:ignore SA1012 a nil context is what this test passes on purpose
 	nilCtx := context.Context(nil)
 	if _, err := proc.Start[int, int](nilCtx, proc.Options{Workers: 1}); err == nil || !strings.Contains(err.Error(), "context.Background()") {
 		t.Errorf("Start with a nil context = %v", err)
