@@ -9,59 +9,60 @@ import (
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
-// FileReceiver returns a Receiver that reads frames from a byte stream the
-// caller opened: the read end of an os.Pipe, a FIFO, an inherited standard
-// input, a stream socket — or receives messages from a POSIX message queue
-// descriptor (one received over a Unix socket, say), as [OpenMQReceiver]
-// does. It works on a duplicate of f's descriptor, put in
-// non-blocking mode (which f shares); close f once FileReceiver returns.
-// A descriptor the runtime poller cannot watch, such as a regular file, is
-// refused. Options are those of [Pipe].
+// FileReceiver returns a Receiver on a descriptor the caller opened or was
+// given: the read end of an os.Pipe, a FIFO, an inherited standard input, a
+// socket (stream, seqpacket or datagram, Unix or TCP/UDP), a POSIX message
+// queue or a shared-memory ring (one received over a Unix socket, say). What
+// the descriptor is decides the endpoint, as for [InheritReceiver]; a
+// descriptor open for writing only, or of a kind no endpoint works on (a
+// regular file, say), is refused. It works on a duplicate of f's
+// descriptor, put in non-blocking mode (which f shares); close f once
+// FileReceiver returns. Options are those of the endpoint's own
+// constructor.
 func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	fd, info, err := fileFD(f, useRead)
+	if err != nil {
+		return nil, err
+	}
+	return receiverOnFD[T](fd, info, info.describe(f.Name(), useRead), opts)
+}
+
+// FileSender returns a Sender on a descriptor the caller opened or was
+// given; see [FileReceiver]. Atomic writes on a pipe or FIFO are off unless
+// ipcchan.WithAtomicWrites(true) is given; a socket is not shut down on
+// Close (other descriptors of it may be in use), so the peer sees the end
+// once every descriptor of it is closed.
+func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	fd, info, err := fileFD(f, useWrite)
+	if err != nil {
+		return nil, err
+	}
+	return senderOnFD[T](fd, info, info.describe(f.Name(), useWrite), false, opts)
+}
+
+// fileFD duplicates f's descriptor and checks it is usable as want.
+func fileFD(f *os.File, want use) (int, fdInfo, error) {
 	fd, err := dupOf(f)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
+		return -1, fdInfo{}, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
 	}
-	if isMQueue(fd) {
-		return newMQReceiverOn[T](fd, "posix mq "+f.Name(), opts)
+	info, err := inspectFD(fd)
+	if err == nil {
+		if why := info.check(want); why != "" {
+			err = fmt.Errorf("the descriptor %s", why)
+		}
 	}
-	if isRingFile(fd) {
-		return ringReceiverOn[T](fd, "ring in "+f.Name(), opts)
+	if err != nil {
+		unix.Close(fd)
+		return -1, fdInfo{}, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
 	}
-	return newStreamReceiverOn[T](fd, f.Name(), kindOf(fd), opts)
+	return fd, info, nil
 }
 
 // isMQueue reports whether fd is a POSIX message queue descriptor.
 func isMQueue(fd int) bool {
 	var fs unix.Statfs_t
 	return unix.Fstatfs(fd, &fs) == nil && fs.Type == mqueueMagic
-}
-
-// kindOf tells a FIFO or pipe (where a reader may come before any writer)
-// from other streams.
-func kindOf(fd int) streamKind {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
-		return fifoKind
-	}
-	return streamAny
-}
-
-// FileSender returns a Sender that writes frames to a byte stream the caller
-// opened; see [FileReceiver]. Atomic writes are off unless
-// ipcchan.WithAtomicWrites(true) is given.
-func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
-	fd, err := dupOf(f)
-	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
-	}
-	if isMQueue(fd) {
-		return newMQSenderOn[T](fd, "posix mq "+f.Name(), opts)
-	}
-	if isRingFile(fd) {
-		return ringSenderOn[T](fd, "ring in "+f.Name(), opts)
-	}
-	return newStreamSenderOn[T](fd, f.Name(), pipeKind, opts)
 }
 
 // dupOf duplicates f's descriptor without f.Fd, which would switch f to

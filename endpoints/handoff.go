@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -126,20 +124,11 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 		}
 		return SysVReceiver[T](SysVQueueByID(e.id), e.sel, opts...)
 	}
-	fd, desc, typ, err := claimInherited(name, useRead)
-	switch {
-	case err != nil:
+	fd, desc, info, err := claimInherited(name, useRead)
+	if err != nil {
 		return nil, err
-	case typ == mqueueType:
-		return newMQReceiverOn[T](fd, desc, opts)
-	case typ == ringType:
-		return ringReceiverOn[T](fd, desc, opts)
-	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
-		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, typ), nil, opts)
-	case typ != 0:
-		return newStreamReceiverOn[T](fd, desc, socketKind, opts)
 	}
-	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
+	return receiverOnFD[T](fd, info, desc, opts)
 }
 
 // InheritSender returns a Sender on the endpoint that the parent process
@@ -160,22 +149,11 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 		opts = append([]ipcchan.Option{ipcchan.WithTag(uint32(e.sel.Type))}, opts...)
 		return SysVSender[T](SysVQueueByID(e.id), opts...)
 	}
-	fd, desc, typ, err := claimInherited(name, useWrite)
-	switch {
-	case err != nil:
+	fd, desc, info, err := claimInherited(name, useWrite)
+	if err != nil {
 		return nil, err
-	case typ == mqueueType:
-		return newMQSenderOn[T](fd, desc, opts)
-	case typ == ringType:
-		return ringSenderOn[T](fd, desc, opts)
-	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_SEQPACKET:
-		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, typ), true, opts)
-	case typ != 0:
-		kind := socketKind
-		kind.shutdown = false
-		return newStreamSenderOn[T](fd, desc, kind, opts)
 	}
-	return newStreamSenderOn[T](fd, desc, fifoKind, opts)
+	return senderOnFD[T](fd, info, desc, true, opts)
 }
 
 // InheritConn returns the connection ([Conn], from [Socketpair] or

@@ -16,27 +16,8 @@ var inherited struct {
 	claimed map[string]bool
 }
 
-// mqueueType is what claimInherited reports as the socket type of a POSIX
-// message queue descriptor.
-const mqueueType = -1
-
-// ringType is what claimInherited reports for a shared-memory ring.
-const ringType = -2
-
 // mqueueMagic is the file system type of POSIX message queues.
 const mqueueMagic = 0x19800202
-
-// checkAccess says what is wrong with a descriptor's access mode for want.
-func checkAccess(flags int, want use) string {
-	acc := flags & unix.O_ACCMODE
-	if want == useWrite && acc == unix.O_RDONLY {
-		return "is open for reading only; the parent passed a Receiver"
-	}
-	if want == useRead && acc == unix.O_WRONLY {
-		return "is open for writing only; the parent passed a Sender"
-	}
-	return ""
-}
 
 // use says what an inherited descriptor is wanted for.
 type use int
@@ -48,12 +29,11 @@ const (
 )
 
 // claimInherited finds the descriptor handed down under name, checks that it
-// is an open pipe, FIFO or stream socket usable as wanted, marks it
-// close-on-exec and claimed, and returns it with a description and kind.
-// sockType is the socket's SO_TYPE, or 0 for a pipe or FIFO.
-func claimInherited(name string, want use) (fd int, desc string, sockType int, err error) {
-	fail := func(format string, args ...any) (int, string, int, error) {
-		return -1, "", 0, fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
+// is open and usable as wanted (see inspectFD), marks it close-on-exec and
+// claimed, and returns it with a description and what it is.
+func claimInherited(name string, want use) (fd int, desc string, info fdInfo, err error) {
+	fail := func(format string, args ...any) (int, string, fdInfo, error) {
+		return -1, "", fdInfo{}, fmt.Errorf("ipcchan: inherit %q: %w: %s", name, ErrNotInherited, fmt.Sprintf(format, args...))
 	}
 	v, ok := os.LookupEnv(EnvFiles)
 	if !ok {
@@ -82,49 +62,12 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 	if inherited.claimed[name] {
 		return fail("already inherited by this process")
 	}
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	info, err = inspectFD(fd)
 	if err != nil {
-		return fail("descriptor %d: %v", fd, err)
+		return fail("%v", err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fail("descriptor %d: %v", fd, err)
-	}
-	kind := "fifo"
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFSOCK:
-		kind = "socket"
-		if sockType, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
-			return fail("descriptor %d: %v", fd, err)
-		}
-		if sockType == unix.SOCK_DGRAM && want == useConn {
-			return fail("descriptor %d is a datagram socket, not a connection; the parent passed a Sender or Receiver", fd)
-		}
-	case unix.S_IFIFO:
-		if want == useConn {
-			return fail("descriptor %d is a pipe or FIFO, not a socket; the parent passed a Sender or Receiver", fd)
-		}
-		if err := checkAccess(flags, want); err != "" {
-			return fail("descriptor %d %s", fd, err)
-		}
-	default:
-		if isRingFile(fd) {
-			kind, sockType = "ring", ringType
-			if want == useConn {
-				return fail("descriptor %d is a shared-memory ring, not a socket; the parent passed a Sender or Receiver", fd)
-			}
-			break
-		}
-		if !isMQueue(fd) {
-			return fail("descriptor %d is a %s, not a pipe, FIFO, socket or message queue", fd, fileType(st.Mode))
-		}
-		kind, sockType = "mqueue", mqueueType
-		if want == useConn {
-			return fail("descriptor %d is a message queue, not a socket; the parent passed a Sender or Receiver", fd)
-		}
-		if err := checkAccess(flags, want); err != "" {
-			return fail("descriptor %d %s", fd, err)
-		}
+	if why := info.check(want); why != "" {
+		return fail("descriptor %d %s", fd, why)
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return fail("descriptor %d: %v", fd, err)
@@ -133,6 +76,5 @@ func claimInherited(name string, want use) (fd int, desc string, sockType int, e
 		inherited.claimed = map[string]bool{}
 	}
 	inherited.claimed[name] = true
-	what := map[use]string{useRead: "read end", useWrite: "write end", useConn: "connection"}[want]
-	return fd, fmt.Sprintf("inherited %q (%s:[%d] %s)", name, kind, st.Ino, what), sockType, nil
+	return fd, info.describe(fmt.Sprintf("inherited %q", name), want), info, nil
 }

@@ -331,7 +331,7 @@ func (q *posixMQ) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 	}
 	err := q.fd.Write(ctx, q.writeFn)
 	q.msg = nil
-	return sendErr(err)
+	return transportErr("send", err)
 }
 
 func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
@@ -343,15 +343,7 @@ func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
 	if err == unix.EAGAIN {
 		return ipcchan.ErrWouldBlock
 	}
-	return sendErr(err)
-}
-
-func sendErr(err error) error {
-	switch {
-	case err == nil, err == context.Canceled, err == context.DeadlineExceeded, errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone):
-		return err
-	}
-	return fmt.Errorf("send: %w", err)
+	return transportErr("send", err)
 }
 
 func (q *posixMQ) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
@@ -377,7 +369,7 @@ func (q *posixMQ) recv(ctx context.Context, block bool, deliver func(uint32, []b
 			return ipcchan.ErrWouldBlock
 		}
 		if err != nil {
-			return sendErr(err)
+			return transportErr("receive", err)
 		}
 		msg := q.buf[:q.n]
 		if !q.raw {

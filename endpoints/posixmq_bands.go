@@ -228,7 +228,7 @@ func (b *mqBand) try(deliver func(uint32, []byte) error) error {
 		}
 		if err != nil {
 			d.mu.Unlock()
-			return sendErr(err)
+			return transportErr("receive", err)
 		}
 		msg, prio := d.q.buf[:d.q.n], d.q.prio
 		if !d.q.raw {

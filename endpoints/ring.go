@@ -482,15 +482,7 @@ func (r *Ring) enter() bool { return r.calls.enter() }
 
 func (r *Ring) leave() { r.calls.leave() }
 
-func ringErr(err error) error {
-	switch {
-	case err == nil, err == io.EOF, err == context.Canceled, err == context.DeadlineExceeded, errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone):
-		return err
-	case errors.Is(err, ErrCorrupt):
-		return err
-	}
-	return fmt.Errorf("ring: %w", err)
-}
+func ringErr(err error) error { return transportErr("ring", err) }
 
 // Reserve waits for room for a record of n bytes and returns the space in
 // the ring for the caller to fill in place; [Ring.Commit] then publishes

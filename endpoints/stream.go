@@ -20,7 +20,6 @@ var (
 	pipeKind   = streamKind{name: "pipe"}
 	fifoKind   = streamKind{name: "fifo", fifo: true, atomicWrites: true}
 	socketKind = streamKind{name: "socket", socket: true, shutdown: true}
-	streamAny  = streamKind{name: "stream"}
 )
 
 // queuedIoctl is the ioctl that tells how much written data the reader has

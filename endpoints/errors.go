@@ -1,8 +1,11 @@
 package endpoints
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -16,4 +19,17 @@ var errNilContext = errors.New("nil context.Context: pass context.Background() w
 // errNotMade is the error of op on a zero or nil typ, which ctor makes.
 func errNotMade(op, typ, ctor string) error {
 	return &ipcchan.OpError{Op: op, Endpoint: "zero " + typ, Err: fmt.Errorf("a %s nobody made: make one with %s", typ, ctor)}
+}
+
+// transportErr wraps a transport's system-call error err with what it was
+// doing (what: "send", "receive", ...), and passes through the errors that
+// carry their own meaning: nil, io.EOF, the context's errors, ErrWouldBlock,
+// and those wrapping os.ErrClosed, ErrPeerGone or ErrCorrupt.
+func transportErr(what string, err error) error {
+	switch {
+	case err == nil, err == io.EOF, err == context.Canceled, err == context.DeadlineExceeded, err == ipcchan.ErrWouldBlock,
+		errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone), errors.Is(err, ErrCorrupt):
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -1,0 +1,139 @@
+package endpoints
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/ipcchan"
+)
+
+// A descriptor handed to this process — inherited from a parent (Inherit*)
+// or opened by the caller (File*) — is examined once, here, and the
+// endpoint made on it follows from what it really is: the same rules for
+// every constructor, so that a Unix stream socket is never taken for a pipe
+// nor a write end for a read end.
+
+// fdClass is what kind of object a descriptor refers to.
+type fdClass int
+
+const (
+	classPipe   fdClass = iota // a pipe or FIFO
+	classSocket                // a socket; fdInfo.sockType says which
+	classMQueue                // a POSIX message queue
+	classRing                  // a shared-memory ring (memfd, POSIX shm or file)
+)
+
+// fdInfo describes a descriptor.
+type fdInfo struct {
+	class    fdClass
+	sockType int    // SO_TYPE of a socket
+	unix     bool   // an AF_UNIX socket
+	accMode  int    // O_RDONLY, O_WRONLY or O_RDWR
+	ino      uint64 // its inode, for descriptions
+}
+
+// name is the kind's word in descriptions.
+func (i fdInfo) name() string {
+	switch i.class {
+	case classSocket:
+		return "socket"
+	case classMQueue:
+		return "posix mq"
+	case classRing:
+		return "ring"
+	}
+	return "fifo"
+}
+
+// inspectFD finds out what fd is. It returns an error for a descriptor that
+// is not open, or that no endpoint works on (a regular file, a directory,
+// a device).
+func inspectFD(fd int) (fdInfo, error) {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return fdInfo{}, fmt.Errorf("descriptor %d: %w", fd, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fdInfo{}, fmt.Errorf("descriptor %d: %w", fd, err)
+	}
+	info := fdInfo{accMode: flags & unix.O_ACCMODE, ino: st.Ino}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFIFO:
+		info.class = classPipe
+	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		info.class = classSocket
+		if info.sockType, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
+			return fdInfo{}, fmt.Errorf("descriptor %d: SO_TYPE: %w", fd, err)
+		}
+		info.unix = isUnixSocket(fd)
+	case isRingFile(fd):
+		info.class = classRing
+	case isMQueue(fd):
+		info.class = classMQueue
+	default:
+		return fdInfo{}, fmt.Errorf("descriptor %d is a %s, not a pipe, FIFO, socket, message queue or ring", fd, fileType(st.Mode))
+	}
+	return info, nil
+}
+
+// check says what is wrong with using the descriptor as want, or "".
+func (i fdInfo) check(want use) string {
+	switch {
+	case want == useConn && i.class != classSocket:
+		return fmt.Sprintf("is a %s, not a socket; the other end gave a Sender or Receiver", i.name())
+	case want == useConn && i.sockType == unix.SOCK_DGRAM:
+		return "is a datagram socket, not a connection; the other end gave a Sender or Receiver"
+	case i.class == classSocket || i.class == classRing:
+		return "" // both directions on one descriptor
+	case want == useWrite && i.accMode == unix.O_RDONLY:
+		return "is open for reading only: it is a receiving end, not a sending one"
+	case want == useRead && i.accMode == unix.O_WRONLY:
+		return "is open for writing only: it is a sending end, not a receiving one"
+	}
+	return ""
+}
+
+// describe names an endpoint on the descriptor whose own name is name.
+func (i fdInfo) describe(name string, want use) string {
+	what := map[use]string{useRead: "read end", useWrite: "write end", useConn: "connection"}[want]
+	return fmt.Sprintf("%s (%s:[%d] %s)", name, i.name(), i.ino, what)
+}
+
+// receiverOnFD makes a Receiver on fd, which it takes over, as info says.
+func receiverOnFD[T any](fd int, info fdInfo, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	switch {
+	case info.class == classMQueue:
+		return newMQReceiverOn[T](fd, desc, opts)
+	case info.class == classRing:
+		return ringReceiverOn[T](fd, desc, opts)
+	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
+		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, info.sockType), nil, opts)
+	case info.class == classSocket:
+		return newStreamReceiverOn[T](fd, desc, socketKind, opts)
+	}
+	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
+}
+
+// senderOnFD makes a Sender on fd, which it takes over, as info says. The
+// descriptor may be held by other processes too: a socket is not shut down
+// on Close, and pipes and FIFOs get pipeKind's write rules (atomic writes
+// as the caller's options say, with atomicDefault otherwise).
+func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+	switch {
+	case info.class == classMQueue:
+		return newMQSenderOn[T](fd, desc, opts)
+	case info.class == classRing:
+		return ringSenderOn[T](fd, desc, opts)
+	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
+		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, info.sockType), true, opts)
+	case info.class == classSocket:
+		kind := socketKind
+		kind.shutdown = false
+		return newStreamSenderOn[T](fd, desc, kind, opts)
+	}
+	kind := fifoKind
+	kind.atomicWrites = atomicDefault
+	return newStreamSenderOn[T](fd, desc, kind, opts)
+}
