@@ -3,12 +3,16 @@ package endpoints
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"weak"
 
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
@@ -54,9 +58,15 @@ func Share(name string, end Passable) Handed { return Handed{name: name, end: en
 // end of stream on a pipe whose write end this process still holds. [Start]
 // does all of this.
 //
+// IPCCHAN_FILES in the child describes exactly what Attach gave cmd (over
+// one or several calls): an IPCCHAN_FILES already in cmd.Env — this
+// process's own, when cmd.Env came from os.Environ() in a process that was
+// itself started with Start — names descriptors the child does not get,
+// and is replaced.
+//
 // On error nothing is attached, and the endpoints are left open.
 func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
-	entries := inheritedEntries(cmd.Env)
+	entries := attachedEntries(cmd)
 	files := make([]*os.File, 0, len(ends))
 	release = func() {
 		for _, f := range files {
@@ -92,6 +102,7 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 		}
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
+	rememberEntries(cmd, entries)
 	env := cmd.Env
 	if env == nil {
 		env = os.Environ()
@@ -184,17 +195,26 @@ func validName(name string) bool {
 	return true
 }
 
-// inheritedEntries parses the IPCCHAN_FILES entry of env, ignoring a
-// malformed one (Attach replaces it).
-func inheritedEntries(env []string) map[string]string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, EnvFiles+"="); ok {
-			if m, err := parseEntries(v); err == nil {
-				return m
-			}
-		}
+// attached holds, for each command Attach has attached endpoints to, the
+// entries it gave it: what IPCCHAN_FILES must say in that child, whatever
+// else cmd.Env says. Keys are weak pointers, dropped when the command is
+// collected.
+var attached sync.Map // weak.Pointer[exec.Cmd] -> map[string]string
+
+// attachedEntries returns a copy of the entries Attach gave cmd so far.
+func attachedEntries(cmd *exec.Cmd) map[string]string {
+	if v, ok := attached.Load(weak.Make(cmd)); ok {
+		return maps.Clone(v.(map[string]string))
 	}
 	return map[string]string{}
+}
+
+// rememberEntries records the entries Attach gave cmd.
+func rememberEntries(cmd *exec.Cmd, entries map[string]string) {
+	key := weak.Make(cmd)
+	if _, loaded := attached.Swap(key, entries); !loaded {
+		runtime.AddCleanup(cmd, func(k weak.Pointer[exec.Cmd]) { attached.Delete(k) }, key)
+	}
 }
 
 // parseEntries parses "name=fd,name=sysvmq:ID:TYPE:FLAGS,...".

@@ -3,13 +3,17 @@ package endpoints_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
 )
 
 func TestInheritErrorsAreClear(t *testing.T) {
@@ -116,5 +120,106 @@ func TestStartHandsEndsToAChild(t *testing.T) {
 	jobsTx.Close()
 	if err := p.wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func init() {
+	// relay is a process started with an end named "in" that starts a
+	// child of its own the way a nested pool does — cmd.Env taken from
+	// its own environment, which holds its own IPCCHAN_FILES — handing it
+	// a new end under the same name; the grandchild ("echo") answers on
+	// "out", which the relay hands on from its own parent.
+	childRoles["relay"] = func() error {
+		in, err := endpoints.InheritReceiver[[]byte]("in")
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := endpoints.InheritSender[[]byte]("out")
+		if err != nil {
+			return err
+		}
+		tx, rx, err := endpoints.Pipe[[]byte]()
+		if err != nil {
+			return err
+		}
+		defer tx.Close()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=echo")
+		cmd.Stderr = os.Stderr
+		release, err := endpoints.Attach(cmd, endpoints.Pass("in", rx))
+		if err != nil {
+			return err
+		}
+		// A second Attach on the same command adds to the first.
+		release2, err := endpoints.Attach(cmd, endpoints.Pass("out", out))
+		if err != nil {
+			release()
+			return err
+		}
+		for _, kv := range cmd.Env {
+			if v, ok := strings.CutPrefix(kv, endpoints.EnvFiles+"="); ok && v != "in=3,out=4" {
+				return fmt.Errorf("the grandchild gets %s=%s, want exactly in=3,out=4", endpoints.EnvFiles, v)
+			}
+		}
+		err = cmd.Start()
+		release()
+		release2()
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		for {
+			v, err := in.Recv(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := tx.Send(ctx, v); err != nil {
+				return err
+			}
+		}
+		tx.Close()
+		return cmd.Wait()
+	}
+}
+
+// An endpoint handed on by a process that was itself handed endpoints: its
+// own IPCCHAN_FILES, copied into the child's environment with
+// os.Environ(), used to be merged in, so a pool started inside a worker
+// failed with "endpoint name given twice" and a grandchild could get two
+// names for one descriptor. The child's variable describes exactly what it
+// was given.
+func TestHandOnFromAnInheritingProcess(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	inTx, inRx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inTx.Close()
+	outTx, outRx, err := endpoints.Pipe[[]byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outRx.Close()
+	p := startHelper(t, "relay", nil, endpoints.Pass("in", inRx), endpoints.Pass("out", outTx))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, m := range []string{"one", "two"} {
+		if err := inTx.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := outRx.Recv(ctx); err != nil || string(got) != m {
+			t.Fatalf("through relay and grandchild: %q, %v; want %q", got, err, m)
+		}
+	}
+	inTx.Close()
+	if _, err := outRx.Recv(ctx); err != io.EOF {
+		t.Fatalf("after the last value: %v, want io.EOF", err)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatalf("relay: %v", err)
 	}
 }
