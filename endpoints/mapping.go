@@ -130,8 +130,10 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 	remove := func() error { return os.Remove(path) }
 	if create {
 		// The umask may have taken bits away: give the mode asked for.
-		unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
-		err := unix.Ftruncate(fd, int64(size))
+		err := unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
+		if err == nil {
+			err = unix.Ftruncate(fd, int64(size))
+		}
 		if err == nil {
 			err = reserve(fd, int64(size), filepath.Dir(path))
 		}

@@ -195,7 +195,11 @@ func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ip
 		return nil, nil, err
 	}
 	k, _ := mqName(name)
-	sys.MqUnlink(k)
+	if err := sys.MqUnlink(k); err != nil {
+		// The queue would outlive us under its name.
+		unix.Close(fd)
+		return nil, nil, &ipcchan.OpError{Op: "create", Endpoint: name, Err: fmt.Errorf("unlink the new queue: %w", err)}
+	}
 	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(fd)

@@ -141,7 +141,6 @@ type Ring struct {
 	deliver  func(uint32, []byte) error
 	rtryFn   func() error
 	rblock   func() error
-	peekFn   func() error // peekRecord, which sets peeked and peekTag
 	peeked   []byte
 	peekTag  uint32
 	freeFn   func() error // freeRecord
@@ -186,7 +185,7 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *ipcchan.Config) *Ri
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
 	r.tryFn, r.blockFn, r.commitFn = r.tryWrite, r.blockWrite, r.commitRecord
-	r.rtryFn, r.rblock, r.peekFn, r.freeFn = r.tryRead, r.blockRead, r.peekRecord, r.freeRecord
+	r.rtryFn, r.rblock, r.freeFn = r.tryRead, r.blockRead, r.freeRecord
 	return r
 }
 
@@ -597,8 +596,8 @@ func (r *Ring) tryRead() error {
 			r.advance(tail + size)
 			return fmt.Errorf("%w: a %d-byte record, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(payload), r.max)
 		}
-		if r.deliver == nil { // Peek: keep the record until Release
-			r.held = size
+		if r.deliver == nil { // Peek: keep the record, as validated, until Release
+			r.held, r.peeked, r.peekTag = size, payload, tag
 			return nil
 		}
 		err = r.deliver(tag, payload)
@@ -700,24 +699,13 @@ func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
 		return nil, 0, ipcchan.WrapError("peek", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
-	err := r.do(ctx, r.rtryFn, r.rblock)
-	if err == nil {
-		err = r.m.access(r.peekFn)
-	}
-	if err != nil {
+	if err := r.do(ctx, r.rtryFn, r.rblock); err != nil {
 		r.held = 0
 		return nil, 0, ipcchan.WrapError("peek", r.desc, ringErr(err))
 	}
 	payload := r.peeked
 	r.peeked = nil
 	return payload, r.peekTag, nil
-}
-
-// peekRecord finds the record tryRead kept for Peek.
-func (r *Ring) peekRecord() error {
-	tail := atomic.LoadUint64(r.r.tail)
-	_, r.peekTag, r.peeked, _, _ = r.r.record(tail, r.held)
-	return nil
 }
 
 // Release frees the record Peek returned. On memory a peer shrank (see

@@ -105,8 +105,11 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
 	defer unix.Unlink(tmp)
-	unix.Fchmod(fd, perm)
-	if err := reserve(fd, semSize, strings.TrimSuffix(shmDir, "/")); err != nil {
+	err = unix.Fchmod(fd, perm) // whatever the umask took away
+	if err == nil {
+		err = reserve(fd, semSize, strings.TrimSuffix(shmDir, "/"))
+	}
+	if err != nil {
 		unix.Close(fd)
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}

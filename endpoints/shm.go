@@ -50,8 +50,10 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
 	}
-	unix.Fchmod(fd, perm) // whatever the umask took away
-	err = unix.Ftruncate(fd, int64(size))
+	err = unix.Fchmod(fd, perm) // whatever the umask took away
+	if err == nil {
+		err = unix.Ftruncate(fd, int64(size))
+	}
 	if err == nil {
 		err = reserve(fd, int64(size), strings.TrimSuffix(shmDir, "/"))
 	}

@@ -101,8 +101,14 @@ func watchPIDs(set *Set, wake *Event) {
 			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		}
 		// Which pidfds are readable (poll fails with EINTR only when none
-		// is, and sys.Poll retries it anyway).
-		sys.Poll(fds, 0)
+		// is, and sys.Poll retries it anyway). Poll of them all fails for
+		// want of memory, or with EINVAL when there are more than
+		// RLIMIT_NOFILE: then each is asked on its own.
+		if _, err := sys.Poll(fds, 0); err != nil {
+			for i := range fds {
+				fds[i].Revents, _ = sys.PollNow(int(fds[i].Fd), unix.POLLIN)
+			}
+		}
 		var fired []func()
 		for _, p := range fds {
 			if p.Revents == 0 {

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -11,7 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("POLLER_TEST_CHILD") == "watch-over-limit" {
+		if err := watchOverLimit(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func pipe(t *testing.T) (r, w *FD) {
 	t.Helper()

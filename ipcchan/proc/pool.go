@@ -246,13 +246,31 @@ func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
 		resRx.Close()
 		return nil, fmt.Errorf("proc: start worker %d: %w", i, err)
 	}
-	// Shared memory has no end of stream of its own: watch the worker.
-	resRx.WatchPeer(cmd.Process.Pid)
-	jobsTx.WatchPeer(cmd.Process.Pid)
+	// Shared memory has no end of stream of its own: watch the worker. A
+	// watch that cannot be set up (no descriptor left for the pidfd, say)
+	// would leave its death unseen and the pool waiting for ever.
+	if err := watchWorker(cmd.Process.Pid, resRx, jobsTx); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		jobsTx.Close()
+		resRx.Close()
+		return nil, fmt.Errorf("proc: start worker %d: watch its process: %w", i, err)
+	}
 	w := &worker[J, R]{index: i, cmd: cmd, jobs: jobsTx, inflight: map[uint64]pending[J]{}}
 	p.running.Add(1)
 	go p.collect(w, resRx)
 	return w, nil
+}
+
+// watchWorker watches process pid from every end that needs it (those with
+// no kernel end of stream); ends that need no watch are left alone.
+func watchWorker(pid int, ends ...interface{ WatchPeer(int) error }) error {
+	for _, e := range ends {
+		if err := e.WatchPeer(pid); err != nil && !errors.Is(err, ipcchan.ErrNotSupported) {
+			return err
+		}
+	}
+	return nil
 }
 
 // collect turns a worker's results into Results, and its death into

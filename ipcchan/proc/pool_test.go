@@ -78,6 +78,9 @@ func child() error {
 		}
 		return err
 	}
+	if os.Getenv("IPCCHAN_TEST_ROLE") == "fd-budget" {
+		return poolUnderFDBudget()
+	}
 	if os.Getenv("IPCCHAN_TEST_ROLE") == "pool-owner" {
 		// Starts two sleeping workers, reports their pids, and waits to
 		// be killed.

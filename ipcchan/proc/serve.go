@@ -58,10 +58,9 @@ func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, er
 		return fmt.Errorf("proc: watch the pool's process: %w", err)
 	}
 	defer stop()
-	if err := jobs.WatchPeer(parent); err != nil {
+	if err := watchWorker(parent, jobs, results); err != nil {
 		return fmt.Errorf("proc: watch the pool's process: %w", err)
 	}
-	results.WatchPeer(parent)
 	var msg jobMsg[J]
 	for {
 		if err := jobs.RecvInto(ctx, &msg); err != nil {
