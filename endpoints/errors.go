@@ -33,3 +33,16 @@ func transportErr(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// opErr is the error of op on endpoint failing with err, a system call's:
+// an *ipcchan.OpError that, for a limit reached (too many open files in
+// this process or the system), says which limit and where to raise it.
+func opErr(op, endpoint string, err error) error {
+	return &ipcchan.OpError{Op: op, Endpoint: endpoint, Err: limitErr(err, descriptorKind)}
+}
+
+// wrapErr is ipcchan.WrapError for an error that may be a limit reached:
+// see opErr.
+func wrapErr(op, endpoint string, err error) error {
+	return ipcchan.WrapError(op, endpoint, limitErr(err, descriptorKind))
+}

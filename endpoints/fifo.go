@@ -18,7 +18,7 @@ import (
 func CreateFIFO(path string, opts ...ipcchan.Option) error {
 	cfg := ipcchan.NewConfig(opts...)
 	if err := unix.Mkfifo(path, uint32(cfg.FilePerm().Perm())); err != nil {
-		return &ipcchan.OpError{Op: "mkfifo", Endpoint: fifoDesc(path), Err: err}
+		return opErr("mkfifo", fifoDesc(path), err)
 	}
 	return nil
 }
@@ -28,13 +28,13 @@ func CreateFIFO(path string, opts ...ipcchan.Option) error {
 func RemoveFIFO(path string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
-		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: err}
+		return opErr("remove", fifoDesc(path), err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: errNotFIFO(st.Mode)}
 	}
 	if err := unix.Unlink(path); err != nil {
-		return &ipcchan.OpError{Op: "remove", Endpoint: fifoDesc(path), Err: err}
+		return opErr("remove", fifoDesc(path), err)
 	}
 	return nil
 }
@@ -54,7 +54,7 @@ func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.O
 	}
 	fd, err := openFIFO(path, unix.O_RDONLY)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: err}
+		return nil, opErr("open", fifoDesc(path), err)
 	}
 	return newStreamReceiverOn[T](fd, fifoDesc(path)+" read end", fifoKind, opts)
 }
@@ -73,7 +73,7 @@ func OpenFIFOSender[T any](ctx context.Context, path string, opts ...ipcchan.Opt
 	}
 	fd, err := waitOpenFIFOWriter(ctx, path)
 	if err != nil {
-		return nil, ipcchan.WrapError("open", fifoDesc(path), err)
+		return nil, wrapErr("open", fifoDesc(path), err)
 	}
 	return newStreamSenderOn[T](fd, fifoDesc(path)+" write end", fifoKind, opts)
 }

@@ -44,7 +44,7 @@ func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], 
 func fileFD(f *os.File, want use) (int, fdInfo, error) {
 	fd, err := dupOf(f)
 	if err != nil {
-		return -1, fdInfo{}, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
+		return -1, fdInfo{}, opErr("open", f.Name(), err)
 	}
 	info, err := inspectFD(fd)
 	if err == nil {
@@ -54,7 +54,7 @@ func fileFD(f *os.File, want use) (int, fdInfo, error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return -1, fdInfo{}, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
+		return -1, fdInfo{}, opErr("open", f.Name(), err)
 	}
 	return fd, info, nil
 }

@@ -75,7 +75,7 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	return &FileLock{f: os.NewFile(uintptr(fd), path), fd: fd, kind: kind, desc: desc, closed: make(chan struct{})}, nil
 }
@@ -164,7 +164,7 @@ func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
 		if err == context.Canceled || err == context.DeadlineExceeded {
 			return err
 		}
-		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: err}
+		return opErr("lock", l.desc, err)
 	}
 	l.held = true
 	return nil
@@ -224,7 +224,7 @@ func (l *FileLock) Unlock() error {
 		return &ipcchan.OpError{Op: "unlock", Endpoint: l.desc, Err: ErrNotLocked}
 	}
 	if err := l.attempt(unix.F_UNLCK, 0, 0); err != nil {
-		return &ipcchan.OpError{Op: "unlock", Endpoint: l.desc, Err: err}
+		return opErr("unlock", l.desc, err)
 	}
 	l.held = false
 	l.owner.Unlock()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/sys"
 )
 
 // An object kind, for naming the system limit a failed creation hit.
@@ -28,10 +30,8 @@ func limitErr(err error, kind limitKind) error {
 		return nil
 	case errors.Is(err, unix.EMFILE) && kind == posixQueueKind:
 		hint = "this process's open files (RLIMIT_NOFILE) or this user's queue bytes (RLIMIT_MSGQUEUE) are at their limit"
-	case errors.Is(err, unix.EMFILE):
-		hint = "this process's open files are at their limit (RLIMIT_NOFILE, ulimit -n)"
-	case errors.Is(err, unix.ENFILE):
-		hint = "the system's open files are at their limit (fs.file-max)"
+	case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+		return sys.DescriptorLimit(err)
 	case errors.Is(err, unix.ENOSPC) && kind == posixQueueKind:
 		hint = "the system's number of POSIX queues is at its limit (fs.mqueue.queues_max)"
 	case errors.Is(err, unix.ENOSPC) && kind == sysvQueueKind:

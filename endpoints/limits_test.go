@@ -1,17 +1,21 @@
 package endpoints_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 // These tests exhaust a limit in a helper process (and, for the system
@@ -79,6 +83,29 @@ func init() {
 		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 			return err
 		}
+		dir, err := os.MkdirTemp("", "ipcchan-limit-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		l, err := endpoints.Listen[int, int](context.Background(), "unix", dir+"/listener")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		n := 0
+		unique := func(prefix string) string { n++; return fmt.Sprintf("%s/%s%d", dir, prefix, n) }
+		ctx := context.Background()
+		// Clients waiting to be accepted, so that Accept is what runs out.
+		var clients closers
+		defer clients.Close()
+		for range 20 {
+			c, err := endpoints.Dial[int, int](ctx, "unix", l.Addr())
+			if err != nil {
+				return err
+			}
+			clients = append(clients, c)
+		}
 		lim.Cur = uint64(openFDs() + 7)
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 			return err
@@ -100,6 +127,82 @@ func init() {
 				return closers{tx, rx}, err
 			}},
 			{"NewMemfd", func() (io.Closer, error) { return endpoints.NewMemfd("limit", 4096) }},
+			{"RingPair", func() (io.Closer, error) {
+				tx, rx, err := endpoints.RingPair[int](4096)
+				return closers{tx, rx}, err
+			}},
+			{"OpenFIFOReceiver", func() (io.Closer, error) {
+				path := unique("fifo")
+				if err := endpoints.CreateFIFO(path); err != nil {
+					return nil, err
+				}
+				return endpoints.OpenFIFOReceiver[int](ctx, path)
+			}},
+			{"Listen", func() (io.Closer, error) { return endpoints.Listen[int, int](ctx, "unix", unique("sock")) }},
+			{"Listen tcp", func() (io.Closer, error) { return endpoints.Listen[int, int](ctx, "tcp", "127.0.0.1:0") }},
+			{"Dial", func() (io.Closer, error) { return endpoints.Dial[int, int](ctx, "unix", l.Addr()) }},
+			{"ListenPacket", func() (io.Closer, error) {
+				rx, _, err := endpoints.ListenPacket[int](ctx, "unixgram", unique("gram"))
+				return rx, err
+			}},
+			{"CreateShm", func() (io.Closer, error) {
+				name := endpoints.ObjectName("limit")
+				m, err := endpoints.CreateShm(name, 4096)
+				if err != nil {
+					return nil, err
+				}
+				return closers{m, removeCloser(func() error { return endpoints.UnlinkShm(name) })}, nil
+			}},
+			{"MapFile", func() (io.Closer, error) { return endpoints.MapFile(unique("map"), 4096, true) }},
+			{"CreateSemaphore", func() (io.Closer, error) {
+				name := endpoints.ObjectName("limit")
+				s, err := endpoints.CreateSemaphore(name, 1)
+				if err != nil {
+					return nil, err
+				}
+				return closers{s, removeCloser(func() error { return endpoints.UnlinkSemaphore(name) })}, nil
+			}},
+			{"OpenLock", func() (io.Closer, error) { return endpoints.OpenLock(unique("lock"), endpoints.OFDLocks) }},
+			{"Accept", func() (io.Closer, error) { return l.Accept(ctx) }},
+			{"Select", func() (io.Closer, error) {
+				// A Select that has to wait needs an epoll set and an event.
+				tx, rx, err := endpoints.Pipe[int]()
+				if err != nil {
+					return nil, err
+				}
+				sctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+				defer cancel()
+				_, err = ipcchan.Select(sctx, ipcchan.OnRecv(rx, func(int) {}))
+				if err == context.DeadlineExceeded {
+					err = nil
+				}
+				if err != nil {
+					tx.Close()
+					rx.Close()
+				}
+				return closers{tx, rx}, err
+			}},
+			{"WatchPeer", func() (io.Closer, error) {
+				tx, rx, err := endpoints.MQPair[int](endpoints.MQAttr{MaxMsgs: 1, MsgSize: 16})
+				if err != nil {
+					return nil, err
+				}
+				if err := rx.WatchPeer(os.Getppid()); err != nil {
+					tx.Close()
+					rx.Close()
+					return nil, err
+				}
+				return closers{tx, rx}, nil
+			}},
+			{"CreateMQ", func() (io.Closer, error) {
+				name := endpoints.ObjectName("limit")
+				if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 1, MsgSize: 16}); err != nil {
+					return nil, err
+				}
+				rx, err := endpoints.OpenMQReceiver[int](name)
+				endpoints.UnlinkMQ(name)
+				return rx, err
+			}},
 		} {
 			if err := exhaust(c.what, unix.EMFILE, "RLIMIT_NOFILE", c.make); err != nil {
 				return err
@@ -119,6 +222,36 @@ func init() {
 			return removeCloser(q.Remove), nil
 		})
 	}
+	childRoles["mq-sizes"] = func() error {
+		// Above the system's maxima, which bind a user without
+		// CAP_SYS_RESOURCE: the error names the sysctl to raise.
+		if err := syscall.Setuid(otherUID); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			attr    endpoints.MQAttr
+			mention string
+		}{
+			{endpoints.MQAttr{MaxMsgs: 1 << 20, MsgSize: 16}, "at most 65536"},
+			{endpoints.MQAttr{MaxMsgs: 100000000, MsgSize: 16}, "at most 65536"},
+			{endpoints.MQAttr{MaxMsgs: -1, MsgSize: 16}, "at least one message"},
+			{endpoints.MQAttr{MaxMsgs: 1, MsgSize: 32 << 20}, "at most 16777216"},
+			{endpoints.MQAttr{MaxMsgs: readSysctlInt("fs/mqueue/msg_max") + 1, MsgSize: 16}, "fs.mqueue.msg_max"},
+			{endpoints.MQAttr{MaxMsgs: 1, MsgSize: readSysctlInt("fs/mqueue/msgsize_max") + 1}, "fs.mqueue.msgsize_max"},
+		} {
+			name := endpoints.ObjectName("sizes")
+			err := endpoints.CreateMQ(name, c.attr)
+			if err == nil {
+				endpoints.UnlinkMQ(name)
+				return fmt.Errorf("CreateMQ(%+v) succeeded", c.attr)
+			}
+			if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), c.mention) {
+				return fmt.Errorf("CreateMQ(%+v) = %v; want EINVAL saying %q", c.attr, err, c.mention)
+			}
+			fmt.Println(err)
+		}
+		return nil
+	}
 	childRoles["limit-queues-max"] = func() error {
 		if err := os.WriteFile("/proc/sys/fs/mqueue/queues_max", []byte("1"), 0); err != nil {
 			return err
@@ -137,6 +270,25 @@ func init() {
 type removeCloser func() error
 
 func (f removeCloser) Close() error { return f() }
+
+func readSysctlInt(name string) int {
+	b, _ := os.ReadFile("/proc/sys/" + name)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// A queue larger than the system allows is refused with an error naming
+// the sysctl (it said "invalid argument").
+func TestCreateMQSizesSayWhatToRaise(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the test runs its child as another user, which needs root; skipping")
+	}
+	out, err := helperCmd(t, "mq-sizes").Output()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestResourceLimits(t *testing.T) {
 	t.Run("RLIMIT_NOFILE", func(t *testing.T) {

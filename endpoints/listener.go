@@ -84,13 +84,13 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 		fd, err = l.listenTCP(ctx, network, address)
 	}
 	if err != nil {
-		return nil, ipcchan.WrapError("listen", desc, err)
+		return nil, wrapErr("listen", desc, err)
 	}
 	if l.fd, err = poller.Open(fd, desc); err != nil {
 		if l.path != nil {
 			l.path.Close()
 		}
-		return nil, &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+		return nil, opErr("listen", desc, err)
 	}
 	return l, nil
 }
@@ -169,7 +169,7 @@ func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
 			return err
 		})
 		if err != nil {
-			return nil, ipcchan.WrapError("accept", l.desc, err)
+			return nil, wrapErr("accept", l.desc, err)
 		}
 		if l.tcp {
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)

@@ -77,11 +77,11 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	if err := reserve(fd, int64(size), ""); err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	return mapFD(fd, desc, size, nil, sealShrink(fd))
 }
@@ -98,7 +98,7 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 func MappingFromFile(f *os.File) (*Mapping, error) {
 	fd, err := dupOf(f)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "map", Endpoint: f.Name(), Err: err}
+		return nil, opErr("map", f.Name(), err)
 	}
 	return mapWhole(fd, f.Name(), nil)
 }
@@ -125,7 +125,7 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 	}
 	fd, err := unix.Open(path, flags, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	remove := func() error { return os.Remove(path) }
 	if create {
@@ -140,7 +140,7 @@ func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mappi
 		if err != nil {
 			unix.Close(fd)
 			os.Remove(path)
-			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+			return nil, opErr("create", desc, err)
 		}
 		return mapFD(fd, desc, size, remove, false)
 	}
@@ -160,7 +160,7 @@ func mapWhole(fd int, desc string, remove func() error) (*Mapping, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: err}
+		return nil, opErr("map", desc, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
@@ -180,7 +180,7 @@ func mapFD(fd int, desc string, size int, remove func() error, sealed bool) (*Ma
 	data, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: err}
+		return nil, opErr("map", desc, err)
 	}
 	return newMapping(data, os.NewFile(uintptr(fd), desc), -1, remove, desc, !sealed), nil
 }

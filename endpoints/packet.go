@@ -41,16 +41,16 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		var lc net.ListenConfig
 		pc, err := lc.ListenPacket(ctx, network, address)
 		if err != nil {
-			return nil, "", ipcchan.WrapError("listen", desc, unwrapNetErr(err))
+			return nil, "", wrapErr("listen", desc, unwrapNetErr(err))
 		}
 		address = pc.LocalAddr().String()
 		desc = network + " " + address
 		if fd, err = takeFD(pc); err != nil {
-			return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+			return nil, "", opErr("listen", desc, err)
 		}
 	} else {
 		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
-			return nil, "", &ipcchan.OpError{Op: "socket", Endpoint: desc, Err: err}
+			return nil, "", opErr("socket", desc, err)
 		}
 		if isAbstract(address) {
 			err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
@@ -59,7 +59,7 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		}
 		if err != nil {
 			unix.Close(fd)
-			return nil, "", ipcchan.WrapError("listen", desc, err)
+			return nil, "", wrapErr("listen", desc, err)
 		}
 	}
 	rx, err := newDgramReceiverOn[T](fd, desc, kind, path, opts)
@@ -86,11 +86,11 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, ipcchan.WrapError("dial", desc, unwrapNetErr(err))
+		return nil, wrapErr("dial", desc, unwrapNetErr(err))
 	}
 	fd, err := takeFD(nc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		return nil, opErr("dial", desc, err)
 	}
 	return newDgramSenderOn[T](fd, desc, kind, false, opts)
 }
@@ -111,7 +111,7 @@ func packetKind(network string) (dgramKind, error) {
 func newDgramSenderOn[T any](fd int, desc string, kind dgramKind, inherited bool, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	ds := newDgramSender(pfd, desc, kind, ipcchan.NewConfig(opts...))
 	ds.noShutdown = inherited
@@ -132,7 +132,7 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 		if path != nil {
 			path.Close()
 		}
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	r := newDgramReceiver(pfd, desc, kind, ipcchan.NewConfig(opts...))
 	r.path = path

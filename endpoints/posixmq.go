@@ -70,7 +70,7 @@ func CreateMQ(name string, attr MQAttr, opts ...ipcchan.Option) error {
 func createMQ(name string, attr MQAttr, perm os.FileMode) (int, error) {
 	k, err := mqName(name)
 	if err != nil {
-		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: err}
+		return -1, opErr("create", name, err)
 	}
 	var a *sys.MqAttr
 	if attr.MaxMsgs != 0 || attr.MsgSize != 0 {
@@ -85,9 +85,39 @@ func createMQ(name string, attr MQAttr, perm os.FileMode) (int, error) {
 	// The mode is applied under the umask, which may only take bits away.
 	fd, err := sys.MqOpen(k, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NONBLOCK, uint32(perm.Perm()), a)
 	if err != nil {
+		if err == unix.EINVAL && a != nil {
+			err = mqAttrErr(err, a)
+		}
 		return -1, &ipcchan.OpError{Op: "create", Endpoint: name, Err: limitErr(err, posixQueueKind)}
 	}
 	return fd, nil
+}
+
+// Linux's own ceilings on a queue's sizes (HARD_MSGMAX, HARD_MSGSIZEMAX).
+const (
+	hardMsgMax     = 65536
+	hardMsgSizeMax = 16 << 20
+)
+
+// mqAttrErr says which of a queue's sizes the kernel refused (EINVAL): one
+// not positive, or one above the system's maximum, which only a process
+// with CAP_SYS_RESOURCE may pass.
+func mqAttrErr(err error, a *sys.MqAttr) error {
+	maxMsgs := readSysctl("fs/mqueue/msg_max", 10)
+	maxSize := readSysctl("fs/mqueue/msgsize_max", 8192)
+	switch {
+	case a.Maxmsg <= 0 || a.Msgsize <= 0:
+		return fmt.Errorf("%w: a queue holds at least one message of at least one byte (MQAttr %d messages of %d bytes)", err, a.Maxmsg, a.Msgsize)
+	case a.Maxmsg > hardMsgMax:
+		return fmt.Errorf("%w: %d messages: Linux allows at most %d in a queue, whatever the privileges", err, a.Maxmsg, hardMsgMax)
+	case a.Msgsize > hardMsgSizeMax:
+		return fmt.Errorf("%w: %d-byte messages: Linux allows at most %d bytes, whatever the privileges", err, a.Msgsize, hardMsgSizeMax)
+	case a.Maxmsg > int64(maxMsgs):
+		return fmt.Errorf("%w: %d messages is above the system's maximum %d: raise fs.mqueue.msg_max (sysctl), or create the queue with CAP_SYS_RESOURCE", err, a.Maxmsg, maxMsgs)
+	case a.Msgsize > int64(maxSize):
+		return fmt.Errorf("%w: %d-byte messages are above the system's maximum %d: raise fs.mqueue.msgsize_max (sysctl), or create the queue with CAP_SYS_RESOURCE", err, a.Msgsize, maxSize)
+	}
+	return err
 }
 
 // UnlinkMQ removes the POSIX message queue name. Open descriptors keep
@@ -104,11 +134,11 @@ func UnlinkMQ(name string) error {
 func StatMQ(name string) (MQStats, error) {
 	k, err := mqName(name)
 	if err != nil {
-		return MQStats{}, &ipcchan.OpError{Op: "stat", Endpoint: name, Err: err}
+		return MQStats{}, opErr("stat", name, err)
 	}
 	fd, err := sys.MqOpen(k, unix.O_RDONLY|unix.O_CLOEXEC, 0, nil)
 	if err != nil {
-		return MQStats{}, &ipcchan.OpError{Op: "stat", Endpoint: name, Err: err}
+		return MQStats{}, opErr("stat", name, err)
 	}
 	defer unix.Close(fd)
 	st, err := mqStats(fd)
@@ -175,11 +205,11 @@ func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiv
 func openMQ(name string, mode int) (int, error) {
 	k, err := mqName(name)
 	if err != nil {
-		return -1, &ipcchan.OpError{Op: "open", Endpoint: name, Err: err}
+		return -1, opErr("open", name, err)
 	}
 	fd, err := sys.MqOpen(k, mode|unix.O_CLOEXEC|unix.O_NONBLOCK, 0, nil)
 	if err != nil {
-		return -1, &ipcchan.OpError{Op: "open", Endpoint: name, Err: err}
+		return -1, opErr("open", name, err)
 	}
 	return fd, nil
 }
@@ -275,11 +305,11 @@ func newPosixMQ(fd int, desc string, cfg *ipcchan.Config) (*posixMQ, error) {
 	st, err := mqStats(fd)
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	q := &posixMQ{
 		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.LingerTime(),

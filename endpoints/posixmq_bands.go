@@ -57,7 +57,7 @@ func OpenMQBands[T any](name string, splits []uint32, opts ...ipcchan.Option) ([
 	for i := range len(splits) + 1 {
 		b, err := newMQBand(d, i)
 		if err != nil {
-			return fail(&ipcchan.OpError{Op: "open", Endpoint: name, Err: err})
+			return fail(opErr("open", name, err))
 		}
 		d.bands = append(d.bands, b)
 	}

@@ -58,12 +58,12 @@ func NotifyMQ(name string) (*MQNotifier, error) {
 	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "notify", Endpoint: name, Err: err}
+		return nil, opErr("notify", name, err)
 	}
 	nl, err := poller.Open(s, "mq_notify socket")
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "notify", Endpoint: name, Err: err}
+		return nil, opErr("notify", name, err)
 	}
 	n := &MQNotifier{name: name, mqfd: fd, nl: nl}
 	n.readFn = n.read
@@ -112,7 +112,7 @@ func (n *MQNotifier) Wait(ctx context.Context) error {
 		if err == unix.EBUSY {
 			err = ErrNotifyBusy
 		}
-		return &ipcchan.OpError{Op: "notify", Endpoint: n.name, Err: err}
+		return opErr("notify", n.name, err)
 	}
 	for {
 		err := n.nl.Read(ctx, n.readFn)

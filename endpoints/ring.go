@@ -159,7 +159,7 @@ func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
 	rm, err := openRingIn(own)
 	if err != nil {
 		own.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: "ring in " + m.desc, Err: err}
+		return nil, opErr("open", "ring in "+m.desc, err)
 	}
 	return newRingEnd(own, rm, writer, cfg), nil
 }
@@ -809,7 +809,7 @@ func ringEndOn(fd int, desc string, writer bool, opts []ipcchan.Option) (*Ring, 
 	rm, err := openRingIn(own)
 	if err != nil {
 		own.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	return newRingEnd(own, rm, writer, ipcchan.NewConfig(opts...)), nil
 }

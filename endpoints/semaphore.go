@@ -91,7 +91,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	desc := "semaphore " + name
 	path, err := semPath(name)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	if value > semValueMax {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
@@ -102,7 +102,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	defer unix.Unlink(tmp)
 	err = unix.Fchmod(fd, perm) // whatever the umask took away
@@ -111,18 +111,18 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	var init [semSize]byte
 	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
 	*(*uint32)(unsafe.Pointer(&init[8])) = semShared
 	if _, err := unix.Pwrite(fd, init[:], 0); err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	if err := unix.Link(tmp, path); err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	m, err := mapFD(fd, desc, semSize, func() error { return os.Remove(path) }, false)
 	if err != nil {
@@ -139,11 +139,11 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 	desc := "semaphore " + name
 	path, err := semPath(name)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	m, err := mapWhole(fd, desc, func() error { return os.Remove(path) })
 	if err != nil {
@@ -183,7 +183,7 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: err}
+		return nil, opErr("init", s.desc, err)
 	}
 	return s, nil
 }
@@ -222,7 +222,7 @@ func (s *Semaphore) access(op string, f func() error) error {
 func (s *Semaphore) guarded(op string, f func() error) error {
 	err := s.m.guarded(f)
 	if err != nil && err == s.m.faultErr() {
-		return &ipcchan.OpError{Op: op, Endpoint: s.desc, Err: err}
+		return opErr(op, s.desc, err)
 	}
 	return err
 }

@@ -40,7 +40,7 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	path, err := shmPath(name)
 	desc := "posix shm " + name
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	if size <= 0 {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
@@ -48,7 +48,7 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	err = unix.Fchmod(fd, perm) // whatever the umask took away
 	if err == nil {
@@ -60,7 +60,7 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	if err != nil {
 		unix.Close(fd)
 		os.Remove(path)
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: err}
+		return nil, opErr("create", desc, err)
 	}
 	return mapFD(fd, desc, size, func() error { return os.Remove(path) }, false)
 }
@@ -74,11 +74,11 @@ func OpenShm(name string) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	return mapWhole(fd, desc, func() error { return os.Remove(path) })
 }
@@ -120,7 +120,7 @@ func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) 
 func OpenSysVShm(key Key) (*Mapping, error) {
 	id, err := unix.SysvShmGet(int(key), 0, 0)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv shm key %#x", key), Err: err}
+		return nil, opErr("open", fmt.Sprintf("sysv shm key %#x", key), err)
 	}
 	return AttachSysVShm(id)
 }

@@ -121,12 +121,12 @@ func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.
 	cred, err := checkPeer(fd, cfg)
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "connect", Endpoint: desc, Err: err}
+		return nil, opErr("connect", desc, err)
 	}
 	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(fd)
-		return nil, &ipcchan.OpError{Op: "dup", Endpoint: desc, Err: err}
+		return nil, opErr("dup", desc, err)
 	}
 	var rx *ipcchan.Receiver[R]
 	var tx *ipcchan.Sender[S]
@@ -214,11 +214,11 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, ipcchan.WrapError("dial", desc, unwrapNetErr(err))
+		return nil, wrapErr("dial", desc, unwrapNetErr(err))
 	}
 	fd, err := takeFD(nc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		return nil, opErr("dial", desc, err)
 	}
 	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", ipcchan.NewConfig(opts...), opts, nil)
 }

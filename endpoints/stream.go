@@ -36,13 +36,13 @@ func (k streamKind) queuedIoctl() uint {
 func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	t, err := newStreamSender(pfd, desc, cfg, kind)
 	if err != nil {
 		pfd.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	tx, err := ipcchan.NewSender[T](t, opts...)
 	if err != nil {
@@ -63,13 +63,13 @@ func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipc
 func streamReceiverOn[T any](fd int, desc string, kind streamKind, mem *connMemory, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	framing, err := streamFraming(cfg)
 	if err != nil {
 		pfd.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg, kind.fifo, framing, mem), opts...)
 	if err != nil {

@@ -93,7 +93,7 @@ func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
 func OpenSysVQueue(key Key) (*SysVQueue, error) {
 	id, err := sys.Msgget(key, 0)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: err}
+		return nil, opErr("open", fmt.Sprintf("sysv mq key %#x", key), err)
 	}
 	return &SysVQueue{id: id, made: true}, nil
 }

@@ -56,11 +56,11 @@ func CreateSemSet(key Key, n int, opts ...ipcchan.Option) (*SemSet, error) {
 func OpenSemSet(key Key) (*SemSet, error) {
 	id, err := sys.Semget(key, 0, 0)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: err}
+		return nil, opErr("open", fmt.Sprintf("sysv sem key %#x", key), err)
 	}
 	var ds sys.SemidDs
 	if err := sys.SemctlStat(id, &ds); err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: fmt.Sprintf("sysv sem %d", id), Err: err}
+		return nil, opErr("open", fmt.Sprintf("sysv sem %d", id), err)
 	}
 	return SemSetByID(id, int(ds.Nsems)), nil
 }
@@ -142,12 +142,12 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 	}
 	try, err := s.ops(ops, true)
 	if err != nil {
-		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+		return opErr("semop", s.desc, err)
 	}
 	block, _ := s.ops(ops, false)
 	b := poller.NewBlocking(0, nil)
 	if err := s.track(b); err != nil {
-		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+		return opErr("semop", s.desc, err)
 	}
 	defer s.untrack(b)
 	err = b.Do(ctx,
@@ -159,7 +159,7 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 	case err == unix.EIDRM, err == unix.EINVAL:
 		err = fmt.Errorf("%w: the set was removed (%w)", ErrRemoved, err)
 	}
-	return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+	return opErr("semop", s.desc, err)
 }
 
 // TryOp applies the operations if that can be done at once, and reports
@@ -169,7 +169,7 @@ func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
 		return false, s.notMade("semop")
 	}
 	if err := s.state(); err != nil {
-		return false, &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+		return false, opErr("semop", s.desc, err)
 	}
 	var buf [4]sys.Sembuf
 	var b []sys.Sembuf

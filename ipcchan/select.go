@@ -130,7 +130,7 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 			poll = poll || p
 		}
 		if err := waitCases(ctx, cases, epochs, poll); err != nil {
-			return -1, err
+			return -1, WrapError("select", "", err)
 		}
 	}
 }

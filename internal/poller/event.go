@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/sys"
 )
 
 // Event is a level-triggered flag backed by an eventfd: once Set, its
@@ -23,7 +25,7 @@ type Event struct {
 func NewEvent() (*Event, error) {
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
+		return nil, fmt.Errorf("eventfd: %w", sys.DescriptorLimit(err))
 	}
 	return &Event{fd: fd}, nil
 }

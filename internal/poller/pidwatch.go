@@ -36,7 +36,7 @@ type pidWatch struct {
 func WatchPID(pid int, f func()) (stop func(), err error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, sys.DescriptorLimit(err))
 	}
 	unix.CloseOnExec(fd)
 	pids.mu.Lock()

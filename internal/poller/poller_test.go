@@ -1,9 +1,9 @@
 package poller
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/ipcchan/internal/sys"
 )
 
 // Set waits until any of several descriptors is readable, with one parked
@@ -24,7 +26,7 @@ type Set struct {
 func NewSet() (*Set, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
+		return nil, fmt.Errorf("epoll_create1: %w", sys.DescriptorLimit(err))
 	}
 	ep, err := Open(epfd, "epoll set")
 	if err != nil {
