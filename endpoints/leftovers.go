@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -106,33 +107,73 @@ func ownerOfName(name string) int {
 type Leftover struct {
 	Kind  string // "posix shm", "semaphore", "posix mq", "sysv mq", "sysv sem", "sysv shm" or "socket"
 	Name  string // the path, queue name or "key 0x… id N"
-	Owner int    // the pid that made it; 0 where none is recorded (socket files)
-	Alive bool   // whether its owner is still running (or, for a socket, still listening)
+	Owner int    // the pid that made it, as its name or key says; 0 where none is recorded (socket files)
+	UID   int    // the user it belongs to: the file's owner (for a socket, its lock file's), a SysV object's owner
+	Alive bool   // whether its owner is still running (for a socket: still listening, or its lock cannot be tested)
 
-	remove func() error
+	cuid   int // a SysV object's creator; UID for files
+	remove func(may func(uid, cuid int) error) error
 }
 
 // ErrOwnerAlive is wrapped by Leftover.Remove's error for an object whose
 // owner still runs.
 var ErrOwnerAlive = errors.New("its owner is still running")
 
-// Remove removes the object if its owner is gone, and returns an error
-// wrapping ErrOwnerAlive otherwise. It is safe to call on objects that
-// have disappeared since they were listed (that is not an error).
-func (l Leftover) Remove() error {
+// ErrOtherUser is wrapped by Leftover.Remove's error for an object of
+// another user, which Remove leaves alone whatever pid its name or key
+// holds: anyone can name an object so.
+var ErrOtherUser = errors.New("belongs to another user")
+
+// ErrReplaced is wrapped by Leftover.Remove's error for an object that is
+// no longer the one Leftovers listed under its name: it is left alone.
+var ErrReplaced = errors.New("replaced since it was listed")
+
+// Remove removes the object if its owner process is gone and it belongs to
+// this process's effective user (a SysV object: its owner and its
+// creator); otherwise it removes nothing and returns an error wrapping
+// ErrOwnerAlive, ErrOtherUser or ErrReplaced. It checks the object again
+// before removing it: one replaced since it was listed is left alone. It
+// is safe to call on objects that have disappeared since they were listed
+// (that is not an error), and from several goroutines.
+func (l Leftover) Remove() error { return l.removeIf(false) }
+
+// RemoveAnyUser is Remove for an object of any user: for an administrator
+// cleaning up after others (removing another user's object takes root,
+// or CAP_SYS_ADMIN for SysV objects).
+func (l Leftover) RemoveAnyUser() error { return l.removeIf(true) }
+
+func (l Leftover) removeIf(anyUser bool) error {
 	if l.remove == nil {
 		return fmt.Errorf("remove %s %q: a Leftover is only what Leftovers returns", l.Kind, l.Name)
+	}
+	may := func(uid, cuid int) error {
+		if me := os.Geteuid(); !anyUser && (uid != me || cuid != me) {
+			by := ""
+			if cuid != uid {
+				by = fmt.Sprintf(", made by uid %d", cuid)
+			}
+			return fmt.Errorf("%w: uid %d%s, not this user (uid %d); left alone whatever pid its name holds (root removes it with RemoveAnyUser, ipcchan rm -all-users)", ErrOtherUser, uid, by, me)
+		}
+		return nil
+	}
+	if err := may(l.UID, l.cuid); err != nil {
+		return fmt.Errorf("%s %s: %w", l.Kind, l.Name, err)
 	}
 	if l.Alive || (l.Owner != 0 && alive(l.Owner)) {
 		return fmt.Errorf("%s %s: %w (pid %d)", l.Kind, l.Name, ErrOwnerAlive, l.Owner)
 	}
-	if err := l.remove(); err != nil && !errors.Is(err, os.ErrNotExist) && err != unix.EINVAL && err != unix.EIDRM {
-		return fmt.Errorf("remove %s %s: %w", l.Kind, l.Name, err)
+	err := l.remove(may)
+	switch {
+	case err == nil || errors.Is(err, os.ErrNotExist) || err == unix.EINVAL || err == unix.EIDRM:
+		return nil
+	case errors.Is(err, ErrOwnerAlive) || errors.Is(err, ErrOtherUser) || errors.Is(err, ErrReplaced):
+		return fmt.Errorf("%s %s: %w", l.Kind, l.Name, err)
 	}
-	return nil
+	return fmt.Errorf("remove %s %s: %w", l.Kind, l.Name, err)
 }
 
-// String describes the leftover on one line.
+// String describes the leftover on one line: kind, owning user, pid,
+// state, name.
 func (l Leftover) String() string {
 	state := "owner gone"
 	if l.Alive {
@@ -142,7 +183,7 @@ func (l Leftover) String() string {
 	if l.Owner != 0 {
 		owner = strconv.Itoa(l.Owner)
 	}
-	return fmt.Sprintf("%-10s %-8s %-10s %s", l.Kind, owner, state, l.Name)
+	return fmt.Sprintf("%-10s uid %-6d %-8s %-10s %s", l.Kind, l.UID, owner, state, l.Name)
 }
 
 // alive reports whether process pid runs (one of another user counts; a
@@ -175,7 +216,9 @@ func Leftovers(dirs ...string) ([]Leftover, error) {
 				kind = "semaphore"
 			}
 			path := shmDir + name
-			add(Leftover{Kind: kind, Name: path, Owner: owner, remove: func() error { return os.Remove(path) }})
+			if l, ok := fileLeftover(kind, path, path, owner, func() error { return unix.Unlink(path) }); ok {
+				add(l)
+			}
 		}
 	}
 	var fs unix.Statfs_t
@@ -185,7 +228,9 @@ func Leftovers(dirs ...string) ([]Leftover, error) {
 		for _, e := range entries {
 			if owner := ownerOfName(e.Name()); owner != 0 {
 				name := e.Name()
-				add(Leftover{Kind: "posix mq", Name: "/" + name, Owner: owner, remove: func() error { return sys.MqUnlink(name) }})
+				if l, ok := fileLeftover("posix mq", "/"+name, "/dev/mqueue/"+name, owner, func() error { return sys.MqUnlink(name) }); ok {
+					add(l)
+				}
 			}
 		}
 	}
@@ -204,8 +249,29 @@ func Leftovers(dirs ...string) ([]Leftover, error) {
 			if owner == 0 {
 				continue
 			}
-			id := row.id
-			add(Leftover{Kind: k.kind, Name: fmt.Sprintf("key %#x id %d", uint32(row.key), id), Owner: owner, remove: func() error { return k.rm(id) }})
+			file, listed, rm := k.file, row, k.rm
+			add(Leftover{Kind: k.kind, Name: fmt.Sprintf("key %#x id %d", uint32(row.key), row.id), Owner: owner, UID: row.uid, cuid: row.cuid,
+				remove: func(may func(uid, cuid int) error) error {
+					// The id may have been removed and reused: check
+					// the object is still the one listed, and whose.
+					rows, err := sysvTable(file)
+					if err != nil {
+						return err
+					}
+					for _, now := range rows {
+						if now.id != listed.id {
+							continue
+						}
+						if now.key != listed.key {
+							return ErrReplaced
+						}
+						if err := may(now.uid, now.cuid); err != nil {
+							return err
+						}
+						return rm(listed.id)
+					}
+					return os.ErrNotExist
+				}})
 		}
 	}
 	for _, dir := range dirs {
@@ -217,11 +283,13 @@ func Leftovers(dirs ...string) ([]Leftover, error) {
 }
 
 type sysvRow struct {
-	key int64
-	id  int
+	key       int64
+	id        int
+	uid, cuid int
 }
 
-// sysvTable reads /proc/sysvipc/FILE: the key and id of every object.
+// sysvTable reads /proc/sysvipc/FILE: the key, id, owner and creator of
+// every object.
 func sysvTable(file string) ([]sysvRow, error) {
 	f, err := os.Open("/proc/sysvipc/" + file)
 	if err != nil {
@@ -232,71 +300,176 @@ func sysvTable(file string) ([]sysvRow, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Scan() // the header: key, then the id
+	sc.Scan() // the header: key, then the id, then others by name
+	header := strings.Fields(sc.Text())
+	uidCol, cuidCol := slices.Index(header, "uid"), slices.Index(header, "cuid")
+	if len(header) < 2 || header[0] != "key" || uidCol < 0 || cuidCol < 0 {
+		return nil, fmt.Errorf("/proc/sysvipc/%s: unexpected header %q", file, sc.Text())
+	}
 	var rows []sysvRow
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
+		if len(fields) <= max(uidCol, cuidCol) {
 			continue
 		}
 		key, err1 := strconv.ParseInt(fields[0], 10, 64)
 		id, err2 := strconv.Atoi(fields[1])
-		if err1 != nil || err2 != nil {
+		uid, err3 := strconv.Atoi(fields[uidCol])
+		cuid, err4 := strconv.Atoi(fields[cuidCol])
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return rows, fmt.Errorf("/proc/sysvipc/%s: unexpected line %q", file, sc.Text())
 		}
-		rows = append(rows, sysvRow{key, id})
+		rows = append(rows, sysvRow{key, id, uid, cuid})
 	}
 	return rows, sc.Err()
 }
 
+// fileLeftover describes the POSIX object whose file is at path, if it is
+// a regular file. Its remove checks again, just before rm, that the file
+// at path is the one listed and whose it is.
+func fileLeftover(kind, name, path string, owner int, rm func() error) (Leftover, bool) {
+	var listed unix.Stat_t
+	if unix.Lstat(path, &listed) != nil || listed.Mode&unix.S_IFMT != unix.S_IFREG {
+		return Leftover{}, false // gone, or not an object of ours
+	}
+	return Leftover{Kind: kind, Name: name, Owner: owner, UID: int(listed.Uid), cuid: int(listed.Uid),
+		remove: func(may func(uid, cuid int) error) error {
+			var now unix.Stat_t
+			if err := unix.Lstat(path, &now); err != nil {
+				return err
+			}
+			if now.Dev != listed.Dev || now.Ino != listed.Ino {
+				return ErrReplaced
+			}
+			if err := may(int(now.Uid), int(now.Uid)); err != nil {
+				return err
+			}
+			return rm()
+		}}, true
+}
+
 // staleSockets finds, in dir, the socket files and lock files of listeners
-// that are gone: lock files nobody holds a lock on.
+// that are gone: lock files nobody holds a lock on. It opens nothing that
+// could block or lead elsewhere: no symbolic link, nothing but regular
+// lock files and the directory itself, and those without waiting.
 func staleSockets(dir string) ([]Leftover, error) {
-	entries, err := os.ReadDir(dir)
+	dfd, err := openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := os.NewFile(uintptr(dfd), dir)
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
 	if err != nil {
 		return nil, err
 	}
 	var found []Leftover
 	for _, e := range entries {
-		lockName, ok := strings.CutSuffix(e.Name(), ".lock")
+		sockName, ok := strings.CutSuffix(e.Name(), ".lock")
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		sock := filepath.Join(dir, lockName)
-		lock := sock + ".lock"
-		if st, err := os.Lstat(sock); err == nil && st.Mode()&os.ModeSocket == 0 {
+		lockName := e.Name()
+		var sock unix.Stat_t
+		if err := unix.Fstatat(dfd, sockName, &sock, unix.AT_SYMLINK_NOFOLLOW); err == nil && sock.Mode&unix.S_IFMT != unix.S_IFSOCK {
 			continue // not ours: the name is taken by something else
 		}
-		l := Leftover{Kind: "socket", Name: sock, Alive: lockHeld(lock)}
-		l.remove = func() error {
-			fd, err := unix.Open(lock, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		var listed unix.Stat_t
+		if unix.Fstatat(dfd, lockName, &listed, unix.AT_SYMLINK_NOFOLLOW) != nil || listed.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue // gone, or not a lock file
+		}
+		held := true // unless the lock can be tested: another user's may be unreadable
+		lfd, now, err := openLockAt(dfd, lockName)
+		switch {
+		case err == nil && now.Dev == listed.Dev && now.Ino == listed.Ino:
+			held, err = flockHeld(lfd)
+			held = held || err != nil
+			unix.Close(lfd)
+		case err == nil:
+			unix.Close(lfd)
+			continue // replaced meanwhile
+		case err != unix.EACCES && err != unix.EPERM:
+			continue // not a lock file, or gone
+		}
+		l := Leftover{Kind: "socket", Name: filepath.Join(dir, sockName), UID: int(listed.Uid), cuid: int(listed.Uid), Alive: held}
+		l.remove = func(may func(uid, cuid int) error) error {
+			dfd, err := openDir(dir)
 			if err != nil {
 				return err
 			}
-			defer unix.Close(fd)
-			if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			defer unix.Close(dfd)
+			lfd, now, err := openLockAt(dfd, lockName)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(lfd)
+			if now.Dev != listed.Dev || now.Ino != listed.Ino {
+				return ErrReplaced
+			}
+			if err := may(int(now.Uid), int(now.Uid)); err != nil {
+				return err
+			}
+			if err := unix.Flock(lfd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 				return fmt.Errorf("%w: a listener took it again", ErrOwnerAlive)
 			}
-			if st, err := os.Lstat(sock); err == nil && st.Mode()&os.ModeSocket != 0 {
-				os.Remove(sock)
+			var st unix.Stat_t
+			if unix.Fstatat(dfd, sockName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && may(int(st.Uid), int(st.Uid)) == nil {
+				unix.Unlinkat(dfd, sockName, 0)
 			}
-			return os.Remove(lock)
+			return unix.Unlinkat(dfd, lockName, 0)
 		}
 		found = append(found, l)
 	}
 	return found, nil
 }
 
-// lockHeld reports whether a process holds a flock on path.
-func lockHeld(path string) bool {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// openDir opens the directory at path to read it, without waiting: a FIFO
+// or a device there is refused, never opened for reading.
+func openDir(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(fd)
-	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return true
+	return fd, nil
+}
+
+// openLockAt opens the lock file name in directory dfd for reading, if it
+// is a regular file: it looks before it opens, opens without following a
+// symbolic link or waiting (a FIFO swapped in meanwhile would otherwise
+// wait for a writer for ever), and checks that what it opened is the
+// regular file it looked at.
+func openLockAt(dfd int, name string) (int, unix.Stat_t, error) {
+	var before, st unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &before, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return -1, st, err
 	}
-	unix.Flock(fd, unix.LOCK_UN)
-	return false
+	if before.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1, st, fmt.Errorf("%s is a %s, not a lock file", name, fileType(before.Mode))
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, st, err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, st, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != before.Dev || st.Ino != before.Ino {
+		unix.Close(fd)
+		return -1, st, fmt.Errorf("%s: %w", name, ErrReplaced)
+	}
+	return fd, st, nil
+}
+
+// flockHeld reports whether a process holds a flock on the file fd.
+func flockHeld(fd int) (bool, error) {
+	switch err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err {
+	case nil:
+		unix.Flock(fd, unix.LOCK_UN)
+		return false, nil
+	case unix.EWOULDBLOCK:
+		return true, nil
+	default:
+		return false, err
+	}
 }
