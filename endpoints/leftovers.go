@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
 // Kernel objects outlive the processes that make them: a program killed
@@ -30,11 +32,15 @@ import (
 //     recognised, the first all-digit field being the pid). MQPair's
 //     transient queue and CreateSemaphore's temporary file are named so.
 //   - SysV queues, semaphore sets and segments created with a key from
-//     ObjectKey: keys 0x6C000000 to 0x6FFFFFFF, whose bits hold the pid
-//     (bits 4 to 25) and a per-process sequence (bits 0 to 3).
+//     ObjectKey (or CreateWithObjectKey): keys 0x6C000000 to 0x6FFFFFFF,
+//     whose bits hold the pid (bits 4 to 25) and a per-process sequence
+//     (bits 0 to 3).
 //   - Unix socket files made by Listen and ListenPacket, found in the
 //     directories given to Leftovers: a socket file whose ".lock"
 //     companion nobody holds belongs to a listener that is gone.
+//
+// The pid in a name or key proves nothing, since anyone can name an object
+// so: Leftover.Remove removes only the objects of the user that calls it.
 
 // objectKeyBase marks the keys ObjectKey returns (top 6 bits 011011).
 const (
@@ -66,12 +72,80 @@ func ObjectName(label string) string {
 // ObjectKey returns a SysV key in ipcchan's range that holds this
 // process's pid, so that Leftovers can attribute the queue, set or segment
 // created with it (with O_EXCL semantics: CreateSysVQueue, CreateSemSet,
-// CreateSysVShm). Keys repeat after 16 calls in one process; a create with
-// a key still in use fails with os.ErrExist, so take another. Safe for
-// concurrent use.
-func ObjectKey() Key {
-	seq := objectSeq.Add(1) & 0xF
-	return Key(objectKeyBase | (os.Getpid()&objectKeyPID)<<4 | int(seq))
+// CreateSysVShm). A process has 16 such keys, which ObjectKey hands out in
+// turn; a create with one another process holds fails with an error
+// wrapping os.ErrExist, and any user can take a key of any pid. So create
+// with [CreateWithObjectKey], which tries this process's keys until one is
+// free. Safe for concurrent use.
+func ObjectKey() Key { return objectKeyFor(os.Getpid(), objectSeq.Add(1)) }
+
+// objectKeys is how many keys ObjectKey has for one process.
+const objectKeys = 16
+
+// objectKeyFor returns pid's ObjectKey of sequence number seq (mod 16).
+func objectKeyFor(pid int, seq uint32) Key {
+	return Key(objectKeyBase | (pid&objectKeyPID)<<4 | int(seq%objectKeys))
+}
+
+// CreateWithObjectKey creates an object with create, given keys from
+// ObjectKey, and returns it with the key it took. A key is tried again with
+// the next of this process's keys while create's error says the key is
+// taken (it wraps fs.ErrExist, or fs.ErrPermission: another user's object
+// there), each key at most once: any user can make objects under the keys
+// of any pid, so the first may well be held. If all 16 are held, the error
+// wraps fs.ErrExist and says by whom; create's other errors are returned at
+// once. For example:
+//
+//	q, key, err := endpoints.CreateWithObjectKey(func(k endpoints.Key) (*endpoints.SysVQueue, error) {
+//		return endpoints.CreateSysVQueue(k)
+//	})
+//
+// Safe for concurrent use (create must be, for calls that run at once).
+func CreateWithObjectKey[T any](create func(Key) (T, error)) (T, Key, error) {
+	pid := os.Getpid()
+	start := objectSeq.Add(1)
+	tried := make([]Key, 0, objectKeys)
+	for i := range uint32(objectKeys) {
+		key := objectKeyFor(pid, start+i)
+		v, err := create(key)
+		if err == nil {
+			return v, key, nil
+		}
+		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrPermission) {
+			var zero T
+			return zero, key, err
+		}
+		tried = append(tried, key)
+	}
+	var zero T
+	return zero, IPCPrivate, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv object keys %#x to %#x", uint32(objectKeyFor(pid, 0)), uint32(objectKeyFor(pid, objectKeys-1))),
+		Err: fmt.Errorf("%w: all %d keys of this process (pid %d) are taken%s: remove what holds them if it is yours (ipcchan ls), or create with IPCPrivate and hand out the identifier", fs.ErrExist, objectKeys, pid, keyHolders(tried))}
+}
+
+// keyHolders says which users hold SysV objects under keys, as
+// " (by uid N, ...)", or "" if it cannot tell.
+func keyHolders(keys []Key) string {
+	var uids []int
+	for _, file := range []string{"msg", "sem", "shm"} {
+		rows, _ := sysvTable(file)
+		for _, row := range rows {
+			if slices.Contains(keys, Key(row.key)) && !slices.Contains(uids, row.uid) {
+				uids = append(uids, row.uid)
+			}
+		}
+	}
+	if len(uids) == 0 {
+		return ""
+	}
+	slices.Sort(uids)
+	var b strings.Builder
+	for i, uid := range uids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "uid %d", uid)
+	}
+	return " (held by " + b.String() + ")"
 }
 
 // randomHex returns n random bytes in hex.
