@@ -76,8 +76,8 @@ type FileLock struct {
 	held bool
 }
 
-// OpenLock opens (creating it, mode 0600 or ipcchan.WithPerm, if needed)
-// the file at path to lock. It refuses, before opening anything, a symbolic
+// OpenLock opens (creating it, mode 0600 or ipcchan.WithPerm whatever the
+// umask, if needed) the file at path to lock. It refuses, before opening anything, a symbolic
 // link (wrapping unix.ELOOP) and anything but a regular file (a FIFO, a
 // device: wrapping fs.ErrExist); and it refuses a file owned by another
 // user (wrapping fs.ErrPermission), root's included, since whoever can make
@@ -115,16 +115,28 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 // one cfg trusts, owns.
 func openLockFile(path string, perm uint32, cfg *ipcchan.Config) (*os.File, error) {
 	var st unix.Stat_t
+	missing := false
 	if err := unix.Lstat(path, &st); err == nil {
 		if err := checkLockFile(path, &st, cfg); err != nil {
 			return nil, err
 		}
-	} else if err != unix.ENOENT {
+	} else if err == unix.ENOENT {
+		missing = true
+	} else {
 		return nil, err
 	}
 	// O_NONBLOCK: should a FIFO be swapped in after the look, the open
 	// does not wait for a writer; the type is checked again below.
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
+	flags := unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := -1, error(unix.EEXIST)
+	made := false
+	if missing {
+		fd, err = unix.Open(path, flags|unix.O_EXCL, perm)
+		made = err == nil
+	}
+	if err == unix.EEXIST {
+		fd, err = unix.Open(path, flags, perm)
+	}
 	if err == unix.ELOOP {
 		return nil, fmt.Errorf("%s is a symbolic link: refusing to follow it (%w)", path, err)
 	}
@@ -137,6 +149,9 @@ func openLockFile(path string, perm uint32, cfg *ipcchan.Config) (*os.File, erro
 	}
 	if err == nil {
 		err = unix.SetNonblock(fd, false)
+	}
+	if err == nil && made {
+		err = unix.Fchmod(fd, perm) // whatever the umask took away
 	}
 	if err != nil {
 		unix.Close(fd)

@@ -247,3 +247,19 @@ func TestLockFileMustBeARegularFile(t *testing.T) {
 		t.Errorf("OpenLock made the symbolic link's target: %v", err)
 	}
 }
+
+// A lock file OpenLock makes has the mode WithPerm asks for, whatever the
+// umask, so that a group can share it on purpose.
+func TestLockFilePermIgnoresUmask(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "group.lock")
+	old := unix.Umask(0o077)
+	l, err := endpoints.OpenLock(path, endpoints.OFDLocks, ipcchan.WithPerm(0o660))
+	unix.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o660 {
+		t.Errorf("mode %v (%v), want 0660", st.Mode(), err)
+	}
+}
