@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/ctxlock"
+	"github.com/ipcchan/ipcchan/internal/sys"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -59,13 +60,15 @@ const (
 // to 1 ms. A released lock is seen within a millisecond; cancellation is
 // observed within one sleep, and a cancelled Lock has taken nothing.
 type FileLock struct {
-	f    *os.File
-	fd   int
-	kind LockKind
-	desc string
-	path string          // absolute: where the lock file must still be
-	perm uint32          // for a lock file made again
-	cfg  *ipcchan.Config // whose files are trusted
+	f     *os.File
+	fd    int
+	kind  LockKind
+	desc  string
+	path  string          // absolute: where the lock file must still be
+	cpath []byte          // path, NUL-terminated, to check it without allocating
+	id    sys.FileID      // the file f is
+	perm  uint32          // for a lock file made again
+	cfg   *ipcchan.Config // whose files are trusted
 
 	file atomic.Pointer[os.File] // what File returns
 
@@ -104,7 +107,12 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
-	l := &FileLock{f: f, fd: int(f.Fd()), kind: kind, desc: desc, path: abs, perm: perm, cfg: cfg, closed: make(chan struct{})}
+	id, err := sys.FstatID(int(f.Fd()))
+	if err != nil {
+		f.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	l := &FileLock{f: f, fd: int(f.Fd()), kind: kind, desc: desc, path: abs, cpath: append([]byte(abs), 0), id: id, perm: perm, cfg: cfg, closed: make(chan struct{})}
 	l.file.Store(f)
 	return l, nil
 }
@@ -195,12 +203,8 @@ func (l *FileLock) take(ctx context.Context, try bool, typ int16, off, n int64) 
 		if err != nil {
 			return err
 		}
-		var held, now unix.Stat_t
-		err = unix.Fstat(l.fd, &held)
-		if err == nil {
-			err = unix.Lstat(l.path, &now)
-		}
-		if err == nil && held.Dev == now.Dev && held.Ino == now.Ino {
+		now, err := sys.LstatID(l.cpath)
+		if err == nil && now == l.id {
 			return nil
 		}
 		l.attempt(unix.F_UNLCK, 0, 0)
@@ -211,8 +215,13 @@ func (l *FileLock) take(ctx context.Context, try bool, typ int16, off, n int64) 
 		if err != nil {
 			return fmt.Errorf("the lock file was removed or replaced: %w", err)
 		}
+		id, err := sys.FstatID(int(f.Fd()))
+		if err != nil {
+			f.Close()
+			return err
+		}
 		l.f.Close()
-		l.f, l.fd = f, int(f.Fd())
+		l.f, l.fd, l.id = f, int(f.Fd()), id
 		l.file.Store(f)
 	}
 	return fmt.Errorf("the lock file %s was removed or replaced %d times while this process locked it: remove a lock file only while holding its lock, and not while others keep using it", l.path, maxReplaced)
