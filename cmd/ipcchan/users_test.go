@@ -141,10 +141,10 @@ func mqueueMounted() bool {
 
 // isolated runs f in a child process that has an IPC namespace of its own,
 // and a /dev/shm and /dev/mqueue of its own, so that rm run as root in it
-// sees only what the test made there (never another test's objects). The
-// child can start helpers as other users with helper. It skips t unless
-// the test runs as root.
-func isolated(t *testing.T, name string, f func(helper func(uid int, role string, env ...string) *exec.Cmd) error) {
+// sees only what the test made there (never another test's objects). f is
+// given a world-writable, sticky directory, like /tmp, and helper, which
+// starts a helper role as a user. It skips t unless the test runs as root.
+func isolated(t *testing.T, name string, f func(dir string, helper func(uid int, role string, env ...string) *exec.Cmd) error) {
 	t.Helper()
 	role := "isolated-" + name
 	if os.Getenv(envRole) == role { // this is the child
@@ -154,7 +154,7 @@ func isolated(t *testing.T, name string, f func(helper func(uid int, role string
 		} else {
 			unix.Mount("mqueue", "/dev/mqueue", "mqueue", 0, "") // where the directory exists
 			bin := os.Getenv("TEST_BIN")
-			err = f(func(uid int, role string, env ...string) *exec.Cmd {
+			err = f(os.Getenv("TEST_DIR"), func(uid int, role string, env ...string) *exec.Cmd {
 				cmd := exec.Command(bin, "-test.run=^$")
 				cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
 				cmd.Stderr = os.Stderr
@@ -191,7 +191,7 @@ func isolated(t *testing.T, name string, f func(helper func(uid int, role string
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-test.run=^"+t.Name()+"$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, "TEST_BIN="+bin)
+	cmd.Env = append(os.Environ(), envRole+"="+role, "TEST_BIN="+bin, "TEST_DIR="+sharedDir(t))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWIPC, Unshareflags: syscall.CLONE_NEWNS}
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
@@ -219,8 +219,7 @@ func sharedDir(t *testing.T) string {
 // by rm run as an unprivileged user and by rm run as root, unless root
 // passes -all-users; ls shows whose each object is.
 func TestRmLeavesOtherUsersObjects(t *testing.T) {
-	sockDir := sharedDir(t)
-	isolated(t, "other-users", func(helper func(int, string, ...string) *exec.Cmd) error {
+	isolated(t, "other-users", func(sockDir string, helper func(int, string, ...string) *exec.Cmd) error {
 		if err := helper(otherUID, "make-objects", "SOCK_DIR="+sockDir).Run(); err != nil {
 			return fmt.Errorf("making another user's objects: %w", err)
 		}
@@ -299,8 +298,7 @@ func TestRmLeavesOtherUsersObjects(t *testing.T) {
 // A FIFO that another user swaps in for a lock file makes neither ls nor
 // rm DIR wait for a writer: they open nothing that can block.
 func TestLsRmDoNotBlockOnAFIFO(t *testing.T) {
-	dir := sharedDir(t)
-	isolated(t, "fifo", func(helper func(int, string, ...string) *exec.Cmd) error {
+	isolated(t, "fifo", func(dir string, helper func(int, string, ...string) *exec.Cmd) error {
 		swap := helper(otherUID, "swap", "SWAP_DIR="+dir)
 		stdin, _ := swap.StdinPipe()
 		stdout, _ := swap.StdoutPipe()
