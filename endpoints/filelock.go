@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/ctxlock"
+	"github.com/ipcchan/ipcchan/internal/sys"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -56,28 +60,171 @@ const (
 // to 1 ms. A released lock is seen within a millisecond; cancellation is
 // observed within one sleep, and a cancelled Lock has taken nothing.
 type FileLock struct {
-	f    *os.File
-	fd   int
-	kind LockKind
-	desc string
+	f     *os.File
+	fd    int
+	kind  LockKind
+	desc  string
+	path  string          // absolute: where the lock file must still be
+	cpath []byte          // path, NUL-terminated, to check it without allocating
+	id    sys.FileID      // the file f is
+	perm  uint32          // for a lock file made again
+	cfg   *ipcchan.Config // whose files are trusted
+
+	file atomic.Pointer[os.File] // what File returns
 
 	owner  ctxlock.Mutex // held from a successful lock call to its Unlock
 	closed chan struct{} // closed by Close: ends waits for the owner lock
 
-	mu   sync.Mutex // guards f and held; serializes attempts
+	mu   sync.Mutex // guards f, fd and held; serializes attempts
 	held bool
 }
 
-// OpenLock opens (creating it, mode 0600 or ipcchan.WithPerm, if needed)
-// the file at path to lock. A symbolic link at path is refused.
+// OpenLock opens (creating it, mode 0600 or ipcchan.WithPerm whatever the
+// umask, if needed) the file at path to lock. It refuses, before opening anything, a symbolic
+// link (wrapping unix.ELOOP) and anything but a regular file (a FIFO, a
+// device: wrapping fs.ErrExist); and it refuses a file owned by another
+// user (wrapping fs.ErrPermission), root's included, since whoever can make
+// the file can make the lock exclude nobody: pass
+// ipcchan.WithTrustedOwners(uid) to share a lock file that user made on
+// purpose (WithTrustedOwners(0) for root's, in /run/lock say).
+//
+// The lock is on the file, but the path is what processes agree on: each
+// lock call checks, once it holds the lock, that the file is still the one
+// at path, and if the file was removed or replaced since (its owner removed
+// it, another made it again) moves to the file now at path, making one if
+// none is there and refusing it as OpenLock would. So FileLocks on one
+// path exclude each other even when a holder removes the lock file before
+// it unlocks. The error of every call is an *ipcchan.OpError.
 func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, error) {
 	desc := "lock " + path
-	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	cfg := ipcchan.NewConfig(opts...)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	return &FileLock{f: os.NewFile(uintptr(fd), path), fd: fd, kind: kind, desc: desc, closed: make(chan struct{})}, nil
+	perm := uint32(cfg.FilePerm().Perm())
+	f, err := openLockFile(abs, perm, cfg)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	id, err := sys.FstatID(int(f.Fd()))
+	if err != nil {
+		f.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
+	l := &FileLock{f: f, fd: int(f.Fd()), kind: kind, desc: desc, path: abs, cpath: append([]byte(abs), 0), id: id, perm: perm, cfg: cfg, closed: make(chan struct{})}
+	l.file.Store(f)
+	return l, nil
+}
+
+// openLockFile opens or creates the lock file at path, never following a
+// symbolic link, never opening anything but a regular file (a FIFO or a
+// device could block or act when opened), and only a file this user, or
+// one cfg trusts, owns.
+func openLockFile(path string, perm uint32, cfg *ipcchan.Config) (*os.File, error) {
+	var st unix.Stat_t
+	missing := false
+	if err := unix.Lstat(path, &st); err == nil {
+		if err := checkLockFile(path, &st, cfg); err != nil {
+			return nil, err
+		}
+	} else if err == unix.ENOENT {
+		missing = true
+	} else {
+		return nil, err
+	}
+	// O_NONBLOCK: should a FIFO be swapped in after the look, the open
+	// does not wait for a writer; the type is checked again below.
+	flags := unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := -1, error(unix.EEXIST)
+	made := false
+	if missing {
+		fd, err = unix.Open(path, flags|unix.O_EXCL, perm)
+		made = err == nil
+	}
+	if err == unix.EEXIST {
+		fd, err = unix.Open(path, flags, perm)
+	}
+	if err == unix.ELOOP {
+		return nil, fmt.Errorf("%s is a symbolic link: refusing to follow it (%w)", path, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = unix.Fstat(fd, &st)
+	if err == nil {
+		err = checkLockFile(path, &st, cfg)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, false)
+	}
+	if err == nil && made {
+		err = unix.Fchmod(fd, perm) // whatever the umask took away
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// checkLockFile refuses, as a lock file, what st describes unless it is a
+// regular file owned by this user or one cfg trusts.
+func checkLockFile(path string, st *unix.Stat_t, cfg *ipcchan.Config) error {
+	switch typ := st.Mode & unix.S_IFMT; {
+	case typ == unix.S_IFLNK:
+		return fmt.Errorf("%s is a symbolic link: refusing to follow it (%w)", path, unix.ELOOP)
+	case typ != unix.S_IFREG:
+		return fmt.Errorf("%w: %s is a %s, not a regular file: refusing it as a lock file (remove it or lock another path)", fs.ErrExist, path, fileType(st.Mode))
+	case !cfg.Trusts(int(st.Uid)):
+		return fmt.Errorf("%w: %s belongs to uid %d, not to this user (uid %d): refusing a lock file another user could have planted; remove it, or pass ipcchan.WithTrustedOwners(%d) if that user shares it on purpose",
+			fs.ErrPermission, path, st.Uid, os.Geteuid(), st.Uid)
+	}
+	return nil
+}
+
+// maxReplaced bounds how many times one lock call follows the lock file to
+// a new file at its path.
+const maxReplaced = 100
+
+// take takes the range (typ F_RDLCK or F_WRLCK) on the file at l.path:
+// waiting with ctx, or trying once if try is set. Once it holds the lock it
+// checks that the path still names the locked file; if the file was
+// removed or replaced, what it holds protects nothing, so it releases it,
+// opens the file now at the path and goes again. l.mu is held.
+func (l *FileLock) take(ctx context.Context, try bool, typ int16, off, n int64) error {
+	for range maxReplaced {
+		var err error
+		if try {
+			err = l.attempt(typ, off, n)
+		} else {
+			err = l.wait(ctx, typ, off, n)
+		}
+		if err != nil {
+			return err
+		}
+		now, err := sys.LstatID(l.cpath)
+		if err == nil && now == l.id {
+			return nil
+		}
+		l.attempt(unix.F_UNLCK, 0, 0)
+		if err != nil && err != unix.ENOENT {
+			return err
+		}
+		f, err := openLockFile(l.path, l.perm, l.cfg)
+		if err != nil {
+			return fmt.Errorf("the lock file was removed or replaced: %w", err)
+		}
+		id, err := sys.FstatID(int(f.Fd()))
+		if err != nil {
+			f.Close()
+			return err
+		}
+		l.f.Close()
+		l.f, l.fd, l.id = f, int(f.Fd()), id
+		l.file.Store(f)
+	}
+	return fmt.Errorf("the lock file %s was removed or replaced %d times while this process locked it: remove a lock file only while holding its lock, and not while others keep using it", l.path, maxReplaced)
 }
 
 // errBusy is what an attempt reports when another holder has the lock.
@@ -159,7 +306,7 @@ func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
 		l.owner.Unlock()
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: os.ErrClosed}
 	}
-	if err := l.wait(ctx, typ, off, n); err != nil {
+	if err := l.take(ctx, false, typ, off, n); err != nil {
 		l.owner.Unlock()
 		if err == context.Canceled || err == context.DeadlineExceeded {
 			return err
@@ -178,7 +325,7 @@ func (l *FileLock) tryLock(typ int16) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil || l.attempt(typ, 0, 0) != nil {
+	if l.f == nil || l.take(context.Background(), true, typ, 0, 0) != nil {
 		l.owner.Unlock()
 		return false
 	}
@@ -249,13 +396,15 @@ func (f fileLocker) Unlock() {
 	}
 }
 
-// File returns the locked file, to read and write under the lock. (With
-// POSIXLocks, closing another descriptor of it drops the lock.)
+// File returns the locked file, to read and write under the lock (nil
+// after Close). Call it once the lock is taken: a lock call that found the
+// file at the path replaced locks the new file and closes the old one.
+// (With POSIXLocks, closing another descriptor of it drops the lock.)
 func (l *FileLock) File() *os.File {
 	if l == nil {
 		return nil
 	}
-	return l.f
+	return l.file.Load()
 }
 
 // Close releases the lock and the file.
@@ -274,5 +423,6 @@ func (l *FileLock) Close() error {
 		l.owner.Unlock()
 	}
 	l.f, l.held = nil, false
+	l.file.Store(nil)
 	return ipcchan.WrapError("close", l.desc, err)
 }

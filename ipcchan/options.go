@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/ipcchan/ipcchan/codec"
@@ -93,6 +94,13 @@ type Config struct {
 	// reads without a control buffer, so the kernel closes any descriptor
 	// sent to it.
 	RecvFiles int
+
+	// TrustedOwners are the users, besides this process's effective uid,
+	// whose files an endpoint may open as its own: a lock file
+	// (endpoints.OpenLock) made by root or by a service account that
+	// shares it on purpose. Files of any other user are refused, root's
+	// included, so that nobody can plant a lock file for us.
+	TrustedOwners []int
 }
 
 // PeerCred is the identity of the process at the other end of a Unix
@@ -240,6 +248,20 @@ func WithRecvFiles(max int) Option {
 		max = DefaultRecvFiles
 	}
 	return func(c *Config) { c.RecvFiles = max }
+}
+
+// WithTrustedOwners lets an endpoint open files owned by the users uids as
+// if they were this user's own (see Config.TrustedOwners): for example
+// WithTrustedOwners(0) for a lock file root made in /run/lock. Calls add up.
+func WithTrustedOwners(uids ...int) Option {
+	uids = append([]int(nil), uids...)
+	return func(c *Config) { c.TrustedOwners = append(c.TrustedOwners, uids...) }
+}
+
+// Trusts reports whether a file owned by uid may be used as this process's
+// own: uid is the effective uid, or one of TrustedOwners.
+func (c *Config) Trusts(uid int) bool {
+	return uid == os.Geteuid() || slices.Contains(c.TrustedOwners, uid)
 }
 
 // WithSenders tells a receiver on a transport without a kernel end of

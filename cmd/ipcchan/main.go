@@ -2,17 +2,24 @@
 // left behind: POSIX shared memory, semaphores and queues named by
 // endpoints.ObjectName, SysV queues, semaphore sets and segments keyed by
 // endpoints.ObjectKey, and stale Unix socket files in the directories
-// given. It removes only objects whose owner process is gone.
+// given. It removes only objects whose owner process is gone and that
+// belong to the user running it.
 //
 //	go run ./cmd/ipcchan ls [-gone] [DIR...]
-//	go run ./cmd/ipcchan rm [-n] [DIR...]
+//	go run ./cmd/ipcchan rm [-n] [-all-users] [DIR...]
 //
-// ls prints one line per object: kind, owner pid, state, name. rm removes
-// every object whose owner is gone (-n: only say what it would remove).
-// The exit status is 1 if something could not be read or removed.
+// ls prints one line per object: kind, owning user, owner pid, state,
+// name. rm removes every object whose owner is gone (-n: only say what it
+// would remove). The pid in a name or key proves nothing (anyone can name
+// an object so), so rm leaves another user's objects alone and says so;
+// run as root, -all-users removes them too. Neither command opens anything
+// that could block or lead elsewhere: no symbolic link, no FIFO, nothing
+// but regular lock files, without waiting. The exit status is 1 if
+// something could not be read or removed.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,13 +34,14 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "ls" && args[0] != "rm") {
-		fmt.Fprintln(stderr, "usage: ipcchan ls [-gone] [DIR...] | ipcchan rm [-n] [DIR...]")
+		fmt.Fprintln(stderr, "usage: ipcchan ls [-gone] [DIR...] | ipcchan rm [-n] [-all-users] [DIR...]")
 		return 2
 	}
 	fs := flag.NewFlagSet("ipcchan "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	gone := fs.Bool("gone", false, "ls: list only objects whose owner is gone")
 	dryRun := fs.Bool("n", false, "rm: say what would be removed, remove nothing")
+	allUsers := fs.Bool("all-users", false, "rm: remove other users' objects too (as root); without it rm removes only the objects of the user running it")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -43,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ipcchan: %v\n", err)
 		status = 1
 	}
+	me := os.Geteuid()
 	for _, l := range found {
 		switch {
 		case args[0] == "ls":
@@ -50,15 +59,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stdout, l)
 			}
 		case l.Alive:
+		case !*allUsers && l.UID != me:
+			fmt.Fprintf(stdout, "skipped %v: it belongs to uid %d, not to you (uid %d), whatever pid its name holds; as root, rm -all-users removes it\n", l, l.UID, me)
 		case *dryRun:
 			fmt.Fprintf(stdout, "would remove %v\n", l)
 		default:
-			if err := l.Remove(); err != nil {
+			remove := l.Remove
+			if *allUsers {
+				remove = l.RemoveAnyUser
+			}
+			err := remove()
+			switch {
+			case errors.Is(err, endpoints.ErrOtherUser):
+				fmt.Fprintf(stdout, "skipped %v\n", err)
+			case err != nil:
 				fmt.Fprintf(stderr, "ipcchan: %v\n", err)
 				status = 1
-				continue
+			default:
+				fmt.Fprintf(stdout, "removed %v\n", l)
 			}
-			fmt.Fprintf(stdout, "removed %v\n", l)
 		}
 	}
 	return status
