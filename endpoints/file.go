@@ -16,8 +16,11 @@ import (
 // does. It works on a duplicate of f's descriptor, put in
 // non-blocking mode (which f shares); close f once FileReceiver returns.
 // A descriptor the runtime poller cannot watch, such as a regular file, is
-// refused. Options are those of [Pipe].
+// refused, and so is a nil f. Options are those of [Pipe].
 func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	if f == nil {
+		return nil, errNilFile("open")
+	}
 	fd, err := dupOf(f)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}
@@ -51,6 +54,9 @@ func kindOf(fd int) streamKind {
 // opened; see [FileReceiver]. Atomic writes are off unless
 // ipcchan.WithAtomicWrites(true) is given.
 func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	if f == nil {
+		return nil, errNilFile("open")
+	}
 	fd, err := dupOf(f)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: f.Name(), Err: err}

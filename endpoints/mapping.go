@@ -96,6 +96,9 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 // truncated under the mapping by a peer: the package's accesses to it then
 // return an error wrapping [ErrCorrupt] (see [Mapping]).
 func MappingFromFile(f *os.File) (*Mapping, error) {
+	if f == nil {
+		return nil, errNilFile("map")
+	}
 	fd, err := dupOf(f)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "map", Endpoint: f.Name(), Err: err}
