@@ -224,8 +224,9 @@ func TestReviewFileLockCloseEndsAWaitingLock(t *testing.T) {
 // Claim 10 (misuse is an error): a SemCounter has Weighted's method set,
 // and Weighted.Acquire(ctx, 0) takes nothing and returns at once (as our
 // POSIX Semaphore's does). A semop of 0 instead waits for the counter to
-// be zero: Acquire(ctx, 0) on a counter holding tokens waited for ever. A
-// negative count, which would give tokens back, is refused.
+// be zero: Acquire(ctx, 0) on a counter holding tokens waited for ever,
+// TryAcquire(0) failed and Release(0) panicked. A negative count, which
+// would give tokens back, is refused.
 func TestReviewSemCounterAcquireZero(t *testing.T) {
 	set, err := endpoints.CreateSemSet(endpoints.IPCPrivate, 1)
 	if err != nil {
@@ -250,6 +251,7 @@ func TestReviewSemCounterAcquireZero(t *testing.T) {
 	if c.TryAcquire(-2) {
 		t.Fatal("TryAcquire(-2) = true, want false")
 	}
+	c.Release(0) // a semop of 0 with IPC_NOWAIT fails on a counter above zero: Release panicked
 	if v, err := set.Value(0); err != nil || v != 3 {
 		t.Fatalf("counter = %d, %v after taking nothing; want 3", v, err)
 	}
