@@ -81,6 +81,39 @@ func init() {
 		io.Copy(io.Discard, os.Stdin)
 		return nil
 	}
+	// review-sem-after-unmap makes an unnamed semaphore in a memfd (or, with
+	// SEM_WAIT set, starts an Acquire that waits on it), closes the
+	// mapping under it, and uses the semaphore: each call must return its
+	// "closed" result. It prints one line per call.
+	childRoles["review-sem-after-unmap"] = func() error {
+		m, err := endpoints.NewMemfd("review-sem", 4096)
+		if err != nil {
+			return err
+		}
+		s, err := endpoints.InitSemaphore(m, 64, 0)
+		if err != nil {
+			return err
+		}
+		waited := make(chan error, 1)
+		if os.Getenv("SEM_WAIT") != "" {
+			go func() { waited <- s.Acquire(context.Background(), 1) }()
+			for !waiting(m, 64) { // until the Acquire sleeps, counted as a waiter
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err := m.Close(); err != nil {
+			return err
+		}
+		if os.Getenv("SEM_WAIT") != "" {
+			fmt.Println("waiting Acquire:", errors.Is(<-waited, os.ErrClosed))
+		}
+		fmt.Println("Value:", s.Value())
+		fmt.Println("TryAcquire:", s.TryAcquire(1))
+		fmt.Println("Post:", errors.Is(s.Post(), os.ErrClosed))
+		fmt.Println("Acquire:", errors.Is(s.Acquire(context.Background(), 1), os.ErrClosed))
+		s.Release(1)
+		return s.Close()
+	}
 	// review-fifo-writer opens the FIFO at FIFO_PATH for writing, says
 	// "open", waits for a line on its standard input, sends FIFO_N values
 	// and exits.
@@ -462,4 +495,51 @@ func TestReviewLingerDropLooksLikeACleanEnd(t *testing.T) {
 		}
 		got++
 	}
+}
+
+// waiting reports whether a sleeping Acquire is counted in the semaphore
+// at off in m (glibc's waiter count, the high half of its 64-bit word).
+func waiting(m *endpoints.Mapping, off int) bool {
+	var n uint32
+	v, err := endpoints.ViewOf[[2]uint32](m, off)
+	if err == nil {
+		v.Update(func(p *[2]uint32) { n = p[1] })
+	}
+	return n != 0
+}
+
+// Claim 10 (misuse is an error, never a crash): an unnamed semaphore whose
+// mapping was closed under it (the caller's, which SemaphoreAt and
+// InitSemaphore use in place) returns its "closed" results, as after its
+// own Close: Value -1, TryAcquire false, Post and Acquire os.ErrClosed,
+// Release nothing; an Acquire waiting on it when the mapping closed
+// returns os.ErrClosed. Each touched unmapped memory: SIGSEGV killed the
+// process (memfds and SysV segments are not under the fault guard, and
+// on the others the fault was reported as a peer shrinking the memory).
+// Run in a child, since the failure is a crash.
+func TestReviewSemaphoreAfterItsMappingCloses(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("waiting=%v", wait), func(t *testing.T) {
+			env := []string{}
+			want := "Value: -1\nTryAcquire: false\nPost: true\nAcquire: true\n"
+			if wait {
+				env = append(env, "SEM_WAIT=1")
+				want = "waiting Acquire: true\n" + want
+			}
+			cmd := helperCmd(t, "review-sem-after-unmap", env...)
+			cmd.Stderr = nil
+			out, err := cmd.CombinedOutput()
+			if err != nil || string(out) != want {
+				t.Fatalf("a semaphore used after its mapping closed: %v\n%s", err, firstLines(string(out), 6))
+			}
+		})
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }
