@@ -41,6 +41,10 @@ type Mapping struct {
 	remove func() error
 	desc   string
 	closed bool
+	// closing is set when Close begins, before it waits for the users of
+	// the memory: a call that waits while holding mu for reading (a
+	// semaphore's Acquire) sees it and lets go.
+	closing atomic.Bool
 
 	// guard says that the object can shrink under the mapping (it is not
 	// a sealed memfd or a SysV segment): accesses run under the fault
@@ -281,6 +285,7 @@ func (m *Mapping) Close() error {
 	if !m.made() {
 		return m.notMade("close")
 	}
+	m.closing.Store(true)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
