@@ -114,6 +114,28 @@ func init() {
 		s.Release(1)
 		return s.Close()
 	}
+	// review-send-n sends the ints 0 to N-1 on the Conn handed down as
+	// "conn", some with a file attached (every seventh), then closes it.
+	childRoles["review-send-n"] = func() error {
+		c, err := endpoints.InheritConn[int, int]("conn")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx := context.Background()
+		n, _ := strconv.Atoi(os.Getenv("REVIEW_N"))
+		for i := range n {
+			if i%7 == 0 {
+				err = c.Sender().SendFiles(ctx, i, os.Stdin)
+			} else {
+				err = c.Send(ctx, i)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return c.Sender().Close()
+	}
 	// review-fifo-writer opens the FIFO at FIFO_PATH for writing, says
 	// "open", waits for a line on its standard input, sends FIFO_N values
 	// and exits.
@@ -542,4 +564,87 @@ func firstLines(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Claim 2 (nothing read ahead is lost or reordered) on the receive forms
+// the conformance rule ChanMixed does not mix in: a sender process sends
+// 0..n-1 over a Unix socket (some values with a file); each value is
+// taken after a Chan call that may have left one read ahead, in turn by
+// the channel itself, Select, RecvInto, RecvFiles and TryRecv. Every value
+// arrives once, in order, then the end; a value the Chan goroutine had
+// read ahead comes without its file (documented), never with another's.
+func TestReviewChanHandsBackToEveryReceiveForm(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	const n = 700
+	mine, theirs, err := endpoints.Socketpair[int, int](ipcchan.WithRecvFiles(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	p := startHelper(t, "review-send-n", []string{"REVIEW_N=" + strconv.Itoa(n)}, endpoints.Pass("conn", theirs))
+	rx := mine.Receiver()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	next := 0
+	take := func(how string, v int, files []*os.File) {
+		t.Helper()
+		for _, f := range files {
+			f.Close()
+		}
+		if v != next {
+			t.Fatalf("%s: value %d, want %d", how, v, next)
+		}
+		if len(files) > 1 || len(files) == 1 && v%7 != 0 {
+			t.Fatalf("%s: value %d came with %d files", how, v, len(files))
+		}
+		next++
+	}
+	for i := 0; next < n; i++ {
+		switch i % 5 {
+		case 0: // the channel, with a context of its own, cancelled after
+			ictx, icancel := context.WithCancel(ctx)
+			select {
+			case v, ok := <-ipcchan.Chan(ictx, rx):
+				if !ok {
+					t.Fatalf("channel closed after %d values: %v", next, rx.Err())
+				}
+				take("Chan", v, nil)
+			case <-ctx.Done():
+				t.Fatalf("stalled after %d values", next)
+			}
+			icancel()
+		case 1:
+			ipcchan.Chan(ctx, rx)
+			if _, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, func(v int) { take("Select", v, nil) })); err != nil {
+				t.Fatalf("Select after %d values: %v", next, err)
+			}
+		case 2:
+			ipcchan.Chan(ctx, rx)
+			var v int
+			if err := rx.RecvInto(ctx, &v); err != nil {
+				t.Fatalf("RecvInto after %d values: %v", next, err)
+			}
+			take("RecvInto", v, nil)
+		case 3:
+			ipcchan.Chan(ctx, rx)
+			v, files, err := rx.RecvFiles(ctx)
+			if err != nil {
+				t.Fatalf("RecvFiles after %d values: %v", next, err)
+			}
+			take("RecvFiles", v, files)
+		case 4:
+			ipcchan.Chan(ctx, rx)
+			if v, err := rx.TryRecv(); err == nil {
+				take("TryRecv", v, nil)
+			} else if !errors.Is(err, ipcchan.ErrWouldBlock) {
+				t.Fatalf("TryRecv after %d values: %v", next, err)
+			}
+		}
+	}
+	if v, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("after every value: %d, %v; want io.EOF", v, err)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
 }
