@@ -242,6 +242,16 @@ type dgramReceiver struct {
 	// them is the hang-up. Others ask the kernel afterwards (emptyRecord).
 	record bool
 	oob    []byte
+
+	// check is the peer check of a unixgram receiver (ipcchan.WithPeerCheck,
+	// SameUser): anyone who can reach the socket can send to it (an
+	// abstract name has no permissions at all), so each datagram's sender
+	// is checked, from the credentials SO_PASSCRED puts on it (into oob),
+	// and a refused sender's datagrams — values and end-of-stream markers
+	// alike — are dropped. cred and hasCred are the last datagram's.
+	check   func(ipcchan.PeerCred) error
+	cred    ipcchan.PeerCred
+	hasCred bool
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
@@ -252,14 +262,47 @@ func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.C
 	}
 	r.buf = make([]byte, size)
 	r.readFn = r.read
-	if kind == unixpacketKind && cfg.RawMessages {
+	if kind == unixpacketKind && cfg.RawMessages || kind == unixgramKind && cfg.PeerCheck != nil {
 		var err error = unix.EBADF
 		fd.Control(func(fd int) { err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
 		if err == nil {
 			r.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 		}
+		if kind == unixgramKind {
+			// Without credentials every datagram is refused: never
+			// let a sender through unchecked.
+			r.check = cfg.PeerCheck
+		}
 	}
 	return r
+}
+
+// takeCred reads the sender's credentials from the control data of the
+// datagram just read.
+func (r *dgramReceiver) takeCred(oob []byte) {
+	r.hasCred = false
+	for len(oob) > 0 {
+		hdr, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return
+		}
+		if hdr.Level == unix.SOL_SOCKET && hdr.Type == unix.SCM_CREDENTIALS && len(data) >= unix.SizeofUcred {
+			r.cred = ipcchan.PeerCred{
+				PID: int(int32(binary.NativeEndian.Uint32(data[0:]))),
+				UID: int(binary.NativeEndian.Uint32(data[4:])),
+				GID: int(binary.NativeEndian.Uint32(data[8:])),
+			}
+			r.hasCred = true
+			return
+		}
+		oob = rest
+	}
+}
+
+// refused reports whether the peer check refuses the sender of the
+// datagram just read.
+func (r *dgramReceiver) refused() bool {
+	return r.check != nil && (!r.hasCred || r.check(r.cred) != nil)
 }
 
 func (r *dgramReceiver) String() string { return r.desc }
@@ -268,6 +311,9 @@ func (r *dgramReceiver) read(fd int) error {
 	if r.oob != nil {
 		n, oobn, err := sys.RecvmsgTrunc(fd, r.buf, r.oob)
 		r.n, r.record = n, oobn > 0
+		if err == nil && r.check != nil {
+			r.takeCred(r.oob[:oobn])
+		}
 		return err
 	}
 	n, err := sys.RecvTrunc(fd, r.buf)
@@ -326,6 +372,9 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 			continue
 		default:
 			return fmt.Errorf("receive: %w", err)
+		}
+		if r.refused() {
+			continue // a sender the peer check refuses: as if never sent
 		}
 		n := r.n
 		switch {

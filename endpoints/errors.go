@@ -16,6 +16,11 @@ import (
 
 var errNilContext = errors.New("nil context.Context: pass context.Background() when nothing should cancel the call")
 
+// errNilFile is the error of op on a nil *os.File argument.
+func errNilFile(op string) error {
+	return &ipcchan.OpError{Op: op, Endpoint: "nil *os.File", Err: errors.New("a nil *os.File: pass an open file")}
+}
+
 // errNotMade is the error of op on a zero or nil typ, which ctor makes.
 func errNotMade(op, typ, ctor string) error {
 	return &ipcchan.OpError{Op: op, Endpoint: "zero " + typ, Err: fmt.Errorf("a %s nobody made: make one with %s", typ, ctor)}

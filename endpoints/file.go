@@ -42,6 +42,9 @@ func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], 
 
 // fileFD duplicates f's descriptor and checks it is usable as want.
 func fileFD(f *os.File, want use) (int, fdInfo, error) {
+	if f == nil {
+		return -1, fdInfo{}, errNilFile("open")
+	}
 	fd, err := dupOf(f)
 	if err != nil {
 		return -1, fdInfo{}, opErr("open", f.Name(), err)

@@ -72,8 +72,9 @@ type FileLock struct {
 
 	file atomic.Pointer[os.File] // what File returns
 
-	owner  ctxlock.Mutex // held from a successful lock call to its Unlock
-	closed chan struct{} // closed by Close: ends waits for the owner lock
+	owner     ctxlock.Mutex // held from a successful lock call to its Unlock
+	closed    chan struct{} // closed by Close: ends waits for the owner lock and for the file's lock
+	closeOnce sync.Once
 
 	mu   sync.Mutex // guards f, fd and held; serializes attempts
 	held bool
@@ -258,7 +259,8 @@ func (l *FileLock) attempt(typ int16, off, n int64) error {
 	return err
 }
 
-// wait retries attempt until it succeeds or ctx ends.
+// wait retries attempt until it succeeds, ctx ends or Close is called
+// (os.ErrClosed). The caller holds l.mu, which Close waits for.
 func (l *FileLock) wait(ctx context.Context, typ int16, off, n int64) error {
 	start := time.Now()
 	sleep := 50 * time.Microsecond
@@ -270,6 +272,11 @@ func (l *FileLock) wait(ctx context.Context, typ int16, off, n int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		select {
+		case <-l.closed:
+			return os.ErrClosed
+		default:
+		}
 		if time.Since(start) < 50*time.Microsecond {
 			runtime.Gosched()
 			continue
@@ -279,6 +286,9 @@ func (l *FileLock) wait(ctx context.Context, typ int16, off, n int64) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-l.closed:
+			t.Stop()
+			return os.ErrClosed
 		case <-t.C:
 		}
 		sleep = min(2*sleep, time.Millisecond)
@@ -407,17 +417,20 @@ func (l *FileLock) File() *os.File {
 	return l.file.Load()
 }
 
-// Close releases the lock and the file.
+// Close releases the lock and the file. A Lock waiting meanwhile, for
+// this FileLock or for another holder of the file's lock, returns an error
+// wrapping os.ErrClosed.
 func (l *FileLock) Close() error {
 	if !l.made() {
 		return errNotMade("close", "FileLock", "OpenLock")
 	}
+	// Ends the waits first: a Lock waiting for another process holds mu.
+	l.closeOnce.Do(func() { close(l.closed) })
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}
-	close(l.closed)
 	err := l.f.Close() // the kernel drops the lock with the descriptor
 	if l.held {
 		l.owner.Unlock()

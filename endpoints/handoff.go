@@ -75,6 +75,10 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 	}
 	base := 3 + len(cmd.ExtraFiles)
 	for _, h := range ends {
+		if h.end == nil {
+			release()
+			return nil, fmt.Errorf("ipcchan: attach %q: no endpoint (nil): pass a Sender, Receiver or Conn made by a constructor", h.name)
+		}
 		if !validName(h.name) {
 			release()
 			return nil, fmt.Errorf("ipcchan: attach: endpoint name %q: use letters, digits, '_', '-' or '.'", h.name)

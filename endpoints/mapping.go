@@ -41,6 +41,10 @@ type Mapping struct {
 	remove func() error
 	desc   string
 	closed bool
+	// closing is set when Close begins, before it waits for the users of
+	// the memory: a call that waits while holding mu for reading (a
+	// semaphore's Acquire) sees it and lets go.
+	closing atomic.Bool
 
 	// guard says that the object can shrink under the mapping (it is not
 	// a sealed memfd or a SysV segment): accesses run under the fault
@@ -96,6 +100,9 @@ func NewMemfd(name string, size int) (*Mapping, error) {
 // truncated under the mapping by a peer: the package's accesses to it then
 // return an error wrapping [ErrCorrupt] (see [Mapping]).
 func MappingFromFile(f *os.File) (*Mapping, error) {
+	if f == nil {
+		return nil, errNilFile("map")
+	}
 	fd, err := dupOf(f)
 	if err != nil {
 		return nil, opErr("map", f.Name(), err)
@@ -280,6 +287,7 @@ func (m *Mapping) Close() error {
 	if !m.made() {
 		return m.notMade("close")
 	}
+	m.closing.Store(true)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -22,6 +22,12 @@ import (
 // ipcchan.WithSenders(n) of them (default 1). A datagram over the size
 // limit is discarded and reported with ErrFrameTooLarge.
 //
+// On "unixgram" the peer check (ipcchan.WithPeerCheck, [SameUser],
+// [AllowIDs]) applies to every datagram: anyone who can reach the socket
+// can send to it — anyone at all on an abstract name, which has no
+// permissions — and a datagram whose sender the check refuses, a value or
+// an end-of-stream marker, is dropped unseen.
+//
 // UDP is lossy and unordered: the kernel drops datagrams when the
 // receiver's buffer is full, without telling the sender, and an end marker
 // can be lost like any other datagram. Use it where that is acceptable.
@@ -51,6 +57,14 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 	} else {
 		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 			return nil, "", opErr("socket", desc, err)
+		}
+		if cfg.PeerCheck != nil {
+			// Before bind: every datagram that can arrive carries its
+			// sender's credentials.
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+				unix.Close(fd)
+				return nil, "", &ipcchan.OpError{Op: "socket", Endpoint: desc, Err: err}
+			}
 		}
 		if isAbstract(address) {
 			err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})

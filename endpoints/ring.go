@@ -26,6 +26,9 @@ import (
 // records (default and at most half the data area). Format a mapping once,
 // before any end opens it; formatting a ring in use corrupts it.
 func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
+	if !m.made() {
+		return m.notMade("format ring")
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -152,6 +155,10 @@ type Ring struct {
 }
 
 func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
+	if !m.made() {
+		// A zero Mapping's shmid, 0, may be somebody's SysV segment.
+		return nil, m.notMade("open ring")
+	}
 	own, err := m.remap()
 	if err != nil {
 		return nil, err

@@ -190,7 +190,9 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 
 // SemaphoreAt returns the unnamed semaphore at offset in m, initialised
 // there by [InitSemaphore] in this or another process (or by C's
-// sem_init). m must stay open while the semaphore is used.
+// sem_init). The semaphore lives in m: once m is closed its calls return
+// what they return after Close (an Acquire waiting then returns an error
+// wrapping os.ErrClosed within a millisecond, and m's Close waits for it).
 func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	desc := fmt.Sprintf("semaphore at %d in %s", offset, m)
 	if offset < 0 || offset%8 != 0 || offset+semSize > m.Len() {
@@ -203,10 +205,30 @@ func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 func (s *Semaphore) value() *uint32 { return (*uint32)(unsafe.Pointer(s.data)) }
 
 // use marks a call touching the memory; it fails after Close. done ends
-// it.
-func (s *Semaphore) use() bool { return s.calls.enter() }
+// it. A named semaphore's Close waits for the calls to end before it
+// unmaps its own mapping. An unnamed one lives in the caller's mapping,
+// which the caller may close at any time: its calls hold that mapping's
+// read lock, so that it stays mapped until done, and fail once it is
+// closed.
+func (s *Semaphore) use() bool {
+	if s.owned {
+		return s.calls.enter()
+	}
+	s.m.mu.RLock()
+	if s.m.closed || s.calls.closed() {
+		s.m.mu.RUnlock()
+		return false
+	}
+	return true
+}
 
-func (s *Semaphore) done() { s.calls.leave() }
+func (s *Semaphore) done() {
+	if s.owned {
+		s.calls.leave()
+		return
+	}
+	s.m.mu.RUnlock()
+}
 
 // access runs f on the semaphore's memory, under the mapping's fault
 // guard if it needs one (see guarded).
@@ -322,7 +344,9 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 		if sys.FutexWait(s.value(), v, &timeout) == unix.EFAULT {
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: s.m.broke("a futex wait (EFAULT)")}
 		}
-		if s.calls.closed() {
+		if s.calls.closed() || s.m.closing.Load() {
+			// This Semaphore, or the mapping it lives in, is closing,
+			// and waits for this call to let go of the memory.
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
 		}
 	}
@@ -415,13 +439,12 @@ func (s *Semaphore) Close() error {
 	if !s.made() {
 		return s.notMade("close")
 	}
-	if !s.calls.close() {
+	if !s.calls.close() || !s.owned {
+		// An unnamed semaphore's calls hold the caller's mapping, not
+		// this: nothing to wait for before returning.
 		return nil
 	}
 	s.calls.wait() // a waiting Acquire sees the close within a millisecond
-	if !s.owned {
-		return nil
-	}
 	return s.m.Close()
 }
 

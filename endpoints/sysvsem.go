@@ -333,31 +333,63 @@ type SemCounter struct {
 	num int
 }
 
-// Acquire takes n tokens, waiting; see [SemSet.Op].
+// Acquire takes n tokens, waiting; see [SemSet.Op]. As with Weighted,
+// Acquire of 0 tokens takes nothing and returns at once (a semop of 0
+// would wait for the counter to be zero); a negative n is refused with an
+// error.
 func (c *SemCounter) Acquire(ctx context.Context, n int64) error {
 	if c == nil || c.s == nil {
 		return errNotMade("acquire", "SemCounter", "SemSet.Counter")
 	}
+	switch {
+	case n < 0:
+		return &ipcchan.OpError{Op: "semop", Endpoint: c.s.String(), Err: fmt.Errorf("cannot take %d tokens", n)}
+	case n == 0:
+		return c.s.noOp(ctx)
+	}
 	return c.s.Op(ctx, SemOp{Num: c.num, Delta: -int(n)})
 }
 
-// TryAcquire takes n tokens if it can at once.
+// TryAcquire takes n tokens if it can at once. Taking 0 tokens always
+// can (on a set that is open); a negative n never can.
 func (c *SemCounter) TryAcquire(n int64) bool {
-	if c == nil || c.s == nil {
+	if c == nil || c.s == nil || n < 0 {
 		return false
+	}
+	if n == 0 {
+		return c.s.noOp(context.Background()) == nil
 	}
 	ok, _ := c.s.TryOp(SemOp{Num: c.num, Delta: -int(n)})
 	return ok
+}
+
+// noOp is an operation on no tokens: it checks what Op checks and does
+// nothing.
+func (s *SemSet) noOp(ctx context.Context) error {
+	switch {
+	case !s.isMade():
+		return s.notMade("semop")
+	case ctx == nil:
+		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: errNilContext}
+	}
+	if err := s.state(); err != nil {
+		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+	}
+	return nil
 }
 
 // Release gives n tokens back. It panics if the kernel refuses (the value
 // would pass SEMVMX, or the set is gone), as Weighted.Release panics on
 // misuse; use [SemSet.TryOp] for an error instead. On a counter of a
 // closed SemSet, or one nobody made, it does nothing: that handle no
-// longer reaches the set.
+// longer reaches the set. Releasing 0 tokens does nothing; releasing a
+// negative number panics, as Weighted's does.
 func (c *SemCounter) Release(n int64) {
-	if c == nil || !c.s.isMade() || c.s.state() == os.ErrClosed {
+	if c == nil || !c.s.isMade() || c.s.state() == os.ErrClosed || n == 0 {
 		return
+	}
+	if n < 0 {
+		panic(fmt.Errorf("ipcchan: release %d tokens of %s counter %d", n, c.s.desc, c.num))
 	}
 	if ok, err := c.s.TryOp(SemOp{Num: c.num, Delta: int(n)}); !ok || err != nil {
 		panic(errors.Join(fmt.Errorf("ipcchan: release %d tokens of %s counter %d", n, c.s.desc, c.num), err))

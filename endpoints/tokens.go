@@ -122,13 +122,21 @@ func (t *tokens) Fail(err error) { t.stop(false, err) }
 // Close ends waits; the semaphore or lock stays as it is.
 func (t *tokens) Close() error { t.stop(true, nil); return nil }
 
-// SemaphoreSender returns a Sender whose Send posts a token on s.
+// SemaphoreSender returns a Sender whose Send posts a token on s. It
+// returns an error for a nil Semaphore or one nobody made, as do
+// SemaphoreReceiver, SemSetSender, SemSetReceiver and LockChannel.
 func SemaphoreSender(s *Semaphore) (*ipcchan.Sender[struct{}], error) {
+	if !s.made() {
+		return nil, s.notMade("open")
+	}
 	return ipcchan.NewSender[struct{}](semTokens(s))
 }
 
 // SemaphoreReceiver returns a Receiver whose Recv takes a token from s.
 func SemaphoreReceiver(s *Semaphore) (*ipcchan.Receiver[struct{}], error) {
+	if !s.made() {
+		return nil, s.notMade("open")
+	}
 	return ipcchan.NewReceiver[struct{}](semTokens(s))
 }
 
@@ -143,11 +151,17 @@ func semTokens(s *Semaphore) *tokens {
 // set, and SemSetReceiver a Receiver whose Recv takes one. Tokens are
 // not undone when a process exits (they are messages, not holdings).
 func SemSetSender(set *SemSet, num int) (*ipcchan.Sender[struct{}], error) {
+	if !set.isMade() {
+		return nil, set.notMade("open")
+	}
 	return ipcchan.NewSender[struct{}](semSetTokens(set, num))
 }
 
 // SemSetReceiver: see [SemSetSender].
 func SemSetReceiver(set *SemSet, num int) (*ipcchan.Receiver[struct{}], error) {
+	if !set.isMade() {
+		return nil, set.notMade("open")
+	}
 	return ipcchan.NewReceiver[struct{}](semSetTokens(set, num))
 }
 
@@ -161,6 +175,9 @@ func semSetTokens(set *SemSet, num int) *tokens {
 // LockChannel returns the 1-token channel view of l: Recv takes the lock
 // (exclusive), Send releases it.
 func LockChannel(l *FileLock) (*ipcchan.Sender[struct{}], *ipcchan.Receiver[struct{}], error) {
+	if !l.made() {
+		return nil, nil, errNotMade("open", "FileLock", "OpenLock")
+	}
 	t := newTokens(l.desc, l.Lock, func() (bool, error) { return l.TryLock(), nil }, l.Unlock)
 	tx, err := ipcchan.NewSender[struct{}](t)
 	if err != nil {

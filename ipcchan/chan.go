@@ -66,7 +66,8 @@ func Chan[T any](ctx context.Context, r *Receiver[T]) <-chan T {
 		reclaim: make(chan struct{}, 1),
 		handed:  make(chan struct{}, 1),
 	}
-	r.ahead.live = p
+	r.ahead.live, r.ahead.latest = p, p
+	r.chanErr.Store(new(error)) // open: Err is nil until p's channel closes
 	r.ahead.pumps = append(r.ahead.pumps, p)
 	r.ahead.busy.Add(1)
 	go feed(r, p, out)
@@ -90,12 +91,12 @@ func (r *Receiver[T]) Err() error {
 func feed[T any](r *Receiver[T], p *pump, out chan T) {
 	var stopErr error
 	defer func() {
-		r.chanErr.Store(&stopErr)
-		r.ahead.removePump(p)
+		// Only the channel of the last Chan call says why it closed: an
+		// earlier one stopping late must not overwrite that.
+		r.ahead.removePump(p, func() { r.chanErr.Store(&stopErr) })
 		close(p.done)
 		close(out)
 	}()
-	r.chanErr.Store(new(error))
 	for {
 		// recvTag marks p as holding the value before it lets go of the
 		// receive lock, so that no other receive can overtake it.
@@ -173,18 +174,25 @@ type pump struct {
 // knows the running pumps: the live one, and any whose ctx ended and that
 // are still stopping.
 type aheadQueue[T any] struct {
-	mu    sync.Mutex
-	items []tagged[T]
-	live  *pump // the pump behind the channel Chan returns now
-	pumps []*pump
-	busy  atomic.Int32 // len(items) + len(pumps), read without mu
+	mu     sync.Mutex
+	items  []tagged[T]
+	live   *pump // the pump behind the channel Chan returns now
+	latest *pump // the pump the last Chan call started, whose end Err reports
+	pumps  []*pump
+	busy   atomic.Int32 // len(items) + len(pumps), read without mu
 	// changed tells waiting Selects that a value was handed back.
 	changed func()
 }
 
-func (q *aheadQueue[T]) removePump(p *pump) {
+// removePump forgets p, which has stopped; if p is the pump the last Chan
+// call started, record (which sets what Err reports) runs first, under mu,
+// so that a Chan call starting another pump cannot come in between.
+func (q *aheadQueue[T]) removePump(p *pump, record func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.latest == p {
+		record()
+	}
 	if q.live == p {
 		q.live = nil
 	}

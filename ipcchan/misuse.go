@@ -13,6 +13,7 @@ var (
 	errNilContext   = errors.New("nil context.Context: pass context.Background() when nothing should cancel the call")
 	errZeroSender   = errors.New("a zero Sender: make one with NewSender or an endpoints constructor")
 	errZeroReceiver = errors.New("a zero Receiver: make one with NewReceiver or an endpoints constructor")
+	errNilTransport = errors.New("a nil transport: pass one that an endpoints constructor made, or a MsgSender or MsgReceiver of your own")
 )
 
 // misuse returns the error for a call on the zero or nil Sender, or with a

@@ -49,8 +49,12 @@ type Receiver[T any] struct {
 
 // NewReceiver returns a Receiver that reads messages from t and decodes them
 // with the configured codec (codec.Default[T] if none). The Receiver owns t
-// and closes it on Close. It returns an error if no codec fits T.
+// and closes it on Close. It returns an error if no codec fits T, or if t
+// is nil.
 func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
+	if t == nil {
+		return nil, &OpError{Op: "open", Err: errNilTransport}
+	}
 	cfg := NewConfig(opts...)
 	c, err := codecFor[T](cfg)
 	if err != nil {

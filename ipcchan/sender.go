@@ -33,8 +33,12 @@ type Sender[T any] struct {
 
 // NewSender returns a Sender that encodes values with the configured codec
 // (codec.Default[T] if none) and sends them over t. The Sender owns t and
-// closes it on Close. It returns an error if no codec fits T.
+// closes it on Close. It returns an error if no codec fits T, or if t is
+// nil.
 func NewSender[T any](t MsgSender, opts ...Option) (*Sender[T], error) {
+	if t == nil {
+		return nil, &OpError{Op: "open", Err: errNilTransport}
+	}
 	cfg := NewConfig(opts...)
 	c, err := codecFor[T](cfg)
 	if err != nil {

@@ -39,7 +39,10 @@ func ProcessRunning(pid int) bool {
 }
 
 // runningByStat reads the state letter of /proc/PID/stat: Z (zombie) and X
-// (dead) have exited; a missing entry means no such process.
+// (dead) have exited; a missing entry means no such process. The letter is
+// the thread group leader's: a process whose main thread has exited
+// (pthread_exit) while others go on shows Z too, so a Z process with more
+// than one thread (/proc/PID/status) still runs.
 func runningByStat(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -52,8 +55,26 @@ func runningByStat(pid int) bool {
 		return true
 	}
 	switch b[i+2] {
-	case 'Z', 'X', 'x':
+	case 'Z':
+		return otherThreads(pid)
+	case 'X', 'x':
 		return false
 	}
 	return true
+}
+
+// otherThreads reports whether the process pid, whose leader has exited,
+// has threads besides it.
+func otherThreads(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("Threads:")); ok {
+			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+			return err == nil && n > 1
+		}
+	}
+	return false
 }
