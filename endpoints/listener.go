@@ -47,6 +47,12 @@ type Listener[S, R any] struct {
 // Options apply to every accepted Conn: those of [Pipe], and the peer check
 // for Unix sockets (ipcchan.WithPeerCheck, [SameUser]).
 //
+// A socket path whose directory does not exist, or that this user may not
+// create files in, is refused with an error that names the directory
+// (wrapping fs.ErrNotExist or fs.ErrPermission); an address too long for
+// a socket address with one that says the limit (wrapping
+// unix.ENAMETOOLONG).
+//
 // A peer is held to what it sends, not what it announces: a connection's
 // receive buffer grows only with the bytes that have arrived, a frame longer
 // than a hello is refused before the hello (see ipcchan.HandshakeTag), and
@@ -66,6 +72,9 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 		return nil, err
 	}
 	desc := network + " listener " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+	}
 	cfg := ipcchan.NewConfig(opts...)
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
 	if limit := cfg.ConnMemoryLimit(); limit >= 0 && network != "unixpacket" {

@@ -25,6 +25,9 @@ import (
 // UDP is lossy and unordered: the kernel drops datagrams when the
 // receiver's buffer is full, without telling the sender, and an end marker
 // can be lost like any other datagram. Use it where that is acceptable.
+//
+// A path is refused as by [Listen] when its directory is missing or not
+// writable, or when it is too long.
 func ListenPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], string, error) {
 	if ctx == nil {
 		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
@@ -34,6 +37,9 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		return nil, "", err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+	}
 	cfg := ipcchan.NewConfig(opts...)
 	var fd int
 	var path *unixPath
@@ -83,6 +89,9 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 		return nil, err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {

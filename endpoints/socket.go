@@ -202,7 +202,8 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // connection attempt. Options are those of [Pipe], and for Unix sockets
 // the peer check (ipcchan.WithPeerCheck, [SameUser]) and
 // ipcchan.WithRecvFiles, without which the kernel closes any descriptor the
-// peer sends.
+// peer sends. A path longer than a socket address holds (108 bytes) is
+// refused with an error wrapping unix.ENAMETOOLONG.
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
@@ -211,6 +212,9 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 		return nil, err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -288,3 +292,16 @@ func socketName(fd int) string {
 }
 
 func isAbstract(address string) bool { return strings.HasPrefix(address, "@") }
+
+// checkUnixAddress refuses a Unix socket address that does not fit in a
+// socket address (sun_path), with an error that says the limit, before the
+// kernel's bare EINVAL would. Other networks pass.
+func checkUnixAddress(network, address string) error {
+	switch {
+	case !strings.HasPrefix(network, "unix") || len(address) <= maxSunPath:
+		return nil
+	case isAbstract(address):
+		return fmt.Errorf("abstract name %q is %d bytes, more than the %d a socket address holds; use a shorter name: %w", address, len(address), maxSunPath, unix.ENAMETOOLONG)
+	}
+	return fmt.Errorf("socket path %q is %d bytes, more than the %d a socket address holds (sun_path); use a shorter path, or an abstract name (@name): %w", address, len(address), maxSunPath, unix.ENAMETOOLONG)
+}
