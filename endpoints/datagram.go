@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -242,6 +243,14 @@ type dgramReceiver struct {
 	// them is the hang-up. Others ask the kernel afterwards (emptyRecord).
 	record bool
 	oob    []byte
+	oobn   int
+
+	// check, if set, vets the sender of every unixgram datagram by the
+	// credentials the kernel puts on it (SO_PASSCRED, read into oob): a
+	// datagram it refuses, or that comes without credentials, is dropped
+	// unread and counted in refused.
+	check   func(ipcchan.PeerCred) error
+	refused atomic.Uint64
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
@@ -262,12 +271,60 @@ func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.C
 	return r
 }
 
+// checkSenders makes a unixgram receiver vet every datagram's sender with
+// check, or with the default check if check is nil and the socket is bound
+// to an abstract name (which has no permissions). It turns SO_PASSCRED on;
+// ListenPacket has already done so before binding, so that every datagram
+// carries its sender's credentials.
+func (r *dgramReceiver) checkSenders(check func(ipcchan.PeerCred) error) error {
+	if r.kind != unixgramKind {
+		return nil
+	}
+	var err error = unix.EBADF
+	r.fd.Control(func(fd int) {
+		if check == nil && boundAbstract(fd) {
+			check = defaultPeerCheck()
+		}
+		if check != nil {
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		} else {
+			err = nil
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("SO_PASSCRED, which the peer check needs: %w", err)
+	}
+	if check != nil {
+		r.check = check
+		r.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	}
+	return nil
+}
+
+// boundAbstract reports whether the socket fd is bound to an abstract
+// name.
+func boundAbstract(fd int) bool {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	u, ok := sa.(*unix.SockaddrUnix)
+	return ok && isAbstract(u.Name)
+}
+
+// admit reports whether the last datagram read came with credentials that
+// the check accepts.
+func (r *dgramReceiver) admit() bool {
+	uc, ok := sys.UcredOf(r.oob[:r.oobn])
+	return ok && r.check(ipcchan.PeerCred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}) == nil
+}
+
 func (r *dgramReceiver) String() string { return r.desc }
 
 func (r *dgramReceiver) read(fd int) error {
 	if r.oob != nil {
 		n, oobn, err := sys.RecvmsgTrunc(fd, r.buf, r.oob)
-		r.n, r.record = n, oobn > 0
+		r.n, r.oobn, r.record = n, oobn, oobn > 0
 		return err
 	}
 	n, err := sys.RecvTrunc(fd, r.buf)
@@ -327,6 +384,10 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		default:
 			return fmt.Errorf("receive: %w", err)
 		}
+		if r.check != nil && !r.admit() {
+			r.refused.Add(1) // not delivered, never an end-of-stream marker
+			continue
+		}
 		n := r.n
 		switch {
 		case n == 0 && !r.kind.marker && !r.record:
@@ -350,6 +411,18 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		}
 		return deliver(tag, r.buf[dgramHeader:n])
 	}
+}
+
+// RefusedDatagrams returns how many datagrams the peer check has dropped on
+// the unixgram receiver behind transport (rx.Transport() of a Receiver
+// made by ListenPacket or InheritReceiver): datagrams whose sender it
+// refused, never delivered and never taken for an end-of-stream marker.
+// It returns 0 for any other transport. It is safe for concurrent use.
+func RefusedDatagrams(transport any) uint64 {
+	if r, ok := transport.(*dgramReceiver); ok {
+		return r.refused.Load()
+	}
+	return 0
 }
 
 // Close closes the socket and removes its socket file, if it made one.

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -26,8 +27,14 @@ import (
 // receiver's buffer is full, without telling the sender, and an end marker
 // can be lost like any other datagram. Use it where that is acceptable.
 //
-// A path is refused as by [Listen] when its directory is missing or not
-// writable, or when it is too long.
+// On an abstract name, which has no file permission, the receiver reads
+// the sender's credentials with every datagram and drops, undelivered and
+// counted by [RefusedDatagrams], each one whose sender is not running as
+// this process's user (an end-of-stream marker included), unless
+// [AnyUser], [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path
+// the file's permission decides, and a check is made only if one of them
+// asks for it. A path is refused as by [Listen] when its directory is
+// missing or not writable, or when it is too long.
 func ListenPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], string, error) {
 	if ctx == nil {
 		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
@@ -58,6 +65,14 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 			return nil, "", &ipcchan.OpError{Op: "socket", Endpoint: desc, Err: err}
 		}
+		if peerCheckFor(cfg, network, address) != nil {
+			// Before binding: every datagram then carries its sender's
+			// credentials, which the receiver checks.
+			if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+				unix.Close(fd)
+				return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: fmt.Errorf("SO_PASSCRED, which the peer check needs: %w", err)}
+			}
+		}
 		if isAbstract(address) {
 			err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
 		} else {
@@ -80,6 +95,16 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // With ipcchan.WithRawMessages (on both ListenPacket and DialPacket, to
 // talk to a program that is not ipcchan) a datagram is exactly the
 // message's bytes: no tag word, no marker.
+//
+// On an abstract unixgram name, DialPacket refuses a receiving socket that
+// another user owns with an error wrapping ErrPeerRefused, unless
+// [AnyUser], [AllowIDs] or ipcchan.WithPeerCheck says otherwise (on a path
+// it checks only if one of them asks). A connected datagram socket has no
+// SO_PEERCRED: the owner's uid comes from the kernel's socket diagnostics
+// (NETLINK_SOCK_DIAG, Linux 5.3 or later), and the check sees PID 0 and
+// GID -1, which they do not report. Where the kernel cannot tell, the
+// check sees UID -1 too: the default refuses to send unchecked, AnyUser
+// sends anyway.
 func DialPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
@@ -101,7 +126,31 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
 	}
+	if check := peerCheckFor(ipcchan.NewConfig(opts...), network, address); check != nil && kind == unixgramKind {
+		if err := checkReceiver(fd, check); err != nil {
+			unix.Close(fd)
+			return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		}
+	}
 	return newDgramSenderOn[T](fd, desc, kind, false, opts)
+}
+
+// checkReceiver applies check to the owner of the socket that fd, a
+// connected unixgram socket, sends to. An owner the kernel cannot tell is
+// UID -1, which only a check that admits anyone (AnyUser) lets through.
+func checkReceiver(fd int, check func(ipcchan.PeerCred) error) error {
+	uid, err := sys.UnixPeerOwner(fd)
+	if err != nil {
+		uid = -1
+	}
+	switch cerr := check(ipcchan.PeerCred{UID: uid, GID: -1}); {
+	case cerr == nil:
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: cannot tell who owns the receiving socket (%w), and the peer check refuses an unknown owner (endpoints.AnyUser sends anyway): %w", ErrPeerRefused, err, cerr)
+	default:
+		return fmt.Errorf("%w: the receiving socket's owner: %w", ErrPeerRefused, cerr)
+	}
 }
 
 func packetKind(network string) (dgramKind, error) {
@@ -143,8 +192,13 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 		}
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
 	}
-	r := newDgramReceiver(pfd, desc, kind, ipcchan.NewConfig(opts...))
+	cfg := ipcchan.NewConfig(opts...)
+	r := newDgramReceiver(pfd, desc, kind, cfg)
 	r.path = path
+	if err := r.checkSenders(cfg.PeerCheck); err != nil {
+		r.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
 	rx, err := ipcchan.NewReceiver[T](r, opts...)
 	if err != nil {
 		r.Close()
