@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -242,16 +243,14 @@ type dgramReceiver struct {
 	// them is the hang-up. Others ask the kernel afterwards (emptyRecord).
 	record bool
 	oob    []byte
+	oobn   int
 
-	// check is the peer check of a unixgram receiver (ipcchan.WithPeerCheck,
-	// SameUser): anyone who can reach the socket can send to it (an
-	// abstract name has no permissions at all), so each datagram's sender
-	// is checked, from the credentials SO_PASSCRED puts on it (into oob),
-	// and a refused sender's datagrams — values and end-of-stream markers
-	// alike — are dropped. cred and hasCred are the last datagram's.
+	// check, if set, vets the sender of every unixgram datagram by the
+	// credentials the kernel puts on it (SO_PASSCRED, read into oob): a
+	// datagram it refuses, or that comes without credentials, is dropped
+	// unread and counted in refused.
 	check   func(ipcchan.PeerCred) error
-	cred    ipcchan.PeerCred
-	hasCred bool
+	refused atomic.Uint64
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
@@ -262,47 +261,62 @@ func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.C
 	}
 	r.buf = make([]byte, size)
 	r.readFn = r.read
-	if kind == unixpacketKind && cfg.RawMessages || kind == unixgramKind && cfg.PeerCheck != nil {
+	if kind == unixpacketKind && cfg.RawMessages {
 		var err error = unix.EBADF
 		fd.Control(func(fd int) { err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
 		if err == nil {
 			r.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 		}
-		if kind == unixgramKind {
-			// Without credentials every datagram is refused: never
-			// let a sender through unchecked.
-			r.check = cfg.PeerCheck
-		}
 	}
 	return r
 }
 
-// takeCred reads the sender's credentials from the control data of the
-// datagram just read.
-func (r *dgramReceiver) takeCred(oob []byte) {
-	r.hasCred = false
-	for len(oob) > 0 {
-		hdr, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			return
-		}
-		if hdr.Level == unix.SOL_SOCKET && hdr.Type == unix.SCM_CREDENTIALS && len(data) >= unix.SizeofUcred {
-			r.cred = ipcchan.PeerCred{
-				PID: int(int32(binary.NativeEndian.Uint32(data[0:]))),
-				UID: int(binary.NativeEndian.Uint32(data[4:])),
-				GID: int(binary.NativeEndian.Uint32(data[8:])),
-			}
-			r.hasCred = true
-			return
-		}
-		oob = rest
+// checkSenders makes a unixgram receiver vet every datagram's sender with
+// check, or with the default check if check is nil and the socket is bound
+// to an abstract name (which has no permissions). It turns SO_PASSCRED on;
+// ListenPacket has already done so before binding, so that every datagram
+// carries its sender's credentials.
+func (r *dgramReceiver) checkSenders(check func(ipcchan.PeerCred) error) error {
+	if r.kind != unixgramKind {
+		return nil
 	}
+	var err error = unix.EBADF
+	r.fd.Control(func(fd int) {
+		if check == nil && boundAbstract(fd) {
+			check = defaultPeerCheck()
+		}
+		if check != nil {
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		} else {
+			err = nil
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("SO_PASSCRED, which the peer check needs: %w", err)
+	}
+	if check != nil {
+		r.check = check
+		r.oob = make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	}
+	return nil
 }
 
-// refused reports whether the peer check refuses the sender of the
-// datagram just read.
-func (r *dgramReceiver) refused() bool {
-	return r.check != nil && (!r.hasCred || r.check(r.cred) != nil)
+// boundAbstract reports whether the socket fd is bound to an abstract
+// name.
+func boundAbstract(fd int) bool {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	u, ok := sa.(*unix.SockaddrUnix)
+	return ok && isAbstract(u.Name)
+}
+
+// admit reports whether the last datagram read came with credentials that
+// the check accepts.
+func (r *dgramReceiver) admit() bool {
+	uc, ok := sys.UcredOf(r.oob[:r.oobn])
+	return ok && r.check(ipcchan.PeerCred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}) == nil
 }
 
 func (r *dgramReceiver) String() string { return r.desc }
@@ -310,10 +324,7 @@ func (r *dgramReceiver) String() string { return r.desc }
 func (r *dgramReceiver) read(fd int) error {
 	if r.oob != nil {
 		n, oobn, err := sys.RecvmsgTrunc(fd, r.buf, r.oob)
-		r.n, r.record = n, oobn > 0
-		if err == nil && r.check != nil {
-			r.takeCred(r.oob[:oobn])
-		}
+		r.n, r.oobn, r.record = n, oobn, oobn > 0
 		return err
 	}
 	n, err := sys.RecvTrunc(fd, r.buf)
@@ -373,8 +384,9 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		default:
 			return fmt.Errorf("receive: %w", err)
 		}
-		if r.refused() {
-			continue // a sender the peer check refuses: as if never sent
+		if r.check != nil && !r.admit() {
+			r.refused.Add(1) // not delivered, never an end-of-stream marker
+			continue
 		}
 		n := r.n
 		switch {
@@ -399,6 +411,18 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 		}
 		return deliver(tag, r.buf[dgramHeader:n])
 	}
+}
+
+// RefusedDatagrams returns how many datagrams the peer check has dropped on
+// the unixgram receiver behind transport (rx.Transport() of a Receiver
+// made by ListenPacket or InheritReceiver): datagrams whose sender it
+// refused, never delivered and never taken for an end-of-stream marker.
+// It returns 0 for any other transport. It is safe for concurrent use.
+func RefusedDatagrams(transport any) uint64 {
+	if r, ok := transport.(*dgramReceiver); ok {
+		return r.refused.Load()
+	}
+	return 0
 }
 
 // Close closes the socket and removes its socket file, if it made one.

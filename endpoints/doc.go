@@ -18,4 +18,35 @@
 // datagram or record: a big-endian tag, then the payload. Every descriptor
 // is non-blocking and waited on through the Go runtime's poller, so an idle
 // endpoint holds no goroutine and no thread.
+//
+// # Who may reach a Unix socket
+//
+// A socket bound to a path is guarded by the file's permission (0600
+// unless ipcchan.WithPerm says otherwise): only its owner can connect or
+// send to it. An abstract name ("@name") has no permissions at all, so
+// every endpoint on one checks the peer's credentials instead, and by
+// default admits only processes running as this process's uid (root only
+// if this process runs as root):
+//
+//   - [Listen] checks every connection it accepts (SO_PEERCRED) and closes a
+//     refused one before reading anything from it ([Listener.Refused]
+//     counts them);
+//   - [Dial] checks the process that listens, and refuses to talk to
+//     another user's listener;
+//   - a unixgram Receiver ([ListenPacket], or an inherited one bound to an
+//     abstract name) reads the sender's credentials with every datagram
+//     (SO_PASSCRED) and drops each datagram a refused sender sent, an
+//     end-of-stream marker included, without delivering it
+//     ([RefusedDatagrams] counts them);
+//   - [DialPacket] checks who owns the receiving socket, which the kernel
+//     tells through NETLINK_SOCK_DIAG (Linux 5.3 or later); the check sees
+//     the owner's uid, with PID 0 and GID -1, which the kernel does not
+//     report (and UID -1 where the kernel cannot tell: refused by default).
+//
+// The options [SameUser] (the default, stated), [AllowIDs] (given uids and
+// gids) and [AnyUser] (everybody), or ipcchan.WithPeerCheck (any check),
+// replace the default check; on a path they add a check to the file's
+// permission. A [Socketpair] and connections handed down ([InheritConn])
+// are checked only if their options ask for it. TCP and UDP carry no
+// credentials: whoever can reach the address can connect or send.
 package endpoints

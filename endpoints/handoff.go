@@ -131,7 +131,10 @@ func Start(cmd *exec.Cmd, ends ...Handed) error {
 // handed to this one under name (see [Start]). It fails with a clear error
 // if IPCCHAN_FILES is missing or malformed, names no such endpoint, or names
 // a descriptor that is not open, not a pipe, FIFO or stream socket, or not
-// readable. Each endpoint can be inherited once.
+// readable. Each endpoint can be inherited once. A unixgram receiver bound
+// to an abstract name checks every datagram's sender as [ListenPacket]'s
+// does, with the default check unless opts set one: give it the peer check
+// option the parent gave ListenPacket ([AnyUser], say).
 func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if e, ok, err := inheritedSysV(name); ok {
 		if err != nil {

@@ -30,7 +30,8 @@ func init() {
 	// one value and closes (its end-of-stream marker), then says "done".
 	childRoles["review-dgram-intruder"] = func() error {
 		ctx := context.Background()
-		tx, err := endpoints.DialPacket[string](ctx, "unixgram", os.Getenv("DGRAM_ADDR"))
+		// An intruder skips its own check of the receiver.
+		tx, err := endpoints.DialPacket[string](ctx, "unixgram", os.Getenv("DGRAM_ADDR"), endpoints.AnyUser())
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,18 @@ type Listener[S, R any] struct {
 // listening keeps two starters apart. Close removes both files.
 //
 // Options apply to every accepted Conn: those of [Pipe], and the peer check
-// for Unix sockets (ipcchan.WithPeerCheck, [SameUser]).
+// for Unix sockets. On an abstract name, which has no file permission, only
+// processes running as this process's user are accepted unless [AnyUser],
+// [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path the file's
+// permission decides, and a check is made only if one of them asks for it.
+// A refused connection is closed before anything is read from it (see
+// Accept and Refused).
+//
+// A socket path whose directory does not exist, or that this user may not
+// create files in, is refused with an error that names the directory
+// (wrapping fs.ErrNotExist or fs.ErrPermission); an address too long for
+// a socket address with one that says the limit (wrapping
+// unix.ENAMETOOLONG).
 //
 // A peer is held to what it sends, not what it announces: a connection's
 // receive buffer grows only with the bytes that have arrived, a frame longer
@@ -66,7 +77,11 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 		return nil, err
 	}
 	desc := network + " listener " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+	}
 	cfg := ipcchan.NewConfig(opts...)
+	cfg.PeerCheck = peerCheckFor(cfg, network, address)
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
 	if limit := cfg.ConnMemoryLimit(); limit >= 0 && network != "unixpacket" {
 		l.mem = newConnMemory(limit)

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/ipcchan/internal/sys"
 	"github.com/ipcchan/ipcchan/ipcchan"
 )
 
@@ -22,15 +23,18 @@ import (
 // ipcchan.WithSenders(n) of them (default 1). A datagram over the size
 // limit is discarded and reported with ErrFrameTooLarge.
 //
-// On "unixgram" the peer check (ipcchan.WithPeerCheck, [SameUser],
-// [AllowIDs]) applies to every datagram: anyone who can reach the socket
-// can send to it — anyone at all on an abstract name, which has no
-// permissions — and a datagram whose sender the check refuses, a value or
-// an end-of-stream marker, is dropped unseen.
-//
 // UDP is lossy and unordered: the kernel drops datagrams when the
 // receiver's buffer is full, without telling the sender, and an end marker
 // can be lost like any other datagram. Use it where that is acceptable.
+//
+// On an abstract name, which has no file permission, the receiver reads
+// the sender's credentials with every datagram and drops, undelivered and
+// counted by [RefusedDatagrams], each one whose sender is not running as
+// this process's user (an end-of-stream marker included), unless
+// [AnyUser], [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path
+// the file's permission decides, and a check is made only if one of them
+// asks for it. A path is refused as by [Listen] when its directory is
+// missing or not writable, or when it is too long.
 func ListenPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], string, error) {
 	if ctx == nil {
 		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
@@ -40,6 +44,9 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		return nil, "", err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+	}
 	cfg := ipcchan.NewConfig(opts...)
 	var fd int
 	var path *unixPath
@@ -58,12 +65,12 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 			return nil, "", opErr("socket", desc, err)
 		}
-		if cfg.PeerCheck != nil {
-			// Before bind: every datagram that can arrive carries its
-			// sender's credentials.
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		if peerCheckFor(cfg, network, address) != nil {
+			// Before binding: every datagram then carries its sender's
+			// credentials, which the receiver checks.
+			if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 				unix.Close(fd)
-				return nil, "", &ipcchan.OpError{Op: "socket", Endpoint: desc, Err: err}
+				return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: fmt.Errorf("SO_PASSCRED, which the peer check needs: %w", err)}
 			}
 		}
 		if isAbstract(address) {
@@ -88,6 +95,16 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // With ipcchan.WithRawMessages (on both ListenPacket and DialPacket, to
 // talk to a program that is not ipcchan) a datagram is exactly the
 // message's bytes: no tag word, no marker.
+//
+// On an abstract unixgram name, DialPacket refuses a receiving socket that
+// another user owns with an error wrapping ErrPeerRefused, unless
+// [AnyUser], [AllowIDs] or ipcchan.WithPeerCheck says otherwise (on a path
+// it checks only if one of them asks). A connected datagram socket has no
+// SO_PEERCRED: the owner's uid comes from the kernel's socket diagnostics
+// (NETLINK_SOCK_DIAG, Linux 5.3 or later), and the check sees PID 0 and
+// GID -1, which they do not report. Where the kernel cannot tell, the
+// check sees UID -1 too: the default refuses to send unchecked, AnyUser
+// sends anyway.
 func DialPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
@@ -97,6 +114,9 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 		return nil, err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -106,7 +126,31 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if err != nil {
 		return nil, opErr("dial", desc, err)
 	}
+	if check := peerCheckFor(ipcchan.NewConfig(opts...), network, address); check != nil && kind == unixgramKind {
+		if err := checkReceiver(fd, check); err != nil {
+			unix.Close(fd)
+			return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		}
+	}
 	return newDgramSenderOn[T](fd, desc, kind, false, opts)
+}
+
+// checkReceiver applies check to the owner of the socket that fd, a
+// connected unixgram socket, sends to. An owner the kernel cannot tell is
+// UID -1, which only a check that admits anyone (AnyUser) lets through.
+func checkReceiver(fd int, check func(ipcchan.PeerCred) error) error {
+	uid, err := sys.UnixPeerOwner(fd)
+	if err != nil {
+		uid = -1
+	}
+	switch cerr := check(ipcchan.PeerCred{UID: uid, GID: -1}); {
+	case cerr == nil:
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: cannot tell who owns the receiving socket (%w), and the peer check refuses an unknown owner (endpoints.AnyUser sends anyway): %w", ErrPeerRefused, err, cerr)
+	default:
+		return fmt.Errorf("%w: the receiving socket's owner: %w", ErrPeerRefused, cerr)
+	}
 }
 
 func packetKind(network string) (dgramKind, error) {
@@ -148,8 +192,13 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 		}
 		return nil, opErr("open", desc, err)
 	}
-	r := newDgramReceiver(pfd, desc, kind, ipcchan.NewConfig(opts...))
+	cfg := ipcchan.NewConfig(opts...)
+	r := newDgramReceiver(pfd, desc, kind, cfg)
 	r.path = path
+	if err := r.checkSenders(cfg.PeerCheck); err != nil {
+		r.Close()
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+	}
 	rx, err := ipcchan.NewReceiver[T](r, opts...)
 	if err != nil {
 		r.Close()

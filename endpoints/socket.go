@@ -15,10 +15,15 @@ import (
 )
 
 // ErrPeerRefused is wrapped by the error for a Unix socket peer that the
-// configured peer check (ipcchan.WithPeerCheck, [SameUser]) refused.
+// peer check refused: the default check of an abstract name (see
+// [SameUser]) or one set with ipcchan.WithPeerCheck, [AllowIDs] or
+// [AnyUser].
 var ErrPeerRefused = errors.New("peer refused")
 
-// SameUser accepts only Unix socket peers running as this process's user.
+// SameUser accepts only Unix socket peers running as this process's user
+// (its real uid). It is the default on abstract names; on a path it adds
+// the check to the socket file's permission. See the package
+// documentation, "Who may reach a Unix socket".
 func SameUser() ipcchan.Option {
 	uid := os.Getuid()
 	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
@@ -30,7 +35,8 @@ func SameUser() ipcchan.Option {
 }
 
 // AllowIDs accepts only Unix socket peers whose uid is in uids or whose gid
-// is in gids.
+// is in gids. It replaces the default check: to keep admitting this
+// process's own user, list os.Getuid() in uids.
 func AllowIDs(uids, gids []int) ipcchan.Option {
 	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
 		for _, u := range uids {
@@ -45,6 +51,37 @@ func AllowIDs(uids, gids []int) ipcchan.Option {
 		}
 		return fmt.Errorf("uid %d, gid %d not allowed", c.UID, c.GID)
 	})
+}
+
+// AnyUser lets Unix socket peers of every user in: it turns off the
+// default same-user check of abstract names, so that any process on the
+// machine (in the same network namespace) can connect to a listener, send
+// to a unixgram receiver, or be dialled. Peers' credentials are still read
+// (Conn.PeerCred).
+func AnyUser() ipcchan.Option {
+	return ipcchan.WithPeerCheck(func(ipcchan.PeerCred) error { return nil })
+}
+
+// defaultPeerCheck returns the check of an abstract socket name made
+// without a peer check option: it admits peers running as this process's
+// real uid, read once, now (as SameUser does), not for every datagram.
+func defaultPeerCheck() func(ipcchan.PeerCred) error {
+	uid := os.Getuid()
+	return func(c ipcchan.PeerCred) error {
+		if c.UID != uid {
+			return fmt.Errorf("uid %d is not this process's uid %d (an abstract socket name has no permissions, so only the same user is let in by default; endpoints.AllowIDs or endpoints.AnyUser let others in)", c.UID, uid)
+		}
+		return nil
+	}
+}
+
+// peerCheckFor returns the peer check of a socket on network and address:
+// the configured one, or the default for an abstract Unix name.
+func peerCheckFor(cfg *ipcchan.Config, network, address string) func(ipcchan.PeerCred) error {
+	if cfg.PeerCheck == nil && strings.HasPrefix(network, "unix") && isAbstract(address) {
+		return defaultPeerCheck()
+	}
+	return cfg.PeerCheck
 }
 
 // Conn is one connected stream socket: a typed channel each way, values of
@@ -200,9 +237,15 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt. Options are those of [Pipe], and for Unix sockets
-// the peer check (ipcchan.WithPeerCheck, [SameUser]) and
-// ipcchan.WithRecvFiles, without which the kernel closes any descriptor the
-// peer sends.
+// the peer check and ipcchan.WithRecvFiles, without which the kernel
+// closes any descriptor the peer sends.
+//
+// On an abstract name, Dial refuses a listener running as another user
+// with an error wrapping ErrPeerRefused, unless [AnyUser], [AllowIDs] or
+// ipcchan.WithPeerCheck says otherwise; on a path there is no check unless
+// one of them asks for one (whoever may create files in the socket's
+// directory is trusted). A path longer than a socket address holds (108
+// bytes) is refused with an error wrapping unix.ENAMETOOLONG.
 func Dial[S, R any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*Conn[S, R], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "dial", Endpoint: network + " " + address, Err: errNilContext}
@@ -211,6 +254,11 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 		return nil, err
 	}
 	desc := network + " " + address
+	if err := checkUnixAddress(network, address); err != nil {
+		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+	}
+	cfg := ipcchan.NewConfig(opts...)
+	cfg.PeerCheck = peerCheckFor(cfg, network, address)
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -220,7 +268,7 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", ipcchan.NewConfig(opts...), opts, nil)
+	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", cfg, opts, nil)
 }
 
 func checkStreamNetwork(network string) error {
@@ -288,3 +336,16 @@ func socketName(fd int) string {
 }
 
 func isAbstract(address string) bool { return strings.HasPrefix(address, "@") }
+
+// checkUnixAddress refuses a Unix socket address that does not fit in a
+// socket address (sun_path), with an error that says the limit, before the
+// kernel's bare EINVAL would. Other networks pass.
+func checkUnixAddress(network, address string) error {
+	switch {
+	case !strings.HasPrefix(network, "unix") || len(address) <= maxSunPath:
+		return nil
+	case isAbstract(address):
+		return fmt.Errorf("abstract name %q is %d bytes, more than the %d a socket address holds; use a shorter name: %w", address, len(address), maxSunPath, unix.ENAMETOOLONG)
+	}
+	return fmt.Errorf("socket path %q is %d bytes, more than the %d a socket address holds (sun_path); use a shorter path, or an abstract name (@name): %w", address, len(address), maxSunPath, unix.ENAMETOOLONG)
+}

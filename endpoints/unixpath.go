@@ -37,6 +37,9 @@ type unixPath struct {
 //     permission there, and renamed into place, so that no one can connect
 //     through a moment of wider permission (the umask does not matter).
 func bindUnixPath(fd int, path string, typ int, perm os.FileMode) (*unixPath, error) {
+	if err := checkSocketPath(path); err != nil {
+		return nil, err
+	}
 	lock, err := lockFile(path + ".lock")
 	if err != nil {
 		return nil, err
@@ -77,6 +80,48 @@ func (u *unixPath) bind(fd, typ int, perm os.FileMode) error {
 	}
 	u.dev, u.ino = st.Dev, st.Ino
 	return nil
+}
+
+// bindSlack is what binding adds to the directory's path: the fresh
+// directory os.MkdirTemp makes (".ipcchan-" and at most 10 digits) and the
+// socket's name in it, with their slashes.
+const bindSlack = len("/.ipcchan-") + 10 + len("/s")
+
+// checkSocketPath refuses, before anything is made, a socket path that
+// does not fit in a socket address, or whose directory leaves no room to
+// bind beside it, saying the limit.
+func checkSocketPath(path string) error {
+	if len(path) > maxSunPath {
+		return fmt.Errorf("socket path %q is %d bytes, more than the %d a socket address holds (sun_path); use a shorter path, or an abstract name (@name): %w", path, len(path), maxSunPath, unix.ENAMETOOLONG)
+	}
+	if dir := filepath.Dir(path); len(dir)+bindSlack >= maxSunPath {
+		return fmt.Errorf("socket path %q is too long: the socket is bound in a fresh directory beside it, which takes the directory's path plus %d bytes of the %d a socket address holds, so the directory %q (%d bytes) may have at most %d; use a shorter directory, or an abstract name (@name): %w",
+			path, bindSlack, maxSunPath, dir, len(dir), maxSunPath-1-bindSlack, unix.ENAMETOOLONG)
+	}
+	return nil
+}
+
+// createErr says why the file path (the socket's lock file) could not be
+// made, naming its directory when the directory is the cause.
+func createErr(path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("the directory %s does not exist; create it first: %w", dir, err)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s is not a directory: %w", dir, err)
+	case errors.Is(err, unix.ELOOP):
+		return fmt.Errorf("the lock file %s is a symbolic link; refusing to follow it: %w", path, err)
+	case errors.Is(err, unix.EROFS):
+		return fmt.Errorf("the directory %s is on a read-only file system; use a writable directory: %w", dir, err)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil {
+			return fmt.Errorf("the lock file %s belongs to uid %d and this user may not open it: %w", path, st.Uid, err)
+		}
+		return fmt.Errorf("this user (uid %d) may not create files in the directory %s, where the socket and its lock file go; use a directory it may write to: %w", os.Geteuid(), dir, err)
+	}
+	return fmt.Errorf("lock file %s: %w", path, err)
 }
 
 // reclaimStale removes a socket file at path that nobody listens on, and
@@ -124,7 +169,7 @@ func lockFile(path string) (*os.File, error) {
 	for {
 		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("lock file: %w", err)
+			return nil, createErr(path, err)
 		}
 		f := os.NewFile(uintptr(fd), path)
 		if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {

@@ -73,7 +73,11 @@ type Config struct {
 	RawMessages bool
 
 	// PeerCheck, if set, vets the credentials of every peer of a Unix
-	// socket, accepted or dialled; an error refuses the connection.
+	// socket, accepted or dialled, and of the sender of every datagram a
+	// unixgram receiver gets; an error refuses the connection or drops the
+	// datagram. Nil means the endpoint's default: on an abstract socket
+	// name, which has no file permissions, only this process's user is let
+	// in; on a path, the file's permission decides.
 	PeerCheck func(PeerCred) error
 
 	// ConnMemory bounds the receive-buffer memory that all the stream
@@ -209,7 +213,8 @@ func WithRawMessages() Option {
 	return func(c *Config) { c.RawMessages = true }
 }
 
-// WithPeerCheck refuses Unix socket peers for which check returns an error.
+// WithPeerCheck refuses Unix socket peers for which check returns an error,
+// in place of the default check (see Config.PeerCheck).
 func WithPeerCheck(check func(PeerCred) error) Option {
 	return func(c *Config) { c.PeerCheck = check }
 }

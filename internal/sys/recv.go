@@ -82,3 +82,20 @@ func RecvmsgTrunc(fd int, p, oob []byte) (n, oobn int, err error) {
 	}
 	return int(r), int(msg.Controllen), nil
 }
+
+// UcredOf returns the credentials (SCM_CREDENTIALS) among the control
+// messages in oob, as recvmsg filled it, and whether there were any. It
+// allocates nothing.
+func UcredOf(oob []byte) (unix.Ucred, bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return unix.Ucred{}, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_CREDENTIALS && len(data) >= unix.SizeofUcred {
+			return *(*unix.Ucred)(unsafe.Pointer(&data[0])), true
+		}
+		oob = rest
+	}
+	return unix.Ucred{}, false
+}
