@@ -98,7 +98,7 @@ func init() {
 		ctx := context.Background()
 		// Clients waiting to be accepted, so that Accept is what runs out.
 		var clients closers
-		defer clients.Close()
+		defer func() { clients.Close() }()
 		for range 20 {
 			c, err := endpoints.Dial[int, int](ctx, "unix", l.Addr())
 			if err != nil {
