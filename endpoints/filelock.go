@@ -106,12 +106,12 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 	perm := uint32(cfg.FilePerm().Perm())
 	f, err := openLockFile(abs, perm, cfg)
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	id, err := sys.FstatID(int(f.Fd()))
 	if err != nil {
 		f.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	l := &FileLock{f: f, fd: int(f.Fd()), kind: kind, desc: desc, path: abs, cpath: append([]byte(abs), 0), id: id, perm: perm, cfg: cfg, closed: make(chan struct{})}
 	l.file.Store(f)

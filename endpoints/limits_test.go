@@ -56,10 +56,17 @@ func exhaust(what string, want syscall.Errno, mention string, make func() (io.Cl
 		c.Close()
 	}
 	made = nil
-	if after := openFDs(); after != before {
-		return fmt.Errorf("%s: %d descriptors open before, %d after", what, before, after)
+	// The process watcher lets go of its descriptors once its last watch
+	// ends, on its own goroutine: give it a moment.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+		after := openFDs()
+		if after == before {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d descriptors open before, %d after", what, before, after)
+		}
 	}
-	return nil
 }
 
 type closers []io.Closer

@@ -78,7 +78,7 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	}
 	desc := network + " listener " + address
 	if err := checkUnixAddress(network, address); err != nil {
-		return nil, &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+		return nil, opErr("listen", desc, err)
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	cfg.PeerCheck = peerCheckFor(cfg, network, address)

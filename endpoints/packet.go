@@ -45,7 +45,7 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 	}
 	desc := network + " " + address
 	if err := checkUnixAddress(network, address); err != nil {
-		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: desc, Err: err}
+		return nil, "", opErr("listen", desc, err)
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	var fd int
@@ -115,7 +115,7 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	}
 	desc := network + " " + address
 	if err := checkUnixAddress(network, address); err != nil {
-		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		return nil, opErr("dial", desc, err)
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
@@ -129,7 +129,7 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if check := peerCheckFor(ipcchan.NewConfig(opts...), network, address); check != nil && kind == unixgramKind {
 		if err := checkReceiver(fd, check); err != nil {
 			unix.Close(fd)
-			return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+			return nil, opErr("dial", desc, err)
 		}
 	}
 	return newDgramSenderOn[T](fd, desc, kind, false, opts)
@@ -197,7 +197,7 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 	r.path = path
 	if err := r.checkSenders(cfg.PeerCheck); err != nil {
 		r.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: err}
+		return nil, opErr("open", desc, err)
 	}
 	rx, err := ipcchan.NewReceiver[T](r, opts...)
 	if err != nil {

@@ -255,7 +255,7 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	}
 	desc := network + " " + address
 	if err := checkUnixAddress(network, address); err != nil {
-		return nil, &ipcchan.OpError{Op: "dial", Endpoint: desc, Err: err}
+		return nil, opErr("dial", desc, err)
 	}
 	cfg := ipcchan.NewConfig(opts...)
 	cfg.PeerCheck = peerCheckFor(cfg, network, address)

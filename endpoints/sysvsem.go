@@ -373,7 +373,7 @@ func (s *SemSet) noOp(ctx context.Context) error {
 		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: errNilContext}
 	}
 	if err := s.state(); err != nil {
-		return &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: err}
+		return opErr("semop", s.desc, err)
 	}
 	return nil
 }
