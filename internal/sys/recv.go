@@ -39,23 +39,7 @@ func PeekLen(fd int) (int, error) {
 // allocates. It returns the data and control bytes read and the message
 // flags (MSG_CTRUNC says descriptors were lost for want of room in oob).
 func Recvmsg(fd int, p, oob []byte) (n, oobn, flags int, err error) {
-	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
-	}
-	var msg unix.Msghdr
-	msg.Iov = &iov
-	msg.Iovlen = 1
-	if len(oob) > 0 {
-		msg.Control = &oob[0]
-		msg.SetControllen(len(oob))
-	}
-	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
-	if errno != 0 {
-		return 0, 0, 0, errno
-	}
-	return int(r), int(msg.Controllen), int(msg.Flags), nil
+	return recvmsg(fd, p, oob, unix.MSG_CMSG_CLOEXEC)
 }
 
 // RecvmsgTrunc receives one datagram or record into p with
@@ -64,6 +48,12 @@ func Recvmsg(fd int, p, oob []byte) (n, oobn, flags int, err error) {
 // len(p) if it did not fit (the rest is lost), and the control bytes read.
 // It allocates nothing.
 func RecvmsgTrunc(fd int, p, oob []byte) (n, oobn int, err error) {
+	n, oobn, _, err = recvmsg(fd, p, oob, unix.MSG_TRUNC|unix.MSG_CMSG_CLOEXEC)
+	return n, oobn, err
+}
+
+// recvmsg is recvmsg(2) into one buffer, asking for no source address.
+func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, msgFlags int, err error) {
 	var iov unix.Iovec
 	if len(p) > 0 {
 		iov.Base = &p[0]
@@ -76,11 +66,11 @@ func RecvmsgTrunc(fd int, p, oob []byte) (n, oobn int, err error) {
 		msg.Control = &oob[0]
 		msg.SetControllen(len(oob))
 	}
-	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_TRUNC|unix.MSG_CMSG_CLOEXEC)
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
 	if errno != 0 {
-		return 0, 0, errno
+		return 0, 0, 0, errno
 	}
-	return int(r), int(msg.Controllen), nil
+	return int(r), int(msg.Controllen), int(msg.Flags), nil
 }
 
 // UcredOf returns the credentials (SCM_CREDENTIALS) among the control
