@@ -1,4 +1,4 @@
-module github.com/ipcchan/ipcchan
+module github.com/ipcchan/go
 
 go 1.26.0
 

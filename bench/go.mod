@@ -1,12 +1,12 @@
-module github.com/ipcchan/ipcchan/bench
+module github.com/ipcchan/go/bench
 
 go 1.26.0
 
-replace github.com/ipcchan/ipcchan => ../
+replace github.com/ipcchan/go => ../
 
 require (
 	github.com/cloudwego/shmipc-go v0.2.0
-	github.com/ipcchan/ipcchan v0.0.0
+	github.com/ipcchan/go v0.0.0
 	github.com/james-barrow/golang-ipc v1.2.4
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.50.0

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // The baselines: the same exchanges on plain system calls, blocking, with

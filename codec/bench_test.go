@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 // point64 is a 64-byte fixed-size struct.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 func roundTrip[T any](t *testing.T, c codec.Codec[T], v T) T {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/ctest"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/ctest"
 )
 
 type cInner struct {

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 func ExampleBinary() {

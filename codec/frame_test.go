@@ -8,8 +8,8 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/zerotest"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/zerotest"
 )
 
 func TestFrameRoundTrip(t *testing.T) {

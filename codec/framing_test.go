@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 func mustPrefix(t testing.TB, size int, order binary.ByteOrder, inclusive bool) codec.Framing {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 // The frame reader never panics, never hands out a payload over the limit,

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // rawPipe returns a Receiver on the read end of a pipe and the plain write

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/ctest"
+	"github.com/ipcchan/go/internal/ctest"
 )
 
 // buildC compiles the C program src (see ctest.Build), skipping tb when gcc

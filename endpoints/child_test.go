@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // envChild names the helper role a re-executed test binary plays (see

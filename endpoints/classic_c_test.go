@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // These tests talk to testdata/classic.c, IPC peers written the textbook

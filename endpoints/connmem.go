@@ -9,7 +9,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // connBase is the receive buffer a connection may hold on its own. Only

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Misuse is reported, never a crash: a method called on the zero value of a

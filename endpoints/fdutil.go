@@ -3,7 +3,7 @@ package endpoints
 import (
 	"os"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/go/internal/poller"
 )
 
 // rawConn gives a poller.FD the Control method of syscall.RawConn that

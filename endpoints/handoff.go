@@ -14,7 +14,7 @@ import (
 	"sync"
 	"weak"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvFiles is the environment variable through which [Attach] tells a child

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 func TestInheritErrorsAreClear(t *testing.T) {

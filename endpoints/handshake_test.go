@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 type pointV2 struct{ X, Y, Z int32 }

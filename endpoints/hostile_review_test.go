@@ -20,9 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 func init() {

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Kernel objects outlive the processes that make them: a program killed

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // An object kind, for naming the system limit a failed creation hit.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 // BenchmarkRingSendRecvShm is BenchmarkRingSendRecv over POSIX shared

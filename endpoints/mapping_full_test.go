@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 func init() {

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // The uid the permission tests run their other user's processes as: no

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
-	"github.com/ipcchan/ipcchan/internal/sys"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // MQNotifier waits for mq_notify(2) notifications of a POSIX queue without

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // A C program's mq_send with priorities, read by a Go Receiver; and a Go

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // End of stream on message queues, which have no kernel end of stream: a

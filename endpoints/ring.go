@@ -15,9 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
-	"github.com/ipcchan/ipcchan/internal/sys"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // FormatRing makes m an empty ring channel: a header and a power-of-two

@@ -10,8 +10,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // BenchmarkRingRoundTrip measures a 64-byte message to a child process and

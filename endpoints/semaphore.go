@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Semaphore is a counting semaphore shared between processes, in memory

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 // seqpacketPair connects a unixpacket Sender and Receiver, each with its

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 // socketNets are the connection networks the socket benchmarks cover.

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 // The waits that are not channels — a POSIX semaphore's futex, a SysV

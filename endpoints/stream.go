@@ -3,8 +3,8 @@ package endpoints
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // streamKind says what a stream descriptor is, which decides its defaults.

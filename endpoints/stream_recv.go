@@ -11,10 +11,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/poller"
-	"github.com/ipcchan/ipcchan/internal/sys"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // readBufferSize is the usual size of a stream receiver's buffer: one read

@@ -3,7 +3,7 @@ package endpoints_test
 import (
 	"testing"
 
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 // TestStress runs ipcchantest.Stress over every endpoint: a short form by

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // BenchmarkSemaphoreUncontended measures Acquire+Release with nobody

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // A counter in a file, incremented by several processes each under one of

@@ -14,9 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
-	"github.com/ipcchan/ipcchan/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 // sysvQueues are the queues tests made, removed when the tests end (a SysV

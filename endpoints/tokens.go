@@ -7,7 +7,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Token channels: a semaphore or a lock seen as a channel of struct{}

@@ -1,6 +1,6 @@
 package endpoints
 
-import "github.com/ipcchan/ipcchan/ipcchan"
+import "github.com/ipcchan/go/ipcchan"
 
 // senderOver returns a Sender over t, closing t if that fails — without
 // the end-of-stream marker or shutdown of a sender that never was.

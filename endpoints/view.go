@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 	"unsafe"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // View is typed access to one value of type T at a fixed offset in a

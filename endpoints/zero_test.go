@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/internal/zerotest"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/zerotest"
 )
 
 // Every exported type of the package, declared rather than made, and as a

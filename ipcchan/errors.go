@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 var (

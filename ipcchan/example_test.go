@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Select waits on receivers of different element types at once.

@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Claim 10 (misuse is an error, never a crash): a nil transport is refused

@@ -14,9 +14,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/zerotest"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/zerotest"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // memTransport is an in-memory message transport for testing the typed

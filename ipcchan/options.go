@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ipcchan/ipcchan/codec"
+	"github.com/ipcchan/go/codec"
 )
 
 // Config is what options set. Constructors in package endpoints read the

@@ -5,7 +5,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/go/internal/poller"
 )
 
 // Failer is implemented by transports whose waits can be ended from

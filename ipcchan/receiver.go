@@ -8,8 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/ctxlock"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/ctxlock"
 )
 
 // Receiver is the receiving end of a typed channel that crosses a process

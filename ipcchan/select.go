@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/go/internal/poller"
 )
 
 // Case is one receive in a [Select]. Make one with [OnRecv].

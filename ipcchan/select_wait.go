@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ipcchan/ipcchan/internal/poller"
+	"github.com/ipcchan/go/internal/poller"
 )
 
 // selectWaiters lets a Select wait on a Receiver whose state is not all in

@@ -6,8 +6,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/codec"
-	"github.com/ipcchan/ipcchan/internal/ctxlock"
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/ctxlock"
 )
 
 // Sender is the sending end of a typed channel that crosses a process

@@ -25,7 +25,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 func main() {

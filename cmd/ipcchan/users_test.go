@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 // envRole names the helper role a re-executed test binary plays.

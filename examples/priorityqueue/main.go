@@ -23,7 +23,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 // Job is a unit of work; Urgent marks the ones sent with high priority.

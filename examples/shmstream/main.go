@@ -31,7 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 func main() {

@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipcchan/ipcchan/endpoints"
+	"github.com/ipcchan/go/endpoints"
 )
 
 // Request asks the server to reverse a word. Its fields make the default

@@ -26,7 +26,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan/proc"
+	"github.com/ipcchan/go/proc"
 )
 
 // Job asks a worker for the sum of the squares 1² + ... + N².

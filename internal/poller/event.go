@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // Event is a level-triggered flag backed by an eventfd: once Set, its

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 var errGone = errors.New("peer gone")

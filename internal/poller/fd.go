@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/ctxlock"
+	"github.com/ipcchan/go/internal/ctxlock"
 )
 
 // aLongTimeAgo is a deadline in the past, used to wake a parked call.

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // Process watching: one goroutine per process, however many processes and

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/ipcchan/internal/sys"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // Set waits until any of several descriptors is readable, with one parked

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/ctest"
+	"github.com/ipcchan/go/internal/ctest"
 )
 
 // The key Ftok derives is the one glibc's ftok(3) derives for the same file.

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ipcchan/ipcchan/internal/ctest"
+	"github.com/ipcchan/go/internal/ctest"
 )
 
 // Claim 14 (a dead lock holder is seen, a live one never taken for dead):

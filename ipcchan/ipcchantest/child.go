@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Environment of a child process started by the suite.

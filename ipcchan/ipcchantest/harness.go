@@ -20,7 +20,7 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Passable is an end that a Harness can hand to a child process.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvStress is the environment variable that sets how long each part of

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Run runs the conformance suite for h. Each test runs its peer in a child

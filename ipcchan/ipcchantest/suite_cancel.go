@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // latencyBound is how late a cancel or a Close may be observed before the

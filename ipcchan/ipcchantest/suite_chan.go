@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Chan called inside a loop, the shape a program ported from

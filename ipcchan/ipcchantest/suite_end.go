@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvEndRounds is the environment variable that sets how many short-lived

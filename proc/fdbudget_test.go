@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipcchan/ipcchan/ipcchan/proc"
+	"github.com/ipcchan/go/proc"
 )
 
 // poolUnderFDBudget starts a ring pool of one worker with fewer and fewer

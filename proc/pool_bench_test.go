@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/ipcchan/proc"
+	"github.com/ipcchan/go/proc"
 )
 
 // Tiny is a 64-byte job and result (exported for net/rpc).

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/internal/poller"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // Serve is the worker's side of a pool: it takes jobs from the pool that

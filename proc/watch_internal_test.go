@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 type watchEnd struct{ err error }

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/ipcchan/ipcchan/endpoints"
-	"github.com/ipcchan/ipcchan/ipcchan"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvWorker is set in a worker's environment to its index in the pool.

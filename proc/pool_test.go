@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ipcchan/ipcchan/ipcchan"
-	"github.com/ipcchan/ipcchan/ipcchan/proc"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/proc"
 )
 
 // The test binary is its own worker: a pool started by a test re-executes

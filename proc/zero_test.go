@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipcchan/ipcchan/internal/zerotest"
-	"github.com/ipcchan/ipcchan/ipcchan"
-	"github.com/ipcchan/ipcchan/ipcchan/proc"
+	"github.com/ipcchan/go/internal/zerotest"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/proc"
 )
 
 // A Pool nobody started, nil pools and the error types: no method panics or
