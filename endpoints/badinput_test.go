@@ -117,7 +117,7 @@ func TestTruncatedHeader(t *testing.T) {
 type point struct{ X, Y int32 }
 
 func TestWrongCodecIsADecodeErrorAndLosesNothing(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[point]()
+	tx, rx, err := endpoints.PipePair[point]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestWrongCodecIsADecodeErrorAndLosesNothing(t *testing.T) {
 }
 
 func TestOversizedSendIsRefusedBeforeSending(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[[]byte](ipcchan.WithMaxMessageSize(100))
+	tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestOversizedSendIsRefusedBeforeSending(t *testing.T) {
 		t.Fatalf("something was sent: %v", err)
 	}
 	// Atomic writes cap a frame at PIPE_BUF.
-	atx, arx, err := endpoints.Pipe[[]byte](ipcchan.WithAtomicWrites(true))
+	atx, arx, err := endpoints.PipePair[[]byte](ipcchan.WithAtomicWrites(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestOversizedSendIsRefusedBeforeSending(t *testing.T) {
 }
 
 func TestTags(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[string](ipcchan.WithTag(3))
+	tx, rx, err := endpoints.PipePair[string](ipcchan.WithTag(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestTags(t *testing.T) {
 }
 
 func TestCloseIsIdempotent(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[int64]()
+	tx, rx, err := endpoints.PipePair[int64]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestCloseIsIdempotent(t *testing.T) {
 }
 
 func TestPeerGoneOnWrite(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[[]byte]()
+	tx, rx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		t.Fatal(err)
 	}

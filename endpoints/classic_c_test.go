@@ -140,7 +140,7 @@ func TestClassicSysVQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []ipcchan.Option{ipcchan.WithCodec(c), ipcchan.WithRawMessages()}
+	opts := []ipcchan.Option{ipcchan.WithCodec(c), ipcchan.WithForeignPeer()}
 	cancels, err := endpoints.SysVReceiver[cMessage](q, endpoints.MsgSelect{Type: 2}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestClassicPosixMQ(t *testing.T) {
 	ctx := testCtx(t)
 	name := mqTestName(t)
 	classicOutput(t, ctx, "mq-send", name)
-	rx, err := endpoints.OpenMQReceiver[string](name, ipcchan.WithCodec(codec.CText(8192)), ipcchan.WithRawMessages())
+	rx, err := endpoints.OpenMQReceiver[string](name, ipcchan.WithCodec(codec.CText(8192)), ipcchan.WithForeignPeer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestClassicPosixMQ(t *testing.T) {
 		t.Fatalf("after the six: %v, want ErrWouldBlock", err)
 	}
 
-	tx, err := endpoints.OpenMQSender[string](name, ipcchan.WithCodec(codec.CText(100)), ipcchan.WithRawMessages())
+	tx, err := endpoints.OpenMQSender[string](name, ipcchan.WithCodec(codec.CText(100)), ipcchan.WithForeignPeer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestClassicUnixSockets(t *testing.T) {
 	}
 
 	cpath, gopath := filepath.Join(dir, "c.dgram"), filepath.Join(dir, "go.dgram")
-	raw := []ipcchan.Option{ipcchan.WithCodec(codec.CText(128)), ipcchan.WithRawMessages()}
+	raw := []ipcchan.Option{ipcchan.WithCodec(codec.CText(128)), ipcchan.WithForeignPeer()}
 	rx, _, err := endpoints.ListenPacket[string](ctx, "unixgram", gopath, raw...)
 	if err != nil {
 		t.Fatal(err)

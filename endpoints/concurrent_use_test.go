@@ -351,7 +351,7 @@ func TestListenerConcurrentAccept(t *testing.T) {
 // A Conn's halves are used from many goroutines on both sides at once.
 func TestConnConcurrentUse(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	a, b, err := endpoints.Socketpair[[]byte, []byte]()
+	a, b, err := endpoints.SocketPair[[]byte, []byte]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestSemaphoreConcurrentUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer endpoints.UnlinkSemaphore(name)
+	defer endpoints.RemoveSemaphore(name)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var inside atomic.Int32

@@ -17,6 +17,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Datagram format: every message is one datagram (or one seqpacket record):
@@ -55,7 +56,7 @@ var (
 )
 
 // dgramSender sends one message per datagram on a connected socket. It
-// implements ipcchan.MsgSender.
+// implements transport.MsgSender.
 type dgramSender struct {
 	fd      *poller.FD
 	desc    string
@@ -74,9 +75,9 @@ type dgramSender struct {
 	noShutdown bool
 }
 
-func newDgramSender(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramSender {
-	s := &dgramSender{fd: fd, desc: desc, kind: kind, linger: cfg.LingerTime(), raw: cfg.RawMessages}
-	s.max = min(cfg.MaxMessage(), maxDatagram(fd, kind)-headerOf(s.raw))
+func newDgramSender(fd *poller.FD, desc string, kind dgramKind, cfg *transport.Config) *dgramSender {
+	s := &dgramSender{fd: fd, desc: desc, kind: kind, linger: cfg.Linger(), raw: cfg.ForeignPeer()}
+	s.max = min(cfg.MaxMessageSize(), maxDatagram(fd, kind)-headerOf(s.raw))
 	s.writeFn = s.write
 	return s
 }
@@ -221,7 +222,7 @@ func (s *dgramSender) setHandedOff() {
 func (s *dgramSender) File() (*os.File, error) { return dupFile(s.fd) }
 
 // dgramReceiver receives one message per datagram. It implements
-// ipcchan.MsgReceiver.
+// transport.MsgReceiver.
 type dgramReceiver struct {
 	fd      *poller.FD
 	desc    string
@@ -253,15 +254,15 @@ type dgramReceiver struct {
 	refused atomic.Uint64
 }
 
-func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *ipcchan.Config) *dgramReceiver {
-	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.SenderCount(), hdr: headerOf(cfg.RawMessages)}
-	size := min(cfg.MaxMessage(), maxDatagram(fd, kind)) + r.hdr
+func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *transport.Config) *dgramReceiver {
+	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.Senders(), hdr: headerOf(cfg.ForeignPeer())}
+	size := min(cfg.MaxMessageSize(), maxDatagram(fd, kind)) + r.hdr
 	if kind.name == "udp" {
 		size = 65536
 	}
 	r.buf = make([]byte, size)
 	r.readFn = r.read
-	if kind == unixpacketKind && cfg.RawMessages {
+	if kind == unixpacketKind && cfg.ForeignPeer() {
 		var err error = unix.EBADF
 		fd.Control(func(fd int) { err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
 		if err == nil {

@@ -1,9 +1,9 @@
 // Package endpoints gives typed ipcchan senders and receivers over Linux IPC
 // primitives, one file per primitive.
 //
-//   - pipe.go: [Pipe], an anonymous pipe;
+//   - pipe.go: [PipePair], an anonymous pipe;
 //   - fifo.go: [CreateFIFO], [OpenFIFOReceiver], [OpenFIFOSender];
-//   - socket.go, listener.go: [Listen], [Dial], [Socketpair] and [Conn] for
+//   - socket.go, listener.go: [Listen], [Dial], [SocketPair] and [Conn] for
 //     Unix stream, Unix seqpacket and TCP connections;
 //   - packet.go, datagram.go: [ListenPacket], [DialPacket] for Unix datagram
 //     and UDP sockets;
@@ -46,7 +46,7 @@
 // The options [SameUser] (the default, stated), [AllowIDs] (given uids and
 // gids) and [AnyUser] (everybody), or ipcchan.WithPeerCheck (any check),
 // replace the default check; on a path they add a check to the file's
-// permission. A [Socketpair] and connections handed down ([InheritConn])
+// permission. A [SocketPair] and connections handed down ([InheritConn])
 // are checked only if their options ask for it. TCP and UDP carry no
 // credentials: whoever can reach the address can connect or send.
 package endpoints

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Misuse is reported, never a crash: a method called on the zero value of a
@@ -49,5 +50,5 @@ func opErr(op, endpoint string, err error) error {
 // wrapErr is ipcchan.WrapError for an error that may be a limit reached:
 // see opErr.
 func wrapErr(op, endpoint string, err error) error {
-	return ipcchan.WrapError(op, endpoint, limitErr(err, descriptorKind))
+	return transport.WrapError(op, endpoint, limitErr(err, descriptorKind))
 }

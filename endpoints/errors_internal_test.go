@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // A POSIX queue's receive error says "receive", and its send error "send":
@@ -18,13 +18,13 @@ func TestPosixMQErrorsNameTheirDirection(t *testing.T) {
 	if err := CreateMQ(name, MQAttr{MaxMsgs: 2, MsgSize: 64}); err != nil {
 		t.Fatal(err)
 	}
-	defer UnlinkMQ(name)
+	defer RemoveMQ(name)
 	// Each end on a descriptor open the other way: the kernel says EBADF.
 	wfd, err := openMQ(name, unix.O_WRONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rq, err := newPosixMQ(wfd, "posix mq "+name, ipcchan.NewConfig())
+	rq, err := newPosixMQ(wfd, "posix mq "+name, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPosixMQErrorsNameTheirDirection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sq, err := newPosixMQ(rfd, "posix mq "+name, ipcchan.NewConfig())
+	sq, err := newPosixMQ(rfd, "posix mq "+name, testConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,4 +46,13 @@ func TestPosixMQErrorsNameTheirDirection(t *testing.T) {
 	if !errors.Is(err, unix.EBADF) || !strings.HasPrefix(err.Error(), "send: ") {
 		t.Errorf("send on a read-only queue descriptor = %v, want a send error wrapping EBADF", err)
 	}
+}
+
+// testConfig is the Config of no options.
+func testConfig(t *testing.T) *transport.Config {
+	cfg, err := transport.NewConfig("a test", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -16,7 +16,7 @@ func ExamplePipe() {
 		ID   int64
 		Cost float64
 	}
-	tx, rx, err := endpoints.Pipe[Job]()
+	tx, rx, err := endpoints.PipePair[Job]()
 	if err != nil {
 		panic(err)
 	}

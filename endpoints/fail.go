@@ -4,10 +4,10 @@ package endpoints
 // how ipcchan's WatchPeer turns a peer's exit into ErrPeerGone where the
 // kernel reports nothing (datagrams) or reports it late.
 
-// Fail makes waits return err once queued data is read; see ipcchan.Failer.
+// Fail makes waits return err once queued data is read; see transport.Failer.
 func (r *streamReceiver) Fail(err error) { r.fd.Fail(err) }
 
-// Fail makes waits for room return err; see ipcchan.Failer.
+// Fail makes waits for room return err; see transport.Failer.
 func (s *streamSender) Fail(err error) { s.fd.Fail(err) }
 
 // Fail makes waits return err once queued datagrams are read.
@@ -17,7 +17,7 @@ func (r *dgramReceiver) Fail(err error) { r.fd.Fail(err) }
 func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }
 
 // Byte streams hold the connection handshake by default (see
-// ipcchan.HandshakeTag): a pipe or socket may reach a process built with
+// transport.HandshakeTag): a pipe or socket may reach a process built with
 // another element type.
 
 // HandshakeByDefault reports that the stream expects a hello.

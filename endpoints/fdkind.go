@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // A descriptor handed to this process — inherited from a parent (Inherit*)
@@ -101,39 +102,75 @@ func (i fdInfo) describe(name string, want use) string {
 	return fmt.Sprintf("%s (%s:[%d] %s)", name, i.name(), i.ino, what)
 }
 
-// receiverOnFD makes a Receiver on fd, which it takes over, as info says.
-func receiverOnFD[T any](fd int, info fdInfo, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+// optionsFor is the set of options an end of kind info honours, to receive
+// (send false) or to send.
+func (i fdInfo) optionsFor(send bool) transport.OptionName {
 	switch {
-	case info.class == classMQueue:
-		return newMQReceiverOn[T](fd, desc, opts)
-	case info.class == classRing:
-		return ringReceiverOn[T](fd, desc, opts)
-	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
-		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, info.sockType), nil, opts)
-	case info.class == classSocket:
-		return newStreamReceiverOn[T](fd, desc, socketKind, opts)
+	case i.class == classSocket && (i.sockType == unix.SOCK_DGRAM || i.sockType == unix.SOCK_SEQPACKET):
+		if send {
+			return optMsgSend | transport.OptPeerCheck
+		}
+		return optMsgRecv | transport.OptPeerCheck
+	case i.class == classMQueue, i.class == classRing:
+		if send {
+			return optMsgSend
+		}
+		return optMsgRecv
+	case i.class == classSocket && i.unix:
+		if send {
+			return optStreamSend
+		}
+		return optStreamRecv | transport.OptRecvFiles
+	case send:
+		return optStreamSend
 	}
-	return newStreamReceiverOn[T](fd, desc, fifoKind, opts)
+	return optStreamRecv
 }
 
-// senderOnFD makes a Sender on fd, which it takes over, as info says. The
-// descriptor may be held by other processes too: a socket is not shut down
-// on Close, and pipes and FIFOs get pipeKind's write rules (atomic writes
-// as the caller's options say, with atomicDefault otherwise).
-func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+// receiverOnFD makes a Receiver on fd, which it takes over (closing it on
+// error), as info says, with the options an end of that kind honours.
+func receiverOnFD[T any](fd int, info fdInfo, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	cfg, err := newConfig("open", desc, info.optionsFor(false), opts)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	switch {
 	case info.class == classMQueue:
-		return newMQSenderOn[T](fd, desc, opts)
+		return newMQReceiverOn[T](fd, desc, cfg)
 	case info.class == classRing:
-		return ringSenderOn[T](fd, desc, opts)
+		return ringReceiverOn[T](fd, desc, cfg)
 	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
-		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, info.sockType), true, opts)
+		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, info.sockType), nil, cfg)
+	case info.class == classSocket:
+		return newStreamReceiverOn[T](fd, desc, socketKind, cfg)
+	}
+	return newStreamReceiverOn[T](fd, desc, fifoKind, cfg)
+}
+
+// senderOnFD makes a Sender on fd, which it takes over (closing it on
+// error), as info says. The descriptor may be held by other processes too:
+// a socket is not shut down on Close, and pipes and FIFOs get atomic writes
+// as the caller's options say, with atomicDefault otherwise.
+func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+	cfg, err := newConfig("open", desc, info.optionsFor(true), opts)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	switch {
+	case info.class == classMQueue:
+		return newMQSenderOn[T](fd, desc, cfg)
+	case info.class == classRing:
+		return ringSenderOn[T](fd, desc, cfg)
+	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
+		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, info.sockType), true, cfg)
 	case info.class == classSocket:
 		kind := socketKind
 		kind.shutdown = false
-		return newStreamSenderOn[T](fd, desc, kind, opts)
+		return newStreamSenderOn[T](fd, desc, kind, cfg)
 	}
 	kind := fifoKind
 	kind.atomicWrites = atomicDefault
-	return newStreamSenderOn[T](fd, desc, kind, opts)
+	return newStreamSenderOn[T](fd, desc, kind, cfg)
 }

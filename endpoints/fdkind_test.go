@@ -15,6 +15,7 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // socketFiles returns the two ends of a Unix socket pair of type typ as
@@ -46,7 +47,7 @@ func TestFileEndpointsFollowTheDescriptor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rx, err := endpoints.FileReceiver[string](b, ipcchan.WithRecvFiles(0))
+		rx, err := endpoints.FileReceiver[string](b, ipcchan.WithRecvFiles(transport.DefaultRecvFiles))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +135,7 @@ func TestQueueErrorsNameTheirDirection(t *testing.T) {
 	if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 2, MsgSize: 64}); err != nil {
 		t.Fatal(err)
 	}
-	defer endpoints.UnlinkMQ(name)
+	defer endpoints.RemoveMQ(name)
 	tx, err := endpoints.OpenMQSender[[]byte](name)
 	if err != nil {
 		t.Fatal(err)

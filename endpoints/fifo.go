@@ -12,12 +12,15 @@ import (
 )
 
 // CreateFIFO makes a FIFO (named pipe) at path, with permission 0600 unless
-// ipcchan.WithPerm says otherwise (the process umask still applies). Like
-// O_EXCL, it fails if anything exists at path; the error then wraps
-// fs.ErrExist.
+// ipcchan.WithPerm says otherwise (the process umask still applies; it is
+// the one option CreateFIFO honours). Like O_EXCL, it fails if anything
+// exists at path; the error then wraps fs.ErrExist.
 func CreateFIFO(path string, opts ...ipcchan.Option) error {
-	cfg := ipcchan.NewConfig(opts...)
-	if err := unix.Mkfifo(path, uint32(cfg.FilePerm().Perm())); err != nil {
+	cfg, err := newConfig("mkfifo", fifoDesc(path), optCreate, opts)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mkfifo(path, uint32(cfg.Perm().Perm())); err != nil {
 		return opErr("mkfifo", fifoDesc(path), err)
 	}
 	return nil
@@ -44,10 +47,16 @@ func RemoveFIFO(path string) error {
 // and sends, and returns io.EOF once every writer that came has closed.
 //
 // A path whose last component is a symbolic link, or that is not a FIFO, is
-// refused. ctx is checked before opening. Options are those of [Pipe].
+// refused. ctx is checked before opening. Options: those of a Receiver
+// (WithCodec, WithMaxMessageSize, WithHandshake, WithForeignPeer) and
+// WithFraming.
 func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
+	}
+	cfg, err := newConfig("open", fifoDesc(path), optStreamRecv, opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -56,7 +65,7 @@ func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.O
 	if err != nil {
 		return nil, opErr("open", fifoDesc(path), err)
 	}
-	return newStreamReceiverOn[T](fd, fifoDesc(path)+" read end", fifoKind, opts)
+	return newStreamReceiverOn[T](fd, fifoDesc(path)+" read end", fifoKind, cfg)
 }
 
 // OpenFIFOSender opens the FIFO at path for writing and returns a Sender on
@@ -66,16 +75,23 @@ func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.O
 // default: each frame is written whole in one write of at most PIPE_BUF
 // (4096) bytes, and larger messages are refused with ErrMessageTooLarge.
 // Pass ipcchan.WithAtomicWrites(false) when this is the only writer.
-// A symbolic link or a path that is not a FIFO is refused.
+// A symbolic link or a path that is not a FIFO is refused. Options: those
+// of a Sender (WithCodec, WithTag, WithMaxMessageSize, WithHandshake,
+// WithForeignPeer), WithFraming, WithSendBuffer, WithLinger and
+// WithAtomicWrites.
 func OpenFIFOSender[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
+	}
+	cfg, err := newConfig("open", fifoDesc(path), optStreamSend, opts)
+	if err != nil {
+		return nil, err
 	}
 	fd, err := waitOpenFIFOWriter(ctx, path)
 	if err != nil {
 		return nil, wrapErr("open", fifoDesc(path), err)
 	}
-	return newStreamSenderOn[T](fd, fifoDesc(path)+" write end", fifoKind, opts)
+	return newStreamSenderOn[T](fd, fifoDesc(path)+" write end", fifoKind, cfg)
 }
 
 // waitOpenFIFOWriter retries a non-blocking open for writing, which fails

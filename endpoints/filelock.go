@@ -17,6 +17,7 @@ import (
 	"github.com/ipcchan/go/internal/ctxlock"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // LockKind says which kind of file lock a [FileLock] takes.
@@ -64,11 +65,11 @@ type FileLock struct {
 	fd    int
 	kind  LockKind
 	desc  string
-	path  string          // absolute: where the lock file must still be
-	cpath []byte          // path, NUL-terminated, to check it without allocating
-	id    sys.FileID      // the file f is
-	perm  uint32          // for a lock file made again
-	cfg   *ipcchan.Config // whose files are trusted
+	path  string            // absolute: where the lock file must still be
+	cpath []byte            // path, NUL-terminated, to check it without allocating
+	id    sys.FileID        // the file f is
+	perm  uint32            // for a lock file made again
+	cfg   *transport.Config // whose files are trusted
 
 	file atomic.Pointer[os.File] // what File returns
 
@@ -95,15 +96,19 @@ type FileLock struct {
 // it, another made it again) moves to the file now at path, making one if
 // none is there and refusing it as OpenLock would. So FileLocks on one
 // path exclude each other even when a holder removes the lock file before
-// it unlocks. The error of every call is an *ipcchan.OpError.
+// it unlocks. The error of every call is an *ipcchan.OpError. Options:
+// WithPerm (for a file it makes) and WithTrustedOwners.
 func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, error) {
 	desc := "lock " + path
-	cfg := ipcchan.NewConfig(opts...)
+	cfg, err := newConfig("open", desc, optCreate|transport.OptTrustedOwners, opts)
+	if err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	perm := uint32(cfg.FilePerm().Perm())
+	perm := uint32(cfg.Perm().Perm())
 	f, err := openLockFile(abs, perm, cfg)
 	if err != nil {
 		return nil, opErr("open", desc, err)
@@ -122,7 +127,7 @@ func OpenLock(path string, kind LockKind, opts ...ipcchan.Option) (*FileLock, er
 // symbolic link, never opening anything but a regular file (a FIFO or a
 // device could block or act when opened), and only a file this user, or
 // one cfg trusts, owns.
-func openLockFile(path string, perm uint32, cfg *ipcchan.Config) (*os.File, error) {
+func openLockFile(path string, perm uint32, cfg *transport.Config) (*os.File, error) {
 	var st unix.Stat_t
 	missing := false
 	if err := unix.Lstat(path, &st); err == nil {
@@ -171,7 +176,7 @@ func openLockFile(path string, perm uint32, cfg *ipcchan.Config) (*os.File, erro
 
 // checkLockFile refuses, as a lock file, what st describes unless it is a
 // regular file owned by this user or one cfg trusts.
-func checkLockFile(path string, st *unix.Stat_t, cfg *ipcchan.Config) error {
+func checkLockFile(path string, st *unix.Stat_t, cfg *transport.Config) error {
 	switch typ := st.Mode & unix.S_IFMT; {
 	case typ == unix.S_IFLNK:
 		return fmt.Errorf("%s is a symbolic link: refusing to follow it (%w)", path, unix.ELOOP)
@@ -308,7 +313,7 @@ func (l *FileLock) lock(ctx context.Context, typ int16, off, n int64) error {
 		return &ipcchan.OpError{Op: "lock", Endpoint: l.desc, Err: fmt.Errorf("%w: flock locks whole files", ipcchan.ErrNotSupported)}
 	}
 	if err := l.owner.Lock(ctx, l.closed); err != nil {
-		return ipcchan.WrapError("lock", l.desc, err)
+		return transport.WrapError("lock", l.desc, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -351,13 +356,14 @@ func (l *FileLock) Lock(ctx context.Context) error { return l.lock(ctx, unix.F_W
 func (l *FileLock) RLock(ctx context.Context) error { return l.lock(ctx, unix.F_RDLCK, 0, 0) }
 
 // LockRange takes bytes [off, off+n) (n 0: to the end, however the file
-// grows), exclusively or shared, waiting. Flock locks refuse ranges.
-func (l *FileLock) LockRange(ctx context.Context, off, n int64, exclusive bool) error {
-	typ := int16(unix.F_RDLCK)
-	if exclusive {
-		typ = unix.F_WRLCK
-	}
-	return l.lock(ctx, typ, off, n)
+// grows) exclusively, waiting. Flock locks refuse ranges.
+func (l *FileLock) LockRange(ctx context.Context, off, n int64) error {
+	return l.lock(ctx, unix.F_WRLCK, off, n)
+}
+
+// RLockRange takes bytes [off, off+n) shared, waiting; see LockRange.
+func (l *FileLock) RLockRange(ctx context.Context, off, n int64) error {
+	return l.lock(ctx, unix.F_RDLCK, off, n)
 }
 
 // TryLock takes the whole file exclusively if it is free now.
@@ -437,5 +443,5 @@ func (l *FileLock) Close() error {
 	}
 	l.f, l.held = nil, false
 	l.file.Store(nil)
-	return ipcchan.WrapError("close", l.desc, err)
+	return transport.WrapError("close", l.desc, err)
 }

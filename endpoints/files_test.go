@@ -15,11 +15,12 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 func TestSendFilesInProcess(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	a, b, err := endpoints.Socketpair[string, string](ipcchan.WithRecvFiles(0))
+	a, b, err := endpoints.SocketPair[string, string](ipcchan.WithRecvFiles(transport.DefaultRecvFiles))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +62,9 @@ func TestSendFilesInProcess(t *testing.T) {
 // The files of a value read with plain Recv are closed, whether the
 // receiver takes files (it closes them) or not (the kernel does).
 func TestFilesOfAPlainRecvAreClosed(t *testing.T) {
-	for _, opts := range [][]ipcchan.Option{nil, {ipcchan.WithRecvFiles(0)}} {
+	for _, opts := range [][]ipcchan.Option{nil, {ipcchan.WithRecvFiles(transport.DefaultRecvFiles)}} {
 		ipcchantest.CheckFDs(t) // fails the test if the descriptors leak
-		a, b, err := endpoints.Socketpair[string, string](opts...)
+		a, b, err := endpoints.SocketPair[string, string](opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +84,7 @@ func TestFilesOfAPlainRecvAreClosed(t *testing.T) {
 }
 
 func TestSendFilesRefusals(t *testing.T) {
-	a, b, err := endpoints.Socketpair[string, string]()
+	a, b, err := endpoints.SocketPair[string, string]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestSendFilesRefusals(t *testing.T) {
 	if _, err := b.Receiver().TryRecv(); err != ipcchan.ErrWouldBlock {
 		t.Fatalf("something was sent: %v", err)
 	}
-	tx, rx, _ := endpoints.Pipe[string]()
+	tx, rx, _ := endpoints.PipePair[string]()
 	defer tx.Close()
 	defer rx.Close()
 	if err := tx.SendFiles(ctx, "x", f); !errors.Is(err, ipcchan.ErrNotSupported) {
@@ -128,7 +129,7 @@ func init() {
 	// take-receiver gets a pipe's read end from its parent over a socket,
 	// reads one job from it, and reports over the socket.
 	childRoles["take-receiver"] = func() error {
-		c, err := endpoints.InheritConn[string, string]("conn", ipcchan.WithRecvFiles(0))
+		c, err := endpoints.InheritConn[string, string]("conn", ipcchan.WithRecvFiles(transport.DefaultRecvFiles))
 		if err != nil {
 			return err
 		}
@@ -158,13 +159,13 @@ func init() {
 // A whole Receiver travels to another process over a Unix socket.
 func TestSendReceiverToAChild(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	mine, theirs, err := endpoints.Socketpair[string, string]()
+	mine, theirs, err := endpoints.SocketPair[string, string]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mine.Close()
 	p := startHelper(t, "take-receiver", nil, endpoints.Pass("conn", theirs))
-	jobsTx, jobsRx, err := endpoints.Pipe[string]()
+	jobsTx, jobsRx, err := endpoints.PipePair[string]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestUnclaimedFilesAreBounded(t *testing.T) {
 	peer := pair[0]
 	defer unix.Close(peer)
 	own := os.NewFile(uintptr(pair[1]), "socketpair")
-	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(0))
+	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(transport.DefaultRecvFiles))
 	own.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestFilesOfTheNextFrameWait(t *testing.T) {
 	peer := pair[0]
 	defer unix.Close(peer)
 	own := os.NewFile(uintptr(pair[1]), "socketpair")
-	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(0), ipcchan.WithHandshake(false))
+	rx, err := endpoints.FileReceiver[string](own, ipcchan.WithRecvFiles(transport.DefaultRecvFiles), ipcchan.WithHandshake(false))
 	own.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func TestRawFramingsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, rx, err := endpoints.Pipe[rec](ipcchan.WithCodec(c), ipcchan.WithFraming(codec.FixedRecords(40)))
+	tx, rx, err := endpoints.PipePair[rec](ipcchan.WithCodec(c), ipcchan.WithFraming(codec.FixedRecords(40)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestRawFramingsTyped(t *testing.T) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 
-	ltx, lrx, err := endpoints.Pipe[string](ipcchan.WithFraming(codec.DelimitedRecords('\n')))
+	ltx, lrx, err := endpoints.PipePair[string](ipcchan.WithFraming(codec.DelimitedRecords('\n')))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRawFramingsRefuseOptions(t *testing.T) {
 		"handshake": {ipcchan.WithFraming(codec.FixedRecords(4)), ipcchan.WithHandshake(true)},
 		"atomic":    {ipcchan.WithFraming(codec.FixedRecords(8192)), ipcchan.WithAtomicWrites(true)},
 	} {
-		if tx, rx, err := endpoints.Pipe[[]byte](opts...); err == nil {
+		if tx, rx, err := endpoints.PipePair[[]byte](opts...); err == nil {
 			tx.Close()
 			rx.Close()
 			t.Errorf("%s: Pipe succeeded", name)

@@ -14,7 +14,10 @@ import (
 	"sync"
 	"weak"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // EnvFiles is the environment variable through which [Attach] tells a child
@@ -174,7 +177,7 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 	return senderOnFD[T](fd, info, desc, true, opts)
 }
 
-// InheritConn returns the connection ([Conn], from [Socketpair] or
+// InheritConn returns the connection ([Conn], from [SocketPair] or
 // [Listener.Accept]) that the parent process handed to this one under name
 // with [Pass]; see [InheritReceiver]. S and R are this side's send and
 // receive types: the parent's R and S.
@@ -183,7 +186,12 @@ func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], er
 	if err != nil {
 		return nil, err
 	}
-	return newConn[S, R](fd, desc, ipcchan.NewConfig(opts...), opts, nil)
+	cfg, err := newConfig("open", desc, optUnixConn|connOptions("unixpacket"), opts)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return newConn[S, R](fd, desc, cfg, cfg.PeerCheck(), nil)
 }
 
 // ErrNotInherited is wrapped by the errors of InheritSender and
@@ -271,7 +279,7 @@ func markHandedOff(end Passable) {
 	switch e := end.(type) {
 	case interface{ markHandedOff() }:
 		e.markHandedOff()
-	case interface{ Transport() ipcchan.MsgSender }:
+	case interface{ Transport() transport.MsgSender }:
 		if h, ok := e.Transport().(interface{ setHandedOff() }); ok {
 			h.setHandedOff()
 		}

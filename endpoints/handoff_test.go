@@ -66,7 +66,7 @@ func itoaFD(f *os.File) string {
 }
 
 func TestAttachRefusesBadNamesAndKeepsEndsOnError(t *testing.T) {
-	tx, rx, err := endpoints.Pipe[string]()
+	tx, rx, err := endpoints.PipePair[string]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +92,12 @@ func TestAttachRefusesBadNamesAndKeepsEndsOnError(t *testing.T) {
 }
 
 func TestStartHandsEndsToAChild(t *testing.T) {
-	jobsTx, jobsRx, err := endpoints.Pipe[[]byte]()
+	jobsTx, jobsRx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer jobsTx.Close()
-	outTx, outRx, err := endpoints.Pipe[[]byte]()
+	outTx, outRx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		tx, rx, err := endpoints.Pipe[[]byte]()
+		tx, rx, err := endpoints.PipePair[[]byte]()
 		if err != nil {
 			return err
 		}
@@ -194,12 +194,12 @@ func init() {
 // was given.
 func TestHandOnFromAnInheritingProcess(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	inTx, inRx, err := endpoints.Pipe[[]byte]()
+	inTx, inRx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inTx.Close()
-	outTx, outRx, err := endpoints.Pipe[[]byte]()
+	outTx, outRx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 type pointV2 struct{ X, Y, Z int32 }
@@ -44,7 +45,7 @@ func init() {
 // the same type and codec is accepted.
 func TestHandshakeAcrossProcesses(t *testing.T) {
 	recvFromChild := func(t *testing.T, env []string, rxOpts ...ipcchan.Option) error {
-		tx, rx, err := endpoints.Pipe[point](rxOpts...)
+		tx, rx, err := endpoints.PipePair[point](rxOpts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +69,7 @@ func TestHandshakeAcrossProcesses(t *testing.T) {
 	t.Log(err)
 
 	// Another element type: the receiver is a Receiver[pointV2].
-	tx, rx, err := endpoints.Pipe[pointV2]()
+	tx, rx, err := endpoints.PipePair[pointV2]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestHandshakeOffForRawPeers(t *testing.T) {
 	if m, err := lenient.Recv(ctx); err != nil || string(m) != "raw" {
 		t.Fatalf("a raw frame with the handshake off: %q, %v", m, err)
 	}
-	tx, rx, _ := endpoints.Pipe[string](ipcchan.WithHandshake(false))
+	tx, rx, _ := endpoints.PipePair[string](ipcchan.WithHandshake(false))
 	defer rx.Close()
 	tx.Send(ctx, "no hello")
 	tx.Close()
@@ -149,11 +150,11 @@ func TestFirstFrameLongerThanAHello(t *testing.T) {
 		frame []byte
 		want  string
 	}{
-		{"longest hello", codec.AppendFrame(nil, ipcchan.HandshakeTag, longest), "encodes with codec"},
-		{"a byte more", codec.AppendFrame(nil, ipcchan.HandshakeTag, append(longest, 0)), "longer than any hello"},
+		{"longest hello", codec.AppendFrame(nil, transport.HandshakeTag, longest), "encodes with codec"},
+		{"a byte more", codec.AppendFrame(nil, transport.HandshakeTag, append(longest, 0)), "longer than any hello"},
 		{"announcing the most", func() []byte {
 			var hdr [codec.HeaderSize]byte
-			codec.PutHeader(hdr[:], codec.DefaultMaxFrameSize, ipcchan.HandshakeTag)
+			codec.PutHeader(hdr[:], codec.DefaultMaxFrameSize, transport.HandshakeTag)
 			return hdr[:]
 		}(), "longer than any hello"},
 	} {

@@ -24,6 +24,7 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Hostile clients, each a separate process, against a listener. A peer is
@@ -131,7 +132,7 @@ func statusKB(field string) (int, error) {
 }
 
 // helloFrame is the hello a Sender[string] with the default codec sends,
-// built from the documented format (see ipcchan.HandshakeTag).
+// built from the documented format (see transport.HandshakeTag).
 func helloFrame() []byte {
 	c, _ := codec.Default[string]()
 	p := []byte("IPCCHAN\x00")
@@ -139,7 +140,7 @@ func helloFrame() []byte {
 	p = append(p, byte(len(c.Name())))
 	p = append(p, c.Name()...)
 	p = binary.BigEndian.AppendUint64(p, ipcchan.Fingerprint(reflect.TypeFor[string]()))
-	return codec.AppendFrame(nil, ipcchan.HandshakeTag, p)
+	return codec.AppendFrame(nil, transport.HandshakeTag, p)
 }
 
 // hostileConns opens IPCCHAN_CONNS connections to IPCCHAN_ADDR, and on each
@@ -369,7 +370,7 @@ func TestHostileDescriptorsAreBounded(t *testing.T) {
 		bound int
 	}{
 		{"unasked", nil, 0},
-		{"WithRecvFiles", []ipcchan.Option{ipcchan.WithRecvFiles(0)}, ipcchan.DefaultRecvFiles},
+		{"WithRecvFiles", []ipcchan.Option{ipcchan.WithRecvFiles(transport.DefaultRecvFiles)}, transport.DefaultRecvFiles},
 		{"WithRecvFiles(10)", []ipcchan.Option{ipcchan.WithRecvFiles(10)}, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

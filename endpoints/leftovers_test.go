@@ -61,7 +61,7 @@ func TestLeftoversOfADeadProcess(t *testing.T) {
 		t.Fatalf("helper: %q, %v", line, err)
 	}
 	// Listed only where /dev/mqueue is mounted: never left behind.
-	defer endpoints.UnlinkMQ(mq)
+	defer endpoints.RemoveMQ(mq)
 	pid := cmd.Process.Pid
 	// While it runs, everything is listed as in use and nothing is removed.
 	mine := func() []endpoints.Leftover {

@@ -80,7 +80,7 @@ func (cs closers) Close() error {
 
 func init() {
 	childRoles["limit-nofile"] = func() error {
-		tx, rx, err := endpoints.Pipe[int]() // start the runtime poller first
+		tx, rx, err := endpoints.PipePair[int]() // start the runtime poller first
 		if err != nil {
 			return err
 		}
@@ -122,11 +122,11 @@ func init() {
 			make func() (io.Closer, error)
 		}{
 			{"Pipe", func() (io.Closer, error) {
-				tx, rx, err := endpoints.Pipe[int]()
+				tx, rx, err := endpoints.PipePair[int]()
 				return closers{tx, rx}, err
 			}},
 			{"Socketpair", func() (io.Closer, error) {
-				a, b, err := endpoints.Socketpair[int, int]()
+				a, b, err := endpoints.SocketPair[int, int]()
 				return closers{a, b}, err
 			}},
 			{"MQPair", func() (io.Closer, error) {
@@ -158,22 +158,22 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				return closers{m, removeCloser(func() error { return endpoints.UnlinkShm(name) })}, nil
+				return closers{m, removeCloser(func() error { return endpoints.RemoveShm(name) })}, nil
 			}},
-			{"MapFile", func() (io.Closer, error) { return endpoints.MapFile(unique("map"), 4096, true) }},
+			{"CreateFileMapping", func() (io.Closer, error) { return endpoints.CreateFileMapping(unique("map"), 4096) }},
 			{"CreateSemaphore", func() (io.Closer, error) {
 				name := endpoints.ObjectName("limit")
 				s, err := endpoints.CreateSemaphore(name, 1)
 				if err != nil {
 					return nil, err
 				}
-				return closers{s, removeCloser(func() error { return endpoints.UnlinkSemaphore(name) })}, nil
+				return closers{s, removeCloser(func() error { return endpoints.RemoveSemaphore(name) })}, nil
 			}},
 			{"OpenLock", func() (io.Closer, error) { return endpoints.OpenLock(unique("lock"), endpoints.OFDLocks) }},
 			{"Accept", func() (io.Closer, error) { return l.Accept(ctx) }},
 			{"Select", func() (io.Closer, error) {
 				// A Select that has to wait needs an epoll set and an event.
-				tx, rx, err := endpoints.Pipe[int]()
+				tx, rx, err := endpoints.PipePair[int]()
 				if err != nil {
 					return nil, err
 				}
@@ -207,7 +207,7 @@ func init() {
 					return nil, err
 				}
 				rx, err := endpoints.OpenMQReceiver[int](name)
-				endpoints.UnlinkMQ(name)
+				endpoints.RemoveMQ(name)
 				return rx, err
 			}},
 		} {
@@ -249,7 +249,7 @@ func init() {
 			name := endpoints.ObjectName("sizes")
 			err := endpoints.CreateMQ(name, c.attr)
 			if err == nil {
-				endpoints.UnlinkMQ(name)
+				endpoints.RemoveMQ(name)
 				return fmt.Errorf("CreateMQ(%+v) succeeded", c.attr)
 			}
 			if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), c.mention) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Listener accepts stream socket connections, each a [Conn] carrying values
@@ -22,9 +24,9 @@ type Listener[S, R any] struct {
 	addr    string
 	path    *unixPath // the socket file, for a Unix path
 	tcp     bool
-	cfg     *ipcchan.Config
-	opts    []ipcchan.Option
-	mem     *connMemory // what the stream connections share, nil for no bound
+	cfg     *transport.Config
+	check   func(ipcchan.PeerCred) error // vets Unix socket peers; nil: none
+	mem     *connMemory                  // what the stream connections share, nil for none
 	refused atomic.Uint64
 
 	closeOnce sync.Once
@@ -44,7 +46,7 @@ type Listener[S, R any] struct {
 // with one wrapping ErrAddrInUse. A lock file (path + ".lock") held while
 // listening keeps two starters apart. Close removes both files.
 //
-// Options apply to every accepted Conn: those of [Pipe], and the peer check
+// Options apply to every accepted Conn: those of [PipePair], and the peer check
 // for Unix sockets. On an abstract name, which has no file permission, only
 // processes running as this process's user are accepted unless [AnyUser],
 // [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path the file's
@@ -60,7 +62,7 @@ type Listener[S, R any] struct {
 //
 // A peer is held to what it sends, not what it announces: a connection's
 // receive buffer grows only with the bytes that have arrived, a frame longer
-// than a hello is refused before the hello (see ipcchan.HandshakeTag), and
+// than a hello is refused before the hello (see transport.HandshakeTag), and
 // what the stream connections' buffers grow beyond 128 KiB each comes from
 // memory they share, ipcchan.WithConnMemory (32 MiB by default): a
 // connection that needs more than is left waits for it (its Recv still ends
@@ -80,14 +82,22 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, opErr("listen", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
-	cfg.PeerCheck = peerCheckFor(cfg, network, address)
-	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, opts: opts}
-	if limit := cfg.ConnMemoryLimit(); limit >= 0 && network != "unixpacket" {
-		l.mem = newConnMemory(limit)
+	allowed := connOptions(network)
+	if network != "unixpacket" {
+		allowed |= transport.OptConnMemory
+	}
+	if strings.HasPrefix(network, "unix") && !isAbstract(address) {
+		allowed |= optCreate
+	}
+	cfg, err := newConfig("listen", desc, allowed, opts)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, check: peerCheckFor(cfg, network, address)}
+	if network != "unixpacket" {
+		l.mem = newConnMemory(cfg.ConnMemory())
 	}
 	var fd int
-	var err error
 	if network == "unix" || network == "unixpacket" {
 		typ := unix.SOCK_STREAM
 		if network == "unixpacket" {
@@ -118,7 +128,7 @@ func (l *Listener[S, R]) listenUnix(address string, typ int) (int, error) {
 	if isAbstract(address) {
 		err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
 	} else {
-		l.path, err = bindUnixPath(fd, address, typ, l.cfg.FilePerm())
+		l.path, err = bindUnixPath(fd, address, typ, l.cfg.Perm())
 	}
 	if err == nil {
 		err = unix.Listen(fd, unix.SOMAXCONN)
@@ -189,7 +199,7 @@ func (l *Listener[S, R]) Accept(ctx context.Context) (*Conn[S, R], error) {
 		if l.tcp {
 			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		c, err := newConn[S, R](nfd, l.desc+" conn from "+peerName(sa, nfd), l.cfg, l.opts, l.mem)
+		c, err := newConn[S, R](nfd, l.desc+" conn from "+peerName(sa, nfd), l.cfg, l.check, l.mem)
 		if errors.Is(err, ErrPeerRefused) {
 			l.refused.Add(1)
 			continue
@@ -217,7 +227,7 @@ func (l *Listener[S, R]) Close() error {
 		if l.path != nil {
 			err = errors.Join(err, l.path.Close())
 		}
-		l.closeErr = ipcchan.WrapError("close", l.desc, err)
+		l.closeErr = transport.WrapError("close", l.desc, err)
 	})
 	return l.closeErr
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -65,7 +66,7 @@ func give(cmd *exec.Cmd, share bool, ends map[string]ipcchantest.Passable) (func
 
 var pipeHarness = &ipcchantest.Harness{
 	Name: "pipe",
-	Pair: endpoints.Pipe[[]byte],
+	Pair: endpoints.PipePair[[]byte],
 	Give: give,
 	TakeSender: func(name string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], error) {
 		// One writer unless the suite says it shares the end.
@@ -123,11 +124,11 @@ func fifoPair(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receive
 		return nil, nil, err
 	}
 	ctx := context.Background()
-	rx, err := endpoints.OpenFIFOReceiver[[]byte](ctx, path, opts...)
+	rx, err := endpoints.OpenFIFOReceiver[[]byte](ctx, path, receiverSide(opts)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	tx, err := endpoints.OpenFIFOSender[[]byte](ctx, path, opts...)
+	tx, err := endpoints.OpenFIFOSender[[]byte](ctx, path, senderSide(opts)...)
 	if err != nil {
 		rx.Close()
 		return nil, nil, err
@@ -143,3 +144,27 @@ func TestTCPConformance(t *testing.T)  { ipcchantest.Run(t, tcpHarness) }
 func TestUnixgramConformance(t *testing.T)   { ipcchantest.Run(t, unixgramHarness) }
 func TestUnixpacketConformance(t *testing.T) { ipcchantest.Run(t, unixpacketHarness) }
 func TestUDPConformance(t *testing.T)        { ipcchantest.Run(t, udpHarness) }
+
+// Options that configure one side of a channel alone. A harness that
+// builds its two ends separately gives each its side's options, as a
+// program would: the other side's are refused (ipcchan.ErrOption).
+const (
+	senderOnly   = transport.OptTag | transport.OptSendBuffer | transport.OptLinger | transport.OptAtomicWrites
+	receiverOnly = transport.OptSenders | transport.OptRecvFiles
+)
+
+// senderSide returns opts without the receiver's own options.
+func senderSide(opts []ipcchan.Option) []ipcchan.Option { return without(opts, receiverOnly) }
+
+// receiverSide returns opts without the sender's own options.
+func receiverSide(opts []ipcchan.Option) []ipcchan.Option { return without(opts, senderOnly) }
+
+func without(opts []ipcchan.Option, names transport.OptionName) []ipcchan.Option {
+	var out []ipcchan.Option
+	for _, o := range opts {
+		if o.Name()&names == 0 {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Mapping is a region of memory shared between processes: a memfd, a
@@ -110,53 +111,58 @@ func MappingFromFile(f *os.File) (*Mapping, error) {
 	return mapWhole(fd, f.Name(), nil)
 }
 
-// MapFile maps the regular file at path, shared with every process that
-// maps it. With create set, the file is made (mode from ipcchan.WithPerm,
-// 0600 by default; an existing file is refused with an error wrapping
-// os.ErrExist) and sized to size bytes, its blocks allocated at once
-// (fallocate, or zeros written where the file system has none): on a full
-// file system MapFile fails with an error wrapping unix.ENOSPC that names
-// the directory, and removes the file. Otherwise the existing file is
-// mapped whole and size must be 0 or its size. A symbolic link at path is
-// refused. [Mapping.Remove] deletes the file. A peer that truncates the
+// CreateFileMapping makes the regular file at path, size bytes, and maps
+// it, shared with every process that maps it. The file is made with the
+// mode of ipcchan.WithPerm (0600 by default; the one option it honours) and
+// O_EXCL — an existing file, or a symbolic link, is refused with an error
+// wrapping os.ErrExist — and its blocks are allocated at once (fallocate,
+// or zeros written where the file system has none): on a full file system
+// it fails with an error wrapping unix.ENOSPC that names the directory,
+// and removes the file. [Mapping.Remove] deletes the file. A peer that
+// truncates the file makes the package's accesses return an error wrapping
+// [ErrCorrupt] (see [Mapping]).
+func CreateFileMapping(path string, size int, opts ...ipcchan.Option) (*Mapping, error) {
+	desc := "file mapping " + path
+	cfg, err := newConfig("create", desc, optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	if size <= 0 {
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
+	}
+	perm := uint32(cfg.Perm())
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_CREAT|unix.O_EXCL, perm)
+	if err != nil {
+		return nil, opErr("create", desc, err)
+	}
+	// The umask may have taken bits away: give the mode asked for.
+	err = unix.Fchmod(fd, perm)
+	if err == nil {
+		err = unix.Ftruncate(fd, int64(size))
+	}
+	if err == nil {
+		err = reserve(fd, int64(size), filepath.Dir(path))
+	}
+	if err != nil {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, opErr("create", desc, err)
+	}
+	return mapFD(fd, desc, size, func() error { return os.Remove(path) }, false)
+}
+
+// OpenFileMapping maps the whole existing regular file at path, shared with
+// every process that maps it. A symbolic link is refused, and so is an
+// empty file. [Mapping.Remove] deletes the file. A peer that truncates the
 // file makes the package's accesses return an error wrapping [ErrCorrupt]
 // (see [Mapping]).
-func MapFile(path string, size int, create bool, opts ...ipcchan.Option) (*Mapping, error) {
+func OpenFileMapping(path string) (*Mapping, error) {
 	desc := "file mapping " + path
-	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	if create {
-		if size <= 0 {
-			return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
-		}
-		flags |= unix.O_CREAT | unix.O_EXCL
-	}
-	fd, err := unix.Open(path, flags, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	remove := func() error { return os.Remove(path) }
-	if create {
-		// The umask may have taken bits away: give the mode asked for.
-		err := unix.Fchmod(fd, uint32(ipcchan.NewConfig(opts...).FilePerm().Perm()))
-		if err == nil {
-			err = unix.Ftruncate(fd, int64(size))
-		}
-		if err == nil {
-			err = reserve(fd, int64(size), filepath.Dir(path))
-		}
-		if err != nil {
-			unix.Close(fd)
-			os.Remove(path)
-			return nil, opErr("create", desc, err)
-		}
-		return mapFD(fd, desc, size, remove, false)
-	}
-	m, err := mapWhole(fd, desc, remove)
-	if err == nil && size != 0 && size != m.Len() {
-		m.Close()
-		return nil, &ipcchan.OpError{Op: "map", Endpoint: desc, Err: fmt.Errorf("%w: the file has %d bytes, not %d", ErrMappingSize, m.Len(), size)}
-	}
-	return m, err
+	return mapWhole(fd, desc, func() error { return os.Remove(path) })
 }
 
 // mapWhole maps all of fd, which must be a regular file (or memfd or shm
@@ -211,7 +217,7 @@ func (m *Mapping) String() string {
 func (m *Mapping) made() bool { return m != nil && m.desc != "" }
 
 func (m *Mapping) notMade(op string) error {
-	return errNotMade(op, "Mapping", "NewMemfd, MapFile, CreateShm, OpenShm, CreateSysVShm or MappingFromFile")
+	return errNotMade(op, "Mapping", "NewMemfd, CreateFileMapping, OpenFileMapping, CreateShm, OpenShm, CreateSysVShm or MappingFromFile")
 }
 
 // Bytes returns the shared memory, or nil after Close. Accesses through
@@ -307,4 +313,4 @@ func (m *Mapping) Close() error {
 	return m.opErr("close", err)
 }
 
-func (m *Mapping) opErr(op string, err error) error { return ipcchan.WrapError(op, m.desc, err) }
+func (m *Mapping) opErr(op string, err error) error { return transport.WrapError(op, m.desc, err) }

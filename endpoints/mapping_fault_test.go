@@ -91,7 +91,7 @@ var shrinkables = []shrinkable{
 	}},
 	{"file", func(t *testing.T, size int) (*endpoints.Mapping, func() string) {
 		path := filepath.Join(t.TempDir(), "shared")
-		m, err := endpoints.MapFile(path, size, true)
+		m, err := endpoints.CreateFileMapping(path, size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,9 +428,9 @@ func TestSemaphoreSurvivesShrinkingPeer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Unlink()
+		defer s.Remove()
 		// A second mapping of the file, to see the waiter count.
-		m, err := endpoints.MapFile("/dev/shm/sem."+name[1:], 0, false)
+		m, err := endpoints.OpenFileMapping("/dev/shm/sem." + name[1:])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ func init() {
 	// its own mount namespace and checks that creating objects larger
 	// than they can hold fails at once, naming the file system, and
 	// leaves nothing behind; and a ramfs, which has no fallocate, over
-	// MAPFAULT_RAMDIR, where MapFile must allocate the file by writing
+	// MAPFAULT_RAMDIR, where CreateFileMapping must allocate the file by writing
 	// it. It prints "SKIP: why" if it cannot mount.
 	childRoles["mapfault-fullfs"] = func() error {
 		if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -70,12 +70,12 @@ func init() {
 			m.Close()
 		}
 		errs = append(errs, full("CreateShm", "/dev/shm", err), empty("/dev/shm"))
-		m, err = endpoints.MapFile(filepath.Join(dir, "mapped"), 1<<20, true)
+		m, err = endpoints.CreateFileMapping(filepath.Join(dir, "mapped"), 1<<20)
 		if m != nil {
 			m.Remove()
 			m.Close()
 		}
-		errs = append(errs, full("MapFile", dir, err), empty(dir))
+		errs = append(errs, full("CreateFileMapping", dir, err), empty(dir))
 		// Fill /dev/shm: a semaphore, though tiny, needs a page.
 		filler, err := os.Create("/dev/shm/filler")
 		if err != nil {
@@ -87,15 +87,15 @@ func init() {
 		}
 		s, err := endpoints.CreateSemaphore(endpoints.ObjectName("full"), 1)
 		if s != nil {
-			s.Unlink()
+			s.Remove()
 			s.Close()
 		}
 		errs = append(errs, full("CreateSemaphore", "/dev/shm", err), empty("/dev/shm", "filler"))
 		// Without fallocate, the pages are allocated by writing them: they
 		// are all in memory at once.
-		m, err = endpoints.MapFile(filepath.Join(ramdir, "mapped"), 1<<20, true)
+		m, err = endpoints.CreateFileMapping(filepath.Join(ramdir, "mapped"), 1<<20)
 		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("MapFile on a ramfs: %v", err))...)
+			return errors.Join(append(errs, fmt.Errorf("CreateFileMapping on a ramfs: %v", err))...)
 		}
 		defer m.Close()
 		resident := make([]byte, m.Len()/os.Getpagesize())

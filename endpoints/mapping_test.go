@@ -127,7 +127,7 @@ func TestMappingsSharedAcrossProcesses(t *testing.T) {
 	})
 	t.Run("file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "mapped")
-		m, err := endpoints.MapFile(path, 4096, true)
+		m, err := endpoints.CreateFileMapping(path, 4096)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,14 +153,16 @@ func TestMappingRefusals(t *testing.T) {
 	os.WriteFile(target, make([]byte, 64), 0o600)
 	link := filepath.Join(dir, "link")
 	os.Symlink(target, link)
-	if _, err := endpoints.MapFile(link, 0, false); err == nil {
+	if _, err := endpoints.OpenFileMapping(link); err == nil {
 		t.Error("a symbolic link was mapped")
 	}
-	if _, err := endpoints.MapFile(target, 64, true); !errors.Is(err, os.ErrExist) {
+	if _, err := endpoints.CreateFileMapping(target, 64); !errors.Is(err, os.ErrExist) {
 		t.Errorf("creating over an existing file: %v", err)
 	}
-	if _, err := endpoints.MapFile(target, 128, false); !errors.Is(err, endpoints.ErrMappingSize) {
-		t.Errorf("mapping with the wrong size: %v", err)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	if _, err := endpoints.OpenFileMapping(empty); !errors.Is(err, endpoints.ErrMappingSize) {
+		t.Errorf("mapping an empty file: %v", err)
 	}
 	for _, bad := range []string{"noslash", "/a/b", "/"} {
 		if _, err := endpoints.CreateShm(bad, 64); !errors.Is(err, endpoints.ErrInvalidName) {

@@ -10,6 +10,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // ListenPacket binds a datagram socket and returns a Receiver of the
@@ -47,7 +48,17 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, "", opErr("listen", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
+	allowed := optMsgRecv
+	if kind == unixgramKind {
+		allowed |= transport.OptPeerCheck
+		if !isAbstract(address) {
+			allowed |= optCreate
+		}
+	}
+	cfg, err := newConfig("listen", desc, allowed, opts)
+	if err != nil {
+		return nil, "", err
+	}
 	var fd int
 	var path *unixPath
 	if kind == udpKind {
@@ -76,14 +87,14 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 		if isAbstract(address) {
 			err = unix.Bind(fd, &unix.SockaddrUnix{Name: address})
 		} else {
-			path, err = bindUnixPath(fd, address, unix.SOCK_DGRAM, cfg.FilePerm())
+			path, err = bindUnixPath(fd, address, unix.SOCK_DGRAM, cfg.Perm())
 		}
 		if err != nil {
 			unix.Close(fd)
 			return nil, "", wrapErr("listen", desc, err)
 		}
 	}
-	rx, err := newDgramReceiverOn[T](fd, desc, kind, path, opts)
+	rx, err := newDgramReceiverOn[T](fd, desc, kind, path, cfg)
 	return rx, address, err
 }
 
@@ -92,9 +103,10 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // A message too large for one datagram is refused before sending with
 // ErrMessageTooLarge. Close sends the end-of-stream marker. On "unixgram",
 // Send waits while the receiver's queue is full; on UDP it never does.
-// With ipcchan.WithRawMessages (on both ListenPacket and DialPacket, to
+// With ipcchan.WithForeignPeer (on both ListenPacket and DialPacket, to
 // talk to a program that is not ipcchan) a datagram is exactly the
-// message's bytes: no tag word, no marker.
+// message's bytes: no tag word, no marker. Options: those of a Sender,
+// WithLinger, and on unixgram WithPeerCheck.
 //
 // On an abstract unixgram name, DialPacket refuses a receiving socket that
 // another user owns with an error wrapping ErrPeerRefused, unless
@@ -117,6 +129,14 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, opErr("dial", desc, err)
 	}
+	allowed := optMsgSend
+	if kind == unixgramKind {
+		allowed |= transport.OptPeerCheck
+	}
+	cfg, err := newConfig("dial", desc, allowed, opts)
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -126,13 +146,13 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	if check := peerCheckFor(ipcchan.NewConfig(opts...), network, address); check != nil && kind == unixgramKind {
+	if check := peerCheckFor(cfg, network, address); check != nil && kind == unixgramKind {
 		if err := checkReceiver(fd, check); err != nil {
 			unix.Close(fd)
 			return nil, opErr("dial", desc, err)
 		}
 	}
-	return newDgramSenderOn[T](fd, desc, kind, false, opts)
+	return newDgramSenderOn[T](fd, desc, kind, false, cfg)
 }
 
 // checkReceiver applies check to the owner of the socket that fd, a
@@ -166,14 +186,14 @@ func packetKind(network string) (dgramKind, error) {
 // newDgramSenderOn returns a Sender on fd, a connected message socket, which
 // it owns (closed on error too). inherited says other processes may hold
 // the socket too.
-func newDgramSenderOn[T any](fd int, desc string, kind dgramKind, inherited bool, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+func newDgramSenderOn[T any](fd int, desc string, kind dgramKind, inherited bool, cfg *transport.Config) (*ipcchan.Sender[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	ds := newDgramSender(pfd, desc, kind, ipcchan.NewConfig(opts...))
+	ds := newDgramSender(pfd, desc, kind, cfg)
 	ds.noShutdown = inherited
-	tx, err := ipcchan.NewSender[T](ds, opts...)
+	tx, err := ipcchan.NewSender[T](ds, cfg.Options(transport.SenderOptions)...)
 	if err != nil {
 		pfd.Close()
 		return nil, err
@@ -184,7 +204,7 @@ func newDgramSenderOn[T any](fd int, desc string, kind dgramKind, inherited bool
 // newDgramReceiverOn returns a Receiver on fd, a bound or connected message
 // socket, which it owns (closed on error too), with the socket file to
 // remove on Close, if any.
-func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPath, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPath, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
 		if path != nil {
@@ -192,14 +212,13 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 		}
 		return nil, opErr("open", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
 	r := newDgramReceiver(pfd, desc, kind, cfg)
 	r.path = path
-	if err := r.checkSenders(cfg.PeerCheck); err != nil {
+	if err := r.checkSenders(cfg.PeerCheck()); err != nil {
 		r.Close()
 		return nil, opErr("open", desc, err)
 	}
-	rx, err := ipcchan.NewReceiver[T](r, opts...)
+	rx, err := ipcchan.NewReceiver[T](r, cfg.Options(transport.ReceiverOptions)...)
 	if err != nil {
 		r.Close()
 		return nil, err

@@ -24,11 +24,11 @@ func abstractName(prefix string) string {
 
 func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 	ctx := context.Background()
-	rx, addr, err := endpoints.ListenPacket[[]byte](ctx, network, address, opts...)
+	rx, addr, err := endpoints.ListenPacket[[]byte](ctx, network, address, receiverSide(opts)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	tx, err := endpoints.DialPacket[[]byte](ctx, network, addr, opts...)
+	tx, err := endpoints.DialPacket[[]byte](ctx, network, addr, senderSide(opts)...)
 	if err != nil {
 		rx.Close()
 		return nil, nil, err
@@ -41,7 +41,8 @@ func packetPair(network, address string, opts ...ipcchan.Option) (*ipcchan.Sende
 var dgramLookalikes = [][]byte{{0xFF, 0xFF, 0xFF, 0xFF}, {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, {0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}}
 
 var unixgramHarness = &ipcchantest.Harness{
-	Name: "unixgram",
+	Name:          "unixgram",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return packetPair("unixgram", abstractName("dgram"), opts...)
 	},
@@ -54,7 +55,8 @@ var unixgramHarness = &ipcchantest.Harness{
 }
 
 var unixpacketHarness = &ipcchantest.Harness{
-	Name: "unixpacket",
+	Name:          "unixpacket",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		dir, err := os.MkdirTemp("", "ipcchan-seqpacket-")
 		if err != nil {
@@ -78,7 +80,8 @@ const (
 )
 
 var udpHarness = &ipcchantest.Harness{
-	Name: "udp",
+	Name:          "udp",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return packetPair("udp", "127.0.0.1:0", opts...)
 	},
@@ -130,7 +133,7 @@ func TestDatagramValuesNeverEndTheStream(t *testing.T) {
 			var opts []ipcchan.Option
 			if raw {
 				name = nw.name + "/raw"
-				opts = append(opts, ipcchan.WithRawMessages())
+				opts = append(opts, ipcchan.WithForeignPeer())
 			}
 			t.Run(name, func(t *testing.T) {
 				ipcchantest.CheckFDs(t)

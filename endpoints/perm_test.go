@@ -164,9 +164,9 @@ func newPermObjects(t *testing.T, dir string) *permObjects {
 	o.env = []string{"P_SHM=" + o.shm, "P_SEM=" + o.sem, "P_MQ=" + o.mq, "P_FIFO=" + o.fifo, "P_SOCK=" + o.sock,
 		keyEnv("P_SYSVQ", o.sysvq), keyEnv("P_SYSVSHM", o.sysvshm), keyEnv("P_SEMSET", o.semset)}
 	t.Cleanup(func() {
-		endpoints.UnlinkShm(o.shm)
-		endpoints.UnlinkSemaphore(o.sem)
-		endpoints.UnlinkMQ(o.mq)
+		endpoints.RemoveShm(o.shm)
+		endpoints.RemoveSemaphore(o.sem)
+		endpoints.RemoveMQ(o.mq)
 		if q, err := endpoints.OpenSysVQueue(o.sysvq); err == nil {
 			q.Remove()
 		}

@@ -20,18 +20,22 @@ import (
 // WithLinger, WithAtomicWrites, WithHandshake, and WithFraming to speak an
 // existing program's records (fixed, delimited, length-prefixed). Pipe returns an error if the pipe cannot be
 // made or no codec fits T.
-func Pipe[T any](opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+func PipePair[T any](opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	cfg, err := newConfig("open", "a pipe", optStream, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil, nil, &ipcchan.OpError{Op: "pipe", Err: limitErr(err, descriptorKind)}
 	}
 	name := pipeName(p[0])
-	rx, err := newStreamReceiverOn[T](p[0], name+" read end", pipeKind, opts)
+	rx, err := newStreamReceiverOn[T](p[0], name+" read end", pipeKind, cfg)
 	if err != nil {
 		unix.Close(p[1])
 		return nil, nil, err
 	}
-	tx, err := newStreamSenderOn[T](p[1], name+" write end", pipeKind, opts)
+	tx, err := newStreamSenderOn[T](p[1], name+" write end", pipeKind, cfg)
 	if err != nil {
 		rx.Close()
 		return nil, nil, err

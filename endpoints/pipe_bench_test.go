@@ -37,11 +37,11 @@ func BenchmarkPipeRoundTrip(b *testing.B) {
 // childPipes starts role with two pipes: the child receives on "in" what
 // tx sends, and sends on "out" what rx receives.
 func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcchan.Receiver[[]byte]) {
-	tx, in, err := endpoints.Pipe[[]byte]()
+	tx, in, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, rx, err := endpoints.Pipe[[]byte]()
+	out, rx, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func sendRecvBytes(b *testing.B, tx *ipcchan.Sender[[]byte], rx *ipcchan.Receive
 func BenchmarkPipeSendRecv(b *testing.B) {
 	ctx := context.Background()
 	b.Run("bytes/64B", func(b *testing.B) {
-		tx, rx, err := endpoints.Pipe[[]byte]()
+		tx, rx, err := endpoints.PipePair[[]byte]()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func BenchmarkPipeSendRecv(b *testing.B) {
 			Seq  uint64
 			Vals [7]float64
 		}
-		tx, rx, err := endpoints.Pipe[point]()
+		tx, rx, err := endpoints.PipePair[point]()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func BenchmarkPipeFramings(b *testing.B) {
 	u32, _ := codec.LengthPrefixed(4, binary.LittleEndian, false)
 	for _, f := range []codec.Framing{codec.Frames, codec.FixedRecords(64), u32} {
 		b.Run(f.String(), func(b *testing.B) {
-			tx, rx, err := endpoints.Pipe[[]byte](ipcchan.WithFraming(f))
+			tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithFraming(f))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // MQAttr sets the size of a POSIX message queue when it is created: how
@@ -55,11 +56,16 @@ func mqName(name string) (string, error) {
 }
 
 // CreateMQ creates the POSIX message queue name ("/something") with the
-// given size and the permission of ipcchan.WithPerm (0600 by default). It
-// fails, wrapping os.ErrExist, if the queue exists: a queue made by someone
-// else is never taken over. Remove it with [UnlinkMQ].
+// given size and the permission of ipcchan.WithPerm (0600 by default under
+// the umask; the one option it honours). It fails, wrapping os.ErrExist, if
+// the queue exists: a queue made by someone else is never taken over.
+// Remove it with [RemoveMQ].
 func CreateMQ(name string, attr MQAttr, opts ...ipcchan.Option) error {
-	fd, err := createMQ(name, attr, ipcchan.NewConfig(opts...).FilePerm())
+	cfg, err := newConfig("create", name, optCreate, opts)
+	if err != nil {
+		return err
+	}
+	fd, err := createMQ(name, attr, cfg.Perm())
 	if err != nil {
 		return err
 	}
@@ -120,14 +126,14 @@ func mqAttrErr(err error, a *sys.MqAttr) error {
 	return err
 }
 
-// UnlinkMQ removes the POSIX message queue name. Open descriptors keep
+// RemoveMQ removes the POSIX message queue name. Open descriptors keep
 // working until closed.
-func UnlinkMQ(name string) error {
+func RemoveMQ(name string) error {
 	k, err := mqName(name)
 	if err == nil {
 		err = sys.MqUnlink(k)
 	}
-	return ipcchan.WrapError("unlink", name, err)
+	return transport.WrapError("unlink", name, err)
 }
 
 // StatMQ returns the state of the POSIX message queue name.
@@ -142,7 +148,7 @@ func StatMQ(name string) (MQStats, error) {
 	}
 	defer unix.Close(fd)
 	st, err := mqStats(fd)
-	return st, ipcchan.WrapError("stat", name, err)
+	return st, transport.WrapError("stat", name, err)
 }
 
 func mqStats(fd int) (MQStats, error) {
@@ -153,19 +159,30 @@ func mqStats(fd int) (MQStats, error) {
 	return MQStats{Messages: int(a.Curmsgs), MaxMsgs: int(a.Maxmsg), MsgSize: int(a.Msgsize)}, nil
 }
 
-// MQStatsOf returns the state of the POSIX queue behind a Sender's or
-// Receiver's transport (tx.Transport() or rx.Transport()); it wraps
-// ipcchan.ErrNotSupported for any other transport.
-func MQStatsOf(transport any) (MQStats, error) {
-	if q, ok := transport.(*posixMQ); ok {
-		var st MQStats
-		var err error
-		if cerr := q.fd.Control(func(fd int) { st, err = mqStats(fd) }); cerr != nil {
-			err = cerr
-		}
-		return st, ipcchan.WrapError("stat", q.desc, err)
+// MQSenderStats returns the state of the POSIX queue tx sends to (a Sender
+// of OpenMQSender, MQPair, or one inherited); it wraps
+// ipcchan.ErrNotSupported for a Sender on another transport.
+func MQSenderStats[T any](tx *ipcchan.Sender[T]) (MQStats, error) {
+	return posixMQStats(tx.Transport())
+}
+
+// MQReceiverStats returns the state of the POSIX queue rx receives from;
+// see [MQSenderStats].
+func MQReceiverStats[T any](rx *ipcchan.Receiver[T]) (MQStats, error) {
+	return posixMQStats(rx.Transport())
+}
+
+func posixMQStats(t any) (MQStats, error) {
+	q, ok := t.(*posixMQ)
+	if !ok {
+		return MQStats{}, &ipcchan.OpError{Op: "stat", Endpoint: fmt.Sprint(t), Err: fmt.Errorf("%w: not a POSIX message queue", ipcchan.ErrNotSupported)}
 	}
-	return MQStats{}, ipcchan.ErrNotSupported
+	var st MQStats
+	var err error
+	if cerr := q.fd.Control(func(fd int) { st, err = mqStats(fd) }); cerr != nil {
+		err = cerr
+	}
+	return st, transport.WrapError("stat", q.desc, err)
 }
 
 // OpenMQSender returns a Sender on the existing POSIX queue name. The tag
@@ -173,16 +190,22 @@ func MQStatsOf(transport any) (MQStats, error) {
 // 0 to 32767; messages longer than the queue's message size are refused
 // before anything is sent. Close posts an end-of-stream marker (see
 // [OpenMQReceiver]), waiting up to the linger time for room — except with
-// ipcchan.WithRawMessages, for a receiver that is not ipcchan. A value
-// that begins like the marker is sent escaped, 16 bytes longer (see the
-// README), so that no value ends the stream; one whose escaped form does
-// not fit the queue is refused with ErrMessageTooLarge.
+// ipcchan.WithForeignPeer, for a receiver that is not ipcchan. A value
+// that begins like the marker is sent escaped, 16 bytes longer (see
+// PROTOCOL.md §7), so that no value ends the stream; one whose escaped form
+// does not fit the queue is refused with ErrMessageTooLarge. Options: those
+// of a Sender and WithLinger.
 func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	desc := "posix mq " + name
+	cfg, err := newConfig("open", desc, optMsgSend, opts)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := openMQ(name, unix.O_WRONLY)
 	if err != nil {
 		return nil, err
 	}
-	return newMQSenderOn[T](fd, "posix mq "+name, opts)
+	return newMQSenderOn[T](fd, desc, cfg)
 }
 
 // OpenMQReceiver returns a Receiver on the existing POSIX queue name. It
@@ -191,15 +214,20 @@ func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T
 // io.EOF once as many senders as ipcchan.WithSenders says (default 1) have
 // closed, each posting a marker; a peer that dies without closing is seen
 // through Receiver.WatchPeer. A message that carries an escaped value is
-// delivered without its escape. With ipcchan.WithRawMessages every message
+// delivered without its escape. With ipcchan.WithForeignPeer every message
 // is delivered as it is, markers and escapes included, and Recv never
-// returns io.EOF.
+// returns io.EOF. Options: those of a Receiver and WithSenders.
 func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
+	desc := "posix mq " + name
+	cfg, err := newConfig("open", desc, optMsgRecv, opts)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := openMQ(name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
-	return newMQReceiverOn[T](fd, "posix mq "+name, opts)
+	return newMQReceiverOn[T](fd, desc, cfg)
 }
 
 func openMQ(name string, mode int) (int, error) {
@@ -219,6 +247,11 @@ func openMQ(name string, mode int) (int, error) {
 // is left behind however the program ends. Hand either end to a child with
 // [Pass]. Options are those of [OpenMQSender] and [OpenMQReceiver].
 func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	desc := "posix mq (unnamed)"
+	cfg, err := newConfig("create", desc, optMsgSend|optMsgRecv, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	name := ObjectName("pair") // found by Leftovers if we die before the unlink
 	fd, err := createMQ(name, attr, 0o600)
 	if err != nil {
@@ -235,13 +268,12 @@ func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ip
 		unix.Close(fd)
 		return nil, nil, &ipcchan.OpError{Op: "open", Endpoint: "posix mq", Err: limitErr(err, descriptorKind)}
 	}
-	desc := "posix mq (unnamed)"
-	rx, err := newMQReceiverOn[T](fd, desc, opts)
+	rx, err := newMQReceiverOn[T](fd, desc, cfg)
 	if err != nil {
 		unix.Close(wfd)
 		return nil, nil, err
 	}
-	tx, err := newMQSenderOn[T](wfd, desc, opts)
+	tx, err := newMQSenderOn[T](wfd, desc, cfg)
 	if err != nil {
 		rx.Close()
 		return nil, nil, err
@@ -249,34 +281,34 @@ func MQPair[T any](attr MQAttr, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ip
 	return tx, rx, nil
 }
 
-func newMQReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	q, err := newPosixMQ(fd, desc, ipcchan.NewConfig(opts...))
+func newMQReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
+	q, err := newPosixMQ(fd, desc, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](q, opts)
+	return receiverOver[T](q, cfg)
 }
 
-func newMQSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
-	q, err := newPosixMQ(fd, desc, ipcchan.NewConfig(opts...))
+func newMQSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Sender[T], error) {
+	q, err := newPosixMQ(fd, desc, cfg)
 	if err != nil {
 		return nil, err
 	}
 	q.sending = true
-	return senderOver[T](q, opts)
+	return senderOver[T](q, cfg)
 }
 
 // posixMQ is one end of a POSIX message queue: the queue descriptor on
 // the runtime poller (Linux reports it readable while messages are queued
-// and writable while there is room). It implements ipcchan.MsgSender and
-// ipcchan.MsgReceiver.
+// and writable while there is room). It implements transport.MsgSender and
+// transport.MsgReceiver.
 type posixMQ struct {
 	fd      *poller.FD
 	desc    string
 	msgSize int
 	linger  time.Duration
 	sending bool // a sender's end: Close posts the end-of-stream marker
-	raw     bool // no end-of-stream markers (ipcchan.WithRawMessages)
+	raw     bool // no end-of-stream markers (ipcchan.WithForeignPeer)
 
 	// handedOff: another process holds the descriptor too and will post
 	// its own marker, so Close posts none.
@@ -301,7 +333,7 @@ type posixMQ struct {
 	closeErr  error
 }
 
-func newPosixMQ(fd int, desc string, cfg *ipcchan.Config) (*posixMQ, error) {
+func newPosixMQ(fd int, desc string, cfg *transport.Config) (*posixMQ, error) {
 	st, err := mqStats(fd)
 	if err != nil {
 		unix.Close(fd)
@@ -312,8 +344,8 @@ func newPosixMQ(fd int, desc string, cfg *ipcchan.Config) (*posixMQ, error) {
 		return nil, opErr("open", desc, err)
 	}
 	q := &posixMQ{
-		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.LingerTime(),
-		max: cfg.MaxMessage(), senders: cfg.SenderCount(), raw: cfg.RawMessages,
+		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.Linger(),
+		max: cfg.MaxMessageSize(), senders: cfg.Senders(), raw: cfg.ForeignPeer(),
 	}
 	q.readFn, q.writeFn = q.read, q.write
 	return q, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // OpenMQBands returns one Receiver per priority band of the existing POSIX
@@ -33,11 +34,14 @@ func OpenMQBands[T any](name string, splits []uint32, opts ...ipcchan.Option) ([
 	if len(splits) == 0 || !slices.IsSortedFunc(splits, func(a, b uint32) int { return int(b) - int(a) }) || splits[len(splits)-1] == 0 {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: name, Err: fmt.Errorf("%w: band splits %v: want distinct priorities above 0, highest first", ErrInvalidName, splits)}
 	}
+	cfg, err := newConfig("open", "posix mq "+name, optMsgRecv, opts)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := openMQ(name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
-	cfg := ipcchan.NewConfig(opts...)
 	q, err := newPosixMQ(fd, "posix mq "+name, cfg)
 	if err != nil {
 		return nil, err
@@ -62,7 +66,7 @@ func OpenMQBands[T any](name string, splits []uint32, opts ...ipcchan.Option) ([
 		d.bands = append(d.bands, b)
 	}
 	for _, b := range d.bands {
-		rx, err := ipcchan.NewReceiver[T](b, opts...)
+		rx, err := ipcchan.NewReceiver[T](b, cfg.Options(transport.ReceiverOptions)...)
 		if err != nil {
 			return fail(err)
 		}
@@ -108,7 +112,7 @@ type heldMsg struct {
 	body []byte
 }
 
-// mqBand is one priority band: an ipcchan.MsgReceiver whose readiness (the
+// mqBand is one priority band: an transport.MsgReceiver whose readiness (the
 // queue has messages, or the band holds some) a Select can wait on.
 type mqBand struct {
 	d      *mqDemux

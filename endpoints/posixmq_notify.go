@@ -13,6 +13,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // MQNotifier waits for mq_notify(2) notifications of a POSIX queue without
@@ -118,7 +119,7 @@ func (n *MQNotifier) Wait(ctx context.Context) error {
 		err := n.nl.Read(ctx, n.readFn)
 		if err != nil {
 			n.register(false) // withdraw; the kernel's "removed" cookie is read next time
-			return ipcchan.WrapError("notify", n.name, err)
+			return transport.WrapError("notify", n.name, err)
 		}
 		if n.buf[notifyCookieLen-1] == notifyWokenUp {
 			return nil

@@ -17,7 +17,8 @@ import (
 )
 
 var posixMQHarness = &ipcchantest.Harness{
-	Name: "posixmq",
+	Name:          "posixmq",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return endpoints.MQPair[[]byte](endpoints.MQAttr{MaxMsgs: 10, MsgSize: 8192}, opts...)
 	},
@@ -59,7 +60,7 @@ func TestPosixMQConformance(t *testing.T) { ipcchantest.Run(t, posixMQHarness) }
 // mqTestName returns a queue name unique to this test, unlinked at its end.
 func mqTestName(t *testing.T) string {
 	name := fmt.Sprintf("/ipcchan-test-%d-%s", os.Getpid(), sanitize(t.Name()))
-	t.Cleanup(func() { endpoints.UnlinkMQ(name) })
+	t.Cleanup(func() { endpoints.RemoveMQ(name) })
 	return name
 }
 
@@ -103,8 +104,8 @@ func TestPosixMQPriorities(t *testing.T) {
 	if err != nil || st.Messages != len(sends) || st.MaxMsgs != 10 || st.MsgSize != 64 {
 		t.Fatalf("StatMQ = %+v, %v", st, err)
 	}
-	if st2, err := endpoints.MQStatsOf(rx.Transport()); err != nil || st2 != st {
-		t.Fatalf("MQStatsOf = %+v, %v; StatMQ said %+v", st2, err, st)
+	if st2, err := endpoints.MQReceiverStats(rx); err != nil || st2 != st {
+		t.Fatalf("MQReceiverStats = %+v, %v; StatMQ said %+v", st2, err, st)
 	}
 	tx.Close() // posts the end-of-stream marker, at priority 0, after "lowest"
 	want := []string{"urgent-a", "urgent-b", "mid", "low-a", "low-b", "lowest"}
@@ -162,10 +163,10 @@ func TestPosixMQCreateAndRefusals(t *testing.T) {
 	if _, err := endpoints.OpenMQReceiver[[]byte]("/ipcchan-test-missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("opening a missing queue: %v, want os.ErrNotExist", err)
 	}
-	if err := endpoints.UnlinkMQ(name); err != nil {
+	if err := endpoints.RemoveMQ(name); err != nil {
 		t.Fatal(err)
 	}
-	if err := endpoints.UnlinkMQ(name); !errors.Is(err, os.ErrNotExist) {
+	if err := endpoints.RemoveMQ(name); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("unlinking twice: %v", err)
 	}
 }

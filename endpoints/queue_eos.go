@@ -24,7 +24,7 @@ import (
 // priority 0), strips the first 16 bytes of a body that begins with
 // queueEscape, and delivers every other body as it is. Values that do not
 // begin with the prefix, nearly all, go as they are, with no copy.
-// Raw messages (ipcchan.WithRawMessages) have neither marker nor escape.
+// Raw messages (ipcchan.WithForeignPeer) have neither marker nor escape.
 const (
 	queueEOSPrefix = "\x00IPCCHAN-EOS\x00\x00\x00"
 	queueEOS       = queueEOSPrefix + "\x01"
@@ -54,7 +54,7 @@ func appendQueueValue(dst, msg []byte, size int) ([]byte, error) {
 // queueEscapeTooLarge is the error for a value whose escaped form does not
 // fit a queue message of size bytes.
 func queueEscapeTooLarge(n, size int) error {
-	return fmt.Errorf("%w: a %d-byte value that begins like the end-of-stream marker (%q) goes escaped, %d bytes longer, and %d bytes exceed the queue's message size %d: make the queue's messages larger, or use ipcchan.WithRawMessages on both ends",
+	return fmt.Errorf("%w: a %d-byte value that begins like the end-of-stream marker (%q) goes escaped, %d bytes longer, and %d bytes exceed the queue's message size %d: make the queue's messages larger, or use ipcchan.WithForeignPeer on both ends",
 		ipcchan.ErrMessageTooLarge, n, queueEOSPrefix, len(queueEscape), n+len(queueEscape), size)
 }
 

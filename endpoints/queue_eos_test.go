@@ -39,7 +39,7 @@ func queueCases(t *testing.T) []queueCase {
 			if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: 64}); err != nil {
 				t.Fatal(err)
 			}
-			defer endpoints.UnlinkMQ(name)
+			defer endpoints.RemoveMQ(name)
 			rx, err := endpoints.OpenMQReceiver[[]byte](name, rxOpts...)
 			if err != nil {
 				t.Fatal(err)
@@ -168,7 +168,7 @@ func TestQueueEscapeOnTheWire(t *testing.T) {
 		t.Run(qc.name, func(t *testing.T) {
 			ipcchantest.CheckFDs(t)
 			ctx := testCtx(t)
-			raw := []ipcchan.Option{ipcchan.WithRawMessages()}
+			raw := []ipcchan.Option{ipcchan.WithForeignPeer()}
 			// A Sender escapes; a raw Receiver sees the bytes on the queue.
 			tx, rawRx := qc.pair(t, nil, raw)
 			values := [][]byte{[]byte(queueMarker), []byte("plain"), []byte(queuePrefix), nil, []byte(queueEscape + "x")}

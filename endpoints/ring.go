@@ -18,6 +18,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // FormatRing makes m an empty ring channel: a header and a power-of-two
@@ -25,9 +26,23 @@ import (
 // power of two wastes nothing). ipcchan.WithMaxMessageSize bounds the
 // records (default and at most half the data area). Format a mapping once,
 // before any end opens it; formatting a ring in use corrupts it.
+// WithMaxMessageSize is the one option it honours.
 func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
 	if !m.made() {
 		return m.notMade("format ring")
+	}
+	cfg, err := newConfig("format ring", m.desc, transport.OptMaxMessageSize, opts)
+	if err != nil {
+		return err
+	}
+	return formatRingIn(m, cfg)
+}
+
+// formatRingIn formats m with cfg's largest message.
+func formatRingIn(m *Mapping, cfg *transport.Config) error {
+	maxRecord := 0 // half the data area
+	if cfg.Given(transport.OptMaxMessageSize) {
+		maxRecord = cfg.MaxMessageSize()
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -35,7 +50,7 @@ func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
 		return m.opErr("format ring", os.ErrClosed)
 	}
 	return m.opErr("format ring", m.access(func() error {
-		_, err := formatRing(m.data, ipcchan.NewConfig(opts...).MaxMessageSize)
+		_, err := formatRing(m.data, maxRecord)
 		return err
 	}))
 }
@@ -45,20 +60,26 @@ func FormatRing(m *Mapping, opts ...ipcchan.Option) error {
 // processes. Hand either end to a child with [Pass]; the child picks it up
 // with InheritSender or InheritReceiver. Several sender processes may share
 // a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
+// Options: those of RingSender and RingReceiver; WithMaxMessageSize also
+// bounds the ring's records (see FormatRing).
 func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
+	cfg, err := newConfig("create", "a ring", optMsgSend|optMsgRecv, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	m, err := NewMemfd("ipcchan-ring", size)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer m.Close()
-	if err := FormatRing(m, opts...); err != nil {
+	if err := formatRingIn(m, cfg); err != nil {
 		return nil, nil, err
 	}
-	tx, err := RingSender[T](m, opts...)
+	tx, err := ringSender[T](m, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	rx, err := RingReceiver[T](m, opts...)
+	rx, err := ringReceiver[T](m, cfg)
 	if err != nil {
 		tx.Close()
 		return nil, nil, err
@@ -70,26 +91,44 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 // [FormatRing]). It maps the object again for itself, so m may be closed
 // afterwards. Sends copy the message into the ring and make no system call
 // unless the reader is parked (one futex wake) or the ring is full (the
-// sender parks). Close appends an end-of-stream record.
+// sender parks). Close appends an end-of-stream record. Options: those of a
+// Sender and WithLinger.
 func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
-	r, err := openRingEnd(m, true, ipcchan.NewConfig(opts...))
+	cfg, err := newConfig("open", "ring in "+m.String(), optMsgSend, opts)
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, opts)
+	return ringSender[T](m, cfg)
+}
+
+func ringSender[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Sender[T], error) {
+	r, err := openRingEnd(m, true, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return senderOver[T](r, cfg)
 }
 
 // RingReceiver returns the Receiver of the ring formatted in m; a ring has
 // one. Receives read records in place and make no system call while
 // records are there; on an empty ring the receiver spins briefly, then
 // parks on a futex in the mapping (holding an OS thread while parked),
-// which the sender wakes. A dead sender is seen through WatchPeer.
+// which the sender wakes. A dead sender is seen through WatchPeer. Options:
+// those of a Receiver and WithSenders.
 func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	r, err := openRingEnd(m, false, ipcchan.NewConfig(opts...))
+	cfg, err := newConfig("open", "ring in "+m.String(), optMsgRecv, opts)
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, opts)
+	return ringReceiver[T](m, cfg)
+}
+
+func ringReceiver[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
+	r, err := openRingEnd(m, false, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return receiverOver[T](r, cfg)
 }
 
 // ringMinSpin is the shortest a ring end spins before it parks.
@@ -154,7 +193,7 @@ type Ring struct {
 	closeErr  error
 }
 
-func openRingEnd(m *Mapping, writer bool, cfg *ipcchan.Config) (*Ring, error) {
+func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*Ring, error) {
 	if !m.made() {
 		// A zero Mapping's shmid, 0, may be somebody's SysV segment.
 		return nil, m.notMade("open ring")
@@ -180,9 +219,9 @@ func openRingIn(m *Mapping) (rm *ringMem, err error) {
 	return rm, err
 }
 
-func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *ipcchan.Config) *Ring {
+func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *Ring {
 	r := &Ring{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
-		senders: cfg.SenderCount(), max: cfg.MaxMessage(), linger: cfg.LingerTime(), guard: own.guard}
+		senders: cfg.Senders(), max: cfg.MaxMessageSize(), linger: cfg.Linger(), guard: own.guard}
 	word := rm.rwait
 	if writer {
 		word = rm.wwait
@@ -499,16 +538,16 @@ func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 	case !r.made():
 		return nil, r.notMade("reserve")
 	case ctx == nil:
-		return nil, ipcchan.WrapError("reserve", r.desc, errNilContext)
+		return nil, transport.WrapError("reserve", r.desc, errNilContext)
 	case !r.writer:
-		return nil, ipcchan.WrapError("reserve", r.desc, errors.New("reserve on the receiving end of a ring"))
+		return nil, transport.WrapError("reserve", r.desc, errors.New("reserve on the receiving end of a ring"))
 	case n < 0 || n > r.r.maxRecord:
-		return nil, ipcchan.WrapError("reserve", r.desc, fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, n, r.r.maxRecord))
+		return nil, transport.WrapError("reserve", r.desc, fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, n, r.r.maxRecord))
 	case r.locked:
-		return nil, ipcchan.WrapError("reserve", r.desc, errors.New("a reservation is already open"))
+		return nil, transport.WrapError("reserve", r.desc, errors.New("a reservation is already open"))
 	}
 	if !r.enter() {
-		return nil, ipcchan.WrapError("reserve", r.desc, os.ErrClosed)
+		return nil, transport.WrapError("reserve", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
 	try := func() error {
@@ -528,7 +567,7 @@ func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 		return parkOn(r.r.wwait, try, &writerRecheck)
 	}
 	if err := r.do(ctx, try, block); err != nil {
-		return nil, ipcchan.WrapError("reserve", r.desc, ringErr(err))
+		return nil, transport.WrapError("reserve", r.desc, ringErr(err))
 	}
 	i := r.reserved & r.r.mask
 	return r.r.data[i+recHeader : i+recHeader+uint64(n)], nil
@@ -541,17 +580,17 @@ func (r *Ring) Commit(tag uint32, n int) error {
 		return r.notMade("commit")
 	}
 	if !r.locked {
-		return ipcchan.WrapError("commit", r.desc, errors.New("nothing reserved"))
+		return transport.WrapError("commit", r.desc, errors.New("nothing reserved"))
 	}
 	if n < 0 || n > r.resLen {
-		return ipcchan.WrapError("commit", r.desc, fmt.Errorf("%d bytes of a %d-byte reservation", n, r.resLen))
+		return transport.WrapError("commit", r.desc, fmt.Errorf("%d bytes of a %d-byte reservation", n, r.resLen))
 	}
 	if !r.enter() {
-		return ipcchan.WrapError("commit", r.desc, os.ErrClosed)
+		return transport.WrapError("commit", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
 	r.comTag, r.comLen = tag, n
-	return ipcchan.WrapError("commit", r.desc, r.m.access(r.commitFn))
+	return transport.WrapError("commit", r.desc, r.m.access(r.commitFn))
 }
 
 // commitRecord publishes the reserved record with comTag and comLen
@@ -694,21 +733,21 @@ func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
 	case !r.made():
 		return nil, 0, r.notMade("peek")
 	case ctx == nil:
-		return nil, 0, ipcchan.WrapError("peek", r.desc, errNilContext)
+		return nil, 0, transport.WrapError("peek", r.desc, errNilContext)
 	}
 	if r.writer {
 		return nil, 0, errors.New("peek on the sending end of a ring")
 	}
 	if r.held != 0 {
-		return nil, 0, ipcchan.WrapError("peek", r.desc, errors.New("the previous record is not released"))
+		return nil, 0, transport.WrapError("peek", r.desc, errors.New("the previous record is not released"))
 	}
 	if !r.enter() {
-		return nil, 0, ipcchan.WrapError("peek", r.desc, os.ErrClosed)
+		return nil, 0, transport.WrapError("peek", r.desc, os.ErrClosed)
 	}
 	defer r.leave()
 	if err := r.do(ctx, r.rtryFn, r.rblock); err != nil {
 		r.held = 0
-		return nil, 0, ipcchan.WrapError("peek", r.desc, ringErr(err))
+		return nil, 0, transport.WrapError("peek", r.desc, ringErr(err))
 	}
 	payload := r.peeked
 	r.peeked = nil
@@ -808,7 +847,7 @@ func isRingFile(fd int) bool {
 }
 
 // ringEndOn makes a ring end on fd, which it takes over.
-func ringEndOn(fd int, desc string, writer bool, opts []ipcchan.Option) (*Ring, error) {
+func ringEndOn(fd int, desc string, writer bool, cfg *transport.Config) (*Ring, error) {
 	own, err := mapWhole(fd, desc, nil)
 	if err != nil {
 		return nil, err
@@ -818,21 +857,21 @@ func ringEndOn(fd int, desc string, writer bool, opts []ipcchan.Option) (*Ring, 
 		own.Close()
 		return nil, opErr("open", desc, err)
 	}
-	return newRingEnd(own, rm, writer, ipcchan.NewConfig(opts...)), nil
+	return newRingEnd(own, rm, writer, cfg), nil
 }
 
-func ringSenderOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
-	r, err := ringEndOn(fd, desc, true, opts)
+func ringSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Sender[T], error) {
+	r, err := ringEndOn(fd, desc, true, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, opts)
+	return senderOver[T](r, cfg)
 }
 
-func ringReceiverOn[T any](fd int, desc string, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	r, err := ringEndOn(fd, desc, false, opts)
+func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
+	r, err := ringEndOn(fd, desc, false, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, opts)
+	return receiverOver[T](r, cfg)
 }

@@ -16,7 +16,8 @@ import (
 )
 
 var ringHarness = &ipcchantest.Harness{
-	Name: "ring",
+	Name:          "ring",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return endpoints.RingPair[[]byte](256+1<<20, opts...)
 	},

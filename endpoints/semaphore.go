@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Semaphore is a counting semaphore shared between processes, in memory
@@ -99,7 +100,11 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	// Named as ObjectName would, so that Leftovers finds it if we die
 	// before the unlink below.
 	tmp := fmt.Sprintf("%ssem.ipcchan-%d-tmp-%s", shmDir, os.Getpid(), randomHex(6))
-	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	cfg, err := newConfig("create", desc, optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	perm := uint32(cfg.Perm())
 	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return nil, opErr("create", desc, err)
@@ -156,13 +161,13 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 	return &Semaphore{m: m, owned: true, data: (*uint64)(unsafe.Pointer(&m.Bytes()[0])), desc: desc}, nil
 }
 
-// UnlinkSemaphore removes the named semaphore name (sem_unlink).
-func UnlinkSemaphore(name string) error {
+// RemoveSemaphore removes the named semaphore name (sem_unlink).
+func RemoveSemaphore(name string) error {
 	path, err := semPath(name)
 	if err == nil {
 		err = unix.Unlink(path)
 	}
-	return ipcchan.WrapError("unlink", "semaphore "+name, err)
+	return transport.WrapError("unlink", "semaphore "+name, err)
 }
 
 // InitSemaphore makes an unnamed semaphore with the given value at offset
@@ -448,11 +453,11 @@ func (s *Semaphore) Close() error {
 	return s.m.Close()
 }
 
-// Unlink removes a named semaphore (sem_unlink); it stays usable where it
+// Remove removes a named semaphore (sem_unlink); it stays usable where it
 // is open.
-func (s *Semaphore) Unlink() error {
+func (s *Semaphore) Remove() error {
 	if !s.made() {
-		return s.notMade("unlink")
+		return s.notMade("remove")
 	}
 	return s.m.Remove()
 }

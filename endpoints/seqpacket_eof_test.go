@@ -51,7 +51,7 @@ func seqpacketPair(t *testing.T, txOpts, rxOpts []ipcchan.Option) (*ipcchan.Send
 func TestSeqpacketEmptyRecordIsNoEnd(t *testing.T) {
 	ipcchantest.CheckFDs(t)
 	ctx := testCtx(t)
-	raw := []ipcchan.Option{ipcchan.WithRawMessages()}
+	raw := []ipcchan.Option{ipcchan.WithForeignPeer()}
 	tx, rx := seqpacketPair(t, raw, raw)
 	send := func(vs ...string) {
 		t.Helper()

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // shmDir is where Linux keeps POSIX shared memory objects, as shm_open(3)
@@ -28,7 +29,7 @@ func shmPath(name string) (string, error) {
 // /dev/shm as shm_open makes it) of size bytes and maps it. It is created
 // with the permission of ipcchan.WithPerm (0600 by default) and O_EXCL: an
 // existing object, or a symbolic link planted at its path, is refused
-// (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [UnlinkShm].
+// (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [RemoveShm].
 //
 // The memory is allocated at once (fallocate): when /dev/shm is full,
 // CreateShm fails with an error wrapping unix.ENOSPC that says so, and
@@ -45,7 +46,11 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	if size <= 0 {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
 	}
-	perm := uint32(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	cfg, err := newConfig("create", desc, optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	perm := uint32(cfg.Perm())
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return nil, opErr("create", desc, err)
@@ -83,14 +88,14 @@ func OpenShm(name string) (*Mapping, error) {
 	return mapWhole(fd, desc, func() error { return os.Remove(path) })
 }
 
-// UnlinkShm removes the POSIX shared memory object name; mappings of it
+// RemoveShm removes the POSIX shared memory object name; mappings of it
 // stay usable until closed.
-func UnlinkShm(name string) error {
+func RemoveShm(name string) error {
 	path, err := shmPath(name)
 	if err == nil {
 		err = unix.Unlink(path)
 	}
-	return ipcchan.WrapError("unlink", "posix shm "+name, err)
+	return transport.WrapError("unlink", "posix shm "+name, err)
 }
 
 // CreateSysVShm creates a SysV shared memory segment of size bytes for key
@@ -104,7 +109,11 @@ func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	if size <= 0 {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes", ErrMappingSize, size)}
 	}
-	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	cfg, err := newConfig("create", desc, optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	perm := int(cfg.Perm())
 	id, err := unix.SysvShmGet(int(key), size, unix.IPC_CREAT|unix.IPC_EXCL|perm)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, sysvShmKind)}

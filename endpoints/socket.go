@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // ErrPeerRefused is wrapped by the error for a Unix socket peer that the
@@ -77,11 +78,11 @@ func defaultPeerCheck() func(ipcchan.PeerCred) error {
 
 // peerCheckFor returns the peer check of a socket on network and address:
 // the configured one, or the default for an abstract Unix name.
-func peerCheckFor(cfg *ipcchan.Config, network, address string) func(ipcchan.PeerCred) error {
-	if cfg.PeerCheck == nil && strings.HasPrefix(network, "unix") && isAbstract(address) {
+func peerCheckFor(cfg *transport.Config, network, address string) func(ipcchan.PeerCred) error {
+	if cfg.PeerCheck() == nil && strings.HasPrefix(network, "unix") && isAbstract(address) {
 		return defaultPeerCheck()
 	}
-	return cfg.PeerCheck
+	return cfg.PeerCheck()
 }
 
 // Conn is one connected stream socket: a typed channel each way, values of
@@ -154,8 +155,12 @@ func (c *Conn[S, R]) markHandedOff() { markHandedOff(c.tx) }
 // it owns (fd is closed on error too). The receiving half reads fd, the
 // sending half writes a duplicate. mem, if not nil, is the receive memory
 // of the listener that accepted it.
-func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.Option, mem *connMemory) (*Conn[S, R], error) {
-	cred, err := checkPeer(fd, cfg)
+// newConn makes a Conn on fd, a connected non-blocking stream or seqpacket
+// socket, which it owns (fd is closed on error too). check vets the peer of
+// a Unix socket (nil: none). The receiving half reads fd, the sending half
+// writes a duplicate.
+func newConn[S, R any](fd int, desc string, cfg *transport.Config, check func(ipcchan.PeerCred) error, mem *connMemory) (*Conn[S, R], error) {
+	cred, err := checkPeer(fd, check)
 	if err != nil {
 		unix.Close(fd)
 		return nil, opErr("connect", desc, err)
@@ -169,17 +174,17 @@ func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.
 	var tx *ipcchan.Sender[S]
 	if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ == unix.SOCK_SEQPACKET {
 		// One message per record; the kernel ends the stream.
-		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, opts); err != nil {
+		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, cfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, opts)
+		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, cfg)
 	} else {
-		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, opts); err != nil {
+		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, cfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, opts)
+		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, cfg)
 	}
 	if err != nil {
 		rx.Close()
@@ -190,7 +195,7 @@ func newConn[S, R any](fd int, desc string, cfg *ipcchan.Config, opts []ipcchan.
 
 // checkPeer reads SO_PEERCRED on a Unix socket and applies the configured
 // check. It returns nil credentials for other sockets.
-func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
+func checkPeer(fd int, check func(ipcchan.PeerCred) error) (*ipcchan.PeerCred, error) {
 	if dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || dom != unix.AF_UNIX {
 		return nil, nil
 	}
@@ -199,32 +204,35 @@ func checkPeer(fd int, cfg *ipcchan.Config) (*ipcchan.PeerCred, error) {
 		return nil, fmt.Errorf("SO_PEERCRED: %w", err)
 	}
 	cred := &ipcchan.PeerCred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}
-	if cfg.PeerCheck != nil {
-		if err := cfg.PeerCheck(*cred); err != nil {
+	if check != nil {
+		if err := check(*cred); err != nil {
 			return nil, fmt.Errorf("%w: pid %d: %w", ErrPeerRefused, cred.PID, err)
 		}
 	}
 	return cred, nil
 }
 
-// Socketpair returns the two ends of a connected Unix stream socket pair:
+// SocketPair returns the two ends of a connected Unix stream socket pair:
 // what one sends (type S), the other receives. Hand one end to a child
 // process with [Pass] and [Start]; it picks it up with [InheritConn]. Both
 // ends take files sent with values (ipcchan.Sender.SendFiles) only if made
 // with ipcchan.WithRecvFiles.
-func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
+func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
+	cfg, err := newConfig("socketpair", "a socket pair", optUnixConn, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, &ipcchan.OpError{Op: "socketpair", Err: limitErr(err, descriptorKind)}
 	}
-	cfg := ipcchan.NewConfig(opts...)
 	name := socketName(fds[0])
-	a, err := newConn[S, R](fds[0], name+" end A", cfg, opts, nil)
+	a, err := newConn[S, R](fds[0], name+" end A", cfg, cfg.PeerCheck(), nil)
 	if err != nil {
 		unix.Close(fds[1])
 		return nil, nil, err
 	}
-	b, err := newConn[R, S](fds[1], name+" end B", cfg, opts, nil)
+	b, err := newConn[R, S](fds[1], name+" end B", cfg, cfg.PeerCheck(), nil)
 	if err != nil {
 		a.Close()
 		return nil, nil, err
@@ -236,7 +244,7 @@ func Socketpair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // is "unix" (a stream; address a path, or "@name" for Linux's abstract
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
-// connection attempt. Options are those of [Pipe], and for Unix sockets
+// connection attempt. Options are those of [PipePair], and for Unix sockets
 // the peer check and ipcchan.WithRecvFiles, without which the kernel
 // closes any descriptor the peer sends.
 //
@@ -257,8 +265,11 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
-	cfg.PeerCheck = peerCheckFor(cfg, network, address)
+	cfg, err := newConfig("dial", desc, connOptions(network), opts)
+	if err != nil {
+		return nil, err
+	}
+	check := peerCheckFor(cfg, network, address)
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -268,7 +279,20 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", cfg, opts, nil)
+	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", cfg, check, nil)
+}
+
+// connOptions is the set of options a connection on network honours: a
+// Unix stream socket's peer checks and files, and a seqpacket socket's
+// message options, besides those of every byte stream.
+func connOptions(network string) transport.OptionName {
+	switch network {
+	case "unix":
+		return optUnixConn
+	case "unixpacket":
+		return optMsgRecv | optMsgSend | transport.OptPeerCheck
+	}
+	return optStream
 }
 
 func checkStreamNetwork(network string) error {

@@ -287,7 +287,7 @@ func init() {
 }
 
 func TestSocketpairWithAChild(t *testing.T) {
-	mine, theirs, err := endpoints.Socketpair[string, string]()
+	mine, theirs, err := endpoints.SocketPair[string, string]()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestWaitsSurviveSignalStorm(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		defer s.Unlink()
+		defer s.Remove()
 		storm(t, func(ctx context.Context) error { return s.Acquire(ctx, 1) }, s.Post)
 	})
 	t.Run("sysv-sem", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // streamKind says what a stream descriptor is, which decides its defaults.
@@ -33,18 +34,17 @@ func (k streamKind) queuedIoctl() uint {
 
 // newStreamSenderOn returns a Sender writing frames to fd, which it owns
 // (fd is closed on error too).
-func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
+func newStreamSenderOn[T any](fd int, desc string, kind streamKind, cfg *transport.Config) (*ipcchan.Sender[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
 	t, err := newStreamSender(pfd, desc, cfg, kind)
 	if err != nil {
 		pfd.Close()
 		return nil, opErr("open", desc, err)
 	}
-	tx, err := ipcchan.NewSender[T](t, opts...)
+	tx, err := ipcchan.NewSender[T](t, cfg.Options(transport.SenderOptions)...)
 	if err != nil {
 		pfd.Close()
 		return nil, err
@@ -54,24 +54,23 @@ func newStreamSenderOn[T any](fd int, desc string, kind streamKind, opts []ipcch
 
 // newStreamReceiverOn returns a Receiver reading frames from fd, which it
 // owns (fd is closed on error too).
-func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	return streamReceiverOn[T](fd, desc, kind, nil, opts)
+func newStreamReceiverOn[T any](fd int, desc string, kind streamKind, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
+	return streamReceiverOn[T](fd, desc, kind, nil, cfg)
 }
 
 // streamReceiverOn is newStreamReceiverOn for a connection that draws on
 // its listener's receive memory, mem (nil for none).
-func streamReceiverOn[T any](fd int, desc string, kind streamKind, mem *connMemory, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
+func streamReceiverOn[T any](fd int, desc string, kind streamKind, mem *connMemory, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
 	pfd, err := poller.Open(fd, desc)
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	cfg := ipcchan.NewConfig(opts...)
 	framing, err := streamFraming(cfg)
 	if err != nil {
 		pfd.Close()
 		return nil, opErr("open", desc, err)
 	}
-	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg, kind.fifo, framing, mem), opts...)
+	rx, err := ipcchan.NewReceiver[T](newStreamReceiver(pfd, desc, cfg, kind.fifo, framing, mem), cfg.Options(transport.ReceiverOptions)...)
 	if err != nil {
 		pfd.Close()
 		return nil, err

@@ -37,7 +37,7 @@ func isUnixSocket(fd int) bool {
 	return err == nil && dom == unix.AF_UNIX
 }
 
-// SendMsgFiles sends msg with fds attached; see ipcchan.FileMsgSender.
+// SendMsgFiles sends msg with fds attached; see transport.FileMsgSender.
 func (s *streamSender) SendMsgFiles(ctx context.Context, tag uint32, msg []byte, fds []int) error {
 	switch {
 	case !s.unixRights:
@@ -88,7 +88,7 @@ func (s *streamSender) writeWithRights(fd int) error {
 }
 
 // RecvMsgFiles receives a message with the descriptors that came with it;
-// see ipcchan.FileMsgReceiver.
+// see transport.FileMsgReceiver.
 func (r *streamReceiver) RecvMsgFiles(ctx context.Context, deliver func(uint32, []byte, []int) error) error {
 	switch {
 	case !r.unixSock:

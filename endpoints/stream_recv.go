@@ -15,6 +15,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // readBufferSize is the usual size of a stream receiver's buffer: one read
@@ -26,8 +27,8 @@ const readBufferSize = 64 << 10
 const maxIdleBuffer = 1 << 20
 
 // streamReceiver reads frames (codec's wire format) from a byte stream: a
-// pipe, a FIFO or a stream socket. It implements ipcchan.MsgReceiver and
-// ipcchan.MsgSizeLimiter.
+// pipe, a FIFO or a stream socket. It implements transport.MsgReceiver and
+// transport.MsgSizeLimiter.
 //
 // Bytes read from the kernel stay in buf until a whole frame is there, so a
 // receive cancelled part-way through a frame loses nothing: the next one
@@ -70,8 +71,8 @@ type streamReceiver struct {
 	deliverFiles func(uint32, []byte, []int) error
 }
 
-func newStreamReceiver(fd *poller.FD, desc string, cfg *ipcchan.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
-	max := cfg.MaxMessage()
+func newStreamReceiver(fd *poller.FD, desc string, cfg *transport.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
+	max := cfg.MaxMessageSize()
 	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
 	if mem != nil {
 		s.mem = mem.share()
@@ -79,15 +80,15 @@ func newStreamReceiver(fd *poller.FD, desc string, cfg *ipcchan.Config, fifo boo
 	}
 	s.readFn = s.read
 	fd.Control(func(fd int) { s.unixSock = isUnixSocket(fd) })
-	if s.unixSock && cfg.RecvFiles > 0 {
-		s.maxFDs = cfg.RecvFiles
+	if s.unixSock && cfg.RecvFiles() > 0 {
+		s.maxFDs = cfg.RecvFiles()
 		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
 	}
 	return s
 }
 
 // LimitMsgSize refuses frames over n bytes until it is called again with
-// n <= 0; see ipcchan.MsgSizeLimiter. The handshake uses it to accept
+// n <= 0; see transport.MsgSizeLimiter. The handshake uses it to accept
 // nothing longer than a hello before the hello.
 func (s *streamReceiver) LimitMsgSize(n int) {
 	if n <= 0 || n > s.max {

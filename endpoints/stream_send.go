@@ -15,6 +15,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // coalesceWindow: a frame sent within this time of the previous write,
@@ -33,7 +34,7 @@ const coalesceMax = 2048
 const pipeBuf = 4096
 
 // streamSender writes frames (codec's wire format) to a byte stream. It
-// implements ipcchan.MsgSender.
+// implements transport.MsgSender.
 //
 // A frame goes straight to the kernel when it can. When the kernel buffer is
 // full, up to limit bytes of frames are kept in pending and a flusher
@@ -81,7 +82,7 @@ type streamSender struct {
 	unixRights bool // a Unix socket: frames can carry descriptors
 }
 
-func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind streamKind) (*streamSender, error) {
+func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind streamKind) (*streamSender, error) {
 	framing, err := streamFraming(cfg)
 	if err != nil {
 		return nil, err
@@ -92,10 +93,10 @@ func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind strea
 		kind:     kind,
 		framing:  framing,
 		raw:      framing != codec.Frames,
-		max:      min(cfg.MaxMessage(), framing.MaxPayload()),
-		atomic:   cfg.Atomic(kind.atomicWrites),
-		limit:    cfg.SendBufferSize(),
-		linger:   cfg.LingerTime(),
+		max:      min(cfg.MaxMessageSize(), framing.MaxPayload()),
+		atomic:   cfg.AtomicWrites(kind.atomicWrites),
+		limit:    cfg.SendBuffer(),
+		linger:   cfg.Linger(),
 		progress: make(chan struct{}),
 	}
 	if s.atomic && framing.RecordLen(s.max) > pipeBuf {
@@ -115,15 +116,15 @@ func newStreamSender(fd *poller.FD, desc string, cfg *ipcchan.Config, kind strea
 
 // streamFraming returns the framing cfg asks for, refusing the options an
 // untagged framing cannot honour.
-func streamFraming(cfg *ipcchan.Config) (codec.Framing, error) {
-	f := cfg.StreamFraming()
+func streamFraming(cfg *transport.Config) (codec.Framing, error) {
+	f := cfg.Framing()
 	if f.Tagged() {
 		return f, nil
 	}
-	if cfg.Tag != 0 {
-		return nil, fmt.Errorf("ipcchan: %s records carry no tag: WithTag(%d) cannot be kept", f, cfg.Tag)
+	if cfg.Tag() != 0 {
+		return nil, fmt.Errorf("ipcchan: %s records carry no tag: WithTag(%d) cannot be kept", f, cfg.Tag())
 	}
-	if cfg.Handshake != nil && *cfg.Handshake {
+	if cfg.Given(transport.OptHandshake) && cfg.Handshake(false) {
 		return nil, fmt.Errorf("ipcchan: %s records carry no tag, so no handshake: drop WithHandshake(true)", f)
 	}
 	return f, nil

@@ -82,7 +82,7 @@ func TestSyncPrimitivesExcludeAcrossProcesses(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer s.Close()
-				defer s.Unlink()
+				defer s.Remove()
 				env = append(env, "IPCCHAN_SEM="+name)
 			case "sysv-sem":
 				set, err := endpoints.CreateSemSet(endpoints.IPCPrivate, 1)
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	defer s.Unlink()
+	defer s.Remove()
 	counter := filepath.Join(dir, "counter")
 	os.WriteFile(counter, []byte("0"), 0o600)
 	c := exec.Command(bin, name, counter, "500")

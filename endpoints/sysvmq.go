@@ -18,6 +18,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Key is a System V IPC key: from [Ftok], or [IPCPrivate] for a new object
@@ -33,7 +34,7 @@ const IPCPrivate = sys.IPCPrivate
 // the stat error for a missing file.
 func Ftok(path string, id int) (Key, error) {
 	k, err := sys.Ftok(path, id)
-	return k, ipcchan.WrapError("ftok", path, err)
+	return k, transport.WrapError("ftok", path, err)
 }
 
 // ErrRemoved is wrapped by the error for a System V object removed while in
@@ -80,10 +81,15 @@ type SysVQueue struct {
 // It fails, wrapping os.ErrExist, if a queue with that key exists: a queue
 // made by someone else is never taken over (use [OpenSysVQueue] for that).
 func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
-	perm := ipcchan.NewConfig(opts...).FilePerm().Perm()
+	desc := fmt.Sprintf("sysv mq key %#x", key)
+	cfg, err := newConfig("create", desc, optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	perm := cfg.Perm()
 	id, err := sys.Msgget(key, unix.IPC_CREAT|unix.IPC_EXCL|int(perm))
 	if err != nil {
-		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv mq key %#x", key), Err: limitErr(err, sysvQueueKind)}
+		return nil, &ipcchan.OpError{Op: "create", Endpoint: desc, Err: limitErr(err, sysvQueueKind)}
 	}
 	return &SysVQueue{id: id, made: true}, nil
 }
@@ -132,7 +138,7 @@ func (q *SysVQueue) Remove() error {
 	if !q.isMade() {
 		return q.notMade("remove")
 	}
-	return ipcchan.WrapError("remove", q.String(), sys.MsgctlRmid(q.id))
+	return transport.WrapError("remove", q.String(), sys.MsgctlRmid(q.id))
 }
 
 // SysVStats describes a System V message queue now.
@@ -200,7 +206,7 @@ type MsgSelect struct {
 // with no tag configured uses type 1. Messages longer than the system's
 // msgmax are refused before sending. Close posts an end-of-stream marker
 // of the sender's type (ipcchan.WithTag, default 1), waiting up to the
-// linger time for room — none with ipcchan.WithRawMessages, for a
+// linger time for room — none with ipcchan.WithForeignPeer, for a
 // receiver that is not ipcchan, whose receivers in turn take every message
 // as it is and never return io.EOF. A value that begins like the marker is
 // sent escaped, 16 bytes longer (see the README), so that no value ends
@@ -210,14 +216,20 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 	if !q.isMade() {
 		return nil, q.notMade("open")
 	}
-	cfg := ipcchan.NewConfig(opts...)
-	if cfg.Tag == 0 {
+	cfg, err := newConfig("open", q.String(), optMsgSend, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Given(transport.OptTag) {
+		// Type 1 unless the caller says otherwise: SysV types start at 1.
 		opts = append(opts[:len(opts):len(opts)], ipcchan.WithTag(1))
-		cfg.Tag = 1
+		if cfg, err = newConfig("open", q.String(), optMsgSend, opts); err != nil {
+			return nil, err
+		}
 	}
 	t := newSysVTransport(q, cfg)
 	t.sending = true
-	return senderOver[T](t, opts)
+	return senderOver[T](t, cfg)
 }
 
 // SysVReceiver returns a Receiver on q that takes the messages sel selects;
@@ -244,13 +256,17 @@ func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: fmt.Errorf("%w: MsgSelect.Type %d: a typed Receiver reports types up to %d; receive this type with SysVQueue.Receive",
 			ErrMsgType, sel.Type, uint32(math.MaxUint32))}
 	}
-	t := newSysVTransport(q, ipcchan.NewConfig(opts...))
+	cfg, err := newConfig("open", q.String(), optMsgRecv, opts)
+	if err != nil {
+		return nil, err
+	}
+	t := newSysVTransport(q, cfg)
 	t.sel = sel
-	return receiverOver[T](t, opts)
+	return receiverOver[T](t, cfg)
 }
 
 // sysvTransport is one end of a System V message queue. It implements
-// ipcchan.MsgSender and ipcchan.MsgReceiver.
+// transport.MsgSender and transport.MsgReceiver.
 type sysvTransport struct {
 	q       *SysVQueue
 	desc    string
@@ -269,7 +285,7 @@ type sysvTransport struct {
 	senders int
 	ended   int
 	sticky  error
-	raw     bool // no end-of-stream markers (ipcchan.WithRawMessages)
+	raw     bool // no end-of-stream markers (ipcchan.WithForeignPeer)
 	tryRd   func() error
 	blockRd func() error
 
@@ -284,12 +300,12 @@ type sysvTransport struct {
 	closeErr  error
 }
 
-func newSysVTransport(q *SysVQueue, cfg *ipcchan.Config) *sysvTransport {
+func newSysVTransport(q *SysVQueue, cfg *transport.Config) *sysvTransport {
 	t := &sysvTransport{
 		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
-		linger: cfg.LingerTime(), tag: cfg.Tag,
+		linger: cfg.Linger(), tag: cfg.Tag(),
 		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil),
-		max: cfg.MaxMessage(), senders: cfg.SenderCount(), raw: cfg.RawMessages,
+		max: cfg.MaxMessageSize(), senders: cfg.Senders(), raw: cfg.ForeignPeer(),
 	}
 	t.tryRd = func() error { return t.recv(unix.IPC_NOWAIT) }
 	t.blockRd = func() error { return t.recv(0) }

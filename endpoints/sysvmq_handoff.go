@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // A SysV queue end has no descriptor to hand down: [Attach] puts its
@@ -42,9 +42,9 @@ func parseSysVEntry(v string) (sysvEntry, error) {
 func sysvEntryOf(end Passable) (string, bool) {
 	var t *sysvTransport
 	switch e := end.(type) {
-	case interface{ Transport() ipcchan.MsgSender }:
+	case interface{ Transport() transport.MsgSender }:
 		t, _ = e.Transport().(*sysvTransport)
-	case interface{ Transport() ipcchan.MsgReceiver }:
+	case interface{ Transport() transport.MsgReceiver }:
 		t, _ = e.Transport().(*sysvTransport)
 	}
 	if t == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // Send sends text as one message of type typ, exactly as msgsnd(2) does:
@@ -43,7 +44,7 @@ func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
 	c.buf = binary.NativeEndian.AppendUint64(c.buf[:0], uint64(typ))
 	c.buf = append(c.buf, text...)
 	if err := c.b.Do(ctx, c.trySend, c.blockSend); err != nil {
-		return ipcchan.WrapError("send", q.String(), queueErr(err))
+		return transport.WrapError("send", q.String(), queueErr(err))
 	}
 	return nil
 }
@@ -85,7 +86,7 @@ func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ
 	case err == unix.E2BIG:
 		return 0, 0, &ipcchan.OpError{Op: "recv", Endpoint: q.String(), Err: fmt.Errorf("%w: the message is longer than the %d-byte buffer and stays queued: receive it with a larger buffer, or with MsgSelect.Truncate", ipcchan.ErrFrameTooLarge, len(buf))}
 	default:
-		return 0, 0, ipcchan.WrapError("recv", q.String(), queueErr(err))
+		return 0, 0, transport.WrapError("recv", q.String(), queueErr(err))
 	}
 	return int64(binary.NativeEndian.Uint64(c.buf)), copy(buf, c.buf[8:8+c.n]), nil
 }

@@ -47,17 +47,18 @@ func removeTestQueues() {
 }
 
 var sysvMQHarness = &ipcchantest.Harness{
-	Name: "sysvmq",
+	Name:          "sysvmq",
+	CountsSenders: true,
 	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		q, err := newTestQueue()
 		if err != nil {
 			return nil, nil, err
 		}
-		tx, err := endpoints.SysVSender[[]byte](q, opts...)
+		tx, err := endpoints.SysVSender[[]byte](q, senderSide(opts)...)
 		if err != nil {
 			return nil, nil, err
 		}
-		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{}, opts...)
+		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{}, receiverSide(opts)...)
 		if err != nil {
 			tx.Close()
 			return nil, nil, err
@@ -393,7 +394,7 @@ func TestInheritSysVSenderRefusesLongType(t *testing.T) {
 			t.Errorf("%s: %v, want ErrMsgType", name, err)
 		}
 	}
-	tx, err := endpoints.InheritSender[string]("max", ipcchan.WithRawMessages())
+	tx, err := endpoints.InheritSender[string]("max", ipcchan.WithForeignPeer())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // SemSet is a System V semaphore set: n counters that semop changes
@@ -44,7 +45,11 @@ type SemOp struct {
 // new private one), with the permission of ipcchan.WithPerm (0600 by
 // default) and IPC_EXCL: an existing set is refused (wrapping os.ErrExist).
 func CreateSemSet(key Key, n int, opts ...ipcchan.Option) (*SemSet, error) {
-	perm := int(ipcchan.NewConfig(opts...).FilePerm().Perm())
+	cfg, err := newConfig("create", fmt.Sprintf("sysv sem key %#x", key), optCreate, opts)
+	if err != nil {
+		return nil, err
+	}
+	perm := int(cfg.Perm())
 	id, err := sys.Semget(key, n, unix.IPC_CREAT|unix.IPC_EXCL|perm)
 	if err != nil {
 		return nil, &ipcchan.OpError{Op: "create", Endpoint: fmt.Sprintf("sysv sem key %#x", key), Err: limitErr(err, sysvSemKind)}
@@ -270,7 +275,7 @@ func (s *SemSet) Value(num int) (int, error) {
 		return 0, s.notMade("getval")
 	}
 	v, err := sys.Semctl(s.id, num, sys.GETVAL, 0)
-	return v, ipcchan.WrapError("getval", s.desc, removedErr(err))
+	return v, transport.WrapError("getval", s.desc, removedErr(err))
 }
 
 // SetValue sets counter num (SETVAL), clearing every process's undo record
@@ -280,7 +285,7 @@ func (s *SemSet) SetValue(num, v int) error {
 		return s.notMade("setval")
 	}
 	_, err := sys.Semctl(s.id, num, sys.SETVAL, v)
-	return ipcchan.WrapError("setval", s.desc, removedErr(err))
+	return transport.WrapError("setval", s.desc, removedErr(err))
 }
 
 // SemStats describes a counter of a set.
@@ -309,7 +314,7 @@ func (s *SemSet) Stats(num int) (SemStats, error) {
 	if err == nil {
 		st.LastPID, err = sys.Semctl(s.id, num, sys.GETPID, 0)
 	}
-	return st, ipcchan.WrapError("stat", s.desc, removedErr(err))
+	return st, transport.WrapError("stat", s.desc, removedErr(err))
 }
 
 // Remove destroys the set (IPC_RMID): blocked operations in every process
@@ -319,7 +324,7 @@ func (s *SemSet) Remove() error {
 		return s.notMade("remove")
 	}
 	_, err := sys.Semctl(s.id, 0, unix.IPC_RMID, 0)
-	return ipcchan.WrapError("remove", s.desc, err)
+	return transport.WrapError("remove", s.desc, err)
 }
 
 // Counter returns counter num of the set as a Weighted-style semaphore:

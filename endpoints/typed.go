@@ -1,11 +1,15 @@
 package endpoints
 
-import "github.com/ipcchan/go/ipcchan"
+import (
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
+)
 
-// senderOver returns a Sender over t, closing t if that fails — without
-// the end-of-stream marker or shutdown of a sender that never was.
-func senderOver[T any](t ipcchan.MsgSender, opts []ipcchan.Option) (*ipcchan.Sender[T], error) {
-	tx, err := ipcchan.NewSender[T](t, opts...)
+// senderOver returns a Sender over t with the channel options of cfg,
+// closing t if that fails — without the end-of-stream marker or shutdown of
+// a sender that never was.
+func senderOver[T any](t transport.MsgSender, cfg *transport.Config) (*ipcchan.Sender[T], error) {
+	tx, err := ipcchan.NewSender[T](t, cfg.Options(transport.SenderOptions)...)
 	if err != nil {
 		if h, ok := t.(interface{ setHandedOff() }); ok {
 			h.setHandedOff()
@@ -16,9 +20,10 @@ func senderOver[T any](t ipcchan.MsgSender, opts []ipcchan.Option) (*ipcchan.Sen
 	return tx, nil
 }
 
-// receiverOver returns a Receiver over t, closing t if that fails.
-func receiverOver[T any](t ipcchan.MsgReceiver, opts []ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	rx, err := ipcchan.NewReceiver[T](t, opts...)
+// receiverOver returns a Receiver over t with the channel options of cfg,
+// closing t if that fails.
+func receiverOver[T any](t transport.MsgReceiver, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
+	rx, err := ipcchan.NewReceiver[T](t, cfg.Options(transport.ReceiverOptions)...)
 	if err != nil {
 		t.Close()
 		return nil, err

@@ -8,7 +8,7 @@
 // the last value and a range over [Receiver.All] ends; a full transport
 // blocks [Sender.Send]; every blocking call honours a context.
 //
-//	tx, rx, err := endpoints.Pipe[Job]()
+//	tx, rx, err := endpoints.PipePair[Job]()
 //	...
 //	err = tx.Send(ctx, Job{ID: 1})   // in one process
 //	job, err := rx.Recv(ctx)         // in another

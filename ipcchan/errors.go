@@ -1,89 +1,58 @@
 package ipcchan
 
-import (
-	"context"
-	"errors"
-	"io"
+import "github.com/ipcchan/go/ipcchan/transport"
 
-	"github.com/ipcchan/go/codec"
-)
-
+// The errors of typed channels and their endpoints. Each is the value of
+// the same name in package transport, where endpoints report them;
+// errors.Is finds them through any wrapping.
 var (
 	// ErrWouldBlock is returned by TrySend and TryRecv when the call would
 	// have to wait.
-	ErrWouldBlock = errors.New("ipcchan: operation would block")
+	ErrWouldBlock = transport.ErrWouldBlock
 
 	// ErrFrameTooLarge is wrapped by the error a receiver returns for a
 	// message longer than its limit (see [WithMaxMessageSize]). It is the
 	// same value as codec.ErrFrameTooLarge.
-	ErrFrameTooLarge = codec.ErrFrameTooLarge
+	ErrFrameTooLarge = transport.ErrFrameTooLarge
 
 	// ErrMessageTooLarge is wrapped by the error a sender returns, before
 	// sending anything, for a message the transport cannot carry whole.
-	ErrMessageTooLarge = errors.New("ipcchan: message too large for the transport")
+	ErrMessageTooLarge = transport.ErrMessageTooLarge
 
 	// ErrPeerGone is wrapped by errors that report that the process at the
 	// other end has gone away: a write with no reader left, or a watched
 	// peer process that exited.
-	ErrPeerGone = errors.New("ipcchan: peer gone")
+	ErrPeerGone = transport.ErrPeerGone
 
 	// ErrDecode is wrapped by the error Recv returns for a message the
 	// codec cannot decode. The message is consumed; the next Recv reads
 	// the next one. It is the same value as codec.ErrDecode.
-	ErrDecode = codec.ErrDecode
+	ErrDecode = transport.ErrDecode
+
+	// ErrNotSupported is wrapped by errors for operations an endpoint does
+	// not offer (SendFiles on a pipe, say).
+	ErrNotSupported = transport.ErrNotSupported
+
+	// ErrTooManyFiles is wrapped by the error for more files than one
+	// message can carry (the kernel's limit, SCM_MAX_FD, is 253).
+	ErrTooManyFiles = transport.ErrTooManyFiles
+
+	// ErrOption is wrapped by the error of a constructor given an option
+	// that does not apply to it (it names the option and why), or an
+	// option value out of its range.
+	ErrOption = transport.ErrOption
 )
 
-// OpError reports a failed operation on an endpoint.
-//
-// It is returned wrapped or bare; use errors.As to find it and errors.Is to
-// test its cause (os.ErrClosed, ErrPeerGone, ErrFrameTooLarge, a syscall
-// errno, ...).
-type OpError struct {
-	// Op is the operation: "send", "recv", "open", "close", ...
-	Op string
-	// Endpoint describes the endpoint, for example "pipe (read end)" or
-	// "fifo /run/app/jobs".
-	Endpoint string
-	// Err is the cause.
-	Err error
-}
+// OpError reports a failed operation on an endpoint: the operation ("send",
+// "recv", "open", ...), the endpoint, and the cause. It is returned wrapped
+// or bare; use errors.As to find it and errors.Is to test its cause
+// (os.ErrClosed, ErrPeerGone, ErrFrameTooLarge, a syscall errno, ...).
+type OpError = transport.OpError
 
-func (e *OpError) Error() string {
-	if e == nil {
-		return "<nil>"
-	}
-	s := "ipcchan: " + e.Op
-	if e.Endpoint != "" {
-		s += " " + e.Endpoint
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
+// PeerCred is the identity of the process at the other end of a Unix
+// socket, as the kernel recorded it (SO_PEERCRED, or the credentials on a
+// datagram).
+type PeerCred = transport.PeerCred
 
-// Unwrap returns the cause.
-func (e *OpError) Unwrap() error {
-	if e == nil {
-		return nil
-	}
-	return e.Err
-}
-
-// WrapError wraps err in an *OpError for op on endpoint, except for the
-// errors that are returned bare by convention: nil, io.EOF, ErrWouldBlock,
-// context.Canceled and context.DeadlineExceeded, and errors that already
-// are an *OpError.
-//
-// Transports may use it to report their own errors.
-func WrapError(op, endpoint string, err error) error {
-	switch err {
-	case nil, io.EOF, ErrWouldBlock, context.Canceled, context.DeadlineExceeded:
-		return err
-	}
-	var oe *OpError
-	if errors.As(err, &oe) {
-		return err
-	}
-	return &OpError{Op: op, Endpoint: endpoint, Err: err}
-}
+// wrapError is transport.WrapError.
+func wrapError(op, endpoint string, err error) error { return transport.WrapError(op, endpoint, err) }

@@ -13,8 +13,8 @@ import (
 func ExampleSelect() {
 	type Job struct{ ID int64 }
 	type Stop struct{ Reason string }
-	jobsTx, jobs, _ := endpoints.Pipe[Job]()
-	stopsTx, stops, _ := endpoints.Pipe[Stop]()
+	jobsTx, jobs, _ := endpoints.PipePair[Job]()
+	stopsTx, stops, _ := endpoints.PipePair[Stop]()
 	defer jobs.Close()
 	defer stops.Close()
 	ctx := context.Background()

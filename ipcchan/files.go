@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error
 	if err := s.misuse("send", ctx); err != nil {
 		return err
 	}
-	fs, ok := s.t.(FileMsgSender)
+	fs, ok := s.t.(transport.FileMsgSender)
 	if !ok {
 		return s.wrap(fmt.Errorf("%w: cannot attach files", ErrNotSupported))
 	}
@@ -75,7 +76,7 @@ func (r *Receiver[T]) RecvFiles(ctx context.Context) (T, []*os.File, error) {
 	if err := r.misuse("recv", ctx); err != nil {
 		return zero, nil, err
 	}
-	fr, ok := r.t.(FileMsgReceiver)
+	fr, ok := r.t.(transport.FileMsgReceiver)
 	if !ok {
 		return zero, nil, r.wrap(fmt.Errorf("%w: cannot receive files", ErrNotSupported))
 	}
@@ -121,7 +122,3 @@ func closeFDs(fds []int) {
 		unix.Close(fd)
 	}
 }
-
-// ErrTooManyFiles is wrapped by the error for more files than one message
-// can carry (the kernel's limit, SCM_MAX_FD, is 253).
-var ErrTooManyFiles = errors.New("ipcchan: too many files for one message")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"hash/fnv"
 	"reflect"
 	"strings"
@@ -16,21 +17,15 @@ import (
 // with another T, another codec or another version of this library is
 // refused with an error wrapping ErrHandshake instead of decoding garbage.
 //
-// The hello is a frame with tag HandshakeTag whose payload is:
-//
-//	magic       8 bytes  "IPCCHAN\x00"
-//	version     uint16   big-endian, 1
-//	codec       uint8 length, then the codec's name (codec.Codec.Name)
-//	fingerprint uint64   big-endian: FNV-64a of the element type's shape
-//
-// A C or Python peer either writes this frame first (and skips the one it
-// receives) or talks to Go endpoints made with WithHandshake(false).
+// The hello's format and the fingerprint's algorithm are in PROTOCOL.md
+// (§3, §4). A C or Python peer either writes a hello first (and skips the
+// one it receives) or talks to Go endpoints made with WithHandshake(false).
 //
 // Until the hello has arrived, a Receiver on a byte stream accepts no frame
 // longer than the longest hello (274 bytes of payload): a longer first
 // frame is refused with ErrHandshake before anything is allocated for it.
 const (
-	HandshakeTag     = 0x7FFF_FFFF
+	handshakeTag     = transport.HandshakeTag
 	handshakeMagic   = "IPCCHAN\x00"
 	handshakeVersion = 1
 
@@ -49,23 +44,11 @@ var ErrHandshake = errors.New("ipcchan: handshake refused")
 // with the next message.
 var errGreeted = errors.New("hello received")
 
-// HandshakeDefaulter is implemented by transports that hold a handshake
-// unless WithHandshake(false) is given: the byte streams.
-type HandshakeDefaulter interface {
-	HandshakeByDefault() bool
-}
-
-// WithHandshake turns the connection handshake on or off; see HandshakeTag.
-// It is on by default for byte streams and off for message transports.
-// Turn it off on both sides to talk to a program that does not speak it.
-func WithHandshake(on bool) Option { return func(c *Config) { c.Handshake = &on } }
-
-func handshakeOn(cfg *Config, t any) bool {
-	if cfg.Handshake != nil {
-		return *cfg.Handshake
-	}
-	d, ok := t.(HandshakeDefaulter)
-	return ok && d.HandshakeByDefault()
+// handshakeOn reports whether a channel over t says hello: as cfg says, or
+// as the transport does by default.
+func handshakeOn(cfg *transport.Config, t any) bool {
+	d, ok := t.(transport.HandshakeDefaulter)
+	return cfg.Handshake(ok && d.HandshakeByDefault())
 }
 
 // helloFor builds the hello for element type T and codec name.

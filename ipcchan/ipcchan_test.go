@@ -17,6 +17,7 @@ import (
 	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/internal/zerotest"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -169,16 +170,16 @@ func TestCodecOption(t *testing.T) {
 
 func TestWrapError(t *testing.T) {
 	for _, bare := range []error{nil, io.EOF, ipcchan.ErrWouldBlock, context.Canceled, context.DeadlineExceeded} {
-		if got := ipcchan.WrapError("recv", "x", bare); got != bare {
+		if got := transport.WrapError("recv", "x", bare); got != bare {
 			t.Errorf("WrapError(%v) = %v, want it bare", bare, got)
 		}
 	}
-	err := ipcchan.WrapError("send", "pipe:[1] write end", fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, syscall.EPIPE))
+	err := transport.WrapError("send", "pipe:[1] write end", fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, syscall.EPIPE))
 	var oe *ipcchan.OpError
 	if !errors.As(err, &oe) || oe.Op != "send" || !errors.Is(err, ipcchan.ErrPeerGone) || !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("WrapError lost something: %v", err)
 	}
-	if again := ipcchan.WrapError("recv", "y", err); again != err {
+	if again := transport.WrapError("recv", "y", err); again != err {
 		t.Fatalf("an *OpError was wrapped twice: %v", again)
 	}
 	if want := "ipcchan: send pipe:[1] write end: ipcchan: peer gone: broken pipe"; err.Error() != want {
@@ -290,7 +291,7 @@ func TestZeroValuesAndNilContext(t *testing.T) {
 		&ipcchan.Receiver[int]{}, (*ipcchan.Receiver[int])(nil),
 		&ipcchan.OpError{}, (*ipcchan.OpError)(nil),
 		&ipcchan.PeerExitError{}, (*ipcchan.PeerExitError)(nil),
-		&ipcchan.Config{}, ipcchan.Case{})
+		&transport.Config{}, ipcchan.Case{})
 
 	var zs ipcchan.Sender[int]
 	if err := zs.Send(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "NewSender") {

@@ -12,7 +12,7 @@ import (
 )
 
 // limitedMem is a memReceiver that refuses messages over the limit its
-// Receiver sets, as a byte stream does (ipcchan.MsgSizeLimiter).
+// Receiver sets, as a byte stream does (transport.MsgSizeLimiter).
 type limitedMem struct {
 	memReceiver
 	limit  int

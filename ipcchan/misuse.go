@@ -34,7 +34,7 @@ func (r *Receiver[T]) misuse(op string, ctx context.Context) error {
 	case r == nil || r.t == nil:
 		return &OpError{Op: op, Err: errZeroReceiver}
 	case ctx == nil:
-		return WrapError(op, r.t.String(), errNilContext)
+		return wrapError(op, r.t.String(), errNilContext)
 	}
 	return nil
 }

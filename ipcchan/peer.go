@@ -2,19 +2,12 @@ package ipcchan
 
 import (
 	"fmt"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 	"sync"
 
 	"github.com/ipcchan/go/internal/poller"
 )
-
-// Failer is implemented by transports whose waits can be ended from
-// outside: Fail makes every call that would wait, now or later, return err,
-// once what is already queued has been delivered. [Sender.WatchPeer] and
-// [Receiver.WatchPeer] use it.
-type Failer interface {
-	Fail(err error)
-}
 
 // PeerExitError is the error a watched peer's exit gives blocked and later
 // calls. It wraps ErrPeerGone.
@@ -41,7 +34,7 @@ type peerWatches struct {
 
 // watch calls t.Fail once process pid exits.
 func (w *peerWatches) watch(t any, pid int) error {
-	f, ok := t.(Failer)
+	f, ok := t.(transport.Failer)
 	if !ok {
 		return ErrNotSupported
 	}

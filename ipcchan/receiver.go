@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,7 @@ import (
 // boundary. It is safe for concurrent use: each message goes to exactly one
 // caller.
 type Receiver[T any] struct {
-	t     MsgReceiver
+	t     transport.MsgReceiver
 	codec codec.Codec[T]
 
 	mu        ctxlock.Mutex // serializes receives; guards the fields below
@@ -41,21 +42,27 @@ type Receiver[T any] struct {
 	peers peerWatches
 
 	// The handshake; guarded by mu.
-	hello   []byte         // ours, nil without a handshake
-	greeted bool           // a valid hello has arrived
-	sticky  error          // a refused handshake: every receive returns it
-	limiter MsgSizeLimiter // the transport, limited to a hello's size until greeted
+	hello   []byte                   // ours, nil without a handshake
+	greeted bool                     // a valid hello has arrived
+	sticky  error                    // a refused handshake: every receive returns it
+	limiter transport.MsgSizeLimiter // the transport, limited to a hello's size until greeted
 }
 
-// NewReceiver returns a Receiver that reads messages from t and decodes them
-// with the configured codec (codec.Default[T] if none). The Receiver owns t
-// and closes it on Close. It returns an error if no codec fits T, or if t
-// is nil.
-func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
+// NewReceiver returns a Receiver that reads messages from t, the transport
+// of an endpoint (see package transport), and decodes them with the
+// configured codec (codec.Default[T] if none). The Receiver owns t and
+// closes it on Close. It honours WithCodec, WithMaxMessageSize,
+// WithHandshake and WithForeignPeer, and returns an error wrapping
+// ErrOption for any other option, and an error if no codec fits T or t is
+// nil.
+func NewReceiver[T any](t transport.MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	if t == nil {
 		return nil, &OpError{Op: "open", Err: errNilTransport}
 	}
-	cfg := NewConfig(opts...)
+	cfg, err := transport.NewConfig("a Receiver", transport.ReceiverOptions, opts)
+	if err != nil {
+		return nil, wrapError("open", t.String(), err)
+	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
 		return nil, err
@@ -63,7 +70,7 @@ func NewReceiver[T any](t MsgReceiver, opts ...Option) (*Receiver[T], error) {
 	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
-		if l, ok := t.(MsgSizeLimiter); ok {
+		if l, ok := t.(transport.MsgSizeLimiter); ok {
 			// Nothing longer than a hello until the peer's hello came.
 			l.LimitMsgSize(maxHelloSize)
 			r.limiter = l
@@ -255,7 +262,7 @@ func (r *Receiver[T]) refusedBeforeHello(err error) error {
 
 func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 	if r.hello != nil {
-		if tag == HandshakeTag {
+		if tag == handshakeTag {
 			if err := checkHello(payload, r.hello); err != nil {
 				r.sticky = err
 				return err
@@ -289,7 +296,7 @@ func (r *Receiver[T]) Close() error {
 		r.peers.stop()
 		close(r.closed)
 		r.selects.changed()
-		r.closeErr = WrapError("close", r.t.String(), r.t.Close())
+		r.closeErr = wrapError("close", r.t.String(), r.t.Close())
 	})
 	return r.closeErr
 }
@@ -300,7 +307,7 @@ func (r *Receiver[T]) File() (*os.File, error) {
 	if err := r.misuse("file", context.Background()); err != nil {
 		return nil, err
 	}
-	if f, ok := r.t.(Filer); ok {
+	if f, ok := r.t.(transport.Filer); ok {
 		file, err := f.File()
 		return file, r.wrap(err)
 	}
@@ -323,12 +330,12 @@ func (r *Receiver[T]) WatchPeer(pid int) error {
 	if err := r.misuse("watch peer", context.Background()); err != nil {
 		return err
 	}
-	return WrapError("watch peer", r.t.String(), r.peers.watch(r.t, pid))
+	return wrapError("watch peer", r.t.String(), r.peers.watch(r.t, pid))
 }
 
 // Transport returns the transport the Receiver reads from (nil for a zero
 // Receiver).
-func (r *Receiver[T]) Transport() MsgReceiver {
+func (r *Receiver[T]) Transport() transport.MsgReceiver {
 	if r == nil {
 		return nil
 	}
@@ -352,4 +359,4 @@ func (r *Receiver[T]) isClosed() bool {
 	}
 }
 
-func (r *Receiver[T]) wrap(err error) error { return WrapError("recv", r.t.String(), err) }
+func (r *Receiver[T]) wrap(err error) error { return wrapError("recv", r.t.String(), err) }

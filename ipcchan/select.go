@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"context"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"math/rand/v2"
 	"time"
 
@@ -56,7 +57,7 @@ func (c *recvCase[T]) try() (bool, error) {
 
 func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
 	release := c.r.selects.add(ev)
-	p, ok := c.r.t.(Pollable)
+	p, ok := c.r.t.(transport.Pollable)
 	if !ok {
 		return release, false
 	}
@@ -130,7 +131,7 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 			poll = poll || p
 		}
 		if err := waitCases(ctx, cases, epochs, poll); err != nil {
-			return -1, WrapError("select", "", err)
+			return -1, wrapError("select", "", err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package ipcchan
 import (
 	"context"
 	"fmt"
+	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 	"sync"
 
@@ -14,7 +15,7 @@ import (
 // boundary. It is safe for concurrent use: messages from concurrent Sends
 // never interleave.
 type Sender[T any] struct {
-	t     MsgSender
+	t     transport.MsgSender
 	codec codec.Codec[T]
 	tag   uint32
 	max   int
@@ -32,23 +33,28 @@ type Sender[T any] struct {
 }
 
 // NewSender returns a Sender that encodes values with the configured codec
-// (codec.Default[T] if none) and sends them over t. The Sender owns t and
-// closes it on Close. It returns an error if no codec fits T, or if t is
-// nil.
-func NewSender[T any](t MsgSender, opts ...Option) (*Sender[T], error) {
+// (codec.Default[T] if none) and sends them over t, the transport of an
+// endpoint (see package transport). The Sender owns t and closes it on
+// Close. It honours WithCodec, WithTag, WithMaxMessageSize, WithHandshake
+// and WithForeignPeer, and returns an error wrapping ErrOption for any other
+// option, and an error if no codec fits T.
+func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error) {
 	if t == nil {
 		return nil, &OpError{Op: "open", Err: errNilTransport}
 	}
-	cfg := NewConfig(opts...)
+	cfg, err := transport.NewConfig("a Sender", transport.SenderOptions, opts)
+	if err != nil {
+		return nil, wrapError("open", t.String(), err)
+	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
 		return nil, err
 	}
-	max := cfg.MaxMessage()
+	max := cfg.MaxMessageSize()
 	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
 		max = tm
 	}
-	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag, max: max, closed: make(chan struct{})}
+	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag(), max: max, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
 	}
@@ -63,9 +69,9 @@ func (s *Sender[T]) greet(ctx context.Context, block bool) error {
 	}
 	var err error
 	if block {
-		err = s.t.SendMsg(ctx, HandshakeTag, s.hello)
+		err = s.t.SendMsg(ctx, handshakeTag, s.hello)
 	} else {
-		err = s.t.TrySendMsg(HandshakeTag, s.hello)
+		err = s.t.TrySendMsg(handshakeTag, s.hello)
 	}
 	if err == nil {
 		s.greeted = true
@@ -159,7 +165,7 @@ func (s *Sender[T]) Flush(ctx context.Context) error {
 	if err := s.misuse("flush", ctx); err != nil {
 		return err
 	}
-	if f, ok := s.t.(Flusher); ok {
+	if f, ok := s.t.(transport.Flusher); ok {
 		return s.wrap(f.Flush(ctx))
 	}
 	return nil
@@ -177,7 +183,7 @@ func (s *Sender[T]) Close() error {
 	s.closeOnce.Do(func() {
 		s.peers.stop()
 		close(s.closed)
-		s.closeErr = WrapError("close", s.t.String(), s.t.Close())
+		s.closeErr = wrapError("close", s.t.String(), s.t.Close())
 	})
 	return s.closeErr
 }
@@ -192,7 +198,7 @@ func (s *Sender[T]) WatchPeer(pid int) error {
 	if err := s.misuse("watch peer", context.Background()); err != nil {
 		return err
 	}
-	return WrapError("watch peer", s.t.String(), s.peers.watch(s.t, pid))
+	return wrapError("watch peer", s.t.String(), s.peers.watch(s.t, pid))
 }
 
 // File returns a duplicate of the descriptor behind the Sender, to hand to
@@ -201,7 +207,7 @@ func (s *Sender[T]) File() (*os.File, error) {
 	if err := s.misuse("file", context.Background()); err != nil {
 		return nil, err
 	}
-	if f, ok := s.t.(Filer); ok {
+	if f, ok := s.t.(transport.Filer); ok {
 		file, err := f.File()
 		return file, s.wrap(err)
 	}
@@ -210,7 +216,7 @@ func (s *Sender[T]) File() (*os.File, error) {
 
 // Transport returns the transport the Sender sends over (nil for a zero
 // Sender).
-func (s *Sender[T]) Transport() MsgSender {
+func (s *Sender[T]) Transport() transport.MsgSender {
 	if s == nil {
 		return nil
 	}
@@ -236,4 +242,4 @@ func (s *Sender[T]) isClosed() bool {
 
 func (s *Sender[T]) wrap(err error) error { return s.wrapOp("send", err) }
 
-func (s *Sender[T]) wrapOp(op string, err error) error { return WrapError(op, s.t.String(), err) }
+func (s *Sender[T]) wrapOp(op string, err error) error { return wrapError(op, s.t.String(), err) }

@@ -59,7 +59,7 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 		}
 	}
 	if feed != nil {
-		tx, rx, err := endpoints.Pipe[In](opts...)
+		tx, rx, err := endpoints.PipePair[In](opts...)
 		if err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 		toClose = append(toClose, tx, rx)
 	}
 	for i := 0; i+1 < len(stages); i++ {
-		tx, rx, err := endpoints.Pipe[[]byte]()
+		tx, rx, err := endpoints.PipePair[[]byte]()
 		if err != nil {
 			closeAll()
 			return err
@@ -76,7 +76,7 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 		toClose = append(toClose, tx, rx)
 	}
 	if drain != nil {
-		tx, rx, err := endpoints.Pipe[Out](opts...)
+		tx, rx, err := endpoints.PipePair[Out](opts...)
 		if err != nil {
 			closeAll()
 			return err

@@ -17,6 +17,10 @@ import (
 // EnvWorker is set in a worker's environment to its index in the pool.
 const EnvWorker = "IPCCHAN_WORKER"
 
+// envTransport tells a worker whether its jobs and results come over pipes
+// or rings.
+const envTransport = "IPCCHAN_WORKER_TRANSPORT"
+
 // WorkerArg is the argument with which the default command re-executes
 // this program as a worker.
 const WorkerArg = "ipcchan-worker"
@@ -204,7 +208,7 @@ func (p *Pool[J, R]) command(i int) (*exec.Cmd, error) {
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, EnvWorker+"="+strconv.Itoa(i))
+	cmd.Env = append(cmd.Env, EnvWorker+"="+strconv.Itoa(i), envTransport+"="+strconv.Itoa(int(p.opts.Transport)))
 	return cmd, nil
 }
 
@@ -213,7 +217,7 @@ func pair[T any](tr Transport, opts []ipcchan.Option) (*ipcchan.Sender[T], *ipcc
 	if tr == Rings {
 		return endpoints.RingPair[T](256+1<<20, opts...)
 	}
-	return endpoints.Pipe[T](opts...)
+	return endpoints.PipePair[T](opts...)
 }
 
 func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {

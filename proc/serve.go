@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/internal/poller"
@@ -37,14 +38,18 @@ func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, er
 	if err != nil {
 		return err
 	}
-	// One writer per results channel: no need to keep frames atomic.
-	opts = append([]ipcchan.Option{ipcchan.WithAtomicWrites(false)}, opts...)
-	jobs, err := endpoints.InheritReceiver[jobMsg[J]]("jobs", append(opts, ipcchan.WithCodec(jc))...)
+	jobs, err := endpoints.InheritReceiver[jobMsg[J]]("jobs", append(opts[:len(opts):len(opts)], ipcchan.WithCodec(jc))...)
 	if err != nil {
 		return err
 	}
 	defer jobs.Close()
-	results, err := endpoints.InheritSender[resultMsg[R]]("results", append(opts, ipcchan.WithCodec(rc))...)
+	resultOpts := append(opts[:len(opts):len(opts)], ipcchan.WithCodec(rc))
+	if os.Getenv(envTransport) == strconv.Itoa(int(Pipes)) {
+		// One writer per results pipe: no need to keep frames within
+		// PIPE_BUF, so results of any size go.
+		resultOpts = append([]ipcchan.Option{ipcchan.WithAtomicWrites(false)}, resultOpts...)
+	}
+	results, err := endpoints.InheritSender[resultMsg[R]]("results", resultOpts...)
 	if err != nil {
 		return err
 	}

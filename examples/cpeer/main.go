@@ -106,8 +106,8 @@ func run(ctx context.Context, samples int) error {
 	if err := endpoints.CreateMQ(queue, endpoints.MQAttr{MaxMsgs: 8, MsgSize: 256}); err != nil {
 		return err
 	}
-	defer endpoints.UnlinkMQ(queue)
-	alerts, err := endpoints.OpenMQReceiver[string](queue, ipcchan.WithCodec(codec.CText(256)), ipcchan.WithRawMessages())
+	defer endpoints.RemoveMQ(queue)
+	alerts, err := endpoints.OpenMQReceiver[string](queue, ipcchan.WithCodec(codec.CText(256)), ipcchan.WithForeignPeer())
 	if err != nil {
 		return err
 	}

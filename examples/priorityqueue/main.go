@@ -60,7 +60,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer jobs.Close()
-	doneTx, done, err := endpoints.Pipe[Job]()
+	doneTx, done, err := endpoints.PipePair[Job]()
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func run(workers, limit, jobs int) error {
 		return err
 	}
 	defer sem.Close()
-	defer sem.Unlink()
+	defer sem.Remove()
 	mem, err := endpoints.NewMemfd("gauge", 64)
 	if err != nil {
 		return err

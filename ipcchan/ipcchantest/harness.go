@@ -70,6 +70,13 @@ type Harness struct {
 	MaxShared  int
 	SharedOpts []ipcchan.Option
 
+	// CountsSenders says that the transport's receiver sees the end of a
+	// stream by counting its senders' in-band end-of-stream markers
+	// (datagrams, message queues, the ring): the suite then tells it with
+	// WithSenders how many sender processes share a channel. Byte streams
+	// and connections learn the end from the kernel and refuse the option.
+	CountsSenders bool
+
 	// WatchPeer makes the suite watch the peer process's pid with
 	// WatchPeer where a peer dies, for transports with no kernel end of
 	// stream: the survivor must then see every whole message and
@@ -97,6 +104,15 @@ func (h *Harness) sharedLimit() int {
 		return min(h.maxMessage(), h.MaxShared)
 	}
 	return h.maxMessage()
+}
+
+// sendersOpts returns the options that tell a receiver of h that n
+// senders share its channel.
+func (h *Harness) sendersOpts(n int) []ipcchan.Option {
+	if !h.CountsSenders {
+		return nil
+	}
+	return []ipcchan.Option{ipcchan.WithSenders(n)}
 }
 
 func (h *Harness) maxMessage() int {

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvStress is the environment variable that sets how long each part of
@@ -55,7 +53,7 @@ func Stress(t *testing.T, h *Harness) {
 }
 
 func stress(t *testing.T, h *Harness, d time.Duration, procs, consumers int) {
-	tx, rx := pair(t, h, ipcchan.WithSenders(procs))
+	tx, rx := pair(t, h, h.sendersOpts(procs)...)
 	limit := h.sharedLimit()
 	var peers []*peer
 	for i := range procs {

@@ -167,8 +167,8 @@ func testConcurrentGoroutines(t *testing.T, h *Harness) {
 func testConcurrentProcesses(t *testing.T, h *Harness) {
 	const procs, n = 3, 5000
 	// Transports that end a stream with a marker per sender must wait for
-	// every child's; the others ignore the option.
-	tx, rx := pair(t, h, ipcchan.WithSenders(procs))
+	// every child's.
+	tx, rx := pair(t, h, h.sendersOpts(procs)...)
 	limit := h.sharedLimit()
 	var peers []*peer
 	for i := range procs {

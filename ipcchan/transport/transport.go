@@ -1,18 +1,21 @@
-package ipcchan
+package transport
 
 import (
 	"context"
-	"errors"
 	"os"
 	"syscall"
 )
 
+// HandshakeTag is the tag of the hello frame that opens a byte stream (see
+// PROTOCOL.md §3); values cannot use it.
+const HandshakeTag = 0x7FFF_FFFF
+
 // MsgSender is the sending half of a message transport: the interface an
-// endpoint implements so that a [Sender] can use it.
+// endpoint implements so that an ipcchan.Sender can use it.
 //
-// A [Sender] calls SendMsg and TrySendMsg from one goroutine at a time;
-// Close may be called concurrently with them and must make them return an
-// error wrapping os.ErrClosed.
+// A Sender calls SendMsg and TrySendMsg from one goroutine at a time; Close
+// may be called concurrently with them and must make them return an error
+// wrapping os.ErrClosed.
 type MsgSender interface {
 	// SendMsg sends msg as one message carrying tag, waiting while the
 	// transport is full. It returns ctx.Err() if ctx ends first, in which
@@ -29,7 +32,10 @@ type MsgSender interface {
 
 	// Close flushes what the transport still holds (within a bounded time)
 	// and releases it; on a transport without a kernel end of stream it
-	// tells the receiver this sender is done. Close is idempotent.
+	// tells the receiver this sender is done, after every message a
+	// SendMsg that returned nil committed. A SendMsg blocked when Close
+	// begins returns an error wrapping os.ErrClosed having sent nothing.
+	// Close is idempotent.
 	Close() error
 
 	// String describes the endpoint in errors.
@@ -38,7 +44,7 @@ type MsgSender interface {
 
 // MsgReceiver is the receiving half of a message transport.
 //
-// A [Receiver] calls RecvMsg and TryRecvMsg from one goroutine at a time;
+// A Receiver calls RecvMsg and TryRecvMsg from one goroutine at a time;
 // Close may be called concurrently with them and must make them return an
 // error wrapping os.ErrClosed.
 type MsgReceiver interface {
@@ -52,9 +58,7 @@ type MsgReceiver interface {
 	RecvMsg(ctx context.Context, deliver func(tag uint32, payload []byte) error) error
 
 	// TryRecvMsg is RecvMsg without waiting: it returns ErrWouldBlock when
-	// no whole message is available now, or an error wrapping it when what
-	// is missing is not something its descriptor can signal (receive
-	// memory, for one): a Select then polls it rather than waiting.
+	// no whole message is available now.
 	TryRecvMsg(deliver func(tag uint32, payload []byte) error) error
 
 	// Close releases the transport. It is idempotent.
@@ -64,22 +68,7 @@ type MsgReceiver interface {
 	String() string
 }
 
-// MsgSizeLimiter is implemented by transports that can lower, for a while,
-// the size of message they accept (the byte streams). A Receiver whose
-// handshake is on lowers it to the largest possible hello until its peer's
-// hello has arrived, so that a peer cannot make it allocate for a long
-// message before saying who it is, and restores it after.
-//
-// LimitMsgSize makes the transport refuse, with an error wrapping
-// ErrFrameTooLarge and before allocating anything for it, a message longer
-// than n bytes; n <= 0 restores the configured limit. The Receiver calls it
-// before its first receive and from within its receive (the deliver
-// function), never concurrently with one.
-type MsgSizeLimiter interface {
-	LimitMsgSize(n int)
-}
-
-// Pollable is implemented by transports whose readiness a [Select] can wait
+// Pollable is implemented by transports whose readiness a Select can wait
 // on: the descriptor behind the RawConn is readable (or hung up) whenever
 // TryRecvMsg may make progress.
 type Pollable interface {
@@ -99,9 +88,12 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
-// ErrNotSupported is wrapped by errors for operations a transport does not
-// offer.
-var ErrNotSupported = errors.New("ipcchan: operation not supported by this transport")
+// Failer is implemented by transports whose waits can be ended from
+// outside: Fail makes every call that would wait, now or later, return err,
+// once what is already queued has been delivered. WatchPeer uses it.
+type Failer interface {
+	Fail(err error)
+}
 
 // FileMsgSender is implemented by transports that can attach open
 // descriptors to a message (Unix sockets, with SCM_RIGHTS).
@@ -118,4 +110,21 @@ type FileMsgReceiver interface {
 	// came with the message; deliver owns them. (Plain RecvMsg closes the
 	// descriptors of a message that carried some.)
 	RecvMsgFiles(ctx context.Context, deliver func(tag uint32, payload []byte, fds []int) error) error
+}
+
+// HandshakeDefaulter is implemented by transports that hold a handshake
+// unless the handshake is turned off: the byte streams.
+type HandshakeDefaulter interface {
+	HandshakeByDefault() bool
+}
+
+// MsgSizeLimiter is implemented by transports that can hold incoming
+// messages to a smaller size than their configured maximum. A Receiver with
+// the handshake on calls LimitMsgSize with the longest hello before its
+// first receive, so that a peer that has not said hello cannot make it
+// allocate for a large message, and with 0 — the configured maximum again —
+// once the hello has arrived. It is called with the receive lock held, never
+// concurrently with a receive.
+type MsgSizeLimiter interface {
+	LimitMsgSize(n int)
 }
