@@ -20,7 +20,9 @@ type kind struct {
 }
 
 var kinds = []kind{
-	{name: "pipe", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return endpoints.PipePair[[]byte]() }},
+	{name: "pipe", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		return endpoints.PipePair[[]byte]()
+	}},
 	{name: "unix", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("unix") }},
 	{name: "unixpacket", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("unixpacket") }},
 	{name: "tcp", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("tcp") }},
