@@ -415,12 +415,12 @@ func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint3
 }
 
 // RefusedDatagrams returns how many datagrams the peer check has dropped on
-// the unixgram receiver behind transport (rx.Transport() of a Receiver
-// made by ListenPacket or InheritReceiver): datagrams whose sender it
-// refused, never delivered and never taken for an end-of-stream marker.
-// It returns 0 for any other transport. It is safe for concurrent use.
-func RefusedDatagrams(transport any) uint64 {
-	if r, ok := transport.(*dgramReceiver); ok {
+// rx, a unixgram Receiver made by ListenPacket or InheritReceiver:
+// datagrams whose sender it refused, never delivered and never taken for
+// an end-of-stream marker. It returns 0 for a Receiver on any other
+// transport. It is safe for concurrent use.
+func RefusedDatagrams[T any](rx *ipcchan.Receiver[T]) uint64 {
+	if r, ok := rx.Transport().(*dgramReceiver); ok {
 		return r.refused.Load()
 	}
 	return 0

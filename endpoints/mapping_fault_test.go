@@ -216,18 +216,16 @@ func TestRingSurvivesShrinkingPeer(t *testing.T) {
 			tx, rx, _, shrink := open(t)
 			defer tx.Close()
 			defer rx.Close()
-			w := tx.Transport().(*endpoints.Ring)
-			r := rx.Transport().(*endpoints.Ring)
-			if _, err := w.Reserve(ctx, 8); err != nil {
-				t.Fatal(err)
-			}
-			shrink()
-			wantGone(t, "Commit", w.Commit(1, 8))
-			_, err := w.Reserve(ctx, 8)
-			wantGone(t, "Reserve", err)
-			_, _, err = r.Peek(ctx)
-			wantGone(t, "Peek", err)
-			r.Release()
+			sent := tx.SendRaw(ctx, 1, 8, func(room []byte) (int, error) {
+				shrink() // the memory goes while fill writes to it
+				copy(room, "in place")
+				return 8, nil
+			})
+			wantGone(t, "SendRaw", sent)
+			err := tx.SendRaw(ctx, 1, 8, func(room []byte) (int, error) { return 0, nil })
+			wantGone(t, "SendRaw after", err)
+			err = rx.RecvRaw(ctx, func(uint32, []byte) error { return nil })
+			wantGone(t, "RecvRaw", err)
 		})
 		t.Run(kind.name+"/parked-receiver", func(t *testing.T) {
 			tx, rx, m, shrink := open(t)

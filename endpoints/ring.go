@@ -134,20 +134,19 @@ func ringReceiver[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Receiver[T
 // ringMinSpin is the shortest a ring end spins before it parks.
 const ringMinSpin = 10 * time.Microsecond
 
-// Ring is one end of a shared-memory ring: the transport under a ring
-// Sender or Receiver (tx.Transport().(*endpoints.Ring)), which also offers
-// zero-copy access: [Ring.Reserve] and [Ring.Commit] on a sender's end,
-// [Ring.Peek] and [Ring.Release] on the receiver's. Those must not run
-// concurrently with Send or Recv on the same end.
+// ringEnd is one end of a shared-memory ring: the transport under a ring
+// Sender or Receiver. Zero-copy access goes through the typed ends:
+// Sender.SendRaw writes a record in place (SendInPlace), Receiver.RecvRaw
+// reads one in place (RecvMsg delivers the record in the ring).
 //
 // A ring in memory a peer can shrink (anything but a memfd sealed against
 // shrinking, which is what RingPair makes, or a SysV segment; see
 // [Mapping]): once the peer truncates it, every call on the end — Close's
 // end-of-stream record included — returns an error wrapping [ErrCorrupt]
 // instead of the fault killing the process, for good; Close still
-// releases the end. The slices that Reserve and Peek return are that
-// memory too: your code reading or writing them is not guarded.
-type Ring struct {
+// releases the end. The fill and read functions of SendRaw and RecvRaw run
+// under the same guard.
+type ringEnd struct {
 	m      *Mapping // this end's own mapping
 	r      *ringMem
 	desc   string
@@ -179,13 +178,9 @@ type Ring struct {
 	senders  int
 	ended    int
 	max      int
-	held     uint64 // size of a record Peek returned and Release has not freed
 	deliver  func(uint32, []byte) error
 	rtryFn   func() error
 	rblock   func() error
-	peeked   []byte
-	peekTag  uint32
-	freeFn   func() error // freeRecord
 
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool
@@ -193,7 +188,7 @@ type Ring struct {
 	closeErr  error
 }
 
-func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*Ring, error) {
+func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*ringEnd, error) {
 	if !m.made() {
 		// A zero Mapping's shmid, 0, may be somebody's SysV segment.
 		return nil, m.notMade("open ring")
@@ -219,8 +214,8 @@ func openRingIn(m *Mapping) (rm *ringMem, err error) {
 	return rm, err
 }
 
-func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *Ring {
-	r := &Ring{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
+func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *ringEnd {
+	r := &ringEnd{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
 		senders: cfg.Senders(), max: cfg.MaxMessageSize(), linger: cfg.Linger(), guard: own.guard}
 	word := rm.rwait
 	if writer {
@@ -231,7 +226,7 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
 	r.tryFn, r.blockFn, r.commitFn = r.tryWrite, r.blockWrite, r.commitRecord
-	r.rtryFn, r.rblock, r.freeFn = r.tryRead, r.blockRead, r.freeRecord
+	r.rtryFn, r.rblock = r.tryRead, r.blockRead
 	return r
 }
 
@@ -241,7 +236,7 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *
 // interrupts the call with a signal, and the futex wait, restarted on
 // memory that is gone, returns EFAULT. Once the mapping is closed no call
 // is parked on it: there is nothing to do.
-func (r *Ring) wakeParked(word *uint32) error {
+func (r *ringEnd) wakeParked(word *uint32) error {
 	r.m.mu.RLock()
 	defer r.m.mu.RUnlock()
 	if r.m.closed {
@@ -257,7 +252,7 @@ func (r *Ring) wakeParked(word *uint32) error {
 // do runs a call that may wait, r.wait.Do(ctx, try, block), under the
 // fault guard if the mapping needs it. (Send and Recv spell it out, to
 // save a call.)
-func (r *Ring) do(ctx context.Context, try, block func() error) error {
+func (r *ringEnd) do(ctx context.Context, try, block func() error) error {
 	if r.guard {
 		return r.guardedDo(ctx, try, block)
 	}
@@ -267,7 +262,7 @@ func (r *Ring) do(ctx context.Context, try, block func() error) error {
 // guardedDo is r.wait.Do under the fault guard. A futex wait that found
 // the memory gone (EFAULT) breaks the mapping as a fault does. (Memory
 // that needs no guard cannot vanish.)
-func (r *Ring) guardedDo(ctx context.Context, try, block func() error) (err error) {
+func (r *ringEnd) guardedDo(ctx context.Context, try, block func() error) (err error) {
 	if err := r.m.faultErr(); err != nil {
 		return err
 	}
@@ -292,27 +287,27 @@ func (m *Mapping) remap() (*Mapping, error) {
 	return MappingFromFile(f)
 }
 
-func (r *Ring) String() string {
+func (r *ringEnd) String() string {
 	if !r.made() {
-		return "zero Ring"
+		return "zero ringEnd"
 	}
 	return r.desc
 }
 
 // MaxMsgSize is the ring's largest record.
-func (r *Ring) MaxMsgSize() int {
+func (r *ringEnd) MaxMsgSize() int {
 	if !r.made() {
 		return 0
 	}
 	return r.r.maxRecord
 }
 
-// made reports whether a ring end was made (the Ring of a Sender or
-// Receiver): a Ring declared by hand has no memory.
-func (r *Ring) made() bool { return r != nil && r.r != nil }
+// made reports whether a ring end was made (the ringEnd of a Sender or
+// Receiver): a ringEnd declared by hand has no memory.
+func (r *ringEnd) made() bool { return r != nil && r.r != nil }
 
-func (r *Ring) notMade(op string) error {
-	return errNotMade(op, "Ring", "RingPair, RingSender or RingReceiver (the Transport of their ends)")
+func (r *ringEnd) notMade(op string) error {
+	return errNotMade(op, "ringEnd", "RingPair, RingSender or RingReceiver (the Transport of their ends)")
 }
 
 // --- writer ---
@@ -320,7 +315,7 @@ func (r *Ring) notMade(op string) error {
 // tryLock takes the ring's write lock, shared by every sender process: a
 // compare-and-swap of this process's pid into the lock word. It gives up
 // after a few attempts, for the caller to wait like for room.
-func (r *Ring) tryLock() bool {
+func (r *ringEnd) tryLock() bool {
 	for range 8 {
 		if atomic.CompareAndSwapUint32(r.r.lock, 0, r.pid) {
 			return true
@@ -333,7 +328,7 @@ func (r *Ring) tryLock() bool {
 // stealIfDead frees the write lock if the process holding it has exited —
 // a zombie its parent has not reaped yet included. Since that process never
 // advanced head, what it was writing is simply lost, never torn.
-func (r *Ring) stealIfDead() {
+func (r *ringEnd) stealIfDead() {
 	owner := atomic.LoadUint32(r.r.lock)
 	if owner != 0 && owner != r.pid && !sys.ProcessRunning(int(owner)) {
 		atomic.CompareAndSwapUint32(r.r.lock, owner, 0)
@@ -341,7 +336,7 @@ func (r *Ring) stealIfDead() {
 }
 
 // unlockWriters frees the write lock and wakes the writers parked for it.
-func (r *Ring) unlockWriters() {
+func (r *ringEnd) unlockWriters() {
 	atomic.StoreUint32(r.r.lock, 0)
 	if atomic.LoadUint32(r.r.wwait) != 0 {
 		atomic.StoreUint32(r.r.wwait, 0)
@@ -352,7 +347,7 @@ func (r *Ring) unlockWriters() {
 // reserve finds room for a record of n payload bytes, padding to the end
 // of the data area if it would straddle it, and returns its position; the
 // write lock is held. It returns unix.EAGAIN when the ring is full.
-func (r *Ring) reserve(n int) (uint64, error) {
+func (r *ringEnd) reserve(n int) (uint64, error) {
 	rm := r.r
 	head := atomic.LoadUint64(rm.head)
 	size := recordSize(n)
@@ -385,7 +380,7 @@ func (r *Ring) reserve(n int) (uint64, error) {
 
 // publish makes the record at pos, of n payload bytes, visible and wakes a
 // parked reader.
-func (r *Ring) publish(pos uint64, n int, flags, tag uint32) {
+func (r *ringEnd) publish(pos uint64, n int, flags, tag uint32) {
 	rm := r.r
 	i := pos & rm.mask
 	*(*uint32)(unsafe.Pointer(&rm.data[i+4])) = tag
@@ -399,7 +394,7 @@ func (r *Ring) publish(pos uint64, n int, flags, tag uint32) {
 
 // tryWrite writes r.msg as one record, or returns unix.EAGAIN when full
 // (or locked by another writer).
-func (r *Ring) tryWrite() error {
+func (r *ringEnd) tryWrite() error {
 	if !r.tryLock() {
 		return unix.EAGAIN
 	}
@@ -417,7 +412,7 @@ func (r *Ring) tryWrite() error {
 // blockWrite parks until the reader frees room or the lock is released
 // (or an interrupt). It wakes every 10 ms to see whether a lock holder
 // died.
-func (r *Ring) blockWrite() error {
+func (r *ringEnd) blockWrite() error {
 	r.stealIfDead()
 	return parkOn(r.r.wwait, r.tryFn, &writerRecheck)
 }
@@ -440,15 +435,11 @@ func parkOn(word *uint32, try func() error, timeout *unix.Timespec) error {
 	return unix.EINTR
 }
 
-// errReserved and errPeeked refuse a Send or Recv while the zero-copy
-// access holds the ring: the record would be written under a lock this end
-// already holds (a deadlock), or the peeked record delivered again.
-var (
-	errReserved = errors.New("a reservation is open on this ring end: Commit it before sending")
-	errPeeked   = errors.New("a record returned by Peek is not released: Release it before receiving")
-)
+// errReserved refuses a send from inside SendInPlace's fill function on
+// the same end: the record would wait for the write lock this end holds.
+var errReserved = errors.New("a send from inside SendRaw's fill function on the same ring end would wait for ever for its own write lock")
 
-func (r *Ring) checkSend(msg []byte) error {
+func (r *ringEnd) checkSend(msg []byte) error {
 	if !r.writer {
 		return errors.New("send on the receiving end of a ring")
 	}
@@ -461,7 +452,7 @@ func (r *Ring) checkSend(msg []byte) error {
 	return nil
 }
 
-func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
+func (r *ringEnd) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 	if !r.made() {
 		return r.notMade("send")
 	}
@@ -486,7 +477,7 @@ func (r *Ring) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 	return ringErr(err)
 }
 
-func (r *Ring) TrySendMsg(tag uint32, msg []byte) error {
+func (r *ringEnd) TrySendMsg(tag uint32, msg []byte) error {
 	if !r.made() {
 		return r.notMade("send")
 	}
@@ -510,7 +501,7 @@ func (r *Ring) TrySendMsg(tag uint32, msg []byte) error {
 
 // tryResult maps a non-blocking attempt's unix.EAGAIN to ErrWouldBlock, or
 // to the Fail error of a ring whose peer is gone.
-func (r *Ring) tryResult(err error) error {
+func (r *ringEnd) tryResult(err error) error {
 	if err != unix.EAGAIN {
 		return ringErr(err)
 	}
@@ -523,31 +514,35 @@ func (r *Ring) tryResult(err error) error {
 // enter marks a call using the mapping; it returns false once Close has
 // begun. leave ends it; Close waits for every call to leave before it
 // posts the end of stream and unmaps.
-func (r *Ring) enter() bool { return r.calls.enter() }
+func (r *ringEnd) enter() bool { return r.calls.enter() }
 
-func (r *Ring) leave() { r.calls.leave() }
+func (r *ringEnd) leave() { r.calls.leave() }
 
 func ringErr(err error) error { return transportErr("ring", err) }
 
-// Reserve waits for room for a record of n bytes and returns the space in
-// the ring for the caller to fill in place; [Ring.Commit] then publishes
-// it. Between the two the ring's write lock is held: other senders wait.
-// The space must not be used after Commit or Close.
-func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
+// SendInPlace waits for room for a record of n bytes, lets fill write it
+// in the ring, and publishes the first m bytes fill says it wrote, with
+// tag (see transport.InPlaceSender): the zero-copy send under
+// ipcchan.Sender.SendRaw. The ring's write lock is held while fill runs:
+// other senders wait. fill runs under the fault guard, so that memory a
+// peer shrank under it is an error wrapping ErrCorrupt, not a crash. If
+// fill fails, the record is abandoned and nothing is published.
+func (r *ringEnd) SendInPlace(ctx context.Context, tag uint32, n int, fill func([]byte) (int, error)) error {
 	switch {
 	case !r.made():
-		return nil, r.notMade("reserve")
-	case ctx == nil:
-		return nil, transport.WrapError("reserve", r.desc, errNilContext)
+		return r.notMade("send")
 	case !r.writer:
-		return nil, transport.WrapError("reserve", r.desc, errors.New("reserve on the receiving end of a ring"))
+		return errors.New("send on the receiving end of a ring")
 	case n < 0 || n > r.r.maxRecord:
-		return nil, transport.WrapError("reserve", r.desc, fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, n, r.r.maxRecord))
+		return fmt.Errorf("%w: %d bytes, the ring's largest record is %d", ipcchan.ErrMessageTooLarge, n, r.r.maxRecord)
 	case r.locked:
-		return nil, transport.WrapError("reserve", r.desc, errors.New("a reservation is already open"))
+		return errReserved
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if !r.enter() {
-		return nil, transport.WrapError("reserve", r.desc, os.ErrClosed)
+		return os.ErrClosed
 	}
 	defer r.leave()
 	try := func() error {
@@ -567,35 +562,37 @@ func (r *Ring) Reserve(ctx context.Context, n int) ([]byte, error) {
 		return parkOn(r.r.wwait, try, &writerRecheck)
 	}
 	if err := r.do(ctx, try, block); err != nil {
-		return nil, transport.WrapError("reserve", r.desc, ringErr(err))
+		return ringErr(err)
 	}
 	i := r.reserved & r.r.mask
-	return r.r.data[i+recHeader : i+recHeader+uint64(n)], nil
-}
-
-// Commit publishes the record Reserve returned, with tag, keeping its
-// first n bytes (n at most the reserved size).
-func (r *Ring) Commit(tag uint32, n int) error {
-	if !r.made() {
-		return r.notMade("commit")
+	room := r.r.data[i+recHeader : i+recHeader+uint64(n) : i+recHeader+uint64(n)]
+	var fillErr error
+	err := r.m.access(func() error {
+		m, err := fill(room)
+		if err == nil {
+			err = transport.CheckFilled(m, n)
+		}
+		if err != nil {
+			fillErr = err
+			r.locked = false
+			r.unlockWriters()
+			return nil
+		}
+		r.comTag, r.comLen = tag, m
+		return r.commitRecord()
+	})
+	if fillErr != nil {
+		return fillErr
 	}
-	if !r.locked {
-		return transport.WrapError("commit", r.desc, errors.New("nothing reserved"))
+	if err != nil {
+		r.locked = false // the memory, and the lock in it, is gone
 	}
-	if n < 0 || n > r.resLen {
-		return transport.WrapError("commit", r.desc, fmt.Errorf("%d bytes of a %d-byte reservation", n, r.resLen))
-	}
-	if !r.enter() {
-		return transport.WrapError("commit", r.desc, os.ErrClosed)
-	}
-	defer r.leave()
-	r.comTag, r.comLen = tag, n
-	return transport.WrapError("commit", r.desc, r.m.access(r.commitFn))
+	return ringErr(err)
 }
 
 // commitRecord publishes the reserved record with comTag and comLen
 // bytes, and frees the write lock.
-func (r *Ring) commitRecord() error {
+func (r *ringEnd) commitRecord() error {
 	r.locked = false
 	r.publish(r.reserved, r.comLen, 0, r.comTag)
 	r.unlockWriters()
@@ -606,7 +603,7 @@ func (r *Ring) commitRecord() error {
 
 // tryRead delivers the next record, or returns unix.EAGAIN when the ring
 // is empty.
-func (r *Ring) tryRead() error {
+func (r *ringEnd) tryRead() error {
 	rm := r.r
 	for {
 		if r.ended >= r.senders {
@@ -642,10 +639,6 @@ func (r *Ring) tryRead() error {
 			r.advance(tail + size)
 			return fmt.Errorf("%w: a %d-byte record, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(payload), r.max)
 		}
-		if r.deliver == nil { // Peek: keep the record, as validated, until Release
-			r.held, r.peeked, r.peekTag = size, payload, tag
-			return nil
-		}
 		err = r.deliver(tag, payload)
 		r.advance(tail + size)
 		return err
@@ -656,7 +649,7 @@ func (r *Ring) tryRead() error {
 // it is free: a writer that outruns the reader then parks once per half
 // ring rather than once per record. (Records are at most half the ring,
 // so the room a writer waits for is there by then.)
-func (r *Ring) advance(tail uint64) {
+func (r *ringEnd) advance(tail uint64) {
 	atomic.StoreUint64(r.r.tail, tail)
 	if atomic.LoadUint32(r.r.wwait) != 0 && r.headSeen-tail <= r.r.capacity/2 {
 		atomic.StoreUint32(r.r.wwait, 0)
@@ -664,21 +657,17 @@ func (r *Ring) advance(tail uint64) {
 	}
 }
 
-func (r *Ring) blockRead() error { return parkOn(r.r.rwait, r.rtryFn, nil) }
+func (r *ringEnd) blockRead() error { return parkOn(r.r.rwait, r.rtryFn, nil) }
 
-// checkRecv refuses a receive on the wrong end, or while Peek holds a
-// record.
-func (r *Ring) checkRecv() error {
+// checkRecv refuses a receive on the sending end.
+func (r *ringEnd) checkRecv() error {
 	if r.writer {
 		return errors.New("receive on the sending end of a ring")
-	}
-	if r.held != 0 {
-		return errPeeked
 	}
 	return nil
 }
 
-func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+func (r *ringEnd) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
 	if !r.made() {
 		return r.notMade("recv")
 	}
@@ -703,7 +692,7 @@ func (r *Ring) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) 
 	return ringErr(err)
 }
 
-func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
+func (r *ringEnd) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	if !r.made() {
 		return r.notMade("recv")
 	}
@@ -725,67 +714,21 @@ func (r *Ring) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	return r.tryResult(err)
 }
 
-// Peek waits for the next record and returns its payload and tag in place,
-// in the ring: valid until [Ring.Release], which frees it. It returns
-// io.EOF at end of stream, like Recv.
-func (r *Ring) Peek(ctx context.Context) ([]byte, uint32, error) {
-	switch {
-	case !r.made():
-		return nil, 0, r.notMade("peek")
-	case ctx == nil:
-		return nil, 0, transport.WrapError("peek", r.desc, errNilContext)
-	}
-	if r.writer {
-		return nil, 0, errors.New("peek on the sending end of a ring")
-	}
-	if r.held != 0 {
-		return nil, 0, transport.WrapError("peek", r.desc, errors.New("the previous record is not released"))
-	}
-	if !r.enter() {
-		return nil, 0, transport.WrapError("peek", r.desc, os.ErrClosed)
-	}
-	defer r.leave()
-	if err := r.do(ctx, r.rtryFn, r.rblock); err != nil {
-		r.held = 0
-		return nil, 0, transport.WrapError("peek", r.desc, ringErr(err))
-	}
-	payload := r.peeked
-	r.peeked = nil
-	return payload, r.peekTag, nil
-}
-
-// Release frees the record Peek returned. On memory a peer shrank (see
-// [Ring]) it frees nothing; the next call returns the error.
-func (r *Ring) Release() {
-	if !r.made() || r.held == 0 || !r.enter() {
-		return
-	}
-	defer r.leave()
-	r.m.access(r.freeFn)
-	r.held = 0
-}
-
-// freeRecord frees the record Peek returned.
-func (r *Ring) freeRecord() error {
-	r.advance(atomic.LoadUint64(r.r.tail) + r.held)
-	return nil
-}
-
 // --- both ---
 
 // Fail makes waits return err once the records already in the ring are
 // taken.
-func (r *Ring) Fail(err error) {
+func (r *ringEnd) Fail(err error) {
 	if r.made() {
 		r.wait.Fail(err)
 	}
 }
 
-func (r *Ring) setHandedOff() { r.handedOff.Store(true) }
+func (r *ringEnd) setHandedOff() { r.handedOff.Store(true) }
 
 // File returns a duplicate of the descriptor of the ring's memory, for
 // another process (not for SysV segments: pass the segment identifier).
-func (r *Ring) File() (*os.File, error) {
+func (r *ringEnd) File() (*os.File, error) {
 	if !r.made() {
 		return nil, r.notMade("file")
 	}
@@ -796,9 +739,9 @@ func (r *Ring) File() (*os.File, error) {
 // os.ErrClosed having written nothing, waits until they have returned, and
 // unmaps its memory; a sender's end first appends an end-of-stream record
 // after everything its Sends committed, waiting up to the linger time for
-// room. On memory a peer shrank (see [Ring]) it posts nothing, and still
+// room. On memory a peer shrank (see [ringEnd]) it posts nothing, and still
 // releases the end.
-func (r *Ring) Close() error {
+func (r *ringEnd) Close() error {
 	if !r.made() {
 		return r.notMade("close")
 	}
@@ -820,7 +763,7 @@ func (r *Ring) Close() error {
 
 // tryPostEOS appends the end-of-stream record, or returns unix.EAGAIN
 // while the ring is full or another writer holds it.
-func (r *Ring) tryPostEOS() error {
+func (r *ringEnd) tryPostEOS() error {
 	if !r.tryLock() {
 		r.stealIfDead()
 		return unix.EAGAIN
@@ -847,7 +790,7 @@ func isRingFile(fd int) bool {
 }
 
 // ringEndOn makes a ring end on fd, which it takes over.
-func ringEndOn(fd int, desc string, writer bool, cfg *transport.Config) (*Ring, error) {
+func ringEndOn(fd int, desc string, writer bool, cfg *transport.Config) (*ringEnd, error) {
 	own, err := mapWhole(fd, desc, nil)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func readAll(t *testing.T, mem []byte) error {
 	if err != nil {
 		return err
 	}
-	r := &Ring{r: rm, senders: 1, max: 1 << 30}
+	r := &ringEnd{r: rm, senders: 1, max: 1 << 30}
 	for range 10000 {
 		r.deliver = func(tag uint32, p []byte) error {
 			// The payload must lie inside the data area.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestRingWrapAround(t *testing.T) {
 	}
 }
 
-// Zero-copy: reserve and commit in the ring, peek and release in place.
+// Zero-copy: SendRaw writes the record in the ring, RecvRaw reads it there.
 func TestRingZeroCopy(t *testing.T) {
 	tx, rx, err := endpoints.RingPair[[]byte](256 + 4096)
 	if err != nil {
@@ -87,29 +88,110 @@ func TestRingZeroCopy(t *testing.T) {
 	defer tx.Close()
 	defer rx.Close()
 	ctx := context.Background()
-	w := tx.Transport().(*endpoints.Ring)
-	r := rx.Transport().(*endpoints.Ring)
-	space, err := w.Reserve(ctx, 100)
+	if err := tx.SendRaw(ctx, 7, 100, func(room []byte) (int, error) {
+		if len(room) != 100 {
+			t.Errorf("room of %d bytes, want 100", len(room))
+		}
+		return copy(room, "written in place"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SendRaw(ctx, 0, 1<<20, func([]byte) (int, error) { return 0, nil }); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Fatalf("an oversized reservation: %v", err)
+	}
+	err = rx.RecvRaw(ctx, func(tag uint32, msg []byte) error {
+		if string(msg) != "written in place" || tag != 7 {
+			t.Errorf("RecvRaw got %q, tag %d", msg, tag)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := copy(space, "written in place")
-	if err := w.Commit(7, n); err != nil {
+	if err := tx.Send(ctx, []byte("next")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Reserve(ctx, 1<<20); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
-		t.Fatalf("an oversized reservation: %v", err)
+	if got, err := rx.Recv(ctx); err != nil || string(got) != "next" {
+		t.Fatalf("Recv after RecvRaw = %q, %v", got, err)
 	}
-	p, tag, err := r.Peek(ctx)
-	if err != nil || string(p) != "written in place" || tag != 7 {
-		t.Fatalf("Peek = %q, %d, %v", p, tag, err)
+}
+
+// RecvRaw reads the record in the shared memory itself: a byte changed
+// there through another mapping of the ring shows in the slice read gets.
+func TestRingRecvRawIsInPlace(t *testing.T) {
+	m, err := endpoints.NewMemfd("ring-in-place", 256+4096)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, _, err := r.Peek(ctx); err == nil {
-		t.Fatal("a second Peek before Release succeeded")
+	defer m.Close()
+	if err := endpoints.FormatRing(m); err != nil {
+		t.Fatal(err)
 	}
-	r.Release()
+	tx, err := endpoints.RingSender[[]byte](m, ipcchan.WithHandshake(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	rx, err := endpoints.RingReceiver[[]byte](m, ipcchan.WithHandshake(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	if err := tx.Send(ctx, []byte("in-place-marker")); err != nil {
+		t.Fatal(err)
+	}
+	err = rx.RecvRaw(ctx, func(_ uint32, msg []byte) error {
+		at := strings.Index(string(m.Bytes()), "in-place-marker")
+		if at < 0 {
+			return errors.New("the record is not in the ring")
+		}
+		m.Bytes()[at] = 'X'
+		if string(msg) != "Xn-place-marker" {
+			return fmt.Errorf("read got %q after the ring's byte changed: a copy, not the record in place", msg)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A fill that fails or claims more than its room sends nothing and frees
+// the ring for the next sender; an error from read is returned as it is and
+// the message is consumed.
+func TestRingZeroCopyErrors(t *testing.T) {
+	tx, rx, err := endpoints.RingPair[[]byte](256 + 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	defer rx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	boom := errors.New("boom")
+	if err := tx.SendRaw(ctx, 0, 8, func(room []byte) (int, error) { copy(room, "TORN"); return 4, boom }); !errors.Is(err, boom) {
+		t.Fatalf("SendRaw with a failing fill = %v, want an error wrapping %v", err, boom)
+	}
+	if err := tx.SendRaw(ctx, 0, 8, func([]byte) (int, error) { return 9, nil }); err == nil || !strings.Contains(err.Error(), "9 bytes of room for 8") {
+		t.Fatalf("SendRaw with an overlong count = %v", err)
+	}
+	if err := tx.SendRaw(ctx, 0, 8, nil); err == nil {
+		t.Fatal("SendRaw with a nil fill succeeded")
+	}
+	for _, m := range []string{"one", "two"} {
+		if err := tx.Send(ctx, []byte(m)); err != nil {
+			t.Fatalf("Send after failed fills: %v", err)
+		}
+	}
+	if err := rx.RecvRaw(ctx, func(uint32, []byte) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("RecvRaw with a failing read = %v, want an error wrapping %v", err, boom)
+	}
+	if got, err := rx.Recv(ctx); err != nil || string(got) != "two" {
+		t.Fatalf("Recv = %q, %v; want two (one was consumed by the failed read)", got, err)
+	}
 	if _, err := rx.TryRecv(); err != ipcchan.ErrWouldBlock {
-		t.Fatalf("after Release: %v", err)
+		t.Fatalf("something else arrived: %v", err)
 	}
 }
 
@@ -122,13 +204,11 @@ func init() {
 		if err != nil {
 			return err
 		}
-		space, err := tx.Transport().(*endpoints.Ring).Reserve(context.Background(), 100)
-		if err != nil {
-			return err
-		}
-		copy(space, "TORN-TORN-TORN-TORN-TORN")
-		os.Stdout.WriteString("reserved\n")
-		select {}
+		return tx.SendRaw(context.Background(), 0, 100, func(room []byte) (int, error) {
+			copy(room, "TORN-TORN-TORN-TORN-TORN")
+			os.Stdout.WriteString("reserved\n")
+			select {}
+		})
 	}
 }
 
@@ -148,7 +228,7 @@ func ringWriterKilled(t *testing.T, reap bool) {
 	}
 	defer tx.Close()
 	defer rx.Close()
-	child, err := tx.Transport().(*endpoints.Ring).File()
+	child, err := tx.File()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,57 +265,78 @@ func ringWriterKilled(t *testing.T, reap bool) {
 	}
 }
 
-// The zero-copy calls and the typed ones do not mix on one end while a
-// record is held: Recv between Peek and Release would deliver the peeked
-// record again and then lose the next one, and Send between Reserve and
-// Commit would wait for ever for the lock its own end holds. Both are
-// refused; after Release or Commit everything goes on in order.
-func TestRingZeroCopyMixRefused(t *testing.T) {
+// SendRaw and RecvRaw are safe for concurrent use with Send and Recv on
+// the same ends: many goroutines mixing them deliver every message once,
+// whole.
+func TestRingZeroCopyConcurrent(t *testing.T) {
+	const goroutines, each = 8, 200
 	tx, rx, err := endpoints.RingPair[[]byte](256 + 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()
 	defer rx.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w := tx.Transport().(*endpoints.Ring)
-	r := rx.Transport().(*endpoints.Ring)
-
-	space, err := w.Reserve(ctx, 8)
-	if err != nil {
-		t.Fatal(err)
+	var senders sync.WaitGroup
+	for g := range goroutines {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for i := range each {
+				msg := fmt.Sprintf("%d/%d", g, i)
+				var err error
+				if i%2 == 0 {
+					err = tx.SendRaw(ctx, 0, 32, func(room []byte) (int, error) { return copy(room, msg), nil })
+				} else {
+					err = tx.Send(ctx, []byte(msg))
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
 	}
-	if err := tx.Send(ctx, []byte("second")); err == nil || !strings.Contains(err.Error(), "Commit") {
-		t.Fatalf("Send during a reservation = %v, want an error saying to Commit first", err)
-	}
-	if err := tx.TrySend([]byte("second")); err == nil || !strings.Contains(err.Error(), "Commit") {
-		t.Fatalf("TrySend during a reservation = %v, want an error saying to Commit first", err)
-	}
-	if err := w.Commit(0, copy(space, "first")); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []string{"second", "third"} {
-		if err := tx.Send(ctx, []byte(m)); err != nil {
-			t.Fatal(err)
+	go func() { senders.Wait(); tx.Close() }()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	record := func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[msg] {
+			t.Errorf("%q arrived twice", msg)
 		}
+		seen[msg] = true
 	}
-
-	p, _, err := r.Peek(ctx)
-	if err != nil || string(p) != "first" {
-		t.Fatalf("Peek = %q, %v", p, err)
+	var receivers sync.WaitGroup
+	for g := range goroutines {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			for i := 0; ; i++ {
+				var err error
+				if (g+i)%2 == 0 {
+					err = rx.RecvRaw(ctx, func(_ uint32, msg []byte) error { record(string(msg)); return nil })
+				} else {
+					var msg []byte
+					if msg, err = rx.Recv(ctx); err == nil {
+						record(string(msg))
+					}
+				}
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
 	}
-	if _, err := rx.Recv(ctx); err == nil || !strings.Contains(err.Error(), "Release") {
-		t.Fatalf("Recv before Release = %v, want an error saying to Release first", err)
-	}
-	if _, err := rx.TryRecv(); err == nil || !strings.Contains(err.Error(), "Release") {
-		t.Fatalf("TryRecv before Release = %v, want an error saying to Release first", err)
-	}
-	r.Release()
-	for _, want := range []string{"second", "third"} {
-		if got, err := rx.Recv(ctx); err != nil || string(got) != want {
-			t.Fatalf("Recv = %q, %v; want %q", got, err, want)
-		}
+	receivers.Wait()
+	if len(seen) != goroutines*each {
+		t.Fatalf("%d messages arrived, want %d", len(seen), goroutines*each)
 	}
 }
 

@@ -44,7 +44,6 @@ type Semaphore struct {
 	owned bool    // a named semaphore's own mapping, unmapped by Close
 	data  *uint64 // low 32 bits: the value; high 32 bits: sleeping waiters
 	desc  string
-	fail  atomic.Pointer[error]
 
 	calls callGuard // calls touching the memory; Close waits for them
 }
@@ -290,8 +289,7 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 
 // Acquire takes n tokens, waiting until there are that many. It returns
 // ctx.Err() if ctx ends first (noticed within a millisecond), having taken
-// nothing; an error wrapping os.ErrClosed after Close; and the error given
-// by a watched peer's exit (see [Semaphore.Fail]); an error wrapping
+// nothing; an error wrapping os.ErrClosed after Close; an error wrapping
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
@@ -338,9 +336,6 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 		}
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		if e := s.fail.Load(); e != nil {
-			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: *e}
 		}
 		v := atomic.LoadUint32(s.value())
 		if int64(v) >= n {
@@ -418,14 +413,6 @@ func (s *Semaphore) Value() int {
 		return -1
 	}
 	return int(uint32(d))
-}
-
-// Fail makes waiting Acquires return err: what WatchPeer on a token
-// channel uses to turn a peer's death into ErrPeerGone.
-func (s *Semaphore) Fail(err error) {
-	if s != nil {
-		s.fail.CompareAndSwap(nil, &err)
-	}
 }
 
 // made reports whether a constructor made s.

@@ -387,7 +387,7 @@ func TestAbstractUnixgramDropsOtherUsersDatagrams(t *testing.T) {
 	if strings.Join(got, ",") != "mine 1,mine 2" {
 		t.Errorf("received %q then the end, want this user's two values", got)
 	}
-	if n := endpoints.RefusedDatagrams(rx.Transport()); n != 4 {
+	if n := endpoints.RefusedDatagrams(rx); n != 4 {
 		t.Errorf("RefusedDatagrams = %d, want the other user's 4", n)
 	}
 }
@@ -442,7 +442,7 @@ func init() {
 		for {
 			v, err := rx.Recv(ctx)
 			if err != nil {
-				fmt.Printf("end: %v, refused %d\n", err, endpoints.RefusedDatagrams(rx.Transport()))
+				fmt.Printf("end: %v, refused %d\n", err, endpoints.RefusedDatagrams(rx))
 				return nil
 			}
 			fmt.Printf("got %q\n", v)
@@ -486,7 +486,7 @@ func TestAbstractUnixgramAnyUserLetsOthersIn(t *testing.T) {
 	if want := "raw datagram from another user,value from another user,mine"; strings.Join(got, ",") != want {
 		t.Errorf("received %q, want %q", got, want)
 	}
-	if n := endpoints.RefusedDatagrams(rx.Transport()); n != 0 {
+	if n := endpoints.RefusedDatagrams(rx); n != 0 {
 		t.Errorf("RefusedDatagrams = %d, want 0", n)
 	}
 }

@@ -29,7 +29,6 @@ type SemSet struct {
 	mu     sync.Mutex
 	calls  map[*poller.Blocking]struct{} // blocked calls, for Close and Fail
 	closed bool
-	failed error
 }
 
 // SemOp is one operation of [SemSet.Op]: add Delta to counter Num (a
@@ -196,16 +195,13 @@ func (s *SemSet) TryOp(ops ...SemOp) (bool, error) {
 	return false, &ipcchan.OpError{Op: "semop", Endpoint: s.desc, Err: removedErr(err)}
 }
 
-// state returns why operations must not go on: os.ErrClosed after Close,
-// or the error given to Fail.
+// state returns why operations must not go on: os.ErrClosed after Close.
 func (s *SemSet) state() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed:
 		return os.ErrClosed
-	case s.failed != nil:
-		return s.failed
 	}
 	return nil
 }
@@ -215,9 +211,6 @@ func (s *SemSet) track(b *poller.Blocking) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return os.ErrClosed
-	}
-	if s.failed != nil {
-		b.Fail(s.failed)
 	}
 	s.calls[b] = struct{}{}
 	return nil
@@ -252,21 +245,6 @@ func (s *SemSet) stop(mark func()) []*poller.Blocking {
 		calls = append(calls, b)
 	}
 	return calls
-}
-
-// Fail makes blocked and later waits return err (WatchPeer).
-func (s *SemSet) Fail(err error) {
-	if !s.isMade() {
-		return
-	}
-	calls := s.stop(func() {
-		if s.failed == nil {
-			s.failed = err
-		}
-	})
-	for _, b := range calls {
-		b.Fail(err)
-	}
 }
 
 // Value returns counter num's value (GETVAL).

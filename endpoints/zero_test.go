@@ -23,7 +23,6 @@ func TestZeroValues(t *testing.T) {
 		&endpoints.Listener[int, int]{}, (*endpoints.Listener[int, int])(nil),
 		&endpoints.MQNotifier{}, (*endpoints.MQNotifier)(nil),
 		&endpoints.Mapping{}, (*endpoints.Mapping)(nil),
-		&endpoints.Ring{}, (*endpoints.Ring)(nil),
 		&endpoints.Semaphore{}, (*endpoints.Semaphore)(nil),
 		&endpoints.View[int64]{}, (*endpoints.View[int64])(nil),
 		&endpoints.SemCounter{}, (*endpoints.SemCounter)(nil),
@@ -113,8 +112,6 @@ func TestNilContext(t *testing.T) {
 	}
 	defer rx.Close()
 	defer tx.Close()
-	_, err = tx.Transport().(*endpoints.Ring).Reserve(nilCtx, 8)
-	check("Ring.Reserve", err)
-	_, _, err = rx.Transport().(*endpoints.Ring).Peek(nilCtx)
-	check("Ring.Peek", err)
+	check("Sender.SendRaw", tx.SendRaw(nilCtx, 0, 8, func([]byte) (int, error) { return 0, nil }))
+	check("Receiver.RecvRaw", rx.RecvRaw(nilCtx, func(uint32, []byte) error { return nil }))
 }

@@ -22,6 +22,7 @@ type Receiver[T any] struct {
 
 	mu        ctxlock.Mutex // serializes receives; guards the fields below
 	dst       *T
+	raw       func(uint32, []byte) error // RecvRaw's read, instead of decoding into dst
 	tag       uint32
 	val       T
 	deliverFn func(uint32, []byte) error
@@ -277,6 +278,9 @@ func (r *Receiver[T]) deliver(tag uint32, payload []byte) error {
 			r.sticky = fmt.Errorf("%w: a message came before any hello: the peer does not speak the handshake (a raw peer needs WithHandshake(false) on this side)", ErrHandshake)
 			return r.sticky
 		}
+	}
+	if r.raw != nil {
+		return r.raw(tag, payload)
 	}
 	r.tag = tag
 	if err := r.codec.Decode(payload, r.dst); err != nil {

@@ -11,9 +11,9 @@
 // Each record starts with the wall-clock time it was sent and its sequence
 // number; the consumer checks the order and measures each record's
 // latency, and reads every byte (a checksum) as a real consumer would. The
-// producer writes each record straight into the ring (Ring.Reserve and
-// Commit) and the consumer reads it in place (Ring.Peek and Release): the
-// data is copied once, by the producer, and never by the channel.
+// producer writes each record straight into the ring (Sender.SendRaw) and
+// the consumer reads it in place (Receiver.RecvRaw): the data is copied
+// once, by the producer, and never by the channel.
 package main
 
 import (
@@ -97,19 +97,12 @@ func consume(ctx context.Context, total, record int) error {
 	if err := rx.WatchPeer(cmd.Process.Pid); err != nil { // a crashed producer ends the wait
 		return err
 	}
-	ring := rx.Transport().(*endpoints.Ring)
 	want := map[int]uint64{record - stamp: checksum(payload(record - stamp))}
 	latencies := make([]time.Duration, 0, count)
 	start := time.Now()
 	var bytes int64
-	for seq := uint64(0); ; seq++ {
-		rec, _, err := ring.Peek(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	var seq uint64
+	read := func(_ uint32, rec []byte) error { // rec is the record in the ring
 		sent := int64(binary.LittleEndian.Uint64(rec))
 		if got := binary.LittleEndian.Uint64(rec[8:]); got != seq {
 			return fmt.Errorf("record %d arrived where %d was due", got, seq)
@@ -119,7 +112,17 @@ func consume(ctx context.Context, total, record int) error {
 		}
 		latencies = append(latencies, time.Duration(time.Now().UnixNano()-sent))
 		bytes += int64(len(rec))
-		ring.Release()
+		seq++
+		return nil
+	}
+	for {
+		err := rx.RecvRaw(ctx, read)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
 	}
 	elapsed := time.Since(start)
 	if err := cmd.Wait(); err != nil {
@@ -148,17 +151,15 @@ func produce(ctx context.Context) error {
 		return err
 	}
 	defer tx.Close() // the end-of-stream record
-	ring := tx.Transport().(*endpoints.Ring)
 	body := payload(record - stamp)
 	for seq := range uint64(count) {
-		rec, err := ring.Reserve(ctx, record)
+		err := tx.SendRaw(ctx, 0, record, func(rec []byte) (int, error) { // rec is room in the ring
+			copy(rec[stamp:], body) // the data, written straight into the ring
+			binary.LittleEndian.PutUint64(rec[8:], seq)
+			binary.LittleEndian.PutUint64(rec, uint64(time.Now().UnixNano()))
+			return record, nil
+		})
 		if err != nil {
-			return err
-		}
-		copy(rec[stamp:], body) // the data, written straight into the ring
-		binary.LittleEndian.PutUint64(rec[8:], seq)
-		binary.LittleEndian.PutUint64(rec, uint64(time.Now().UnixNano()))
-		if err := ring.Commit(0, record); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -110,6 +111,27 @@ type FileMsgReceiver interface {
 	// came with the message; deliver owns them. (Plain RecvMsg closes the
 	// descriptors of a message that carried some.)
 	RecvMsgFiles(ctx context.Context, deliver func(tag uint32, payload []byte, fds []int) error) error
+}
+
+// InPlaceSender is implemented by a transport whose messages can be
+// written where the receiver reads them: the shared-memory ring.
+// ipcchan.Sender.SendRaw uses it to write a message once (zero-copy).
+type InPlaceSender interface {
+	// SendInPlace waits for room for a message of n bytes, calls fill
+	// with that room, and sends the first m bytes fill says it wrote
+	// (0 ≤ m ≤ n) as one message carrying tag. If fill returns an error,
+	// or an m out of range, nothing is sent and SendInPlace returns the
+	// error. It waits as SendMsg does; fill must not keep the slice.
+	SendInPlace(ctx context.Context, tag uint32, n int, fill func(room []byte) (m int, err error)) error
+}
+
+// CheckFilled returns an error if m, the count a fill function returned
+// for room of n bytes, is outside 0..n.
+func CheckFilled(m, n int) error {
+	if m < 0 || m > n {
+		return fmt.Errorf("fill wrote %d bytes of room for %d", m, n)
+	}
+	return nil
 }
 
 // HandshakeDefaulter is implemented by transports that hold a handshake
