@@ -224,17 +224,17 @@ func (s *dgramSender) File() (*os.File, error) { return dupFile(s.fd) }
 // dgramReceiver receives one message per datagram. It implements
 // transport.MsgReceiver.
 type dgramReceiver struct {
-	fd      *poller.FD
-	desc    string
-	kind    dgramKind
-	path    *unixPath // the socket file ListenPacket made, removed on Close
-	hdr     int       // the tag word's size: 0 for raw datagrams
-	buf     []byte
-	senders int
-	ended   int
-	sticky  error
-	n       int
-	readFn  func(int) error
+	inBuffer // a message is delivered from buf
+
+	fd     *poller.FD
+	desc   string
+	kind   dgramKind
+	path   *unixPath // the socket file ListenPacket made, removed on Close
+	hdr    int       // the tag word's size: 0 for raw datagrams
+	core   recvCore
+	buf    []byte
+	n      int // the length of the datagram in buf (more than len(buf) if cut)
+	readFn func(int) error
 
 	// A seqpacket record may be empty, and a read of it returns 0 as the
 	// peer's hang-up does: record says the read took a record. A raw
@@ -255,7 +255,8 @@ type dgramReceiver struct {
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *transport.Config) *dgramReceiver {
-	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, senders: cfg.Senders(), hdr: headerOf(cfg.ForeignPeer())}
+	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, hdr: headerOf(cfg.ForeignPeer()),
+		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders())}
 	size := min(cfg.MaxMessageSize(), maxDatagram(fd, kind)) + r.hdr
 	if kind.name == "udp" {
 		size = 65536
@@ -357,61 +358,45 @@ func emptyRecord(fd int) (bool, error) {
 }
 
 func (r *dgramReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return r.recv(ctx, true, deliver)
+	return receive(ctx, &r.core, r, true, deliver)
 }
 
 func (r *dgramReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return r.recv(context.Background(), false, deliver)
+	return receive(context.Background(), &r.core, r, false, deliver)
 }
 
-func (r *dgramReceiver) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
-	for {
-		if r.sticky != nil {
-			return r.sticky
-		}
-		var err error
-		if block {
-			err = r.fd.Read(ctx, r.readFn)
-		} else if err = r.fd.TryRead(r.readFn); err == unix.EAGAIN {
-			return ipcchan.ErrWouldBlock
-		}
-		switch {
-		case err == nil:
-		case err == context.Canceled || err == context.DeadlineExceeded || errors.Is(err, os.ErrClosed):
-			return err
-		case errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.ECONNREFUSED):
-			r.sticky = fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err)
-			continue
-		default:
-			return fmt.Errorf("receive: %w", err)
-		}
-		if r.check != nil && !r.admit() {
-			r.refused.Add(1) // not delivered, never an end-of-stream marker
-			continue
-		}
-		n := r.n
-		switch {
-		case n == 0 && !r.kind.marker && !r.record:
-			r.sticky = io.EOF // a seqpacket peer shut down or closed, nothing queued
-			continue
-		case n > len(r.buf):
-			return fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-r.hdr, len(r.buf)-r.hdr)
-		case r.hdr == 0:
-			return deliver(0, r.buf[:n])
-		case n < dgramHeader:
-			return fmt.Errorf("%w: a %d-byte datagram is shorter than its tag (discarded)", ipcchan.ErrDecode, n)
-		}
-		tag := binary.BigEndian.Uint32(r.buf)
-		if tag == eosTag && r.kind.marker {
-			if n == dgramHeader {
-				if r.ended++; r.ended >= r.senders {
-					r.sticky = io.EOF
-				}
-				continue
-			}
-		}
-		return deliver(tag, r.buf[dgramHeader:n])
+// take receives the next datagram or record (see msgSource): a marker is
+// a datagram of the end-of-stream tag alone; one the peer check refuses is
+// skipped; a seqpacket peer's hang-up ends the stream.
+func (r *dgramReceiver) take(ctx context.Context, block bool) (rawMsg, error) {
+	err := pollRead(ctx, r.fd, block, r.readFn)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.ECONNREFUSED):
+		return rawMsg{}, endOf(fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err))
+	default:
+		return rawMsg{}, err
 	}
+	if r.check != nil && !r.admit() {
+		r.refused.Add(1) // not delivered, never an end-of-stream marker
+		return rawMsg{kind: msgSkip}, nil
+	}
+	n := r.n
+	switch {
+	case n == 0 && !r.kind.marker && !r.record:
+		return rawMsg{}, endOf(io.EOF) // a seqpacket peer shut down or closed, nothing queued
+	case n > len(r.buf):
+		return rawMsg{}, fmt.Errorf("%w: a %d-byte datagram, limit %d (discarded)", ipcchan.ErrFrameTooLarge, n-r.hdr, len(r.buf)-r.hdr)
+	case r.hdr == 0:
+		return rawMsg{body: r.buf[:n]}, nil
+	case n < dgramHeader:
+		return rawMsg{}, fmt.Errorf("%w: a %d-byte datagram is shorter than its tag (discarded)", ipcchan.ErrDecode, n)
+	}
+	m := rawMsg{tag: binary.BigEndian.Uint32(r.buf), body: r.buf[dgramHeader:n]}
+	if m.tag == eosTag && r.kind.marker && n == dgramHeader {
+		m.kind = msgMarker
+	}
+	return m, nil
 }
 
 // RefusedDatagrams returns how many datagrams the peer check has dropped on

@@ -1,14 +1,12 @@
 package endpoints
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/transport"
+	"golang.org/x/sys/unix"
 )
 
 // Misuse is reported, never a crash: a method called on the zero value of a
@@ -27,17 +25,16 @@ func errNotMade(op, typ, ctor string) error {
 	return &ipcchan.OpError{Op: op, Endpoint: "zero " + typ, Err: fmt.Errorf("a %s nobody made: make one with %s", typ, ctor)}
 }
 
-// transportErr wraps a transport's system-call error err with what it was
-// doing (what: "send", "receive", ...), and passes through the errors that
-// carry their own meaning: nil, io.EOF, the context's errors, ErrWouldBlock,
-// and those wrapping os.ErrClosed, ErrPeerGone or ErrCorrupt.
+// transportErr wraps a system call's error, a bare errno, with what the
+// transport was doing (what: "send", "receive", ...). Every other error
+// already says what it is (nil, io.EOF, the context's errors,
+// ErrWouldBlock, os.ErrClosed, ErrPeerGone, ErrCorrupt, a refusal) and
+// passes as it is.
 func transportErr(what string, err error) error {
-	switch {
-	case err == nil, err == io.EOF, err == context.Canceled, err == context.DeadlineExceeded, err == ipcchan.ErrWouldBlock,
-		errors.Is(err, os.ErrClosed), errors.Is(err, ipcchan.ErrPeerGone), errors.Is(err, ErrCorrupt):
-		return err
+	if errno, ok := err.(unix.Errno); ok {
+		return fmt.Errorf("%s: %w", what, errno)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return err
 }
 
 // opErr is the error of op on endpoint failing with err, a system call's:

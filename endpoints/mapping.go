@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -35,17 +34,12 @@ import (
 // such guard: guard them with runtime/debug.SetPanicOnFault, or use a
 // [View].
 type Mapping struct {
-	mu     sync.RWMutex // held for reading while the memory is used, for writing by Close
+	uses   callGuard // the calls using the memory; Close waits for them, then unmaps
 	data   []byte
 	file   *os.File // the object's descriptor, nil for SysV segments
 	shmid  int      // SysV segment identifier, or -1
 	remove func() error
 	desc   string
-	closed bool
-	// closing is set when Close begins, before it waits for the users of
-	// the memory: a call that waits while holding mu for reading (a
-	// semaphore's Acquire) sees it and lets go.
-	closing atomic.Bool
 
 	// guard says that the object can shrink under the mapping (it is not
 	// a sealed memfd or a SysV segment): accesses run under the fault
@@ -227,11 +221,10 @@ func (m *Mapping) Bytes() []byte {
 	if !m.made() {
 		return nil
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.closed {
+	if !m.uses.enter() {
 		return nil
 	}
+	defer m.uses.leave()
 	return m.data
 }
 
@@ -244,11 +237,10 @@ func (m *Mapping) Sync() error {
 	if !m.made() {
 		return m.notMade("sync")
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.closed {
+	if !m.uses.enter() {
 		return m.opErr("sync", os.ErrClosed)
 	}
+	defer m.uses.leave()
 	return m.opErr("sync", unix.Msync(m.data, unix.MS_SYNC))
 }
 
@@ -259,11 +251,11 @@ func (m *Mapping) File() (*os.File, error) {
 	if !m.made() {
 		return nil, m.notMade("file")
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	switch {
-	case m.closed:
+	if !m.uses.enter() {
 		return nil, m.opErr("file", os.ErrClosed)
+	}
+	defer m.uses.leave()
+	switch {
 	case m.file == nil:
 		return nil, m.opErr("file", ipcchan.ErrNotSupported)
 	}
@@ -293,13 +285,12 @@ func (m *Mapping) Close() error {
 	if !m.made() {
 		return m.notMade("close")
 	}
-	m.closing.Store(true)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	// Close refuses new uses at once; a call that waits while using the
+	// memory (a semaphore's Acquire) sees that and lets go.
+	if !m.uses.close() {
 		return nil
 	}
-	m.closed = true
+	m.uses.wait()
 	var err error
 	if m.shmid >= 0 {
 		err = unix.SysvShmDetach(m.data)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -303,6 +302,8 @@ func newMQSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.
 // and writable while there is room). It implements transport.MsgSender and
 // transport.MsgReceiver.
 type posixMQ struct {
+	inBuffer // a message is delivered from buf
+
 	fd      *poller.FD
 	desc    string
 	msgSize int
@@ -315,13 +316,11 @@ type posixMQ struct {
 	handedOff atomic.Bool
 
 	// Receive side, used by one goroutine at a time.
-	buf     []byte
-	max     int
-	senders int
-	ended   int
-	n       int
-	prio    uint32
-	readFn  func(int) error
+	core   recvCore
+	buf    []byte
+	n      int // the length of the message in buf
+	prio   uint32
+	readFn func(int) error
 
 	// Send side.
 	msg     []byte
@@ -344,8 +343,8 @@ func newPosixMQ(fd int, desc string, cfg *transport.Config) (*posixMQ, error) {
 		return nil, opErr("open", desc, err)
 	}
 	q := &posixMQ{
-		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.Linger(),
-		max: cfg.MaxMessageSize(), senders: cfg.Senders(), raw: cfg.ForeignPeer(),
+		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.Linger(), raw: cfg.ForeignPeer(),
+		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders()),
 	}
 	q.readFn, q.writeFn = q.read, q.write
 	return q, nil
@@ -413,43 +412,28 @@ func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
 }
 
 func (q *posixMQ) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return q.recv(ctx, true, deliver)
+	return receive(ctx, &q.core, q, true, deliver)
 }
 
 func (q *posixMQ) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return q.recv(context.Background(), false, deliver)
+	return receive(context.Background(), &q.core, q, false, deliver)
 }
 
-func (q *posixMQ) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
-	for {
-		if q.ended >= q.senders {
-			return io.EOF
-		}
-		var err error
-		if block {
-			if err = ctx.Err(); err != nil {
-				return err
-			}
-			err = q.fd.Read(ctx, q.readFn)
-		} else if err = q.fd.TryRead(q.readFn); err == unix.EAGAIN {
-			return ipcchan.ErrWouldBlock
-		}
-		if err != nil {
-			return transportErr("receive", err)
-		}
-		msg := q.buf[:q.n]
-		if !q.raw {
-			var eos bool
-			if msg, eos = queueBody(msg); eos && q.prio == 0 {
-				q.ended++
-				continue
-			}
-		}
-		if len(msg) > q.max {
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), q.max)
-		}
-		return deliver(q.prio, msg)
+// take receives the next message (see msgSource): a marker is a body of
+// exactly the marker at priority 0.
+func (q *posixMQ) take(ctx context.Context, block bool) (rawMsg, error) {
+	err := pollRead(ctx, q.fd, block, q.readFn)
+	if err != nil {
+		return rawMsg{}, err
 	}
+	m := rawMsg{tag: q.prio, body: q.buf[:q.n]}
+	if !q.raw {
+		var eos bool
+		if m.body, eos = queueBody(m.body); eos && q.prio == 0 {
+			m.kind = msgMarker
+		}
+	}
+	return m, nil
 }
 
 // SyscallConn lets ipcchan.Select wait on the queue.

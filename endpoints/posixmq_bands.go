@@ -217,7 +217,8 @@ func (b *mqBand) try(deliver func(uint32, []byte) error) error {
 			d.mu.Unlock()
 			return err
 		}
-		if d.q.ended >= d.q.senders {
+		c := &d.q.core
+		if c.ended >= c.senders {
 			d.mu.Unlock()
 			return io.EOF
 		}
@@ -225,30 +226,27 @@ func (b *mqBand) try(deliver func(uint32, []byte) error) error {
 			d.mu.Unlock()
 			return errBandFull
 		}
-		err := d.q.fd.TryRead(d.q.readFn)
+		m, err := d.q.take(context.Background(), false)
 		if err == unix.EAGAIN {
 			d.mu.Unlock()
 			return ipcchan.ErrWouldBlock
 		}
 		if err != nil {
 			d.mu.Unlock()
-			return transportErr("receive", err)
+			return transportErr(c.what, err)
 		}
-		msg, prio := d.q.buf[:d.q.n], d.q.prio
-		if !d.q.raw {
-			var eos bool
-			if msg, eos = queueBody(msg); eos && prio == 0 {
-				d.q.ended++
-				for _, o := range d.bands {
-					o.event.Set() // every band may now be at its end
-				}
-				continue
+		if m.kind == msgMarker {
+			c.ended++
+			for _, o := range d.bands {
+				o.event.Set() // every band may now be at its end
 			}
+			continue
 		}
-		if len(msg) > d.q.max {
+		if len(m.body) > c.max {
 			d.mu.Unlock()
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), d.q.max)
+			return c.tooLarge(len(m.body))
 		}
+		msg, prio := m.body, m.tag
 		o := d.bands[d.bandOf(prio)]
 		if o == b {
 			err := deliver(prio, msg) // the buffer is ours while d.mu is held

@@ -211,16 +211,18 @@ func (s *Semaphore) value() *uint32 { return (*uint32)(unsafe.Pointer(s.data)) }
 // use marks a call touching the memory; it fails after Close. done ends
 // it. A named semaphore's Close waits for the calls to end before it
 // unmaps its own mapping. An unnamed one lives in the caller's mapping,
-// which the caller may close at any time: its calls hold that mapping's
-// read lock, so that it stays mapped until done, and fail once it is
+// which the caller may close at any time: its calls are uses of that
+// mapping, so that it stays mapped until done, and fail once it is
 // closed.
 func (s *Semaphore) use() bool {
 	if s.owned {
 		return s.calls.enter()
 	}
-	s.m.mu.RLock()
-	if s.m.closed || s.calls.closed() {
-		s.m.mu.RUnlock()
+	if !s.m.uses.enter() {
+		return false
+	}
+	if s.calls.closed() {
+		s.m.uses.leave()
 		return false
 	}
 	return true
@@ -231,7 +233,7 @@ func (s *Semaphore) done() {
 		s.calls.leave()
 		return
 	}
-	s.m.mu.RUnlock()
+	s.m.uses.leave()
 }
 
 // access runs f on the semaphore's memory, under the mapping's fault
@@ -344,7 +346,7 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 		if sys.FutexWait(s.value(), v, &timeout) == unix.EFAULT {
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: s.m.broke("a futex wait (EFAULT)")}
 		}
-		if s.calls.closed() || s.m.closing.Load() {
+		if s.calls.closed() || s.m.uses.closed() {
 			// This Semaphore, or the mapping it lives in, is closing,
 			// and waits for this call to let go of the memory.
 			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}

@@ -339,16 +339,10 @@ func (s *streamReceiver) leftShort(fd int) bool {
 
 // fill reads what the kernel has into buf[w:], waiting if block is set.
 func (s *streamReceiver) fill(ctx context.Context, block bool) error {
-	var err error
-	if block {
-		err = s.fd.Read(ctx, s.readFn)
-	} else {
-		err = s.fd.TryRead(s.readFn)
-		if err == unix.EAGAIN {
-			return ipcchan.ErrWouldBlock
-		}
-	}
+	err := pollRead(ctx, s.fd, block, s.readFn)
 	switch {
+	case !block && err == unix.EAGAIN:
+		return ipcchan.ErrWouldBlock
 	case err == nil && s.readN == 0:
 		s.sticky = io.EOF
 	case err == nil:
@@ -358,7 +352,7 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 	case errors.Is(err, unix.ECONNRESET):
 		s.sticky = fmt.Errorf("%w: %w", ipcchan.ErrPeerGone, err)
 	default:
-		s.sticky = fmt.Errorf("read: %w", err)
+		s.sticky = transportErr("read", err)
 	}
 	return nil
 }

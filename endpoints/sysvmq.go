@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"sync"
@@ -268,6 +267,8 @@ func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*
 // sysvTransport is one end of a System V message queue. It implements
 // transport.MsgSender and transport.MsgReceiver.
 type sysvTransport struct {
+	inBuffer // a message is delivered from buf
+
 	q       *SysVQueue
 	desc    string
 	maxText int
@@ -277,22 +278,16 @@ type sysvTransport struct {
 
 	rd, wr *poller.Blocking
 
-	// Receive side, one goroutine at a time.
-	sel     MsgSelect
-	buf     []byte
-	n       int
-	max     int
-	senders int
-	ended   int
-	sticky  error
-	raw     bool // no end-of-stream markers (ipcchan.WithForeignPeer)
-	tryRd   func() error
-	blockRd func() error
+	raw bool // no end-of-stream markers (ipcchan.WithForeignPeer)
 
-	// Send side, one goroutine at a time.
-	out     []byte
-	tryWr   func() error
-	blockWr func() error
+	// Receive side, one goroutine at a time.
+	core recvCore
+	sel  MsgSelect
+	buf  []byte // the struct msgbuf msgrcv fills
+	n    int    // the length of its text
+
+	// Send side, one goroutine at a time: the struct msgbuf to send.
+	out []byte
 
 	sends     callGuard // Close waits for Sends before it posts the marker
 	handedOff atomic.Bool
@@ -304,13 +299,9 @@ func newSysVTransport(q *SysVQueue, cfg *transport.Config) *sysvTransport {
 	t := &sysvTransport{
 		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
 		linger: cfg.Linger(), tag: cfg.Tag(),
-		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil),
-		max: cfg.MaxMessageSize(), senders: cfg.Senders(), raw: cfg.ForeignPeer(),
+		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil), raw: cfg.ForeignPeer(),
+		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders()),
 	}
-	t.tryRd = func() error { return t.recv(unix.IPC_NOWAIT) }
-	t.blockRd = func() error { return t.recv(0) }
-	t.tryWr = func() error { return t.send(unix.IPC_NOWAIT) }
-	t.blockWr = func() error { return t.send(0) }
 	return t
 }
 
@@ -346,61 +337,52 @@ func (t *sysvTransport) recv(flags int) error {
 
 var errTooBig = errors.New("message longer than the receive buffer")
 
-func (t *sysvTransport) send(flags int) error { return sys.Msgsnd(t.q.id, t.out, flags) }
+func (t *sysvTransport) tryRecv() error   { return t.recv(unix.IPC_NOWAIT) }
+func (t *sysvTransport) blockRecv() error { return t.recv(0) }
+func (t *sysvTransport) trySend() error   { return sys.Msgsnd(t.q.id, t.out, unix.IPC_NOWAIT) }
+func (t *sysvTransport) blockSend() error { return sys.Msgsnd(t.q.id, t.out, 0) }
 
 func (t *sysvTransport) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return t.receive(ctx, true, deliver)
+	return receive(ctx, &t.core, t, true, deliver)
 }
 
 func (t *sysvTransport) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return t.receive(context.Background(), false, deliver)
+	return receive(context.Background(), &t.core, t, false, deliver)
 }
 
-func (t *sysvTransport) receive(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
-	for {
-		if t.sticky != nil {
-			return t.sticky
-		}
-		if t.ended >= t.senders {
-			return io.EOF
-		}
-		var err error
-		if block {
-			if err = ctx.Err(); err != nil {
-				return err
-			}
-			err = t.rd.Do(ctx, t.tryRd, t.blockRd)
-		} else if err = t.tryRd(); err == unix.EAGAIN {
-			return ipcchan.ErrWouldBlock
-		}
-		switch {
-		case err == nil:
-		case err == errTooBig:
-			return fmt.Errorf("%w: a message longer than msgmax %d (discarded)", ipcchan.ErrFrameTooLarge, t.maxText)
-		case err == unix.EIDRM, err == unix.EINVAL:
-			t.sticky = fmt.Errorf("%w: the queue was removed (%w)", ErrRemoved, err)
-			continue
-		default:
-			return queueErr(err)
-		}
-		typ := binary.NativeEndian.Uint64(t.buf)
-		msg := t.buf[8 : 8+t.n]
-		if !t.raw {
-			var eos bool
-			if msg, eos = queueBody(msg); eos {
-				t.ended++
-				continue
-			}
-		}
-		if len(msg) > t.max {
-			return fmt.Errorf("%w: a %d-byte message, limit %d (discarded)", ipcchan.ErrFrameTooLarge, len(msg), t.max)
-		}
-		if typ > math.MaxUint32 {
-			// A C long the tag cannot hold: never cut it, hand it all back.
-			return &MsgTypeError{Type: int64(typ), Text: bytes.Clone(msg)}
-		}
-		return deliver(uint32(typ), msg)
+// take receives the next message the selector picks (see msgSource): a
+// marker is a body of exactly the marker, of any type.
+func (t *sysvTransport) take(ctx context.Context, block bool) (rawMsg, error) {
+	var err error
+	if block {
+		err = poller.Do(ctx, t.rd, (*sysvTransport).tryRecv, (*sysvTransport).blockRecv, t)
+	} else {
+		err = t.tryRecv()
 	}
+	switch {
+	case err == nil:
+	case err == errTooBig:
+		return rawMsg{}, fmt.Errorf("%w: a message longer than msgmax %d (discarded)", ipcchan.ErrFrameTooLarge, t.maxText)
+	case err == unix.EIDRM, err == unix.EINVAL:
+		return rawMsg{}, endOf(removedErr(err))
+	default:
+		return rawMsg{}, queueErr(err)
+	}
+	typ := binary.NativeEndian.Uint64(t.buf)
+	m := rawMsg{body: t.buf[8 : 8+t.n]}
+	if !t.raw {
+		var eos bool
+		if m.body, eos = queueBody(m.body); eos {
+			m.kind = msgMarker
+			return m, nil
+		}
+	}
+	if typ > math.MaxUint32 && len(m.body) <= t.core.max {
+		// A C long the tag cannot hold: never cut it, hand it all back.
+		return rawMsg{}, &MsgTypeError{Type: int64(typ), Text: bytes.Clone(m.body)}
+	}
+	m.tag = uint32(typ)
+	return m, nil
 }
 
 func queueErr(err error) error {
@@ -447,7 +429,7 @@ func (t *sysvTransport) SendMsg(ctx context.Context, tag uint32, msg []byte) err
 		return os.ErrClosed
 	}
 	defer t.sends.leave()
-	return queueErr(t.wr.Do(ctx, t.tryWr, t.blockWr))
+	return queueErr(poller.Do(ctx, t.wr, (*sysvTransport).trySend, (*sysvTransport).blockSend, t))
 }
 
 func (t *sysvTransport) TrySendMsg(tag uint32, msg []byte) error {
@@ -458,7 +440,7 @@ func (t *sysvTransport) TrySendMsg(tag uint32, msg []byte) error {
 		return os.ErrClosed
 	}
 	defer t.sends.leave()
-	if err := t.tryWr(); err != unix.EAGAIN {
+	if err := t.trySend(); err != unix.EAGAIN {
 		return queueErr(err)
 	}
 	return ipcchan.ErrWouldBlock

@@ -43,7 +43,7 @@ func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
 	defer putSysVCall(c)
 	c.buf = binary.NativeEndian.AppendUint64(c.buf[:0], uint64(typ))
 	c.buf = append(c.buf, text...)
-	if err := c.b.Do(ctx, c.trySend, c.blockSend); err != nil {
+	if err := poller.Do(ctx, c.b, (*sysvCall).trySend, (*sysvCall).blockSend, c); err != nil {
 		return transport.WrapError("send", q.String(), queueErr(err))
 	}
 	return nil
@@ -81,7 +81,7 @@ func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ
 		c.buf = make([]byte, 8+len(buf))
 	}
 	c.buf = c.buf[:8+len(buf)]
-	switch err := c.b.Do(ctx, c.tryRecv, c.blockRecv); {
+	switch err := poller.Do(ctx, c.b, (*sysvCall).tryRecv, (*sysvCall).blockRecv, c); {
 	case err == nil:
 	case err == unix.E2BIG:
 		return 0, 0, &ipcchan.OpError{Op: "recv", Endpoint: q.String(), Err: fmt.Errorf("%w: the message is longer than the %d-byte buffer and stays queued: receive it with a larger buffer, or with MsgSelect.Truncate", ipcchan.ErrFrameTooLarge, len(buf))}
@@ -110,8 +110,6 @@ type sysvCall struct {
 	typ   int64
 	flags int
 	n     int
-
-	trySend, blockSend, tryRecv, blockRecv func() error
 }
 
 var sysvCalls sync.Pool
@@ -120,10 +118,6 @@ func getSysVCall(id int) *sysvCall {
 	c, _ := sysvCalls.Get().(*sysvCall)
 	if c == nil {
 		c = &sysvCall{b: poller.NewBlocking(0, nil)}
-		c.trySend = func() error { return sys.Msgsnd(c.id, c.buf, unix.IPC_NOWAIT) }
-		c.blockSend = func() error { return sys.Msgsnd(c.id, c.buf, 0) }
-		c.tryRecv = func() error { return c.recv(unix.IPC_NOWAIT) }
-		c.blockRecv = func() error { return c.recv(0) }
 	}
 	c.id = id
 	return c
@@ -135,6 +129,11 @@ func putSysVCall(c *sysvCall) {
 	}
 	sysvCalls.Put(c)
 }
+
+func (c *sysvCall) trySend() error   { return sys.Msgsnd(c.id, c.buf, unix.IPC_NOWAIT) }
+func (c *sysvCall) blockSend() error { return sys.Msgsnd(c.id, c.buf, 0) }
+func (c *sysvCall) tryRecv() error   { return c.recv(unix.IPC_NOWAIT) }
+func (c *sysvCall) blockRecv() error { return c.recv(0) }
 
 func (c *sysvCall) recv(flags int) error {
 	n, err := sys.Msgrcv(c.id, c.buf, c.typ, c.flags|flags)

@@ -154,9 +154,7 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 		return opErr("semop", s.desc, err)
 	}
 	defer s.untrack(b)
-	err = b.Do(ctx,
-		func() error { return sys.Semop(s.id, try) },
-		func() error { return sys.Semop(s.id, block) })
+	err = poller.Do(ctx, b, semopNow, semopWaiting, semopCall{s.id, try, block})
 	switch {
 	case err == nil, err == context.Canceled, err == context.DeadlineExceeded:
 		return err
@@ -165,6 +163,16 @@ func (s *SemSet) Op(ctx context.Context, ops ...SemOp) error {
 	}
 	return opErr("semop", s.desc, err)
 }
+
+// semopCall is the argument of a waiting Op: the set and its operations,
+// without and with IPC_NOWAIT.
+type semopCall struct {
+	id         int
+	try, block []sys.Sembuf
+}
+
+func semopNow(c semopCall) error     { return sys.Semop(c.id, c.try) }
+func semopWaiting(c semopCall) error { return sys.Semop(c.id, c.block) }
 
 // TryOp applies the operations if that can be done at once, and reports
 // whether it did.

@@ -83,11 +83,10 @@ func (v *View[T]) Update(f func(*T)) (err error) {
 	case f == nil:
 		return v.m.opErr("view", errors.New("Update with a nil function"))
 	}
-	v.m.mu.RLock()
-	defer v.m.mu.RUnlock()
-	if v.m.closed {
+	if !v.m.uses.enter() {
 		return v.m.opErr("view", os.ErrClosed)
 	}
+	defer v.m.uses.leave()
 	if v.m.guard {
 		if err := v.m.faultErr(); err != nil {
 			return v.m.opErr("view", err)

@@ -25,7 +25,7 @@ import (
 // a signal, whatever SA_RESTART says. The blocked call costs one thread
 // while it waits and nothing once it returns; no goroutine waits with it.
 //
-// Do must not be called concurrently with itself; Close and Fail are safe
+// Calls (Do) on one Blocking must not overlap; Close and Fail are safe
 // for concurrent use with everything.
 type Blocking struct {
 	spin spinner
@@ -44,59 +44,69 @@ type Blocking struct {
 	tid    int    // the thread it runs on
 }
 
-// Do calls try until it returns something other than unix.EAGAIN, then
-// block, which must wait in the kernel and return unix.EINTR when a signal
-// interrupts it. It returns try's or block's result, ctx.Err() when ctx
-// ends first, os.ErrClosed after Close, or Fail's error where the call
-// would wait. try runs at least once unless Close was called, so that a
-// ready message is never refused.
-func (b *Blocking) Do(ctx context.Context, try, block func() error) error {
+// Do runs one call on b: it calls try(arg) until that returns something
+// other than unix.EAGAIN, then block(arg), which must wait in the kernel
+// and return unix.EINTR when a signal interrupts it. It returns try's or
+// block's result, ctx.Err() when ctx ends first, os.ErrClosed after Close,
+// or Fail's error where the call would wait. try runs at least once unless
+// Close was called, so that a ready message is never refused. The call's
+// argument is passed to try and block, rather than bound into closures, so
+// that a call allocates nothing.
+//
+// Calls on one Blocking must not overlap.
+func Do[A any](ctx context.Context, b *Blocking, try, block func(A) error, arg A) error {
 	if b.closed.Load() {
 		return os.ErrClosed
 	}
-	err := try()
+	err := try(arg)
 	if err != unix.EAGAIN {
 		return err
 	}
 	if err := b.stoppedOrCancelled(ctx); err != nil {
 		return err
 	}
-	if err := spinFor(ctx, &b.spin, call, try); err != unix.EAGAIN {
+	if err := spinFor(ctx, &b.spin, try, arg); err != unix.EAGAIN {
 		return err
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b.mu.Lock()
-	b.gen++
-	gen := b.gen
-	b.active, b.tid = true, unix.Gettid()
-	b.mu.Unlock()
+	gen := b.begin()
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { b.interrupt(gen) })
 		defer stop()
 	}
-	defer func() {
-		b.mu.Lock()
-		b.active = false
-		b.mu.Unlock()
-	}()
+	defer b.end()
 	for {
 		if err := b.stoppedOrCancelled(ctx); err != nil {
 			// One last try: what is ready now is taken rather than
 			// refused, as a blocking call that lost the race would have.
-			if err := try(); err != unix.EAGAIN {
+			if err := try(arg); err != unix.EAGAIN {
 				return err
 			}
 			return b.stoppedOrCancelled(ctx)
 		}
-		if err := block(); err != unix.EINTR {
+		if err := block(arg); err != unix.EINTR {
 			return err
 		}
 	}
 }
 
-// call calls f: spinFor's form of a try that takes no argument.
-func call(f func() error) error { return f() }
+// begin marks a call in its blocking form on this thread and returns its
+// generation, for interrupt.
+func (b *Blocking) begin() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.gen++
+	b.active, b.tid = true, unix.Gettid()
+	return b.gen
+}
+
+// end marks the call's blocking form over.
+func (b *Blocking) end() {
+	b.mu.Lock()
+	b.active = false
+	b.mu.Unlock()
+}
 
 // stoppedOrCancelled returns why a call must not wait (any longer), if it
 // must not.
