@@ -29,11 +29,6 @@ const (
 	eosTag      = 0xFFFF_FFFF
 )
 
-// ErrReservedTag is wrapped by the error for a message sent with a tag the
-// transport reserves: 0xFFFFFFFF marks end of stream on datagram sockets,
-// and tags from 0x80000000 up mark attached files on Unix stream sockets.
-var ErrReservedTag = errors.New("reserved tag")
-
 // headerOf is the size of the tag word before a datagram's payload.
 func headerOf(raw bool) int {
 	if raw {
@@ -426,3 +421,10 @@ func (r *dgramReceiver) SyscallConn() (syscall.RawConn, error) { return rawConn{
 
 // File returns a duplicate of the socket for another process.
 func (r *dgramReceiver) File() (*os.File, error) { return dupFile(r.fd) }
+
+// Fail makes waits return err once queued datagrams are read; see
+// transport.Failer (ipcchan's WatchPeer: datagrams have no kernel end).
+func (r *dgramReceiver) Fail(err error) { r.fd.Fail(err) }
+
+// Fail makes waits for room return err.
+func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }

@@ -1,23 +1,79 @@
-// Package endpoints gives typed ipcchan senders and receivers over Linux IPC
-// primitives, one file per primitive.
+// Package endpoints gives typed ipcchan senders and receivers over every
+// Linux IPC primitive, and the primitives themselves (mappings, semaphores,
+// locks) for what is not a channel. Everything another program must speak
+// to interoperate (frames, markers, the ring's layout) is specified in
+// PROTOCOL.md at the repository's root.
+//
+// # Files, by family
+//
+// Byte streams, whose messages are frames (PROTOCOL.md §2):
 //
 //   - pipe.go: [PipePair], an anonymous pipe;
 //   - fifo.go: [CreateFIFO], [OpenFIFOReceiver], [OpenFIFOSender];
-//   - socket.go, listener.go: [Listen], [Dial], [SocketPair] and [Conn] for
-//     Unix stream, Unix seqpacket and TCP connections;
-//   - packet.go, datagram.go: [ListenPacket], [DialPacket] for Unix datagram
-//     and UDP sockets;
-//   - handoff.go: [Start], [Pass], [Share], [InheritSender], [InheritReceiver],
-//     [InheritConn] to hand endpoints to a child started with os/exec;
-//   - file.go: [FileSender], [FileReceiver] over a descriptor the caller
-//     opened (one received with ipcchan.Receiver.RecvFiles, say).
+//   - socket.go, listener.go: [Dial], [Listen] and [Listener], [SocketPair]
+//     and [Conn], for Unix stream, Unix seqpacket and TCP connections, and
+//     the peer checks [SameUser], [AllowIDs], [AnyUser];
+//   - unixpath.go: socket files, made 0600 with O_EXCL and removed on Close;
+//   - connmem.go: the receive memory a listener's connections share
+//     (ipcchan.WithConnMemory);
+//   - stream.go, stream_send.go, stream_recv.go: the byte-stream transport
+//     (frames, the send buffer, PIPE_BUF writes, a receive buffer that grows
+//     with what arrives); stream_files.go: descriptors with values on Unix
+//     stream sockets (SCM_RIGHTS).
 //
-// Byte streams (pipes, FIFOs, stream sockets) carry frames in the wire
-// format of package codec: an 8-byte header (big-endian payload length,
-// big-endian tag) and the payload. Message sockets carry one message per
-// datagram or record: a big-endian tag, then the payload. Every descriptor
-// is non-blocking and waited on through the Go runtime's poller, so an idle
-// endpoint holds no goroutine and no thread.
+// Messages, one per datagram, record, queue message or ring record, all
+// received through the one message-transport core in msgcore.go:
+//
+//   - packet.go, datagram.go: [ListenPacket], [DialPacket] for Unix datagram
+//     and UDP sockets, and the seqpacket transport under [Conn];
+//   - posixmq.go, posixmq_bands.go, posixmq_notify.go: POSIX message queues
+//     ([CreateMQ], [OpenMQSender], [OpenMQReceiver], [MQPair], priority
+//     bands [OpenMQBands], [NotifyMQ]);
+//   - sysvmq.go, sysvmq_msg.go, sysvmq_handoff.go: System V queues
+//     ([CreateSysVQueue], [SysVSender], [SysVReceiver], and msgsnd/msgrcv as
+//     they are: [SysVQueue.Send], [SysVQueue.Receive]);
+//   - queue_eos.go: the end-of-stream markers and escapes of both queues;
+//   - ring.go, ring_write.go, ring_read.go, ring_layout.go: the
+//     shared-memory ring ([RingPair], [FormatRing], [RingSender],
+//     [RingReceiver]); zero copy through ipcchan.Sender.SendRaw and
+//     ipcchan.Receiver.RecvRaw.
+//
+// Shared memory, semaphores and locks:
+//
+//   - mapping.go, shm.go: [Mapping] over a memfd ([NewMemfd]), a file
+//     ([CreateFileMapping]), POSIX shm ([CreateShm]) or a SysV segment
+//     ([CreateSysVShm]); mapfault.go: the guard that turns a peer's
+//     truncation into [ErrCorrupt] instead of SIGBUS; view.go: [View], typed
+//     access;
+//   - semaphore.go: [Semaphore], glibc's sem_t in pure Go; sysvsem.go:
+//     [SemSet], System V semaphores with undo; filelock.go: [FileLock];
+//     tokens.go: each of them as a channel of tokens.
+//
+// Handing endpoints to other processes and picking them up:
+//
+//   - handoff.go, inherit.go: [Start], [Attach], [Pass], [Share],
+//     [InheritSender], [InheritReceiver], [InheritConn] (the IPCCHAN_FILES
+//     variable);
+//   - file.go, fdkind.go: [FileSender], [FileReceiver] over a descriptor of
+//     any kind, which they recognise;
+//   - leftovers.go: [ObjectName], [ObjectKey] and [Leftovers], for objects
+//     a dead process left behind (cmd/ipcchan lists and removes them).
+//
+// What every file shares: options.go (which options each kind honours),
+// errors.go (the error sentinels and wrapping), limits.go (errors that
+// name the limit to raise), fdutil.go (descriptor helpers), guard.go (the
+// in-flight guard Close waits on), typed.go (the typed ends over a
+// transport).
+//
+// # Waiting, and what it holds
+//
+// Descriptors (pipes, FIFOs, sockets, POSIX queues) are non-blocking and
+// waited on through the Go runtime's poller: an idle or waiting endpoint
+// holds no thread. System calls that have no descriptor to poll — msgrcv
+// and msgsnd on SysV queues, semop — and a ring end parked on its futex
+// hold one OS thread while they wait (and none once they return);
+// cancellation, Close and a watched peer's exit interrupt them within a
+// fraction of a millisecond.
 //
 // # Who may reach a Unix socket
 //

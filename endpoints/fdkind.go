@@ -174,3 +174,12 @@ func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opt
 	kind.atomicWrites = atomicDefault
 	return newStreamSenderOn[T](fd, desc, kind, cfg)
 }
+
+// mqueueMagic is the file system type of POSIX message queues.
+const mqueueMagic = 0x19800202
+
+// isMQueue reports whether fd is a POSIX message queue descriptor.
+func isMQueue(fd int) bool {
+	var fs unix.Statfs_t
+	return unix.Fstatfs(fd, &fs) == nil && fs.Type == mqueueMagic
+}

@@ -1,7 +1,12 @@
 package endpoints
 
+// Helpers on descriptors, used by every descriptor-backed endpoint.
+
 import (
+	"fmt"
 	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/internal/poller"
 )
@@ -31,4 +36,31 @@ func dupFile(fd *poller.FD) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(nfd), fd.Name()), nil
+}
+
+// dupOf duplicates f's descriptor without f.Fd, which would switch f to
+// blocking mode.
+func dupOf(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("dup: %w", derr)
+	}
+	return nfd, nil
+}
+
+// closeAll closes descriptors this process received and will not use.
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

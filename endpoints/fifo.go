@@ -145,9 +145,6 @@ func openFIFO(path string, mode int) (int, error) {
 	return fd, nil
 }
 
-// ErrNotFIFO is wrapped by the errors for a FIFO path that is something else.
-var ErrNotFIFO = errors.New("not a FIFO")
-
 func errNotFIFO(mode uint32) error {
 	return fmt.Errorf("%w (file type %s)", ErrNotFIFO, fileType(mode))
 }

@@ -61,29 +61,3 @@ func fileFD(f *os.File, want use) (int, fdInfo, error) {
 	}
 	return fd, info, nil
 }
-
-// isMQueue reports whether fd is a POSIX message queue descriptor.
-func isMQueue(fd int) bool {
-	var fs unix.Statfs_t
-	return unix.Fstatfs(fd, &fs) == nil && fs.Type == mqueueMagic
-}
-
-// dupOf duplicates f's descriptor without f.Fd, which would switch f to
-// blocking mode.
-func dupOf(f *os.File) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	nfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, fmt.Errorf("dup: %w", derr)
-	}
-	return nfd, nil
-}

@@ -372,10 +372,6 @@ func (l *FileLock) TryLock() bool { return l.tryLock(unix.F_WRLCK) }
 // TryRLock takes the whole file shared if it can now.
 func (l *FileLock) TryRLock() bool { return l.tryLock(unix.F_RDLCK) }
 
-// ErrNotLocked is wrapped by the error of Unlock on a FileLock that holds
-// nothing.
-var ErrNotLocked = errors.New("not locked")
-
 // Unlock releases what the FileLock holds (every range).
 func (l *FileLock) Unlock() error {
 	if !l.made() {

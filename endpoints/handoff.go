@@ -1,7 +1,6 @@
 package endpoints
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -193,10 +192,6 @@ func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], er
 	}
 	return newConn[S, R](fd, desc, cfg, cfg.PeerCheck(), nil)
 }
-
-// ErrNotInherited is wrapped by the errors of InheritSender and
-// InheritReceiver when no usable endpoint of that name was handed down.
-var ErrNotInherited = errors.New("endpoint not inherited")
 
 func validName(name string) bool {
 	if name == "" {

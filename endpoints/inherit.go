@@ -16,9 +16,6 @@ var inherited struct {
 	claimed map[string]bool
 }
 
-// mqueueMagic is the file system type of POSIX message queues.
-const mqueueMagic = 0x19800202
-
 // use says what an inherited descriptor is wanted for.
 type use int
 

@@ -189,19 +189,6 @@ type Leftover struct {
 	remove func(may func(uid, cuid int) error) error
 }
 
-// ErrOwnerAlive is wrapped by Leftover.Remove's error for an object whose
-// owner still runs.
-var ErrOwnerAlive = errors.New("its owner is still running")
-
-// ErrOtherUser is wrapped by Leftover.Remove's error for an object of
-// another user, which Remove leaves alone whatever pid its name or key
-// holds: anyone can name an object so.
-var ErrOtherUser = errors.New("belongs to another user")
-
-// ErrReplaced is wrapped by Leftover.Remove's error for an object that is
-// no longer the one Leftovers listed under its name: it is left alone.
-var ErrReplaced = errors.New("replaced since it was listed")
-
 // Remove removes the object if its owner process is gone and it belongs to
 // this process's effective user (a SysV object: its owner and its
 // creator); otherwise it removes nothing and returns an error wrapping

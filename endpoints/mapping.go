@@ -51,10 +51,6 @@ type Mapping struct {
 	fault atomic.Pointer[error]
 }
 
-// ErrMappingSize is wrapped by errors for a size that does not fit:
-// zero or negative, or larger than the object, or too small for its use.
-var ErrMappingSize = errors.New("unusable mapping size")
-
 // NewMemfd returns a mapping of size bytes of anonymous shared memory
 // (memfd_create): nothing in any file system names it, so nothing is left
 // behind however the program ends. Hand its [Mapping.File] to another

@@ -35,9 +35,6 @@ type MQStats struct {
 	MsgSize  int // largest message in bytes
 }
 
-// ErrInvalidName is wrapped by the error for a malformed object name.
-var ErrInvalidName = errors.New("invalid name")
-
 // mqName checks a POSIX queue name ("/name": a slash, then 1 to 255 bytes
 // without a slash or NUL) and returns the kernel's form, without the slash.
 func mqName(name string) (string, error) {

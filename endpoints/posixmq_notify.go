@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -44,10 +43,6 @@ const (
 	notifyWokenUp   = 1  // NOTIFY_WOKENUP, in the cookie's last byte
 	sigevThread     = 2  // SIGEV_THREAD
 )
-
-// ErrNotifyBusy is wrapped by the error of [MQNotifier.Wait] when another
-// process is registered for the queue's notifications.
-var ErrNotifyBusy = errors.New("another process is registered for notifications of this queue")
 
 // NotifyMQ returns an MQNotifier for the existing POSIX queue name. Close
 // it to release its descriptors.

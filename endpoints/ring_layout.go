@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/bits"
 	"sync/atomic"
@@ -57,14 +56,6 @@ const (
 	recEOS    = 1 << 30
 	recLen    = recEOS - 1
 )
-
-// ErrCorrupt is wrapped by the error a ring end returns when the shared
-// header or a record holds values no correct peer writes: a wrong magic or
-// version, a capacity that does not match the mapping, offsets out of
-// range, a record longer than the ring. It is also wrapped by the error of
-// every access to shared memory — ring, semaphore, view — that faulted
-// because a peer shrank the object under the mapping (see [Mapping]).
-var ErrCorrupt = errors.New("corrupt shared memory")
 
 // ringMem is a validated view of a ring's mapping.
 type ringMem struct {

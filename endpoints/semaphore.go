@@ -66,10 +66,6 @@ const (
 	semShared = 128
 )
 
-// ErrSemOverflow is wrapped by the error of a Release that would take a
-// semaphore past SEM_VALUE_MAX.
-var ErrSemOverflow = errors.New("semaphore value overflow")
-
 // semPath checks a named semaphore's name ("/name", as sem_open takes it)
 // and returns its file, as glibc names it.
 func semPath(name string) (string, error) {

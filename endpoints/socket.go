@@ -15,12 +15,6 @@ import (
 	"github.com/ipcchan/go/ipcchan/transport"
 )
 
-// ErrPeerRefused is wrapped by the error for a Unix socket peer that the
-// peer check refused: the default check of an abstract name (see
-// [SameUser]) or one set with ipcchan.WithPeerCheck, [AllowIDs] or
-// [AnyUser].
-var ErrPeerRefused = errors.New("peer refused")
-
 // SameUser accepts only Unix socket peers running as this process's user
 // (its real uid). It is the default on abstract names; on a path it adds
 // the check to the socket file's permission. See the package

@@ -161,9 +161,3 @@ func (r *streamReceiver) deliverWithFiles(tag uint32, payload []byte, deliver fu
 	closeAll(fds)
 	return deliver(tag, payload[4:])
 }
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
-}

@@ -463,3 +463,11 @@ func (s *streamReceiver) SyscallConn() (syscall.RawConn, error) { return rawConn
 // File returns a duplicate of the descriptor for another process. Bytes
 // already read into this process's buffer are not part of it.
 func (s *streamReceiver) File() (*os.File, error) { return dupFile(s.fd) }
+
+// Fail makes waits return err once queued data is read; see
+// transport.Failer (ipcchan's WatchPeer).
+func (s *streamReceiver) Fail(err error) { s.fd.Fail(err) }
+
+// HandshakeByDefault reports that the stream expects a hello unless its
+// framing is another program's (see transport.HandshakeDefaulter).
+func (s *streamReceiver) HandshakeByDefault() bool { return s.framing.Tagged() }

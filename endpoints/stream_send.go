@@ -514,3 +514,10 @@ func (s *streamSender) setHandedOff() {
 // File returns a duplicate of the descriptor for another process. Frames
 // still pending in this process are not part of it: Flush first.
 func (s *streamSender) File() (*os.File, error) { return dupFile(s.fd) }
+
+// Fail makes waits for room return err; see transport.Failer.
+func (s *streamSender) Fail(err error) { s.fd.Fail(err) }
+
+// HandshakeByDefault reports that the stream sends a hello unless its
+// framing is another program's (see transport.HandshakeDefaulter).
+func (s *streamSender) HandshakeByDefault() bool { return s.framing.Tagged() }

@@ -36,15 +36,6 @@ func Ftok(path string, id int) (Key, error) {
 	return k, transport.WrapError("ftok", path, err)
 }
 
-// ErrRemoved is wrapped by the error for a System V object removed while in
-// use (EIDRM): calls blocked on it end with this error instead of hanging.
-var ErrRemoved = errors.New("removed")
-
-// ErrMsgType is wrapped by the error for a SysV message type that the
-// uint32 tag of a typed Sender or Receiver cannot hold: message types are C
-// longs, 1 to 2^63-1, and they are never cut to 32 bits.
-var ErrMsgType = errors.New("SysV message type beyond the 32-bit tag")
-
 // MsgTypeError is the error a typed SysV Receiver returns for a message
 // whose type is above 2^32-1, which its uint32 tag cannot report. The
 // message has been taken off the queue and is in the error, whole, so

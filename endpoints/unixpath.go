@@ -10,10 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrAddrInUse is wrapped by the error for a socket path another process
-// listens on, or is about to.
-var ErrAddrInUse = errors.New("address in use")
-
 // maxSunPath is the room for a path in a sockaddr_un, with its NUL.
 const maxSunPath = len(unix.RawSockaddrUnix{}.Path)
 

@@ -14,10 +14,19 @@
 //	job, err := rx.Recv(ctx)         // in another
 //
 // Values are encoded by a codec.Codec (the cheapest that fits T unless
-// [WithCodec] chooses one). Transports implement the small [MsgSender] and
-// [MsgReceiver] interfaces, which carry one message with a 32-bit tag at a
-// time.
+// [WithCodec] chooses one); [Sender.SendRaw] and [Receiver.RecvRaw] carry
+// a value's encoding as it is, in place on a shared-memory ring.
 //
 // [Select] waits on receivers of different element types at once, without a
 // goroutine per case; [Chan] bridges to a native select statement.
+//
+// Every constructor takes options ([Option]) and refuses, with an error
+// wrapping [ErrOption] that names it, one that does not apply. Errors are
+// [OpError] values wrapping this package's sentinels ([ErrPeerGone],
+// [ErrMessageTooLarge], ...), io.EOF, os.ErrClosed or a context's error.
+//
+// What a transport implements — the small MsgSender and MsgReceiver
+// interfaces, which carry one message with a 32-bit tag at a time — and
+// the Config its options make are in package transport, apart from this,
+// the user's API (as database/sql/driver is apart from database/sql).
 package ipcchan
