@@ -94,23 +94,37 @@ func helloFields(h []byte) (codecName string, fp uint64, err error) {
 // composite types, the names, order and shapes of its parts, but not its
 // name or package, so that the same struct declared in two programs
 // matches. Two element types with the same fingerprint encode alike under
-// every built-in codec.
+// every built-in codec. It is the 64-bit FNV-1a hash of
+// [TypeDescription](t); PROTOCOL.md §4 specifies both, for programs in
+// other languages.
 func Fingerprint(t reflect.Type) uint64 {
-	var b strings.Builder
-	describe(&b, t, map[reflect.Type]bool{})
 	h := fnv.New64a()
-	h.Write([]byte(b.String()))
+	h.Write([]byte(TypeDescription(t)))
 	return h.Sum64()
 }
 
+// TypeDescription returns the description of t that its fingerprint
+// hashes (PROTOCOL.md §4): "struct{ID uint32;Temp float64;}" for
+// struct{ ID uint32; Temp float64 }. A type met again inside its own
+// description is written "<recursive>".
+func TypeDescription(t reflect.Type) string {
+	var b strings.Builder
+	describe(&b, t, map[reflect.Type]bool{})
+	return b.String()
+}
+
 func describe(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
-	if seen[t] {
-		b.WriteString("<recursive>")
-		return
+	switch t.Kind() {
+	case reflect.Struct, reflect.Array, reflect.Slice, reflect.Pointer, reflect.Map:
+		if seen[t] {
+			b.WriteString("<recursive>")
+			return
+		}
+		seen[t] = true
+		defer delete(seen, t)
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		seen[t] = true
 		b.WriteString("struct{")
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -119,7 +133,6 @@ func describe(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
 			b.WriteString(";")
 		}
 		b.WriteString("}")
-		delete(seen, t)
 	case reflect.Array:
 		fmt.Fprintf(b, "[%d]", t.Len())
 		describe(b, t.Elem(), seen)

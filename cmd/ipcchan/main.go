@@ -7,6 +7,7 @@
 //
 //	go run ./cmd/ipcchan ls [-gone] [DIR...]
 //	go run ./cmd/ipcchan rm [-n] [-all-users] [DIR...]
+//	go run ./cmd/ipcchan fingerprint [-codec NAME] TYPE
 //
 // ls prints one line per object: kind, owning user, owner pid, state,
 // name. rm removes every object whose owner is gone (-n: only say what it
@@ -16,6 +17,13 @@
 // that could block or lead elsewhere: no symbolic link, no FIFO, nothing
 // but regular lock files, without waiting. The exit status is 1 if
 // something could not be read or removed.
+//
+// fingerprint prints, for a type written as a Go type expression
+// ('struct{ ID uint32; Temp float64 }', '[]byte', 'map[string]int'), its
+// description and fingerprint (PROTOCOL.md §4) and, given the codec's name
+// (-codec bytes, json, binary-le, ...), the hello a channel of that type
+// opens with, alone and as a frame: what a program in another language
+// must send and expect.
 package main
 
 import (
@@ -32,11 +40,25 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usage = "usage: ipcchan ls [-gone] [DIR...] | ipcchan rm [-n] [-all-users] [DIR...] | ipcchan fingerprint [-codec NAME] TYPE"
+
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "ls" && args[0] != "rm") {
-		fmt.Fprintln(stderr, "usage: ipcchan ls [-gone] [DIR...] | ipcchan rm [-n] [-all-users] [DIR...]")
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
+	switch args[0] {
+	case "ls", "rm":
+		return leftovers(args, stdout, stderr)
+	case "fingerprint":
+		return fingerprint(args[1:], stdout, stderr)
+	}
+	fmt.Fprintln(stderr, usage)
+	return 2
+}
+
+// leftovers runs ls and rm.
+func leftovers(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ipcchan "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	gone := fs.Bool("gone", false, "ls: list only objects whose owner is gone")
