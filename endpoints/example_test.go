@@ -10,8 +10,9 @@ import (
 )
 
 // A typed channel over a pipe. Here both ends are in one process; hand one
-// to a child with endpoints.Start to cross a process boundary.
-func ExamplePipe() {
+// to a child with endpoints.Start to cross a process boundary (see the
+// example of Start).
+func ExamplePipePair() {
 	type Job struct {
 		ID   int64
 		Cost float64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
@@ -38,4 +39,39 @@ func ExampleSelect() {
 		}
 	}
 	// Output: job 7
+}
+
+// Chan bridges a Receiver to a native select statement, beside a timeout
+// or any other channel; Err says why the channel closed.
+func ExampleChan() {
+	tx, rx, err := endpoints.PipePair[string]()
+	if err != nil {
+		panic(err)
+	}
+	defer rx.Close()
+	ctx := context.Background()
+	go func() {
+		tx.Send(ctx, "first")
+		tx.Send(ctx, "second")
+		tx.Close()
+	}()
+	values := ipcchan.Chan(ctx, rx) // call it in a loop if you like: the same channel comes back
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case v, ok := <-values:
+			if !ok {
+				fmt.Println("closed:", rx.Err()) // nil: the end of the stream
+				return
+			}
+			fmt.Println(v)
+		case <-timeout:
+			fmt.Println("nothing for a minute")
+			return
+		}
+	}
+	// Output:
+	// first
+	// second
+	// closed: <nil>
 }
