@@ -18,7 +18,7 @@ import (
 func TestMain(m *testing.M) {
 	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness,
 		posixMQHarness, sysvMQHarness, ringHarness)
-	childMain()        // this package's own re-executed helpers
+	childMain()       // this package's own re-executed helpers
 	runExampleChild() // the children the examples start
 	goleak.VerifyTestMain(cleanupAfter{m})
 }
