@@ -219,14 +219,14 @@ func (s *dgramSender) File() (*os.File, error) { return dupFile(s.fd) }
 // dgramReceiver receives one message per datagram. It implements
 // transport.MsgReceiver.
 type dgramReceiver struct {
-	inBuffer // a message is delivered from buf
+	coreReceiver[*dgramReceiver] // RecvMsg and TryRecvMsg, by the core's rules
+	inBuffer                     // a message is delivered from buf
 
 	fd     *poller.FD
 	desc   string
 	kind   dgramKind
 	path   *unixPath // the socket file ListenPacket made, removed on Close
 	hdr    int       // the tag word's size: 0 for raw datagrams
-	core   recvCore
 	buf    []byte
 	n      int // the length of the datagram in buf (more than len(buf) if cut)
 	readFn func(int) error
@@ -250,8 +250,8 @@ type dgramReceiver struct {
 }
 
 func newDgramReceiver(fd *poller.FD, desc string, kind dgramKind, cfg *transport.Config) *dgramReceiver {
-	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, hdr: headerOf(cfg.ForeignPeer()),
-		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders())}
+	r := &dgramReceiver{fd: fd, desc: desc, kind: kind, hdr: headerOf(cfg.ForeignPeer())}
+	r.coreReceiver = newCoreReceiver(r, cfg)
 	size := min(cfg.MaxMessageSize(), maxDatagram(fd, kind)) + r.hdr
 	if kind.name == "udp" {
 		size = 65536
@@ -350,14 +350,6 @@ func emptyRecord(fd int) (bool, error) {
 	}
 	n, err := sys.PeekLen(fd)
 	return err == nil && n > 0, nil
-}
-
-func (r *dgramReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return receive(ctx, &r.core, r, true, deliver)
-}
-
-func (r *dgramReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return receive(context.Background(), &r.core, r, false, deliver)
 }
 
 // take receives the next datagram or record (see msgSource): a marker is

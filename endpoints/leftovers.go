@@ -257,82 +257,18 @@ func alive(pid int) bool { return sys.ProcessRunning(pid) }
 // mqueue file system is mounted at /dev/mqueue. It returns what it found
 // with an error joining what it could not read. Safe for concurrent use.
 func Leftovers(dirs ...string) ([]Leftover, error) {
-	var found []Leftover
-	var errs []error
-	add := func(l Leftover) {
-		if l.Owner != 0 {
-			l.Alive = alive(l.Owner)
-		}
-		found = append(found, l)
-	}
-	if entries, err := os.ReadDir(shmDir); err == nil {
-		for _, e := range entries {
-			name := e.Name()
-			owner := ownerOfName(name)
-			if owner == 0 {
-				continue
-			}
-			kind := "posix shm"
-			if strings.HasPrefix(name, "sem.") {
-				kind = "semaphore"
-			}
-			path := shmDir + name
-			if l, ok := fileLeftover(kind, path, path, owner, func() error { return unix.Unlink(path) }); ok {
-				add(l)
-			}
-		}
-	}
-	var fs unix.Statfs_t
-	if unix.Statfs("/dev/mqueue", &fs) == nil && fs.Type == mqueueMagic {
-		entries, err := os.ReadDir("/dev/mqueue")
+	found := shmLeftovers()
+	queues, err := mqueueLeftovers()
+	found = append(found, queues...)
+	errs := []error{err}
+	for _, k := range sysvKinds {
+		objects, err := sysvLeftovers(k.file, k.kind, k.rm)
+		found = append(found, objects...)
 		errs = append(errs, err)
-		for _, e := range entries {
-			if owner := ownerOfName(e.Name()); owner != 0 {
-				name := e.Name()
-				if l, ok := fileLeftover("posix mq", "/"+name, "/dev/mqueue/"+name, owner, func() error { return sys.MqUnlink(name) }); ok {
-					add(l)
-				}
-			}
-		}
 	}
-	for _, k := range []struct {
-		file, kind string
-		rm         func(id int) error
-	}{
-		{"msg", "sysv mq", func(id int) error { return sys.MsgctlRmid(id) }},
-		{"sem", "sysv sem", func(id int) error { _, err := sys.Semctl(id, 0, unix.IPC_RMID, 0); return err }},
-		{"shm", "sysv shm", func(id int) error { _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); return err }},
-	} {
-		rows, err := sysvTable(k.file)
-		errs = append(errs, err)
-		for _, row := range rows {
-			owner := ownerOfKey(row.key)
-			if owner == 0 {
-				continue
-			}
-			file, listed, rm := k.file, row, k.rm
-			add(Leftover{Kind: k.kind, Name: fmt.Sprintf("key %#x id %d", uint32(row.key), row.id), Owner: owner, UID: row.uid, cuid: row.cuid,
-				remove: func(may func(uid, cuid int) error) error {
-					// The id may have been removed and reused: check
-					// the object is still the one listed, and whose.
-					rows, err := sysvTable(file)
-					if err != nil {
-						return err
-					}
-					for _, now := range rows {
-						if now.id != listed.id {
-							continue
-						}
-						if now.key != listed.key {
-							return ErrReplaced
-						}
-						if err := may(now.uid, now.cuid); err != nil {
-							return err
-						}
-						return rm(listed.id)
-					}
-					return os.ErrNotExist
-				}})
+	for i := range found {
+		if found[i].Owner != 0 {
+			found[i].Alive = alive(found[i].Owner)
 		}
 	}
 	for _, dir := range dirs {
@@ -341,6 +277,106 @@ func Leftovers(dirs ...string) ([]Leftover, error) {
 		found = append(found, socks...)
 	}
 	return found, errors.Join(errs...)
+}
+
+// shmLeftovers lists the named POSIX shared memory objects and semaphores
+// in /dev/shm.
+func shmLeftovers() []Leftover {
+	entries, err := os.ReadDir(shmDir)
+	if err != nil {
+		return nil
+	}
+	var found []Leftover
+	for _, e := range entries {
+		name := e.Name()
+		owner := ownerOfName(name)
+		if owner == 0 {
+			continue
+		}
+		kind := "posix shm"
+		if strings.HasPrefix(name, "sem.") {
+			kind = "semaphore"
+		}
+		path := shmDir + name
+		if l, ok := fileLeftover(kind, path, path, owner, func() error { return unix.Unlink(path) }); ok {
+			found = append(found, l)
+		}
+	}
+	return found
+}
+
+// mqueueLeftovers lists the named POSIX queues, where the mqueue file
+// system is mounted at /dev/mqueue.
+func mqueueLeftovers() ([]Leftover, error) {
+	var fs unix.Statfs_t
+	if unix.Statfs("/dev/mqueue", &fs) != nil || fs.Type != mqueueMagic {
+		return nil, nil
+	}
+	entries, err := os.ReadDir("/dev/mqueue")
+	var found []Leftover
+	for _, e := range entries {
+		name := e.Name()
+		if owner := ownerOfName(name); owner != 0 {
+			if l, ok := fileLeftover("posix mq", "/"+name, "/dev/mqueue/"+name, owner, func() error { return sys.MqUnlink(name) }); ok {
+				found = append(found, l)
+			}
+		}
+	}
+	return found, err
+}
+
+// sysvKinds are the SysV object tables Leftovers reads, each with how an
+// object of it is removed.
+var sysvKinds = []struct {
+	file, kind string
+	rm         func(id int) error
+}{
+	{"msg", "sysv mq", func(id int) error { return sys.MsgctlRmid(id) }},
+	{"sem", "sysv sem", func(id int) error { _, err := sys.Semctl(id, 0, unix.IPC_RMID, 0); return err }},
+	{"shm", "sysv shm", func(id int) error { _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); return err }},
+}
+
+// sysvLeftovers lists the objects of /proc/sysvipc/FILE whose key ObjectKey
+// made; removing one goes through removeSysV.
+func sysvLeftovers(file, kind string, rm func(id int) error) ([]Leftover, error) {
+	rows, err := sysvTable(file)
+	var found []Leftover
+	for _, row := range rows {
+		owner := ownerOfKey(row.key)
+		if owner == 0 {
+			continue
+		}
+		listed := row
+		found = append(found, Leftover{
+			Kind: kind, Name: fmt.Sprintf("key %#x id %d", uint32(row.key), row.id),
+			Owner: owner, UID: row.uid, cuid: row.cuid,
+			remove: func(may func(uid, cuid int) error) error { return removeSysV(file, listed, may, rm) },
+		})
+	}
+	return found, err
+}
+
+// removeSysV removes the SysV object listed, once it has checked that the
+// id was not removed and reused meanwhile (the key is still the one
+// listed) and that may allows its owner and creator.
+func removeSysV(file string, listed sysvRow, may func(uid, cuid int) error, rm func(id int) error) error {
+	rows, err := sysvTable(file)
+	if err != nil {
+		return err
+	}
+	for _, now := range rows {
+		if now.id != listed.id {
+			continue
+		}
+		if now.key != listed.key {
+			return ErrReplaced
+		}
+		if err := may(now.uid, now.cuid); err != nil {
+			return err
+		}
+		return rm(listed.id)
+	}
+	return os.ErrNotExist
 }
 
 type sysvRow struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // The message-transport core: the rules every receiver of messages keeps
@@ -77,6 +78,28 @@ type msgSource interface {
 
 	// drop releases a message take returned that is not delivered.
 	drop(m rawMsg)
+}
+
+// coreReceiver gives a msgSource the RecvMsg and TryRecvMsg of
+// transport.MsgReceiver, under the core's rules. A transport embeds it,
+// with src pointing back to itself.
+type coreReceiver[S msgSource] struct {
+	core recvCore
+	src  S
+}
+
+// newCoreReceiver returns src's receiving side under cfg's limit and
+// count of senders.
+func newCoreReceiver[S msgSource](src S, cfg *transport.Config) coreReceiver[S] {
+	return coreReceiver[S]{core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders()), src: src}
+}
+
+func (c *coreReceiver[S]) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	return receive(ctx, &c.core, c.src, true, deliver)
+}
+
+func (c *coreReceiver[S]) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return receive(context.Background(), &c.core, c.src, false, deliver)
 }
 
 // inBuffer is embedded by the sources whose message stays in their own

@@ -137,14 +137,9 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, network, address)
+	fd, _, err := dialFD(ctx, network, address, desc)
 	if err != nil {
-		return nil, wrapErr("dial", desc, unwrapNetErr(err))
-	}
-	fd, err := takeFD(nc)
-	if err != nil {
-		return nil, opErr("dial", desc, err)
+		return nil, err
 	}
 	if check := peerCheckFor(cfg, network, address); check != nil && kind == unixgramKind {
 		if err := checkReceiver(fd, check); err != nil {

@@ -299,7 +299,8 @@ func newMQSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.
 // and writable while there is room). It implements transport.MsgSender and
 // transport.MsgReceiver.
 type posixMQ struct {
-	inBuffer // a message is delivered from buf
+	coreReceiver[*posixMQ] // RecvMsg and TryRecvMsg, by the core's rules
+	inBuffer               // a message is delivered from buf
 
 	fd      *poller.FD
 	desc    string
@@ -313,7 +314,6 @@ type posixMQ struct {
 	handedOff atomic.Bool
 
 	// Receive side, used by one goroutine at a time.
-	core   recvCore
 	buf    []byte
 	n      int // the length of the message in buf
 	prio   uint32
@@ -341,8 +341,8 @@ func newPosixMQ(fd int, desc string, cfg *transport.Config) (*posixMQ, error) {
 	}
 	q := &posixMQ{
 		fd: pfd, desc: desc, msgSize: st.MsgSize, linger: cfg.Linger(), raw: cfg.ForeignPeer(),
-		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders()),
 	}
+	q.coreReceiver = newCoreReceiver(q, cfg)
 	q.readFn, q.writeFn = q.read, q.write
 	return q, nil
 }
@@ -406,14 +406,6 @@ func (q *posixMQ) TrySendMsg(tag uint32, msg []byte) error {
 		return ipcchan.ErrWouldBlock
 	}
 	return transportErr("send", err)
-}
-
-func (q *posixMQ) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return receive(ctx, &q.core, q, true, deliver)
-}
-
-func (q *posixMQ) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return receive(context.Background(), &q.core, q, false, deliver)
 }
 
 // take receives the next message (see msgSource): a marker is a body of

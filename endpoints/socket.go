@@ -264,16 +264,27 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 		return nil, err
 	}
 	check := peerCheckFor(cfg, network, address)
+	fd, local, err := dialFD(ctx, network, address, desc)
+	if err != nil {
+		return nil, err
+	}
+	return newConn[S, R](fd, desc+" (from "+local+")", cfg, check, nil)
+}
+
+// dialFD dials address and returns the connected socket's descriptor,
+// which the caller owns, and its local address; errors are dial's for
+// desc.
+func dialFD(ctx context.Context, network, address, desc string) (fd int, local string, err error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, wrapErr("dial", desc, unwrapNetErr(err))
+		return -1, "", wrapErr("dial", desc, unwrapNetErr(err))
 	}
-	fd, err := takeFD(nc)
-	if err != nil {
-		return nil, opErr("dial", desc, err)
+	local = nc.LocalAddr().String()
+	if fd, err = takeFD(nc); err != nil {
+		return -1, "", opErr("dial", desc, err)
 	}
-	return newConn[S, R](fd, desc+" (from "+nc.LocalAddr().String()+")", cfg, check, nil)
+	return fd, local, nil
 }
 
 // connOptions is the set of options a connection on network honours: a

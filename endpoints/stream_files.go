@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -61,12 +60,7 @@ func (s *streamSender) SendMsgFiles(ctx context.Context, tag uint32, msg []byte,
 			return err
 		}
 	}
-	switch {
-	case s.closed:
-		s.mu.Unlock()
-		return os.ErrClosed
-	case s.err != nil:
-		err := s.err
+	if err := s.unusable(); err != nil {
 		s.mu.Unlock()
 		return err
 	}

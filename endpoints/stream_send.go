@@ -165,11 +165,8 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 	s.mu.Lock()
 	for {
 		switch {
-		case s.closed:
-			s.mu.Unlock()
-			return os.ErrClosed
-		case s.err != nil:
-			err := s.err
+		case s.unusable() != nil:
+			err := s.unusable()
 			s.mu.Unlock()
 			return err
 		case !s.flushing && size <= coalesceMax && size <= s.limit &&
@@ -521,3 +518,13 @@ func (s *streamSender) Fail(err error) { s.fd.Fail(err) }
 // HandshakeByDefault reports that the stream sends a hello unless its
 // framing is another program's (see transport.HandshakeDefaulter).
 func (s *streamSender) HandshakeByDefault() bool { return s.framing.Tagged() }
+
+// unusable returns why no frame may be sent: os.ErrClosed after Close, or
+// the write error that broke the stream; nil if one may. The caller holds
+// s.mu.
+func (s *streamSender) unusable() error {
+	if s.closed {
+		return os.ErrClosed
+	}
+	return s.err
+}

@@ -258,7 +258,8 @@ func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*
 // sysvTransport is one end of a System V message queue. It implements
 // transport.MsgSender and transport.MsgReceiver.
 type sysvTransport struct {
-	inBuffer // a message is delivered from buf
+	coreReceiver[*sysvTransport] // RecvMsg and TryRecvMsg, by the core's rules
+	inBuffer                     // a message is delivered from buf
 
 	q       *SysVQueue
 	desc    string
@@ -272,10 +273,9 @@ type sysvTransport struct {
 	raw bool // no end-of-stream markers (ipcchan.WithForeignPeer)
 
 	// Receive side, one goroutine at a time.
-	core recvCore
-	sel  MsgSelect
-	buf  []byte // the struct msgbuf msgrcv fills
-	n    int    // the length of its text
+	sel MsgSelect
+	buf []byte // the struct msgbuf msgrcv fills
+	n   int    // the length of its text
 
 	// Send side, one goroutine at a time: the struct msgbuf to send.
 	out []byte
@@ -291,8 +291,8 @@ func newSysVTransport(q *SysVQueue, cfg *transport.Config) *sysvTransport {
 		q: q, desc: q.String(), maxText: readSysctl("kernel/msgmax", 8192),
 		linger: cfg.Linger(), tag: cfg.Tag(),
 		rd: poller.NewBlocking(0, nil), wr: poller.NewBlocking(0, nil), raw: cfg.ForeignPeer(),
-		core: newRecvCore("receive", cfg.MaxMessageSize(), cfg.Senders()),
 	}
+	t.coreReceiver = newCoreReceiver(t, cfg)
 	return t
 }
 
@@ -332,14 +332,6 @@ func (t *sysvTransport) tryRecv() error   { return t.recv(unix.IPC_NOWAIT) }
 func (t *sysvTransport) blockRecv() error { return t.recv(0) }
 func (t *sysvTransport) trySend() error   { return sys.Msgsnd(t.q.id, t.out, unix.IPC_NOWAIT) }
 func (t *sysvTransport) blockSend() error { return sys.Msgsnd(t.q.id, t.out, 0) }
-
-func (t *sysvTransport) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
-	return receive(ctx, &t.core, t, true, deliver)
-}
-
-func (t *sysvTransport) TryRecvMsg(deliver func(uint32, []byte) error) error {
-	return receive(context.Background(), &t.core, t, false, deliver)
-}
 
 // take receives the next message the selector picks (see msgSource): a
 // marker is a body of exactly the marker, of any type.

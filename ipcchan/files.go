@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // SendFiles sends v with open files attached, on transports that carry
@@ -34,21 +35,7 @@ func (s *Sender[T]) SendFiles(ctx context.Context, v T, files ...*os.File) error
 		}
 		fds[i] = fd
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.mu.Lock(ctx, s.closed); err != nil {
-		return s.wrap(err)
-	}
-	defer s.mu.Unlock()
-	msg, err := s.encode(v)
-	if err != nil {
-		return err
-	}
-	if err := s.greet(ctx, true); err != nil {
-		return s.wrap(err)
-	}
-	return s.wrap(fs.SendMsgFiles(ctx, s.tag, msg, fds))
+	return s.send(ctx, s.tag, v, fs, fds)
 }
 
 // fdOf returns f's descriptor number without f.Fd, which would switch f to

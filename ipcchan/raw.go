@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/ipcchan/go/ipcchan/transport"
 )
@@ -34,16 +33,10 @@ func (s *Sender[T]) SendRaw(ctx context.Context, tag uint32, n int, fill func(ms
 	case n > s.max:
 		return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
 	}
-	if err := ctx.Err(); err != nil {
+	if err := s.lock(ctx); err != nil {
 		return err
 	}
-	if err := s.mu.Lock(ctx, s.closed); err != nil {
-		return s.wrap(err)
-	}
 	defer s.mu.Unlock()
-	if s.isClosed() {
-		return s.wrap(os.ErrClosed)
-	}
 	if err := s.greet(ctx, true); err != nil {
 		return s.wrap(err)
 	}

@@ -3,9 +3,10 @@ package ipcchan
 import (
 	"context"
 	"fmt"
-	"github.com/ipcchan/go/ipcchan/transport"
 	"os"
 	"sync"
+
+	"github.com/ipcchan/go/ipcchan/transport"
 
 	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/internal/ctxlock"
@@ -98,11 +99,14 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 	if err := s.misuse("send", ctx); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	return s.send(ctx, tag, v, nil, nil)
+}
+
+// send is every blocking send of a value: v encoded, after the hello if it
+// is due, with the descriptors fds through fs if fs is not nil.
+func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.FileMsgSender, fds []int) error {
+	if err := s.lock(ctx); err != nil {
 		return err
-	}
-	if err := s.mu.Lock(ctx, s.closed); err != nil {
-		return s.wrap(err)
 	}
 	defer s.mu.Unlock()
 	msg, err := s.encode(v)
@@ -112,7 +116,27 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 	if err := s.greet(ctx, true); err != nil {
 		return s.wrap(err)
 	}
+	if fs != nil {
+		return s.wrap(fs.SendMsgFiles(ctx, tag, msg, fds))
+	}
 	return s.wrap(s.t.SendMsg(ctx, tag, msg))
+}
+
+// lock takes the send lock for a call that may wait, giving up with
+// ctx.Err(), or os.ErrClosed once the Sender is closed. The caller unlocks
+// s.mu.
+func (s *Sender[T]) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.mu.Lock(ctx, s.closed); err != nil {
+		return s.wrap(err)
+	}
+	if s.isClosed() {
+		s.mu.Unlock()
+		return s.wrap(os.ErrClosed)
+	}
+	return nil
 }
 
 // TrySend sends v if that can be done without waiting, and otherwise returns

@@ -42,126 +42,166 @@ func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	if len(stages) == 0 {
 		return fmt.Errorf("proc: a pipeline needs a stage")
 	}
-	g, gctx := errgroup.WithContext(ctx)
 	sp := newSpawner()
 	defer sp.close()
-
-	// The endpoints between neighbours carry what the stages agree on:
-	// this process only hands the descriptors on.
-	var feedTx *ipcchan.Sender[In]
-	var drainRx *ipcchan.Receiver[Out]
-	ins := make([]endpoints.Passable, len(stages))
-	outs := make([]endpoints.Passable, len(stages))
-	var toClose []interface{ Close() error }
-	closeAll := func() {
-		for _, c := range toClose {
-			c.Close()
-		}
+	ends, err := newPipelineEnds[In, Out](len(stages), feed != nil, drain != nil, opts)
+	if err != nil {
+		return err
 	}
-	if feed != nil {
-		tx, rx, err := endpoints.PipePair[In](opts...)
-		if err != nil {
-			return err
-		}
-		feedTx, ins[0] = tx, rx
-		toClose = append(toClose, tx, rx)
-	}
-	for i := 0; i+1 < len(stages); i++ {
-		tx, rx, err := endpoints.PipePair[[]byte]()
-		if err != nil {
-			closeAll()
-			return err
-		}
-		outs[i], ins[i+1] = tx, rx
-		toClose = append(toClose, tx, rx)
-	}
-	if drain != nil {
-		tx, rx, err := endpoints.PipePair[Out](opts...)
-		if err != nil {
-			closeAll()
-			return err
-		}
-		outs[len(stages)-1], drainRx = tx, rx
-		toClose = append(toClose, tx, rx)
-	}
-	defer closeAll()
-
-	var (
-		mu            sync.Mutex
-		started       []*exec.Cmd
-		killed        bool  // by stop, because another part failed
-		firstStageErr error // the cause, even when feed or drain saw its broken pipe first
-	)
-	stop := context.AfterFunc(gctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		killed = true
-		for _, cmd := range started {
-			cmd.Process.Kill()
-		}
-	})
+	defer ends.close()
+	g, gctx := errgroup.WithContext(ctx)
+	run := &stageRun{ctx: gctx}
+	stop := context.AfterFunc(gctx, run.killAll)
 	defer stop()
 	for i, cmd := range stages {
-		var ends []endpoints.Handed
-		if ins[i] != nil {
-			ends = append(ends, endpoints.Pass("in", ins[i]))
-		}
-		if outs[i] != nil {
-			ends = append(ends, endpoints.Pass("out", outs[i]))
-		}
-		mu.Lock()
-		err := sp.start(cmd, ends...)
-		if err == nil {
-			started = append(started, cmd)
-		}
-		mu.Unlock()
-		if err != nil {
-			mu.Lock()
-			killed = true
-			for _, c := range started {
-				c.Process.Kill()
-			}
-			mu.Unlock()
+		if err := run.start(g, sp, i, cmd, ends.of(i)...); err != nil {
+			run.killAll()
 			g.Wait() // reaps the started stages
-			return fmt.Errorf("proc: start stage %d: %w", i, err)
-		}
-		g.Go(func() error {
-			err := cmd.Wait()
-			if err == nil {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-				return gctx.Err() // killed because another part failed
-			}
-			err = fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
-			if firstStageErr == nil {
-				firstStageErr = err
-			}
 			return err
-		})
+		}
 	}
 	if feed != nil {
 		g.Go(func() error {
-			defer feedTx.Close() // end of stream for the first stage
-			return feed(gctx, feedTx)
+			defer ends.feed.Close() // end of stream for the first stage
+			return feed(gctx, ends.feed)
 		})
 	}
 	if drain != nil {
 		g.Go(func() error {
-			defer drainRx.Close()
-			return drain(gctx, drainRx)
+			defer ends.drain.Close()
+			return drain(gctx, ends.drain)
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if firstStageErr != nil {
-		return firstStageErr
+	if serr := run.firstErr(); serr != nil {
+		return serr
 	}
 	return err
+}
+
+// pipelineEnds are the endpoints of a pipeline: between neighbours they
+// carry what the stages agree on, which this process only hands on.
+type pipelineEnds[In, Out any] struct {
+	feed    *ipcchan.Sender[In]    // the first stage's input, or nil
+	drain   *ipcchan.Receiver[Out] // the last stage's output, or nil
+	ins     []endpoints.Passable   // stage i's "in", or nil
+	outs    []endpoints.Passable   // stage i's "out", or nil
+	toClose []interface{ Close() error }
+}
+
+func newPipelineEnds[In, Out any](n int, feed, drain bool, opts []ipcchan.Option) (_ *pipelineEnds[In, Out], err error) {
+	e := &pipelineEnds[In, Out]{ins: make([]endpoints.Passable, n), outs: make([]endpoints.Passable, n)}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if feed {
+		tx, rx, err := endpoints.PipePair[In](opts...)
+		if err != nil {
+			return nil, err
+		}
+		e.feed, e.ins[0] = tx, rx
+		e.toClose = append(e.toClose, tx, rx)
+	}
+	for i := 0; i+1 < n; i++ {
+		tx, rx, err := endpoints.PipePair[[]byte]()
+		if err != nil {
+			return nil, err
+		}
+		e.outs[i], e.ins[i+1] = tx, rx
+		e.toClose = append(e.toClose, tx, rx)
+	}
+	if drain {
+		tx, rx, err := endpoints.PipePair[Out](opts...)
+		if err != nil {
+			return nil, err
+		}
+		e.outs[n-1], e.drain = tx, rx
+		e.toClose = append(e.toClose, tx, rx)
+	}
+	return e, nil
+}
+
+// of returns what stage i is handed: its "in" and its "out".
+func (e *pipelineEnds[In, Out]) of(i int) []endpoints.Handed {
+	var ends []endpoints.Handed
+	if e.ins[i] != nil {
+		ends = append(ends, endpoints.Pass("in", e.ins[i]))
+	}
+	if e.outs[i] != nil {
+		ends = append(ends, endpoints.Pass("out", e.outs[i]))
+	}
+	return ends
+}
+
+func (e *pipelineEnds[In, Out]) close() {
+	for _, c := range e.toClose {
+		c.Close()
+	}
+}
+
+// stageRun is the pipeline's stages in flight: those started, whether they
+// were killed because another part failed, and the first stage's own
+// failure (the cause, even when feed or drain saw its broken pipe first).
+type stageRun struct {
+	ctx context.Context // ends when any part fails
+
+	mu            sync.Mutex
+	started       []*exec.Cmd
+	killed        bool
+	firstStageErr error
+}
+
+// start starts stage i and waits for it in g.
+func (r *stageRun) start(g *errgroup.Group, sp *spawner, i int, cmd *exec.Cmd, ends ...endpoints.Handed) error {
+	r.mu.Lock()
+	err := sp.start(cmd, ends...)
+	if err == nil {
+		r.started = append(r.started, cmd)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("proc: start stage %d: %w", i, err)
+	}
+	g.Go(func() error { return r.wait(i, cmd) })
+	return nil
+}
+
+// wait waits for stage i and returns its failure: the context's error if
+// it was killed because another part failed.
+func (r *stageRun) wait(i int, cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	if err == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && r.killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return r.ctx.Err()
+	}
+	err = fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
+	if r.firstStageErr == nil {
+		r.firstStageErr = err
+	}
+	return err
+}
+
+// killAll kills every stage started.
+func (r *stageRun) killAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.killed = true
+	for _, cmd := range r.started {
+		cmd.Process.Kill()
+	}
+}
+
+func (r *stageRun) firstErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstStageErr
 }

@@ -87,12 +87,9 @@ func run(ctx context.Context, samples int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	src, bin := filepath.Join(dir, "sensor.c"), filepath.Join(dir, "sensor")
-	if err := os.WriteFile(src, []byte(sensorC), 0o600); err != nil {
+	bin, err := buildSensor(gcc, dir)
+	if err != nil {
 		return err
-	}
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, src, "-lrt").CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc: %v\n%s", err, out)
 	}
 
 	// The objects the C program opens: a FIFO and a queue of 256-byte
@@ -132,6 +129,12 @@ func run(ctx context.Context, samples int) error {
 	}
 	defer readings.Close()
 
+	return relay(ctx, alerts, readings)
+}
+
+// relay prints what the C side sends on both channels until it closes the
+// FIFO, then the alerts still queued.
+func relay(ctx context.Context, alerts *ipcchan.Receiver[string], readings *ipcchan.Receiver[Reading]) error {
 	// Both channels in one loop: alerts first when both are ready (the
 	// queue itself hands out priority 9 before priority 1).
 	for {
@@ -157,4 +160,16 @@ func run(ctx context.Context, samples int) error {
 			fmt.Printf("reading %2d: %.1f %s\n", r.ID, r.Value, r.Unit)
 		}
 	}
+}
+
+// buildSensor compiles the C side into dir and returns the program's path.
+func buildSensor(gcc, dir string) (string, error) {
+	src, bin := filepath.Join(dir, "sensor.c"), filepath.Join(dir, "sensor")
+	if err := os.WriteFile(src, []byte(sensorC), 0o600); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, src, "-lrt").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gcc: %v\n%s", err, out)
+	}
+	return bin, nil
 }
