@@ -180,13 +180,14 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 // InheritConn returns the connection ([Conn], from [SocketPair] or
 // [Listener.Accept]) that the parent process handed to this one under name
 // with [Pass]; see [InheritReceiver]. S and R are this side's send and
-// receive types: the parent's R and S.
+// receive types: the parent's R and S. Options: those of [Dial] on the
+// socket's network (a Unix stream, a seqpacket or a TCP socket).
 func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], error) {
-	fd, desc, _, err := claimInherited(name, useConn)
+	fd, desc, info, err := claimInherited(name, useConn)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("open", desc, optUnixConn|connOptions("unixpacket"), opts)
+	cfg, err := newConfig("open", desc, info.connOptions(), opts)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

@@ -46,8 +46,9 @@ type Listener[S, R any] struct {
 // with one wrapping ErrAddrInUse. A lock file (path + ".lock") held while
 // listening keeps two starters apart. Close removes both files.
 //
-// Options apply to every accepted Conn: those of [PipePair], and the peer check
-// for Unix sockets. On an abstract name, which has no file permission, only
+// Options: those of [Dial] on the same network, which every accepted Conn
+// gets; WithConnMemory on a stream network (see below); and WithPerm for a
+// socket file. On an abstract name, which has no file permission, only
 // processes running as this process's user are accepted unless [AnyUser],
 // [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path the file's
 // permission decides, and a check is made only if one of them asks for it.

@@ -26,6 +26,11 @@ const (
 	optMsgRecv = optRecv | transport.OptSenders
 	optMsgSend = optSend | transport.OptLinger
 
+	// A unixpacket connection: the kernel ends its stream (no marker to
+	// count or to wait for room for) and it holds nothing in user space,
+	// so neither WithSenders nor WithLinger has anything to do.
+	optPacketConn = optRecv | optSend | transport.OptPeerCheck
+
 	// What creates a named object.
 	optCreate = transport.OptPerm
 )

@@ -216,7 +216,8 @@ func checkPeer(fd int, check func(ipcchan.PeerCred) error) (*ipcchan.PeerCred, e
 // what one sends (type S), the other receives. Hand one end to a child
 // process with [Pass] and [Start]; it picks it up with [InheritConn]. Both
 // ends take files sent with values (ipcchan.Sender.SendFiles) only if made
-// with ipcchan.WithRecvFiles.
+// with ipcchan.WithRecvFiles. Options: those of [Dial] on "unix", given to
+// both ends.
 func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
 	cfg, err := newConfig("socketpair", "a socket pair", optUnixConn, opts)
 	if err != nil {
@@ -244,9 +245,16 @@ func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // is "unix" (a stream; address a path, or "@name" for Linux's abstract
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
-// connection attempt. Options are those of [PipePair], and for Unix sockets
-// the peer check and ipcchan.WithRecvFiles, without which the kernel
-// closes any descriptor the peer sends.
+// connection attempt.
+//
+// Options: on TCP those of [PipePair]; on "unix" those, WithPeerCheck and
+// WithRecvFiles, without which the kernel closes any descriptor the peer
+// sends; on "unixpacket" those of a Sender and a Receiver (WithCodec,
+// WithTag, WithMaxMessageSize, WithHandshake, WithForeignPeer) and
+// WithPeerCheck — the kernel ends a seqpacket stream and Close holds
+// nothing back, so WithSenders and WithLinger do not apply, and its
+// records are no byte stream (no WithFraming, WithSendBuffer or
+// WithAtomicWrites).
 //
 // On an abstract name, Dial refuses a listener running as another user
 // with an error wrapping ErrPeerRefused, unless [AnyUser], [AllowIDs] or
@@ -290,7 +298,7 @@ func connOptions(network string) transport.OptionName {
 	case "unix":
 		return optUnixConn
 	case "unixpacket":
-		return optMsgRecv | optMsgSend | transport.OptPeerCheck
+		return optPacketConn
 	}
 	return optStream
 }
