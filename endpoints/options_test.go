@@ -2,6 +2,7 @@ package endpoints_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -807,4 +808,117 @@ func TestHandedSocketPeerCheck(t *testing.T) {
 	if seen.PID != os.Getpid() || seen.UID != os.Getuid() {
 		t.Fatalf("the check saw %+v, want this process (pid %d, uid %d)", seen, os.Getpid(), os.Getuid())
 	}
+}
+
+// Huge values, as a careless program passes them for "no limit", are
+// limits like any other: no overflow, no panic. With WithMaxMessageSize
+// (math.MaxInt) a delimited record's length overflowed: a FIFO's atomic
+// writes let records past PIPE_BUF through, and a receiver panicked
+// (slice out of range) on its first line, or on a peer's 8-byte length
+// prefix near 2^63.
+func TestHugeOptionValues(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := optCtx(t)
+	noLimit := ipcchan.WithMaxMessageSize(math.MaxInt)
+	lines := ipcchan.WithFraming(codec.DelimitedRecords('\n'))
+
+	// A FIFO's sender keeps records within PIPE_BUF, whatever the limit.
+	path := shortDir(t) + "/f"
+	if err := endpoints.CreateFIFO(path); err != nil {
+		t.Fatal(err)
+	}
+	frx, err := endpoints.OpenFIFOReceiver[string](ctx, path, lines, noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frx.Close()
+	ftx, err := endpoints.OpenFIFOSender[string](ctx, path, lines, noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ftx.Close()
+	if err := ftx.Send(ctx, strings.Repeat("x", 5000)); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("a 5000-byte record on a FIFO with atomic writes: %v, want ErrMessageTooLarge", err)
+	}
+
+	// Receivers read records with no limit, and refuse a prefix beyond
+	// what they can hold.
+	prefix8, err := codec.LengthPrefixed(8, binary.BigEndian, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		framing codec.Framing
+		in      []byte
+		want    string // "" for an error
+	}{
+		{"delimited", codec.DelimitedRecords('\n'), []byte("line\n"), "line"},
+		{"u64-prefix", prefix8, append(binary.BigEndian.AppendUint64(nil, 4), "four"...), "four"},
+		{"u64-prefix-huge", prefix8, binary.BigEndian.AppendUint64(nil, math.MaxInt64), ""},
+		{"u64-prefix-huge-after-one", prefix8, append(append(binary.BigEndian.AppendUint64(nil, 1), 'x'), binary.BigEndian.AppendUint64(nil, math.MaxInt64-8)...), "x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w := must2(t, os.Pipe)
+			rx, err := endpoints.FileReceiver[string](r, ipcchan.WithFraming(tc.framing), noLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			if _, err := w.Write(tc.in); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			v, err := rx.Recv(ctx)
+			switch {
+			case tc.want == "" && err == nil:
+				t.Fatalf("Recv = %q, want an error", v)
+			case tc.want != "" && (err != nil || v != tc.want):
+				t.Fatalf("Recv = %q, %v; want %q", v, err, tc.want)
+			}
+			if tc.want != "" {
+				// What follows ends the stream, without a panic or a hang.
+				if v, err := rx.Recv(ctx); err == nil {
+					t.Fatalf("second Recv = %q, want the end", v)
+				}
+			}
+		})
+	}
+
+	// The other huge values are taken as limits.
+	tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithSendBuffer(math.MaxInt), ipcchan.WithLinger(math.MaxInt64), noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Send(ctx, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rx.Recv(ctx); err != nil || len(v) != 100<<10 {
+		t.Fatalf("Recv = %d bytes, %v", len(v), err)
+	}
+	tx.Close()
+	rx.Close()
+	mtx, mrx, err := endpoints.MQPair[[]byte](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mtx.Send(ctx, make([]byte, 1025)); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("a message over the queue's size with no limit of our own: %v, want ErrMessageTooLarge", err)
+	}
+	mtx.Close()
+	mrx.Close()
+	rtx, rrx, err := endpoints.RingPair[[]byte](4096, noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rtx.Send(ctx, make([]byte, 4096)); !errors.Is(err, ipcchan.ErrMessageTooLarge) {
+		t.Errorf("a message over the ring's record size with no limit of our own: %v, want ErrMessageTooLarge", err)
+	}
+	rtx.Close()
+	rrx.Close()
+	l, err := endpoints.Listen[string, string](ctx, "unix", abstractName("opt"), ipcchan.WithConnMemory(math.MaxInt), noLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
 }

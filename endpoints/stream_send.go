@@ -99,7 +99,7 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 		linger:   cfg.Linger(),
 		progress: make(chan struct{}),
 	}
-	if s.atomic && framing.RecordLen(s.max) > pipeBuf {
+	if n := framing.RecordLen(s.max); s.atomic && (n > pipeBuf || n < 0) { // n < 0: overflowed (math.MaxInt)
 		if framing.RecordLen(0) > pipeBuf {
 			return nil, fmt.Errorf("%w: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (ipcchan.WithAtomicWrites(false)) if this end has one writer",
 				ipcchan.ErrMessageTooLarge, framing, pipeBuf)
