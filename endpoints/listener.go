@@ -94,6 +94,9 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	if err != nil {
 		return nil, err
 	}
+	if _, _, err := connSides[S, R](cfg); err != nil { // now, not at every Accept
+		return nil, opErr("listen", desc, err)
+	}
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, check: peerCheckFor(cfg, network, address)}
 	if network != "unixpacket" {
 		l.mem = newConnMemory(cfg.ConnMemory())

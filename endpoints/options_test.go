@@ -922,3 +922,98 @@ func TestHugeOptionValues(t *testing.T) {
 	}
 	l.Close()
 }
+
+// wantRefused checks that make refused opts with an error wrapping
+// ipcchan.ErrOption that names name (and wraps also, if not nil), and
+// closes what it made if it did not.
+func wantRefused(t *testing.T, what string, undo func() error, err error, name transport.OptionName, also error) {
+	t.Helper()
+	if err == nil {
+		if undo != nil {
+			undo()
+		}
+		t.Errorf("%s: accepted, want %s refused", what, name)
+		return
+	}
+	if !errors.Is(err, ipcchan.ErrOption) || !strings.Contains(err.Error(), name.String()) || (also != nil && !errors.Is(err, also)) {
+		t.Errorf("%s: %v, want an ErrOption naming %s (and wrapping %v)", what, err, name, also)
+	}
+}
+
+// A Conn carries two types, S out and R in: each half takes the codec
+// given for its type, so that both can have one. (The last WithCodec was
+// used for both, so a Conn of two types could have a codec for neither.)
+// A codec of neither type is refused by name.
+func TestConnCodecPerSide(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := optCtx(t)
+	codecs := []ipcchan.Option{ipcchan.WithCodec(codec.JSON[int]()), ipcchan.WithCodec(codec.Gob[string]())}
+	a, b, err := endpoints.SocketPair[int, string](codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(ctx, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Recv(ctx); err != nil || v != 42 {
+		t.Fatalf("b received %v, %v", v, err)
+	}
+	if v, err := a.Recv(ctx); err != nil || v != "answer" {
+		t.Fatalf("a received %q, %v", v, err)
+	}
+
+	// Listen and Dial alike, on a stream and on seqpacket.
+	for _, network := range []string{"unix", "unixpacket"} {
+		l, err := endpoints.Listen[string, int](ctx, network, abstractName("codec"), codecs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := endpoints.Dial[int, string](ctx, network, l.Addr(), codecs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := l.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(ctx, 7); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Recv(ctx); err != nil || v != 7 {
+			t.Fatalf("%s: the server received %v, %v", network, v, err)
+		}
+		c.Close()
+		s.Close()
+		l.Close()
+	}
+
+	l, err := endpoints.Listen[int, string](ctx, "unix", abstractName("codec"), ipcchan.WithCodec(codec.JSON[float64]()))
+	if err == nil {
+		l.Close()
+	}
+	wantRefused(t, "Listen with a codec of neither type", nil, err, transport.OptCodec, nil)
+	x, y, err := endpoints.SocketPair[int, string](ipcchan.WithCodec(codec.JSON[float64]()))
+	if err == nil {
+		x.Close()
+		y.Close()
+	}
+	wantRefused(t, "SocketPair with a codec of neither type", nil, err, transport.OptCodec, nil)
+	var oe *ipcchan.OpError
+	if !errors.As(err, &oe) {
+		t.Errorf("%v is not an *ipcchan.OpError", err)
+	}
+	ptx, prx, err := endpoints.PipePair[int](ipcchan.WithCodec(codec.JSON[string]()))
+	if err == nil {
+		ptx.Close()
+		prx.Close()
+	}
+	wantRefused(t, "PipePair with a codec of another type", nil, err, transport.OptCodec, nil)
+	if !errors.As(err, &oe) {
+		t.Errorf("%v is not an *ipcchan.OpError", err)
+	}
+}

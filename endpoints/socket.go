@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/transport"
 )
@@ -88,6 +90,12 @@ func peerCheckFor(cfg *transport.Config, network, address string) func(ipcchan.P
 // Conn is one connected stream socket: a typed channel each way, values of
 // type S out and R in. It is safe for concurrent use (one goroutine may
 // send while another receives).
+//
+// Each half takes, of the codecs given with ipcchan.WithCodec, the last
+// that encodes its type, so that a Conn of two types can have a codec for
+// each (WithCodec(codec.JSON[S]()), WithCodec(codec.JSON[R]())); a half
+// that none encodes uses codec.Default, and a codec that encodes neither S
+// nor R is refused with ipcchan.ErrOption.
 type Conn[S, R any] struct {
 	tx   *ipcchan.Sender[S]
 	rx   *ipcchan.Receiver[R]
@@ -160,6 +168,11 @@ func (c *Conn[S, R]) markHandedOff() { markHandedOff(c.tx) }
 // a Unix socket (nil: none). The receiving half reads fd, the sending half
 // writes a duplicate.
 func newConn[S, R any](fd int, desc string, cfg *transport.Config, check func(ipcchan.PeerCred) error, mem *connMemory) (*Conn[S, R], error) {
+	txCfg, rxCfg, err := connSides[S, R](cfg)
+	if err != nil {
+		unix.Close(fd)
+		return nil, opErr("open", desc, err)
+	}
 	cred, err := checkPeer(fd, check)
 	if err != nil {
 		unix.Close(fd)
@@ -174,23 +187,60 @@ func newConn[S, R any](fd int, desc string, cfg *transport.Config, check func(ip
 	var tx *ipcchan.Sender[S]
 	if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ == unix.SOCK_SEQPACKET {
 		// One message per record; the kernel ends the stream.
-		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, cfg); err != nil {
+		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, rxCfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, cfg)
+		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, txCfg)
 	} else {
-		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, cfg); err != nil {
+		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, rxCfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, cfg)
+		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, txCfg)
 	}
 	if err != nil {
 		rx.Close()
 		return nil, err
 	}
 	return &Conn[S, R]{tx: tx, rx: rx, cred: cred, desc: desc}, nil
+}
+
+// connSides returns the configurations of a Conn's sending half, of values
+// of type S, and of its receiving half, of type R: cfg's, but for the
+// codecs, each half taking those given that encode its type (the last
+// counts). A codec that encodes neither is refused.
+func connSides[S, R any](cfg *transport.Config) (tx, rx *transport.Config, err error) {
+	if !cfg.Given(transport.OptCodec) {
+		return cfg, cfg, nil
+	}
+	var txOpts, rxOpts []ipcchan.Option
+	for _, o := range cfg.Options(^transport.OptionName(0)) {
+		if o.Name() != transport.OptCodec {
+			txOpts, rxOpts = append(txOpts, o), append(rxOpts, o)
+			continue
+		}
+		c, err := transport.NewConfig("", transport.OptCodec, []ipcchan.Option{o})
+		if err != nil {
+			return nil, nil, err
+		}
+		_, forS := c.Codec().(codec.Codec[S])
+		_, forR := c.Codec().(codec.Codec[R])
+		if !forS && !forR {
+			return nil, nil, fmt.Errorf("%w: %s: codec %T encodes neither %v (sent) nor %v (received)",
+				ipcchan.ErrOption, transport.OptCodec, c.Codec(), reflect.TypeFor[S](), reflect.TypeFor[R]())
+		}
+		if forS {
+			txOpts = append(txOpts, o)
+		}
+		if forR {
+			rxOpts = append(rxOpts, o)
+		}
+	}
+	if tx, err = transport.NewConfig("", ^transport.OptionName(0), txOpts); err == nil {
+		rx, err = transport.NewConfig("", ^transport.OptionName(0), rxOpts)
+	}
+	return tx, rx, err
 }
 
 // checkPeer reads SO_PEERCRED on a Unix socket and applies the configured

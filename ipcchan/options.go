@@ -120,7 +120,7 @@ func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
 	}
 	cd, ok := c.Codec().(codec.Codec[T])
 	if !ok {
-		return nil, fmt.Errorf("%w: ipcchan.WithCodec: codec %T does not encode %v", ErrOption, c.Codec(), reflect.TypeFor[T]())
+		return nil, fmt.Errorf("%w: %s: codec %T does not encode %v", ErrOption, transport.OptCodec, c.Codec(), reflect.TypeFor[T]())
 	}
 	return cd, nil
 }

@@ -65,7 +65,7 @@ func NewReceiver[T any](t transport.MsgReceiver, opts ...Option) (*Receiver[T], 
 	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
-		return nil, err
+		return nil, wrapError("open", t.String(), err)
 	}
 	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {

@@ -48,7 +48,7 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
-		return nil, err
+		return nil, wrapError("open", t.String(), err)
 	}
 	max := cfg.MaxMessageSize()
 	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
