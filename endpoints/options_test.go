@@ -810,6 +810,415 @@ func TestHandedSocketPeerCheck(t *testing.T) {
 	}
 }
 
+// wantRefused checks that make refused opts with an error wrapping
+// ipcchan.ErrOption that names name (and wraps also, if not nil), and
+// closes what it made if it did not.
+func wantRefused(t *testing.T, what string, undo func() error, err error, name transport.OptionName, also error) {
+	t.Helper()
+	if err == nil {
+		if undo != nil {
+			undo()
+		}
+		t.Errorf("%s: accepted, want %s refused", what, name)
+		return
+	}
+	if !errors.Is(err, ipcchan.ErrOption) || !strings.Contains(err.Error(), name.String()) || (also != nil && !errors.Is(err, also)) {
+		t.Errorf("%s: %v, want an ErrOption naming %s (and wrapping %v)", what, err, name, also)
+	}
+}
+
+func wantAccepted(t *testing.T, what string, undo func() error, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return
+	}
+	if err := undo(); err != nil {
+		t.Errorf("%s: close: %v", what, err)
+	}
+}
+
+// WithForeignPeer says the peer sends no hello: WithHandshake(true) beside
+// it, which it silently overrode, is refused, in either order, by an
+// endpoint and by NewSender/NewReceiver alike.
+func TestForeignPeerRefusesHandshake(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	for _, opts := range [][]ipcchan.Option{
+		{ipcchan.WithForeignPeer(), ipcchan.WithHandshake(true)},
+		{ipcchan.WithHandshake(true), ipcchan.WithForeignPeer()},
+	} {
+		undo, err := pair(endpoints.PipePair[string](opts...))
+		wantRefused(t, "PipePair", undo, err, transport.OptHandshake, nil)
+		undo, err = pair(endpoints.RingPair[string](4096, opts...))
+		wantRefused(t, "RingPair", undo, err, transport.OptHandshake, nil)
+		_, err = ipcchan.NewSender[string](nullTransport{}, opts...)
+		wantRefused(t, "NewSender", nil, err, transport.OptHandshake, nil)
+		_, err = ipcchan.NewReceiver[string](nullTransport{}, opts...)
+		wantRefused(t, "NewReceiver", nil, err, transport.OptHandshake, nil)
+	}
+	undo, err := pair(endpoints.PipePair[string](ipcchan.WithForeignPeer(), ipcchan.WithHandshake(false)))
+	wantAccepted(t, "PipePair with WithHandshake(false)", undo, err)
+}
+
+// A POSIX queue cannot carry the hello, whose tag is no priority: with
+// WithHandshake(true) the hello's send failed, and a receiver waited for
+// one for ever. Refused now, on every POSIX queue end.
+func TestPosixMQRefusesHandshake(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	on := ipcchan.WithHandshake(true)
+	undo, err := sender(endpoints.OpenMQSender[string](mqFor(t), on))
+	wantRefused(t, "OpenMQSender", undo, err, transport.OptHandshake, ipcchan.ErrReservedTag)
+	undo, err = receiver(endpoints.OpenMQReceiver[string](mqFor(t), on))
+	wantRefused(t, "OpenMQReceiver", undo, err, transport.OptHandshake, ipcchan.ErrReservedTag)
+	undo, err = pair(endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, on))
+	wantRefused(t, "MQPair", undo, err, transport.OptHandshake, ipcchan.ErrReservedTag)
+	rxs, err := endpoints.OpenMQBands[string](mqFor(t), []uint32{1}, on)
+	if err == nil {
+		rxs[0].Close()
+		rxs[1].Close()
+	}
+	wantRefused(t, "OpenMQBands", nil, err, transport.OptHandshake, ipcchan.ErrReservedTag)
+	undo, err = pair(endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, ipcchan.WithHandshake(false)))
+	wantAccepted(t, "MQPair with WithHandshake(false)", undo, err)
+}
+
+// With WithForeignPeer, datagram sockets and message queues carry no
+// end-of-stream marker: WithSenders (how many a receiver counts) and
+// WithLinger (how long Close waits to post one) did nothing, and are
+// refused. The ring keeps its markers with a foreign peer, and takes them.
+func TestForeignPeerRefusesMarkerOptions(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	foreign := ipcchan.WithForeignPeer()
+	senders, linger := ipcchan.WithSenders(2), ipcchan.WithLinger(time.Millisecond)
+	for _, tc := range []struct {
+		name string
+		opt  ipcchan.Option
+		make func(t *testing.T, opts []ipcchan.Option) (func() error, error)
+	}{
+		{"ListenPacket/unixgram", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			rx, _, err := endpoints.ListenPacket[string](optCtx(t), "unixgram", abstractName("opt"), opts...)
+			return receiver(rx, err)
+		}},
+		{"ListenPacket/udp", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			rx, _, err := endpoints.ListenPacket[string](optCtx(t), "udp", "127.0.0.1:0", opts...)
+			return receiver(rx, err)
+		}},
+		{"DialPacket/unixgram", linger, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.DialPacket[string](optCtx(t), "unixgram", packetReceiverFor(t, "unixgram", abstractName("opt")), opts...))
+		}},
+		{"DialPacket/udp", linger, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.DialPacket[string](optCtx(t), "udp", packetReceiverFor(t, "udp", "127.0.0.1:0"), opts...))
+		}},
+		{"FileReceiver/unixgram", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			a, _ := socketpairFiles(t, unix.SOCK_DGRAM)
+			return receiver(endpoints.FileReceiver[string](a, opts...))
+		}},
+		{"OpenMQSender", linger, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.OpenMQSender[string](mqFor(t), opts...))
+		}},
+		{"OpenMQReceiver", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return receiver(endpoints.OpenMQReceiver[string](mqFor(t), opts...))
+		}},
+		{"OpenMQBands", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			rxs, err := endpoints.OpenMQBands[string](mqFor(t), []uint32{1}, opts...)
+			if err != nil {
+				return nil, err
+			}
+			return closing(rxs[0], rxs[1]), nil
+		}},
+		{"MQPair/senders", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return pair(endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, opts...))
+		}},
+		{"MQPair/linger", linger, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return pair(endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, opts...))
+		}},
+		{"SysVSender", linger, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.SysVSender[string](sysvQueueFor(t), opts...))
+		}},
+		{"SysVReceiver", senders, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return receiver(endpoints.SysVReceiver[string](sysvQueueFor(t), endpoints.MsgSelect{}, opts...))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			undo, err := tc.make(t, []ipcchan.Option{tc.opt, foreign})
+			wantRefused(t, tc.name, undo, err, tc.opt.Name(), nil)
+			undo, err = tc.make(t, []ipcchan.Option{foreign})
+			wantAccepted(t, tc.name+" with WithForeignPeer alone", undo, err)
+			undo, err = tc.make(t, []ipcchan.Option{tc.opt})
+			wantAccepted(t, tc.name+" without WithForeignPeer", undo, err)
+		})
+	}
+	undo, err := pair(endpoints.RingPair[string](4096, foreign, senders, linger))
+	wantAccepted(t, "RingPair", undo, err)
+}
+
+// A WithTag the transport cannot carry made a Sender whose every Send
+// failed; the constructor refuses it now (ErrOption and ErrReservedTag,
+// naming ipcchan.WithTag). SendTag with such a tag fails, sending nothing.
+func TestTagOutOfTransportRange(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := optCtx(t)
+	cases := []struct {
+		name string
+		tag  uint32
+		make func(t *testing.T, opts []ipcchan.Option) (func() error, error)
+	}{
+		{"OpenMQSender/priority", 32768, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.OpenMQSender[string](mqFor(t), opts...))
+		}},
+		{"MQPair/priority", math.MaxUint32, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return pair(endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, opts...))
+		}},
+		{"SysVSender/type0", 0, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.SysVSender[string](sysvQueueFor(t), opts...))
+		}},
+		{"DialPacket/unixgram/marker", 0xFFFFFFFF, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.DialPacket[string](ctx, "unixgram", packetReceiverFor(t, "unixgram", abstractName("opt")), opts...))
+		}},
+		{"DialPacket/udp/marker", 0xFFFFFFFF, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.DialPacket[string](ctx, "udp", packetReceiverFor(t, "udp", "127.0.0.1:0"), opts...))
+		}},
+		{"DialPacket/foreign", 1, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			opts = append(opts, ipcchan.WithForeignPeer())
+			return sender(endpoints.DialPacket[string](ctx, "unixgram", packetReceiverFor(t, "unixgram", abstractName("opt")), opts...))
+		}},
+		{"SocketPair/files", 0x80000000, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			a, b, err := endpoints.SocketPair[string, string](opts...)
+			if err != nil {
+				return nil, err
+			}
+			return closing(a, b), nil
+		}},
+		{"Dial/unix/files", 0x80000000, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return conn(endpoints.Dial[string, string](ctx, "unix", listenerFor(t, "unix", abstractName("opt")), opts...))
+		}},
+		{"FileSender/unix/files", 0xFFFFFFFF, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			a, _ := socketpairFiles(t, unix.SOCK_STREAM)
+			return sender(endpoints.FileSender[string](a, opts...))
+		}},
+		{"PipePair/hello", transport.HandshakeTag, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return pair(endpoints.PipePair[string](opts...))
+		}},
+		{"RingPair/hello", transport.HandshakeTag, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			opts = append(opts, ipcchan.WithHandshake(true))
+			return pair(endpoints.RingPair[string](4096, opts...))
+		}},
+		{"PipePair/delimited", 1, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			opts = append(opts, ipcchan.WithFraming(codec.DelimitedRecords('\n')))
+			return pair(endpoints.PipePair[string](opts...))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			undo, err := tc.make(t, []ipcchan.Option{ipcchan.WithTag(tc.tag)})
+			wantRefused(t, tc.name, undo, err, transport.OptTag, ipcchan.ErrReservedTag)
+		})
+	}
+	// Where the tag is free, it is taken.
+	undo, err := pair(endpoints.PipePair[string](ipcchan.WithTag(0x80000000)))
+	wantAccepted(t, "PipePair with a files tag (a pipe carries no files)", undo, err)
+	undo, err = pair(endpoints.PipePair[string](ipcchan.WithTag(transport.HandshakeTag), ipcchan.WithHandshake(false)))
+	wantAccepted(t, "PipePair with the hello's tag and no hello", undo, err)
+
+	// SendTag with the hello's tag, on a channel whose hello is on, is
+	// refused, and the stream goes on: its receiver took the value for a
+	// hello and failed for good.
+	tx, rx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	defer tx.Close()
+	if err := tx.Send(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SendTag(ctx, transport.HandshakeTag, "forged"); !errors.Is(err, ipcchan.ErrReservedTag) {
+		t.Fatalf("SendTag with the hello's tag = %v, want ErrReservedTag", err)
+	}
+	if err := tx.Send(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"first", "second"} {
+		if v, err := rx.Recv(ctx); err != nil || v != want {
+			t.Fatalf("Recv = %q, %v; want %q", v, err, want)
+		}
+	}
+}
+
+// A handed-down SysV queue of type 0 (a receiver's "every type") cannot
+// be a Sender's: refused with ErrMsgType, not with a WithTag the program
+// never gave.
+func TestInheritSysVSenderTypeZero(t *testing.T) {
+	name := "opt" + strconv.FormatInt(inheritSeq.Add(1), 10)
+	t.Setenv(endpoints.EnvFiles, fmt.Sprintf("%s=sysvmq:%d:0:", name, sysvQueueFor(t).ID()))
+	tx, err := endpoints.InheritSender[string](name)
+	if err == nil {
+		tx.Close()
+	}
+	if !errors.Is(err, endpoints.ErrMsgType) {
+		t.Fatalf("InheritSender of type 0 = %v, want ErrMsgType", err)
+	}
+}
+
+// Untagged records (WithFraming) carry no tag, so neither a hello nor
+// files: WithHandshake(true) and WithRecvFiles with one are refused as
+// options (they were refused without ErrOption, or, for files, accepted).
+func TestUntaggedFramingRefusesTaggedOptions(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	lines := ipcchan.WithFraming(codec.DelimitedRecords('\n'))
+	a, b, err := endpoints.SocketPair[string, string](lines, ipcchan.WithRecvFiles(4))
+	if err == nil {
+		a.Close()
+		b.Close()
+	}
+	wantRefused(t, "SocketPair", nil, err, transport.OptRecvFiles, nil)
+	undo, err := pair(endpoints.PipePair[string](lines, ipcchan.WithHandshake(true)))
+	wantRefused(t, "PipePair", undo, err, transport.OptHandshake, nil)
+	undo, err = pair(endpoints.PipePair[string](lines, ipcchan.WithTag(0)))
+	wantAccepted(t, "PipePair with tag 0", undo, err)
+}
+
+// A Conn carries two types, S out and R in: each half takes the codec
+// given for its type, so that both can have one. (The last WithCodec was
+// used for both, so a Conn of two types could have a codec for neither.)
+// A codec of neither type is refused by name.
+func TestConnCodecPerSide(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := optCtx(t)
+	codecs := []ipcchan.Option{ipcchan.WithCodec(codec.JSON[int]()), ipcchan.WithCodec(codec.Gob[string]())}
+	a, b, err := endpoints.SocketPair[int, string](codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(ctx, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Recv(ctx); err != nil || v != 42 {
+		t.Fatalf("b received %v, %v", v, err)
+	}
+	if v, err := a.Recv(ctx); err != nil || v != "answer" {
+		t.Fatalf("a received %q, %v", v, err)
+	}
+
+	// Listen and Dial alike, on a stream and on seqpacket.
+	for _, network := range []string{"unix", "unixpacket"} {
+		l, err := endpoints.Listen[string, int](ctx, network, abstractName("codec"), codecs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := endpoints.Dial[int, string](ctx, network, l.Addr(), codecs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := l.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(ctx, 7); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Recv(ctx); err != nil || v != 7 {
+			t.Fatalf("%s: the server received %v, %v", network, v, err)
+		}
+		c.Close()
+		s.Close()
+		l.Close()
+	}
+
+	l, err := endpoints.Listen[int, string](ctx, "unix", abstractName("codec"), ipcchan.WithCodec(codec.JSON[float64]()))
+	if err == nil {
+		l.Close()
+	}
+	wantRefused(t, "Listen with a codec of neither type", nil, err, transport.OptCodec, nil)
+	x, y, err := endpoints.SocketPair[int, string](ipcchan.WithCodec(codec.JSON[float64]()))
+	if err == nil {
+		x.Close()
+		y.Close()
+	}
+	wantRefused(t, "SocketPair with a codec of neither type", nil, err, transport.OptCodec, nil)
+	var oe *ipcchan.OpError
+	if !errors.As(err, &oe) {
+		t.Errorf("%v is not an *ipcchan.OpError", err)
+	}
+	ptx, prx, err := endpoints.PipePair[int](ipcchan.WithCodec(codec.JSON[string]()))
+	if err == nil {
+		ptx.Close()
+		prx.Close()
+	}
+	wantRefused(t, "PipePair with a codec of another type", nil, err, transport.OptCodec, nil)
+	if !errors.As(err, &oe) {
+		t.Errorf("%v is not an *ipcchan.OpError", err)
+	}
+}
+
+// An option given twice takes its last value.
+func TestOptionGivenTwice(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := optCtx(t)
+	for _, tc := range []struct {
+		first, last int
+		ok          bool
+	}{{10, 100, true}, {100, 10, false}} {
+		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(tc.first), ipcchan.WithMaxMessageSize(tc.last))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tx.Send(ctx, make([]byte, 50))
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ipcchan.ErrMessageTooLarge)) {
+			t.Errorf("WithMaxMessageSize(%d), WithMaxMessageSize(%d): a 50-byte Send = %v", tc.first, tc.last, err)
+		}
+		tx.Close()
+		rx.Close()
+	}
+}
+
+// A pair constructor makes both ends, so it takes both sides' options at
+// once, each end reading its own.
+func TestPairsTakeBothSidesOptions(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	common := []ipcchan.Option{ipcchan.WithCodec(codec.JSON[string]()), ipcchan.WithMaxMessageSize(512), ipcchan.WithHandshake(true)}
+	stream := append(common[:len(common):len(common)], ipcchan.WithTag(3), ipcchan.WithSendBuffer(0), ipcchan.WithLinger(time.Millisecond),
+		ipcchan.WithAtomicWrites(true), ipcchan.WithFraming(codec.Frames))
+	message := append(common[:len(common):len(common)], ipcchan.WithTag(3), ipcchan.WithLinger(time.Millisecond), ipcchan.WithSenders(1))
+	ctx := optCtx(t)
+	check := func(name string, tx *ipcchan.Sender[string], rx *ipcchan.Receiver[string], err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		defer rx.Close()
+		if err := tx.Send(ctx, "v"); err != nil {
+			t.Errorf("%s: Send: %v", name, err)
+		}
+		if err := tx.Close(); err != nil {
+			t.Errorf("%s: Close: %v", name, err)
+		}
+		if v, tag, err := rx.RecvTag(ctx); err != nil || v != "v" || tag != 3 {
+			t.Errorf("%s: RecvTag = %q, %d, %v; want \"v\", 3", name, v, tag, err)
+		}
+	}
+	tx, rx, err := endpoints.PipePair[string](stream...)
+	check("PipePair", tx, rx, err)
+	a, b, err := endpoints.SocketPair[string, string](append(stream, ipcchan.WithRecvFiles(1), endpoints.SameUser())...)
+	if err != nil {
+		t.Errorf("SocketPair: %v", err)
+	} else {
+		defer b.Close()
+		check("SocketPair", a.Sender(), b.Receiver(), nil)
+		a.Close()
+	}
+	tx, rx, err = endpoints.MQPair[string](endpoints.MQAttr{MaxMsgs: 4, MsgSize: 1024}, append(message, ipcchan.WithHandshake(false))...)
+	check("MQPair", tx, rx, err)
+	tx, rx, err = endpoints.RingPair[string](4096, message...)
+	check("RingPair", tx, rx, err)
+}
+
 // Huge values, as a careless program passes them for "no limit", are
 // limits like any other: no overflow, no panic. With WithMaxMessageSize
 // (math.MaxInt) a delimited record's length overflowed: a FIFO's atomic
@@ -921,99 +1330,4 @@ func TestHugeOptionValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-}
-
-// wantRefused checks that make refused opts with an error wrapping
-// ipcchan.ErrOption that names name (and wraps also, if not nil), and
-// closes what it made if it did not.
-func wantRefused(t *testing.T, what string, undo func() error, err error, name transport.OptionName, also error) {
-	t.Helper()
-	if err == nil {
-		if undo != nil {
-			undo()
-		}
-		t.Errorf("%s: accepted, want %s refused", what, name)
-		return
-	}
-	if !errors.Is(err, ipcchan.ErrOption) || !strings.Contains(err.Error(), name.String()) || (also != nil && !errors.Is(err, also)) {
-		t.Errorf("%s: %v, want an ErrOption naming %s (and wrapping %v)", what, err, name, also)
-	}
-}
-
-// A Conn carries two types, S out and R in: each half takes the codec
-// given for its type, so that both can have one. (The last WithCodec was
-// used for both, so a Conn of two types could have a codec for neither.)
-// A codec of neither type is refused by name.
-func TestConnCodecPerSide(t *testing.T) {
-	ipcchantest.CheckFDs(t)
-	ctx := optCtx(t)
-	codecs := []ipcchan.Option{ipcchan.WithCodec(codec.JSON[int]()), ipcchan.WithCodec(codec.Gob[string]())}
-	a, b, err := endpoints.SocketPair[int, string](codecs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	defer b.Close()
-	if err := a.Send(ctx, 42); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(ctx, "answer"); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := b.Recv(ctx); err != nil || v != 42 {
-		t.Fatalf("b received %v, %v", v, err)
-	}
-	if v, err := a.Recv(ctx); err != nil || v != "answer" {
-		t.Fatalf("a received %q, %v", v, err)
-	}
-
-	// Listen and Dial alike, on a stream and on seqpacket.
-	for _, network := range []string{"unix", "unixpacket"} {
-		l, err := endpoints.Listen[string, int](ctx, network, abstractName("codec"), codecs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := endpoints.Dial[int, string](ctx, network, l.Addr(), codecs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := l.Accept(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Send(ctx, 7); err != nil {
-			t.Fatal(err)
-		}
-		if v, err := s.Recv(ctx); err != nil || v != 7 {
-			t.Fatalf("%s: the server received %v, %v", network, v, err)
-		}
-		c.Close()
-		s.Close()
-		l.Close()
-	}
-
-	l, err := endpoints.Listen[int, string](ctx, "unix", abstractName("codec"), ipcchan.WithCodec(codec.JSON[float64]()))
-	if err == nil {
-		l.Close()
-	}
-	wantRefused(t, "Listen with a codec of neither type", nil, err, transport.OptCodec, nil)
-	x, y, err := endpoints.SocketPair[int, string](ipcchan.WithCodec(codec.JSON[float64]()))
-	if err == nil {
-		x.Close()
-		y.Close()
-	}
-	wantRefused(t, "SocketPair with a codec of neither type", nil, err, transport.OptCodec, nil)
-	var oe *ipcchan.OpError
-	if !errors.As(err, &oe) {
-		t.Errorf("%v is not an *ipcchan.OpError", err)
-	}
-	ptx, prx, err := endpoints.PipePair[int](ipcchan.WithCodec(codec.JSON[string]()))
-	if err == nil {
-		ptx.Close()
-		prx.Close()
-	}
-	wantRefused(t, "PipePair with a codec of another type", nil, err, transport.OptCodec, nil)
-	if !errors.As(err, &oe) {
-		t.Errorf("%v is not an *ipcchan.OpError", err)
-	}
 }

@@ -40,6 +40,10 @@ const (
 // failed: every later receive returns the same error.
 var ErrHandshake = errors.New("ipcchan: handshake refused")
 
+// errHelloTag is the error for a value sent with the hello's tag on a
+// channel whose hello is on: its receiver would take it for a hello.
+var errHelloTag = fmt.Errorf("%w: %#x is the hello's tag while the handshake is on", ErrReservedTag, handshakeTag)
+
 // errGreeted is what delivering a valid hello returns: the receive goes on
 // with the next message.
 var errGreeted = errors.New("hello received")

@@ -57,6 +57,9 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag(), max: max, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
+		if s.tag == handshakeTag {
+			return nil, wrapError("open", t.String(), fmt.Errorf("%w: %s(%#x): %w", ErrOption, transport.OptTag, s.tag, errHelloTag))
+		}
 	}
 	return s, nil
 }
@@ -100,6 +103,9 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if tag == handshakeTag && s.hello != nil {
+		return s.wrap(errHelloTag)
 	}
 	if err := s.mu.Lock(ctx, s.closed); err != nil {
 		return s.wrap(err)
