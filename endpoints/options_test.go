@@ -1331,3 +1331,93 @@ func TestHugeOptionValues(t *testing.T) {
 	}
 	l.Close()
 }
+
+// An option is what it was when it was made: WithTrustedOwners and
+// AllowIDs kept the caller's slice, so a change to it afterwards changed
+// the option — past the range check WithTrustedOwners had made.
+func TestOptionValuesAreCopied(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another uid")
+	}
+	const other = 54321
+	path := shortDir(t) + "/l"
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, other, other); err != nil {
+		t.Fatal(err)
+	}
+	uids := []int{other}
+	trust := ipcchan.WithTrustedOwners(uids...)
+	uids[0] = 0
+	l, err := endpoints.OpenLock(path, endpoints.OFDLocks, trust)
+	if err != nil {
+		t.Fatalf("OpenLock of uid %d's file, trusting it: %v", other, err)
+	}
+	l.Close()
+
+	ids := []int{os.Getuid()}
+	allow := endpoints.AllowIDs(ids, nil)
+	ids[0] = -5
+	a, b, err := endpoints.SocketPair[string, string](allow)
+	if err != nil {
+		t.Fatalf("SocketPair allowing this uid: %v", err)
+	}
+	a.Close()
+	b.Close()
+}
+
+// WithTrustedOwners given twice trusts the uids of both.
+func TestTrustedOwnersAddUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another uid")
+	}
+	const other = 54321
+	path := shortDir(t) + "/l"
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, other, other); err != nil {
+		t.Fatal(err)
+	}
+	l, err := endpoints.OpenLock(path, endpoints.OFDLocks, ipcchan.WithTrustedOwners(other), ipcchan.WithTrustedOwners(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l, err := endpoints.OpenLock(path, endpoints.OFDLocks, ipcchan.WithTrustedOwners(1)); !errors.Is(err, os.ErrPermission) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("OpenLock of uid %d's file, trusting uid 1 only: %v, want ErrPermission", other, err)
+	}
+}
+
+// A framing whose records no limit lets through, or that cannot keep the
+// PIPE_BUF rule, is refused as an option when the end is made: fixed
+// records longer than WithMaxMessageSize ended the stream at the first
+// receive; fixed records over PIPE_BUF with atomic writes were refused
+// without ErrOption.
+func TestFramingRefusedWithItsLimits(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	fixed := ipcchan.WithFraming(codec.FixedRecords(128))
+	undo, err := pair(endpoints.PipePair[string](fixed, ipcchan.WithMaxMessageSize(64)))
+	wantRefused(t, "128-byte records, 64-byte limit", undo, err, transport.OptFraming, codec.ErrFrameTooLarge)
+	undo, err = pair(endpoints.PipePair[string](ipcchan.WithFraming(codec.FixedRecords(5000)), ipcchan.WithAtomicWrites(true)))
+	wantRefused(t, "5000-byte records, atomic writes", undo, err, transport.OptFraming, ipcchan.ErrMessageTooLarge)
+
+	tx, rx, err := endpoints.PipePair[string](fixed, ipcchan.WithMaxMessageSize(128), ipcchan.WithCodec(codec.CText(128)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	defer tx.Close()
+	ctx := optCtx(t)
+	if err := tx.Send(ctx, "record"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rx.Recv(ctx); err != nil || v != "record" {
+		t.Fatalf("Recv = %q, %v", v, err)
+	}
+}

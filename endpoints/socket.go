@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -41,6 +42,7 @@ func SameUser() ipcchan.Option {
 // is in gids. It replaces the default check: to keep admitting this
 // process's own user, list os.Getuid() in uids.
 func AllowIDs(uids, gids []int) ipcchan.Option {
+	uids, gids = slices.Clone(uids), slices.Clone(gids) // the caller's later changes must not reach it
 	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
 		for _, u := range uids {
 			if c.UID == u {

@@ -101,8 +101,8 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 	}
 	if n := framing.RecordLen(s.max); s.atomic && (n > pipeBuf || n < 0) { // n < 0: overflowed (math.MaxInt)
 		if framing.RecordLen(0) > pipeBuf {
-			return nil, fmt.Errorf("%w: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (ipcchan.WithAtomicWrites(false)) if this end has one writer",
-				ipcchan.ErrMessageTooLarge, framing, pipeBuf)
+			return nil, fmt.Errorf("%w: %s: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (%s(false)) if this end has one writer: %w",
+				ipcchan.ErrOption, transport.OptFraming, framing, pipeBuf, transport.OptAtomicWrites, ipcchan.ErrMessageTooLarge)
 		}
 		s.max = pipeBuf - framing.RecordLen(0) // framings other than fixed add a constant
 	}
@@ -128,6 +128,11 @@ func streamFraming(cfg *transport.Config) (codec.Framing, error) {
 		return nil, fmt.Errorf("%w: %s(true): %s records carry no tag, so no hello", ipcchan.ErrOption, transport.OptHandshake, f)
 	case cfg.Given(transport.OptRecvFiles):
 		return nil, fmt.Errorf("%w: %s: %s records carry no tag, so no files", ipcchan.ErrOption, transport.OptRecvFiles, f)
+	}
+	// Records that no limit lets through (fixed ones longer than
+	// WithMaxMessageSize) would end the stream at the first receive.
+	if _, _, _, _, err := f.Split(nil, min(cfg.MaxMessageSize(), f.MaxPayload())); err != nil {
+		return nil, fmt.Errorf("%w: %s with %s(%d): %w", ipcchan.ErrOption, transport.OptFraming, transport.OptMaxMessageSize, cfg.MaxMessageSize(), err)
 	}
 	return f, nil
 }

@@ -87,7 +87,10 @@ func WithHandshake(on bool) Option { return transport.WithHandshake(on) }
 // codec.DelimitedRecords or codec.LengthPrefixed, to talk to a program that
 // writes records of its own. Both ends must agree. Such records carry no
 // tag, so WithTag (but 0), WithHandshake(true) and WithRecvFiles are
-// refused with an untagged framing.
+// refused with an untagged framing; so is a framing whose records
+// WithMaxMessageSize would never let through (fixed records longer than
+// it), or that the PIPE_BUF rule cannot keep (fixed records over 4096
+// bytes with atomic writes on).
 func WithFraming(f codec.Framing) Option { return transport.WithFraming(f) }
 
 // WithForeignPeer says the peer is not ipcchan, on any endpoint: nothing
@@ -129,7 +132,8 @@ func WithRecvFiles(max int) Option { return transport.WithRecvFiles(max) }
 // WithTrustedOwners lets an endpoint open files owned by the users uids as
 // if they were this user's own: for example WithTrustedOwners(0) for a lock
 // file root made in /run/lock. Files of any other user are refused, root's
-// included, so that nobody can plant a lock file for us. Calls add up.
+// included, so that nobody can plant a lock file for us. Calls add up; the
+// option keeps a copy of uids.
 func WithTrustedOwners(uids ...int) Option { return transport.WithTrustedOwners(uids...) }
 
 func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
