@@ -1163,7 +1163,7 @@ func TestOptionGivenTwice(t *testing.T) {
 	for _, tc := range []struct {
 		first, last int
 		ok          bool
-	}{{10, 100, true}, {100, 10, false}} {
+	}{{30, 100, true}, {100, 30, false}} { // above the hello
 		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(tc.first), ipcchan.WithMaxMessageSize(tc.last))
 		if err != nil {
 			t.Fatal(err)
@@ -1420,4 +1420,26 @@ func TestFramingRefusedWithItsLimits(t *testing.T) {
 	if v, err := rx.Recv(ctx); err != nil || v != "record" {
 		t.Fatalf("Recv = %q, %v", v, err)
 	}
+}
+
+// With the handshake on, the hello is the channel's first message: a
+// WithMaxMessageSize shorter than it made every Send fail on the hello
+// ("25 bytes, limit 10" for a one-byte value) and a receiver refuse it.
+// Refused when the end is made, as is WithHandshake(true) on a transport
+// whose messages the hello does not fit.
+func TestLimitBelowTheHello(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	small := ipcchan.WithMaxMessageSize(10)
+	undo, err := pair(endpoints.PipePair[string](small))
+	wantRefused(t, "PipePair", undo, err, transport.OptMaxMessageSize, nil)
+	undo, err = receiver(endpoints.OpenFIFOReceiver[string](optCtx(t), fifoPath(t), small))
+	wantRefused(t, "OpenFIFOReceiver", undo, err, transport.OptMaxMessageSize, nil)
+	undo, err = pair(endpoints.RingPair[string](4096, small, ipcchan.WithHandshake(true)))
+	wantRefused(t, "RingPair", undo, err, transport.OptMaxMessageSize, nil)
+	undo, err = pair(endpoints.RingPair[string](256+64, ipcchan.WithHandshake(true))) // 24-byte records
+	wantRefused(t, "a tiny RingPair", undo, err, transport.OptHandshake, nil)
+	undo, err = pair(endpoints.PipePair[string](small, ipcchan.WithHandshake(false)))
+	wantAccepted(t, "PipePair without the hello", undo, err)
+	undo, err = pair(endpoints.RingPair[string](4096, small))
+	wantAccepted(t, "RingPair without the hello", undo, err)
 }

@@ -42,7 +42,9 @@ func WithTag(tag uint32) Option { return transport.WithTag(tag) }
 
 // WithMaxMessageSize sets the largest encoded message a receiver accepts
 // and a sender sends, n ≥ 1 (default 16 MiB). A receiver refuses a longer
-// message before allocating anything for it.
+// message before allocating anything for it. With the handshake on (byte
+// streams' default), n must hold the hello, 19 bytes and the codec's name
+// (see PROTOCOL.md §3), or the option is refused.
 func WithMaxMessageSize(n int) Option { return transport.WithMaxMessageSize(n) }
 
 // WithSendBuffer sets how many bytes a byte-stream sender may hold in user

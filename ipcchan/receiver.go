@@ -70,6 +70,9 @@ func NewReceiver[T any](t transport.MsgReceiver, opts ...Option) (*Receiver[T], 
 	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
+		if err := helloFits(len(r.hello), cfg.MaxMessageSize(), 0); err != nil {
+			return nil, wrapError("open", t.String(), err)
+		}
 		if l, ok := t.(transport.MsgSizeLimiter); ok {
 			// Nothing longer than a hello until the peer's hello came.
 			l.LimitMsgSize(maxHelloSize)

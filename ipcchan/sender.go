@@ -60,6 +60,9 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 		if s.tag == handshakeTag {
 			return nil, wrapError("open", t.String(), fmt.Errorf("%w: %s(%#x): %w", ErrOption, transport.OptTag, s.tag, errHelloTag))
 		}
+		if err := helloFits(len(s.hello), cfg.MaxMessageSize(), t.MaxMsgSize()); err != nil {
+			return nil, wrapError("open", t.String(), err)
+		}
 	}
 	return s, nil
 }
