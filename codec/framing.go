@@ -144,7 +144,7 @@ type delimFraming struct{ delim byte }
 
 func (d *delimFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
 	look := buf
-	if len(look) > max+1 {
+	if len(look)-1 > max { // not len(look) > max+1, which overflows for max = math.MaxInt
 		look = look[:max+1]
 	}
 	if i := bytes.IndexByte(look, d.delim); i >= 0 {
@@ -209,7 +209,7 @@ func (p *prefixFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, er
 		}
 		length -= uint64(p.size)
 	}
-	if length > uint64(max) {
+	if length > uint64(max) || length > uint64(math.MaxInt-p.size) { // the record's end must be an int
 		if length > math.MaxInt32 {
 			// Too far to skip: more likely a stream out of step.
 			return nil, 0, 0, 0, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, length, max)

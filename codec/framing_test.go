@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/ipcchan/go/codec"
@@ -144,6 +145,33 @@ func TestFramingBadInput(t *testing.T) {
 	line := append(bytes.Repeat([]byte("x"), 100), '\n')
 	if p, _, n, _, err := codec.DelimitedRecords('\n').Split(line, 100); err != nil || n != 101 || len(p) != 100 {
 		t.Errorf("100-byte line: n=%d len=%d err=%v", n, len(p), err)
+	}
+}
+
+// A limit of math.MaxInt — no limit, as a careless caller writes it —
+// overflowed: a delimited record's look-ahead (max+1) and an 8-byte
+// prefix's record end (8 + length) wrapped around, and Split panicked
+// with a slice out of range. Every framing reads its records with it, and
+// a prefix announcing more than an int can reach is refused.
+func TestFramingSplitNoLimit(t *testing.T) {
+	for _, f := range allFramings(t) {
+		rec, err := f.AppendRecord(nil, 0, []byte("0123456789abcdef"))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		p, _, n, _, err := f.Split(append(rec, rec...), math.MaxInt)
+		if err != nil || n != len(rec) || string(p) != "0123456789abcdef" {
+			t.Errorf("%s: Split with no limit = %q, n=%d, %v", f, p, n, err)
+		}
+	}
+	for _, f := range []codec.Framing{mustPrefix(t, 8, binary.BigEndian, false), mustPrefix(t, 8, binary.BigEndian, true)} {
+		for _, length := range []uint64{math.MaxInt64, math.MaxInt64 - 7, math.MaxInt64 - 8, math.MaxUint64} {
+			in := binary.BigEndian.AppendUint64(nil, length)
+			_, _, n, need, err := f.Split(append(in, 'x'), math.MaxInt)
+			if n < 0 || need < 0 || (err == nil && need == 0) {
+				t.Errorf("%s: a %#x-byte prefix: n=%d need=%d err=%v", f, length, n, need, err)
+			}
+		}
 	}
 }
 

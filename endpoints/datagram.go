@@ -114,18 +114,27 @@ func (s *dgramSender) prepare(tag uint32, msg []byte) error {
 	if len(msg) > s.max {
 		return fmt.Errorf("%w: %d bytes, a %s datagram carries at most %d", ipcchan.ErrMessageTooLarge, len(msg), s.kind.name, s.max)
 	}
+	if err := s.checkTag(tag); err != nil {
+		return err
+	}
 	if s.raw {
-		if tag != 0 {
-			return fmt.Errorf("%w: raw datagrams carry no tag (got %d)", ErrReservedTag, tag)
-		}
 		s.out = append(s.out[:0], msg...)
 		return nil
 	}
-	if tag == eosTag && s.kind.marker {
-		return fmt.Errorf("%w: 0xFFFFFFFF marks end of stream on datagram sockets", ErrReservedTag)
-	}
 	s.out = binary.BigEndian.AppendUint32(s.out[:0], tag)
 	s.out = append(s.out, msg...)
+	return nil
+}
+
+// checkTag refuses a tag on a foreign peer's datagrams, which have none,
+// and the end-of-stream marker's tag on a connectionless socket.
+func (s *dgramSender) checkTag(tag uint32) error {
+	switch {
+	case s.raw && tag != 0:
+		return fmt.Errorf("%w: a foreign peer's datagrams carry no tag (got %d)", ErrReservedTag, tag)
+	case !s.raw && tag == eosTag && s.kind.marker:
+		return fmt.Errorf("%w: 0xFFFFFFFF marks end of stream on datagram sockets", ErrReservedTag)
+	}
 	return nil
 }
 

@@ -76,9 +76,12 @@ var (
 	ErrReplaced = errors.New("replaced since it was listed")
 
 	// ErrReservedTag is wrapped by the error for a message sent with a tag the
-	// transport reserves: 0xFFFFFFFF marks end of stream on datagram sockets,
-	// and tags from 0x80000000 up mark attached files on Unix stream sockets.
-	ErrReservedTag = errors.New("reserved tag")
+	// transport reserves or cannot carry — 0xFFFFFFFF marks end of stream on
+	// datagram sockets, tags from 0x80000000 up mark attached files on Unix
+	// stream sockets, POSIX priorities end at 32767, SysV types start at 1, a
+	// foreign peer's datagram has no tag — and for WithTag of such a tag,
+	// which the constructor refuses. It is ipcchan.ErrReservedTag.
+	ErrReservedTag = ipcchan.ErrReservedTag
 
 	// ErrSemOverflow is wrapped by the error of a Release that would take a
 	// semaphore past SEM_VALUE_MAX.

@@ -106,11 +106,20 @@ func (i fdInfo) describe(name string, want use) string {
 // (send false) or to send.
 func (i fdInfo) optionsFor(send bool) transport.OptionName {
 	switch {
-	case i.class == classSocket && (i.sockType == unix.SOCK_DGRAM || i.sockType == unix.SOCK_SEQPACKET):
+	case i.class == classSocket && i.sockType == unix.SOCK_SEQPACKET:
 		if send {
-			return optMsgSend | transport.OptPeerCheck
+			return optSend | transport.OptPeerCheck
 		}
-		return optMsgRecv | transport.OptPeerCheck
+		return optRecv | transport.OptPeerCheck
+	case i.class == classSocket && i.sockType == unix.SOCK_DGRAM:
+		o := optMsgRecv
+		if send {
+			o = optMsgSend
+		}
+		if i.unix {
+			o |= transport.OptPeerCheck
+		}
+		return o
 	case i.class == classMQueue, i.class == classRing:
 		if send {
 			return optMsgSend
@@ -118,13 +127,44 @@ func (i fdInfo) optionsFor(send bool) transport.OptionName {
 		return optMsgRecv
 	case i.class == classSocket && i.unix:
 		if send {
-			return optStreamSend
+			return optStreamSend | transport.OptPeerCheck
 		}
-		return optStreamRecv | transport.OptRecvFiles
+		return optStreamRecv | transport.OptPeerCheck | transport.OptRecvFiles
 	case send:
 		return optStreamSend
 	}
 	return optStreamRecv
+}
+
+// connOptions is the set of options a connection (a Conn) on a socket of
+// kind info honours, as Dial's on its network.
+func (i fdInfo) connOptions() transport.OptionName {
+	switch {
+	case i.sockType == unix.SOCK_SEQPACKET:
+		return connOptions("unixpacket")
+	case i.unix:
+		return connOptions("unix")
+	}
+	return connOptions("tcp")
+}
+
+// checkHandedPeer applies cfg's peer check, if any, to the peer of fd, a
+// Unix socket of kind info handed to this process, as Dial and DialPacket
+// do: the process at the other end of a connection, the owner of the
+// socket a unixgram sender sends to. (A unixgram receiver checks each
+// datagram's sender; see dgramReceiver.checkSenders.)
+func checkHandedPeer(fd int, info fdInfo, send bool, cfg *transport.Config) error {
+	check := cfg.PeerCheck()
+	switch {
+	case check == nil || !info.unix:
+		return nil
+	case info.sockType != unix.SOCK_DGRAM:
+		_, err := checkPeer(fd, check)
+		return err
+	case send:
+		return checkReceiver(fd, check)
+	}
+	return nil
 }
 
 // receiverOnFD makes a Receiver on fd, which it takes over (closing it on
@@ -134,6 +174,10 @@ func receiverOnFD[T any](fd int, info fdInfo, desc string, opts []ipcchan.Option
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if err := checkHandedPeer(fd, info, false, cfg); err != nil {
+		unix.Close(fd)
+		return nil, opErr("open", desc, err)
 	}
 	switch {
 	case info.class == classMQueue:
@@ -157,6 +201,10 @@ func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opt
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if err := checkHandedPeer(fd, info, true, cfg); err != nil {
+		unix.Close(fd)
+		return nil, opErr("open", desc, err)
 	}
 	switch {
 	case info.class == classMQueue:

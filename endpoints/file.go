@@ -17,8 +17,15 @@ import (
 // descriptor open for writing only, or of a kind no endpoint works on (a
 // regular file, say), is refused. It works on a duplicate of f's
 // descriptor, put in non-blocking mode (which f shares); close f once
-// FileReceiver returns. Options are those of the endpoint's own
-// constructor.
+// FileReceiver returns.
+//
+// Options are those of the constructor of the same kind of end, less
+// WithPerm (nothing is created): OpenFIFOReceiver's for a pipe or FIFO,
+// OpenMQReceiver's for a queue, RingReceiver's for a ring, ListenPacket's
+// for a datagram socket, and a receiving Conn half's for a stream or
+// seqpacket socket ([Dial]); WithPeerCheck on a Unix socket checks the
+// process at the other end of a connection, or every datagram's sender,
+// as Dial and ListenPacket do.
 func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	fd, info, err := fileFD(f, useRead)
 	if err != nil {
@@ -31,7 +38,10 @@ func FileReceiver[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Receiver[
 // given; see [FileReceiver]. Atomic writes on a pipe or FIFO are off unless
 // ipcchan.WithAtomicWrites(true) is given; a socket is not shut down on
 // Close (other descriptors of it may be in use), so the peer sees the end
-// once every descriptor of it is closed.
+// once every descriptor of it is closed. Options are those of the
+// constructor of the same kind of end, as for FileReceiver:
+// OpenFIFOSender's, OpenMQSender's, RingSender's, DialPacket's, or a
+// sending Conn half's.
 func FileSender[T any](f *os.File, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	fd, info, err := fileFD(f, useWrite)
 	if err != nil {

@@ -136,7 +136,9 @@ func Start(cmd *exec.Cmd, ends ...Handed) error {
 // readable. Each endpoint can be inherited once. A unixgram receiver bound
 // to an abstract name checks every datagram's sender as [ListenPacket]'s
 // does, with the default check unless opts set one: give it the peer check
-// option the parent gave ListenPacket ([AnyUser], say).
+// option the parent gave ListenPacket ([AnyUser], say). Options: those of
+// [FileReceiver] on what the descriptor is, or of [SysVReceiver] for a
+// SysV queue.
 func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if e, ok, err := inheritedSysV(name); ok {
 		if err != nil {
@@ -156,13 +158,15 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 // may have handed the same pipe write end to several children, atomic
 // writes are on for pipes and FIFOs unless ipcchan.WithAtomicWrites(false)
 // is given. Closing an inherited socket does not shut it down for the other
-// processes that may hold it.
+// processes that may hold it. Options: those of [FileSender] on what the
+// descriptor is, or of [SysVSender] for a SysV queue (whose message type,
+// unless WithTag says another, is the parent's).
 func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if e, ok, err := inheritedSysV(name); ok {
 		if err != nil {
 			return nil, err
 		}
-		if e.sel.Type < 0 || e.sel.Type > math.MaxUint32 {
+		if e.sel.Type < 1 || e.sel.Type > math.MaxUint32 {
 			return nil, fmt.Errorf("ipcchan: inherit %q: %w: message type %d; a typed Sender sends types 1 to %d", name, ErrMsgType, e.sel.Type, uint32(math.MaxUint32))
 		}
 		// The parent's message type, unless the child asks for another.
@@ -179,13 +183,14 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 // InheritConn returns the connection ([Conn], from [SocketPair] or
 // [Listener.Accept]) that the parent process handed to this one under name
 // with [Pass]; see [InheritReceiver]. S and R are this side's send and
-// receive types: the parent's R and S.
+// receive types: the parent's R and S. Options: those of [Dial] on the
+// socket's network (a Unix stream, a seqpacket or a TCP socket).
 func InheritConn[S, R any](name string, opts ...ipcchan.Option) (*Conn[S, R], error) {
-	fd, desc, _, err := claimInherited(name, useConn)
+	fd, desc, info, err := claimInherited(name, useConn)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := newConfig("open", desc, optUnixConn|connOptions("unixpacket"), opts)
+	cfg, err := newConfig("open", desc, info.connOptions(), opts)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

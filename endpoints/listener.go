@@ -46,8 +46,9 @@ type Listener[S, R any] struct {
 // with one wrapping ErrAddrInUse. A lock file (path + ".lock") held while
 // listening keeps two starters apart. Close removes both files.
 //
-// Options apply to every accepted Conn: those of [PipePair], and the peer check
-// for Unix sockets. On an abstract name, which has no file permission, only
+// Options: those of [Dial] on the same network, which every accepted Conn
+// gets; WithConnMemory on a stream network (see below); and WithPerm for a
+// socket file. On an abstract name, which has no file permission, only
 // processes running as this process's user are accepted unless [AnyUser],
 // [AllowIDs] or ipcchan.WithPeerCheck says otherwise; on a path the file's
 // permission decides, and a check is made only if one of them asks for it.
@@ -92,6 +93,9 @@ func Listen[S, R any](ctx context.Context, network, address string, opts ...ipcc
 	cfg, err := newConfig("listen", desc, allowed, opts)
 	if err != nil {
 		return nil, err
+	}
+	if _, _, err := connSides[S, R](cfg); err != nil { // now, not at every Accept
+		return nil, opErr("listen", desc, err)
 	}
 	l := &Listener[S, R]{desc: desc, addr: address, cfg: cfg, check: peerCheckFor(cfg, network, address)}
 	if network != "unixpacket" {

@@ -36,6 +36,11 @@ import (
 // the file's permission decides, and a check is made only if one of them
 // asks for it. A path is refused as by [Listen] when its directory is
 // missing or not writable, or when it is too long.
+//
+// Options: those of a Receiver (WithCodec, WithMaxMessageSize,
+// WithHandshake, WithForeignPeer), WithSenders (refused with
+// WithForeignPeer, which sends no marker), on unixgram WithPeerCheck, and
+// on a path WithPerm.
 func ListenPacket[T any](ctx context.Context, network, address string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], string, error) {
 	if ctx == nil {
 		return nil, "", &ipcchan.OpError{Op: "listen", Endpoint: network + " " + address, Err: errNilContext}
@@ -106,7 +111,8 @@ func ListenPacket[T any](ctx context.Context, network, address string, opts ...i
 // With ipcchan.WithForeignPeer (on both ListenPacket and DialPacket, to
 // talk to a program that is not ipcchan) a datagram is exactly the
 // message's bytes: no tag word, no marker. Options: those of a Sender,
-// WithLinger, and on unixgram WithPeerCheck.
+// WithLinger (refused with WithForeignPeer, which sends no marker), and
+// on unixgram WithPeerCheck.
 //
 // On an abstract unixgram name, DialPacket refuses a receiving socket that
 // another user owns with an error wrapping ErrPeerRefused, unless
@@ -188,6 +194,10 @@ func newDgramSenderOn[T any](fd int, desc string, kind dgramKind, inherited bool
 	}
 	ds := newDgramSender(pfd, desc, kind, cfg)
 	ds.noShutdown = inherited
+	if err := firstErr(checkTagOption(cfg, ds, desc), markerlessIf(kind.marker, desc, cfg)); err != nil {
+		pfd.Close()
+		return nil, err
+	}
 	tx, err := ipcchan.NewSender[T](ds, cfg.Options(transport.SenderOptions)...)
 	if err != nil {
 		pfd.Close()
@@ -209,6 +219,10 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 	}
 	r := newDgramReceiver(pfd, desc, kind, cfg)
 	r.path = path
+	if err := markerlessIf(kind.marker, desc, cfg); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := r.checkSenders(cfg.PeerCheck()); err != nil {
 		r.Close()
 		return nil, opErr("open", desc, err)
@@ -219,6 +233,24 @@ func newDgramReceiverOn[T any](fd int, desc string, kind dgramKind, path *unixPa
 		return nil, err
 	}
 	return rx, nil
+}
+
+// markerlessIf is checkMarkerless for a socket whose end of stream is a
+// marker (marker true): a connectionless one.
+func markerlessIf(marker bool, desc string, cfg *transport.Config) error {
+	if !marker {
+		return nil
+	}
+	return checkMarkerless("open", desc, cfg)
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // messageKindOf tells the kind of an inherited message socket.

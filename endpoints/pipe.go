@@ -8,7 +8,7 @@ import (
 	"github.com/ipcchan/go/ipcchan"
 )
 
-// Pipe returns the two ends of a typed channel over an anonymous pipe: a
+// PipePair returns the two ends of a typed channel over an anonymous pipe: a
 // Sender on the write end and a Receiver on the read end.
 //
 // Either end can be handed to a child process with [Pass] and [Start]. A
@@ -17,9 +17,10 @@ import (
 // The Receiver sees io.EOF once every copy of the write end is closed.
 //
 // Options: WithCodec, WithTag, WithMaxMessageSize, WithSendBuffer,
-// WithLinger, WithAtomicWrites, WithHandshake, and WithFraming to speak an
-// existing program's records (fixed, delimited, length-prefixed). Pipe returns an error if the pipe cannot be
-// made or no codec fits T.
+// WithLinger, WithAtomicWrites, WithHandshake, WithForeignPeer, and
+// WithFraming to speak an existing program's records (fixed, delimited,
+// length-prefixed); each end reads its own. PipePair returns an error if
+// the pipe cannot be made or no codec fits T.
 func PipePair[T any](opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipcchan.Receiver[T], error) {
 	cfg, err := newConfig("open", "a pipe", optStream, opts)
 	if err != nil {

@@ -190,7 +190,9 @@ func posixMQStats(t any) (MQStats, error) {
 // that begins like the marker is sent escaped, 16 bytes longer (see
 // PROTOCOL.md §7), so that no value ends the stream; one whose escaped form
 // does not fit the queue is refused with ErrMessageTooLarge. Options: those
-// of a Sender and WithLinger.
+// of a Sender and WithLinger (refused with WithForeignPeer, which posts no
+// marker); WithHandshake(true) is refused, since the hello's tag is no
+// priority.
 func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	desc := "posix mq " + name
 	cfg, err := newConfig("open", desc, optMsgSend, opts)
@@ -212,7 +214,9 @@ func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T
 // through Receiver.WatchPeer. A message that carries an escaped value is
 // delivered without its escape. With ipcchan.WithForeignPeer every message
 // is delivered as it is, markers and escapes included, and Recv never
-// returns io.EOF. Options: those of a Receiver and WithSenders.
+// returns io.EOF. Options: those of a Receiver and WithSenders (refused
+// with WithForeignPeer, which counts no markers); WithHandshake(true) is
+// refused, as by OpenMQSender.
 func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	desc := "posix mq " + name
 	cfg, err := newConfig("open", desc, optMsgRecv, opts)
@@ -330,6 +334,15 @@ type posixMQ struct {
 }
 
 func newPosixMQ(fd int, desc string, cfg *transport.Config) (*posixMQ, error) {
+	err := checkMarkerless("open", desc, cfg)
+	if err == nil && cfg.Handshake(false) {
+		// The hello's tag is no priority: it could never be sent.
+		err = &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %s(true): %w", ipcchan.ErrOption, transport.OptHandshake, (*posixMQ)(nil).checkTag(transport.HandshakeTag))}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	st, err := mqStats(fd)
 	if err != nil {
 		unix.Close(fd)
@@ -363,11 +376,19 @@ func (q *posixMQ) read(fd int) error {
 	return err
 }
 
+// checkTag refuses a priority above the queue's.
+func (q *posixMQ) checkTag(tag uint32) error {
+	if tag >= sys.MqPrioMax {
+		return fmt.Errorf("%w: priority %d, POSIX queues take 0 to %d", ErrReservedTag, tag, sys.MqPrioMax-1)
+	}
+	return nil
+}
+
 // prepare checks a message and sets it up for write: as it is, or escaped
 // (see queueEOS) if it begins like the end-of-stream marker.
 func (q *posixMQ) prepare(tag uint32, msg []byte) error {
-	if tag >= sys.MqPrioMax {
-		return fmt.Errorf("%w: priority %d, POSIX queues take 0 to %d", ErrReservedTag, tag, sys.MqPrioMax-1)
+	if err := q.checkTag(tag); err != nil {
+		return err
 	}
 	if len(msg) > q.msgSize {
 		return fmt.Errorf("%w: %d bytes, the queue's message size is %d", ipcchan.ErrMessageTooLarge, len(msg), q.msgSize)

@@ -30,6 +30,7 @@ import (
 // be drained; drain every band (or close it, which discards its later
 // messages). Each band ends with io.EOF once the configured number of
 // senders (ipcchan.WithSenders) have closed and it holds nothing more.
+// Options: those of [OpenMQReceiver], for every band.
 func OpenMQBands[T any](name string, splits []uint32, opts ...ipcchan.Option) ([]*ipcchan.Receiver[T], error) {
 	if len(splits) == 0 || !slices.IsSortedFunc(splits, func(a, b uint32) int { return int(b) - int(a) }) || splits[len(splits)-1] == 0 {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: name, Err: fmt.Errorf("%w: band splits %v: want distinct priorities above 0, highest first", ErrInvalidName, splits)}

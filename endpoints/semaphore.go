@@ -80,7 +80,8 @@ func semPath(name string) (string, error) {
 // given value, as sem_open(name, O_CREAT|O_EXCL, mode, value) does: the
 // file is written whole under a temporary name and linked into place, so
 // that no process ever sees it half made; an existing one is refused
-// (wrapping os.ErrExist). Mode from ipcchan.WithPerm, 0600 by default.
+// (wrapping os.ErrExist). Mode from ipcchan.WithPerm, 0600 by default (the
+// one option it honours).
 // When /dev/shm is full it fails with an error wrapping unix.ENOSPC that
 // says so, and leaves nothing behind.
 func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaphore, error) {

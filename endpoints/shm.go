@@ -27,7 +27,8 @@ func shmPath(name string) (string, error) {
 
 // CreateShm creates the POSIX shared memory object name ("/something", in
 // /dev/shm as shm_open makes it) of size bytes and maps it. It is created
-// with the permission of ipcchan.WithPerm (0600 by default) and O_EXCL: an
+// with the permission of ipcchan.WithPerm (0600 by default; the one option
+// it honours) and O_EXCL: an
 // existing object, or a symbolic link planted at its path, is refused
 // (wrapping os.ErrExist). Remove it with [Mapping.Remove] or [RemoveShm].
 //
@@ -100,10 +101,11 @@ func RemoveShm(name string) error {
 
 // CreateSysVShm creates a SysV shared memory segment of size bytes for key
 // (IPCPrivate: a new private one) with the permission of ipcchan.WithPerm
-// (0600 by default) and IPC_EXCL (an existing segment is refused, wrapping
-// os.ErrExist), and attaches it. [Mapping.Remove] marks it for removal
-// (IPC_RMID), which happens once every process has detached; [Mapping.ID]
-// is what other processes attach with [AttachSysVShm].
+// (0600 by default; the one option it honours) and IPC_EXCL (an existing
+// segment is refused, wrapping os.ErrExist), and attaches it.
+// [Mapping.Remove] marks it for removal (IPC_RMID), which happens once
+// every process has detached; [Mapping.ID] is what other processes attach
+// with [AttachSysVShm].
 func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) {
 	desc := fmt.Sprintf("sysv shm key %#x", key)
 	if size <= 0 {

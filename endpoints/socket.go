@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/transport"
 )
@@ -33,6 +36,7 @@ func SameUser() ipcchan.Option {
 // is in gids. It replaces the default check: to keep admitting this
 // process's own user, list os.Getuid() in uids.
 func AllowIDs(uids, gids []int) ipcchan.Option {
+	uids, gids = slices.Clone(uids), slices.Clone(gids) // the caller's later changes must not reach it
 	return ipcchan.WithPeerCheck(func(c ipcchan.PeerCred) error {
 		for _, u := range uids {
 			if c.UID == u {
@@ -82,6 +86,12 @@ func peerCheckFor(cfg *transport.Config, network, address string) func(ipcchan.P
 // Conn is one connected stream socket: a typed channel each way, values of
 // type S out and R in. It is safe for concurrent use (one goroutine may
 // send while another receives).
+//
+// Each half takes, of the codecs given with ipcchan.WithCodec, the last
+// that encodes its type, so that a Conn of two types can have a codec for
+// each (WithCodec(codec.JSON[S]()), WithCodec(codec.JSON[R]())); a half
+// that none encodes uses codec.Default, and a codec that encodes neither S
+// nor R is refused with ipcchan.ErrOption.
 type Conn[S, R any] struct {
 	tx   *ipcchan.Sender[S]
 	rx   *ipcchan.Receiver[R]
@@ -154,6 +164,11 @@ func (c *Conn[S, R]) markHandedOff() { markHandedOff(c.tx) }
 // a Unix socket (nil: none). The receiving half reads fd, the sending half
 // writes a duplicate.
 func newConn[S, R any](fd int, desc string, cfg *transport.Config, check func(ipcchan.PeerCred) error, mem *connMemory) (*Conn[S, R], error) {
+	txCfg, rxCfg, err := connSides[S, R](cfg)
+	if err != nil {
+		unix.Close(fd)
+		return nil, opErr("open", desc, err)
+	}
 	cred, err := checkPeer(fd, check)
 	if err != nil {
 		unix.Close(fd)
@@ -168,23 +183,60 @@ func newConn[S, R any](fd int, desc string, cfg *transport.Config, check func(ip
 	var tx *ipcchan.Sender[S]
 	if typ, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); typ == unix.SOCK_SEQPACKET {
 		// One message per record; the kernel ends the stream.
-		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, cfg); err != nil {
+		if rx, err = newDgramReceiverOn[R](fd, desc, unixpacketKind, nil, rxCfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, cfg)
+		tx, err = newDgramSenderOn[S](wfd, desc, unixpacketKind, false, txCfg)
 	} else {
-		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, cfg); err != nil {
+		if rx, err = streamReceiverOn[R](fd, desc, socketKind, mem, rxCfg); err != nil {
 			unix.Close(wfd)
 			return nil, err
 		}
-		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, cfg)
+		tx, err = newStreamSenderOn[S](wfd, desc, socketKind, txCfg)
 	}
 	if err != nil {
 		rx.Close()
 		return nil, err
 	}
 	return &Conn[S, R]{tx: tx, rx: rx, cred: cred, desc: desc}, nil
+}
+
+// connSides returns the configurations of a Conn's sending half, of values
+// of type S, and of its receiving half, of type R: cfg's, but for the
+// codecs, each half taking those given that encode its type (the last
+// counts). A codec that encodes neither is refused.
+func connSides[S, R any](cfg *transport.Config) (tx, rx *transport.Config, err error) {
+	if !cfg.Given(transport.OptCodec) {
+		return cfg, cfg, nil
+	}
+	var txOpts, rxOpts []ipcchan.Option
+	for _, o := range cfg.Options(^transport.OptionName(0)) {
+		if o.Name() != transport.OptCodec {
+			txOpts, rxOpts = append(txOpts, o), append(rxOpts, o)
+			continue
+		}
+		c, err := transport.NewConfig("", transport.OptCodec, []ipcchan.Option{o})
+		if err != nil {
+			return nil, nil, err
+		}
+		_, forS := c.Codec().(codec.Codec[S])
+		_, forR := c.Codec().(codec.Codec[R])
+		if !forS && !forR {
+			return nil, nil, fmt.Errorf("%w: %s: codec %T encodes neither %v (sent) nor %v (received)",
+				ipcchan.ErrOption, transport.OptCodec, c.Codec(), reflect.TypeFor[S](), reflect.TypeFor[R]())
+		}
+		if forS {
+			txOpts = append(txOpts, o)
+		}
+		if forR {
+			rxOpts = append(rxOpts, o)
+		}
+	}
+	if tx, err = transport.NewConfig("", ^transport.OptionName(0), txOpts); err == nil {
+		rx, err = transport.NewConfig("", ^transport.OptionName(0), rxOpts)
+	}
+	return tx, rx, err
 }
 
 // checkPeer reads SO_PEERCRED on a Unix socket and applies the configured
@@ -210,7 +262,8 @@ func checkPeer(fd int, check func(ipcchan.PeerCred) error) (*ipcchan.PeerCred, e
 // what one sends (type S), the other receives. Hand one end to a child
 // process with [Pass] and [Start]; it picks it up with [InheritConn]. Both
 // ends take files sent with values (ipcchan.Sender.SendFiles) only if made
-// with ipcchan.WithRecvFiles.
+// with ipcchan.WithRecvFiles. Options: those of [Dial] on "unix", given to
+// both ends.
 func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], error) {
 	cfg, err := newConfig("socketpair", "a socket pair", optUnixConn, opts)
 	if err != nil {
@@ -238,9 +291,16 @@ func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // is "unix" (a stream; address a path, or "@name" for Linux's abstract
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
-// connection attempt. Options are those of [PipePair], and for Unix sockets
-// the peer check and ipcchan.WithRecvFiles, without which the kernel
-// closes any descriptor the peer sends.
+// connection attempt.
+//
+// Options: on TCP those of [PipePair]; on "unix" those, WithPeerCheck and
+// WithRecvFiles, without which the kernel closes any descriptor the peer
+// sends; on "unixpacket" those of a Sender and a Receiver (WithCodec,
+// WithTag, WithMaxMessageSize, WithHandshake, WithForeignPeer) and
+// WithPeerCheck — the kernel ends a seqpacket stream and Close holds
+// nothing back, so WithSenders and WithLinger do not apply, and its
+// records are no byte stream (no WithFraming, WithSendBuffer or
+// WithAtomicWrites).
 //
 // On an abstract name, Dial refuses a listener running as another user
 // with an error wrapping ErrPeerRefused, unless [AnyUser], [AllowIDs] or
@@ -295,7 +355,7 @@ func connOptions(network string) transport.OptionName {
 	case "unix":
 		return optUnixConn
 	case "unixpacket":
-		return optMsgRecv | optMsgSend | transport.OptPeerCheck
+		return optPacketConn
 	}
 	return optStream
 }

@@ -44,6 +44,10 @@ func newStreamSenderOn[T any](fd int, desc string, kind streamKind, cfg *transpo
 		pfd.Close()
 		return nil, opErr("open", desc, err)
 	}
+	if err := checkTagOption(cfg, t, desc); err != nil {
+		pfd.Close()
+		return nil, err
+	}
 	tx, err := ipcchan.NewSender[T](t, cfg.Options(transport.SenderOptions)...)
 	if err != nil {
 		pfd.Close()

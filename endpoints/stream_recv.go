@@ -72,7 +72,7 @@ type streamReceiver struct {
 }
 
 func newStreamReceiver(fd *poller.FD, desc string, cfg *transport.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
-	max := cfg.MaxMessageSize()
+	max := min(cfg.MaxMessageSize(), framing.MaxPayload()) // as the sender's
 	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
 	if mem != nil {
 		s.mem = mem.share()
@@ -226,7 +226,7 @@ func (s *streamReceiver) reserve(ctx context.Context, block bool, need int, know
 		return s.mem.m.tooLarge(need)
 	}
 	room := max(need, readBufferSize) // for the record, and for a read of several
-	if len(s.buf) >= s.r+room {
+	if len(s.buf)-s.r >= room {       // not s.r+room, which overflows for a record of nearly math.MaxInt
 		return nil
 	}
 	if s.r > 0 {

@@ -99,10 +99,10 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 		linger:   cfg.Linger(),
 		progress: make(chan struct{}),
 	}
-	if s.atomic && framing.RecordLen(s.max) > pipeBuf {
+	if n := framing.RecordLen(s.max); s.atomic && (n > pipeBuf || n < 0) { // n < 0: overflowed (math.MaxInt)
 		if framing.RecordLen(0) > pipeBuf {
-			return nil, fmt.Errorf("%w: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (ipcchan.WithAtomicWrites(false)) if this end has one writer",
-				ipcchan.ErrMessageTooLarge, framing, pipeBuf)
+			return nil, fmt.Errorf("%w: %s: %s records exceed PIPE_BUF (%d), the most a write shared by several writers keeps whole; turn off atomic writes (%s(false)) if this end has one writer: %w",
+				ipcchan.ErrOption, transport.OptFraming, framing, pipeBuf, transport.OptAtomicWrites, ipcchan.ErrMessageTooLarge)
 		}
 		s.max = pipeBuf - framing.RecordLen(0) // framings other than fixed add a constant
 	}
@@ -115,19 +115,34 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 }
 
 // streamFraming returns the framing cfg asks for, refusing the options an
-// untagged framing cannot honour.
+// untagged framing cannot honour: a tag, the hello (a tagged frame), files
+// (which a tag announces).
 func streamFraming(cfg *transport.Config) (codec.Framing, error) {
 	f := cfg.Framing()
-	if f.Tagged() {
+	switch {
+	case f.Tagged():
 		return f, nil
+	case cfg.Tag() != 0:
+		return nil, fmt.Errorf("%w: %s(%d): %s records carry no tag: %w", ipcchan.ErrOption, transport.OptTag, cfg.Tag(), f, ErrReservedTag)
+	case cfg.Given(transport.OptHandshake) && cfg.Handshake(false):
+		return nil, fmt.Errorf("%w: %s(true): %s records carry no tag, so no hello", ipcchan.ErrOption, transport.OptHandshake, f)
+	case cfg.Given(transport.OptRecvFiles):
+		return nil, fmt.Errorf("%w: %s: %s records carry no tag, so no files", ipcchan.ErrOption, transport.OptRecvFiles, f)
 	}
-	if cfg.Tag() != 0 {
-		return nil, fmt.Errorf("ipcchan: %s records carry no tag: WithTag(%d) cannot be kept", f, cfg.Tag())
-	}
-	if cfg.Given(transport.OptHandshake) && cfg.Handshake(false) {
-		return nil, fmt.Errorf("ipcchan: %s records carry no tag, so no handshake: drop WithHandshake(true)", f)
+	// Records that no limit lets through (fixed ones longer than
+	// WithMaxMessageSize) would end the stream at the first receive.
+	if _, _, _, _, err := f.Split(nil, min(cfg.MaxMessageSize(), f.MaxPayload())); err != nil {
+		return nil, fmt.Errorf("%w: %s with %s(%d): %w", ipcchan.ErrOption, transport.OptFraming, transport.OptMaxMessageSize, cfg.MaxMessageSize(), err)
 	}
 	return f, nil
+}
+
+// checkTag refuses the tags that mark attached files on a Unix socket.
+func (s *streamSender) checkTag(tag uint32) error {
+	if s.unixRights && tag&filesFlag != 0 {
+		return fmt.Errorf("%w: tags from 0x80000000 up mark attached files on Unix sockets", ErrReservedTag)
+	}
+	return nil
 }
 
 func (s *streamSender) String() string  { return s.desc }
@@ -149,8 +164,8 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 		}
 		return fmt.Errorf("%w: %d bytes, limit %d", ipcchan.ErrMessageTooLarge, len(msg), s.max)
 	}
-	if s.unixRights && tag&filesFlag != 0 {
-		return fmt.Errorf("%w: tags from 0x80000000 up mark attached files on Unix sockets", ErrReservedTag)
+	if err := s.checkTag(tag); err != nil {
+		return err
 	}
 	size := codec.HeaderSize + len(msg)
 	if s.raw {

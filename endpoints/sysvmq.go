@@ -67,7 +67,8 @@ type SysVQueue struct {
 }
 
 // CreateSysVQueue creates a message queue for key (IPCPrivate: a new
-// private one), with the permission of ipcchan.WithPerm (0600 by default).
+// private one), with the permission of ipcchan.WithPerm (0600 by default;
+// the one option it honours).
 // It fails, wrapping os.ErrExist, if a queue with that key exists: a queue
 // made by someone else is never taken over (use [OpenSysVQueue] for that).
 func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
@@ -201,7 +202,8 @@ type MsgSelect struct {
 // as it is and never return io.EOF. A value that begins like the marker is
 // sent escaped, 16 bytes longer (see the README), so that no value ends
 // the stream; one whose escaped form exceeds msgmax is refused with
-// ErrMessageTooLarge.
+// ErrMessageTooLarge. Options: those of a Sender (WithTag(0) is refused)
+// and WithLinger (refused with WithForeignPeer, which posts no marker).
 func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if !q.isMade() {
 		return nil, q.notMade("open")
@@ -216,6 +218,9 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 		if cfg, err = newConfig("open", q.String(), optMsgSend, opts); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkMarkerless("open", q.String(), cfg); err != nil {
+		return nil, err
 	}
 	t := newSysVTransport(q, cfg)
 	t.sending = true
@@ -237,7 +242,8 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 // Waiting: a receive first spins briefly, then blocks in msgrcv on a
 // thread of its own, which cancellation, Close or a watched peer's exit
 // interrupt with a signal (see the README): a cancelled receive has taken
-// nothing.
+// nothing. Options: those of a Receiver and WithSenders (refused with
+// WithForeignPeer, which counts no markers).
 func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if !q.isMade() {
 		return nil, q.notMade("open")
@@ -248,6 +254,9 @@ func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*
 	}
 	cfg, err := newConfig("open", q.String(), optMsgRecv, opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMarkerless("open", q.String(), cfg); err != nil {
 		return nil, err
 	}
 	t := newSysVTransport(q, cfg)
@@ -383,10 +392,18 @@ func removedErr(err error) error {
 	return err
 }
 
-// frame lays out a message as msgsnd wants it: the type, then the text.
-func (t *sysvTransport) frame(typ uint32, msg []byte) error {
+// checkTag refuses type 0: SysV message types start at 1.
+func (t *sysvTransport) checkTag(typ uint32) error {
 	if typ == 0 {
 		return fmt.Errorf("%w: SysV message types start at 1", ErrReservedTag)
+	}
+	return nil
+}
+
+// frame lays out a message as msgsnd wants it: the type, then the text.
+func (t *sysvTransport) frame(typ uint32, msg []byte) error {
+	if err := t.checkTag(typ); err != nil {
+		return err
 	}
 	if len(msg) > t.maxText {
 		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)

@@ -42,7 +42,8 @@ type SemOp struct {
 
 // CreateSemSet creates a set of n counters, all 0, for key (IPCPrivate: a
 // new private one), with the permission of ipcchan.WithPerm (0600 by
-// default) and IPC_EXCL: an existing set is refused (wrapping os.ErrExist).
+// default; the one option it honours) and IPC_EXCL: an existing set is
+// refused (wrapping os.ErrExist).
 func CreateSemSet(key Key, n int, opts ...ipcchan.Option) (*SemSet, error) {
 	cfg, err := newConfig("create", fmt.Sprintf("sysv sem key %#x", key), optCreate, opts)
 	if err != nil {

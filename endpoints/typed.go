@@ -9,7 +9,11 @@ import (
 // closing t if that fails — without the end-of-stream marker or shutdown of
 // a sender that never was.
 func senderOver[T any](t transport.MsgSender, cfg *transport.Config) (*ipcchan.Sender[T], error) {
-	tx, err := ipcchan.NewSender[T](t, cfg.Options(transport.SenderOptions)...)
+	err := checkTagOption(cfg, t, t.String())
+	var tx *ipcchan.Sender[T]
+	if err == nil {
+		tx, err = ipcchan.NewSender[T](t, cfg.Options(transport.SenderOptions)...)
+	}
 	if err != nil {
 		if h, ok := t.(interface{ setHandedOff() }); ok {
 			h.setHandedOff()

@@ -41,6 +41,13 @@ var (
 	// that does not apply to it (it names the option and why), or an
 	// option value out of its range.
 	ErrOption = transport.ErrOption
+
+	// ErrReservedTag is wrapped by the error for a tag that a transport
+	// cannot carry or keeps for itself — on every channel whose hello is
+	// on, transport.HandshakeTag, the hello's — given to SendTag (nothing
+	// is sent) or with WithTag (the constructor refuses it, wrapping
+	// ErrOption too).
+	ErrReservedTag = transport.ErrReservedTag
 )
 
 // OpError reports a failed operation on an endpoint: the operation ("send",

@@ -40,6 +40,25 @@ const (
 // failed: every later receive returns the same error.
 var ErrHandshake = errors.New("ipcchan: handshake refused")
 
+// errHelloTag is the error for a value sent with the hello's tag on a
+// channel whose hello is on: its receiver would take it for a hello.
+var errHelloTag = fmt.Errorf("%w: %#x is the hello's tag while the handshake is on", ErrReservedTag, handshakeTag)
+
+// helloFits refuses, with the handshake on, a largest message shorter
+// than the hello, n bytes, that opens the channel: every Send would fail
+// on the hello, and a receiver refuse it. max is WithMaxMessageSize's,
+// tmax the transport's own limit (0: none known).
+func helloFits(n, max, tmax int) error {
+	switch {
+	case n > max:
+		return fmt.Errorf("%w: %s(%d) is less than the %d-byte hello that opens the channel: raise it, or turn the handshake off on both ends (%s(false))",
+			ErrOption, transport.OptMaxMessageSize, max, n, transport.OptHandshake)
+	case tmax > 0 && n > tmax:
+		return fmt.Errorf("%w: %s(true): the %d-byte hello does not fit the transport's %d-byte messages", ErrOption, transport.OptHandshake, n, tmax)
+	}
+	return nil
+}
+
 // errGreeted is what delivering a valid hello returns: the receive goes on
 // with the next message.
 var errGreeted = errors.New("hello received")

@@ -13,23 +13,38 @@ import (
 // An Option configures an endpoint, a Sender or a Receiver. Each
 // constructor honours the options that concern it, says so in its doc, and
 // refuses any other with an error wrapping ErrOption that names the option;
-// a value out of an option's range is refused the same way. Nothing is
-// silently ignored, and an option left out means its default — never the
-// zero value of its argument.
+// a value out of an option's range is refused the same way, and so are
+// options that contradict each other or that the endpoint cannot keep (a
+// WithTag the transport cannot carry, WithHandshake(true) with
+// WithForeignPeer, ...). Nothing is silently ignored, and an option left
+// out means its default — never the zero value of its argument.
+//
+// The zero Option is no option: constructors ignore it, so that a program
+// may leave a slot of its options empty. An option given more than once
+// takes its last value, except WithTrustedOwners, whose calls add up.
 type Option = transport.Option
 
 // WithCodec encodes the channel's values with c instead of codec.Default.
-// Both ends of a channel must use the same codec.
+// Both ends of a channel must use the same codec. A codec of another type
+// than the channel's is refused with ErrOption; a connection carrying two
+// types (endpoints.Conn) takes one WithCodec for each.
 func WithCodec[T any](c codec.Codec[T]) Option { return transport.WithCodec(c) }
 
 // WithTag makes a Sender mark every message sent with Send with tag: a
 // priority or a message type on transports that have one, a sub-channel
-// number on byte streams.
+// number on byte streams. A tag the transport cannot carry or keeps for
+// itself — a POSIX priority above 32767, SysV type 0, 0xFFFFFFFF on
+// datagram sockets, 0x80000000 and up on Unix stream sockets, any but 0 on
+// a foreign peer's datagrams or untagged records, transport.HandshakeTag
+// while the hello is on — is refused with an error wrapping ErrOption and
+// ErrReservedTag.
 func WithTag(tag uint32) Option { return transport.WithTag(tag) }
 
 // WithMaxMessageSize sets the largest encoded message a receiver accepts
 // and a sender sends, n ≥ 1 (default 16 MiB). A receiver refuses a longer
-// message before allocating anything for it.
+// message before allocating anything for it. With the handshake on (byte
+// streams' default), n must hold the hello, 19 bytes and the codec's name
+// (see PROTOCOL.md §3), or the option is refused.
 func WithMaxMessageSize(n int) Option { return transport.WithMaxMessageSize(n) }
 
 // WithSendBuffer sets how many bytes a byte-stream sender may hold in user
@@ -64,14 +79,20 @@ func WithSenders(n int) Option { return transport.WithSenders(n) }
 
 // WithHandshake turns the hello on or off (see PROTOCOL.md §3). It is on by
 // default for byte streams and off for message transports; turn it off on
-// both sides to talk to a program that does not say hello.
+// both sides to talk to a program that does not say hello. WithHandshake
+// (true) is refused with WithForeignPeer, with an untagged WithFraming,
+// and on POSIX queues, none of which can carry a hello.
 func WithHandshake(on bool) Option { return transport.WithHandshake(on) }
 
 // WithFraming makes a byte-stream endpoint cut its stream into messages
 // with f instead of the wire format's header: codec.FixedRecords,
 // codec.DelimitedRecords or codec.LengthPrefixed, to talk to a program that
 // writes records of its own. Both ends must agree. Such records carry no
-// tag, so WithTag and WithHandshake(true) are refused with it.
+// tag, so WithTag (but 0), WithHandshake(true) and WithRecvFiles are
+// refused with an untagged framing; so is a framing whose records
+// WithMaxMessageSize would never let through (fixed records longer than
+// it), or that the PIPE_BUF rule cannot keep (fixed records over 4096
+// bytes with atomic writes on).
 func WithFraming(f codec.Framing) Option { return transport.WithFraming(f) }
 
 // WithForeignPeer says the peer is not ipcchan, on any endpoint: nothing
@@ -82,7 +103,9 @@ func WithFraming(f codec.Framing) Option { return transport.WithFraming(f) }
 // carry the POSIX priority or SysV message type as the tag. On byte streams
 // messages are framed as WithFraming says (default: the wire format's
 // header). On the shared-memory ring, whose protocol every peer speaks, it
-// only leaves out the hello.
+// only leaves out the hello. WithHandshake(true) is refused with it, and so
+// are, on datagram sockets and queues, which then carry no end-of-stream
+// marker, WithSenders and WithLinger.
 func WithForeignPeer() Option { return transport.WithForeignPeer() }
 
 // WithPeerCheck refuses the Unix socket peers for which check returns an
@@ -111,7 +134,8 @@ func WithRecvFiles(max int) Option { return transport.WithRecvFiles(max) }
 // WithTrustedOwners lets an endpoint open files owned by the users uids as
 // if they were this user's own: for example WithTrustedOwners(0) for a lock
 // file root made in /run/lock. Files of any other user are refused, root's
-// included, so that nobody can plant a lock file for us. Calls add up.
+// included, so that nobody can plant a lock file for us. Calls add up; the
+// option keeps a copy of uids.
 func WithTrustedOwners(uids ...int) Option { return transport.WithTrustedOwners(uids...) }
 
 func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
@@ -120,7 +144,7 @@ func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
 	}
 	cd, ok := c.Codec().(codec.Codec[T])
 	if !ok {
-		return nil, fmt.Errorf("%w: ipcchan.WithCodec: codec %T does not encode %v", ErrOption, c.Codec(), reflect.TypeFor[T]())
+		return nil, fmt.Errorf("%w: %s: codec %T does not encode %v", ErrOption, transport.OptCodec, c.Codec(), reflect.TypeFor[T]())
 	}
 	return cd, nil
 }

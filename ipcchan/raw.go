@@ -32,6 +32,8 @@ func (s *Sender[T]) SendRaw(ctx context.Context, tag uint32, n int, fill func(ms
 		return s.wrap(fmt.Errorf("SendRaw of %d bytes", n))
 	case n > s.max:
 		return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
+	case tag == handshakeTag && s.hello != nil:
+		return s.wrap(errHelloTag)
 	}
 	if err := s.lock(ctx); err != nil {
 		return err

@@ -66,11 +66,14 @@ func NewReceiver[T any](t transport.MsgReceiver, opts ...Option) (*Receiver[T], 
 	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
-		return nil, err
+		return nil, wrapError("open", t.String(), err)
 	}
 	r := &Receiver[T]{t: t, codec: c, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		r.hello = helloFor[T](c.Name())
+		if err := helloFits(len(r.hello), cfg.MaxMessageSize(), 0); err != nil {
+			return nil, wrapError("open", t.String(), err)
+		}
 		if l, ok := t.(transport.MsgSizeLimiter); ok {
 			// Nothing longer than a hello until the peer's hello came.
 			l.LimitMsgSize(maxHelloSize)

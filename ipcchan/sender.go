@@ -49,7 +49,7 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 	}
 	c, err := codecFor[T](cfg)
 	if err != nil {
-		return nil, err
+		return nil, wrapError("open", t.String(), err)
 	}
 	max := cfg.MaxMessageSize()
 	if tm := t.MaxMsgSize(); tm > 0 && tm < max {
@@ -58,6 +58,12 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag(), max: max, closed: make(chan struct{})}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
+		if s.tag == handshakeTag {
+			return nil, wrapError("open", t.String(), fmt.Errorf("%w: %s(%#x): %w", ErrOption, transport.OptTag, s.tag, errHelloTag))
+		}
+		if err := helloFits(len(s.hello), cfg.MaxMessageSize(), t.MaxMsgSize()); err != nil {
+			return nil, wrapError("open", t.String(), err)
+		}
 	}
 	return s, nil
 }
@@ -105,6 +111,9 @@ func (s *Sender[T]) SendTag(ctx context.Context, tag uint32, v T) error {
 // send is every blocking send of a value: v encoded, after the hello if it
 // is due, with the descriptors fds through fs if fs is not nil.
 func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.FileMsgSender, fds []int) error {
+	if tag == handshakeTag && s.hello != nil {
+		return s.wrap(errHelloTag)
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}

@@ -140,7 +140,10 @@ type Config struct {
 // NewConfig applies opts for the constructor of endpoint (a description:
 // "a pipe", "OpenMQSender"), which honours the options in allowed. It
 // returns an error wrapping ErrOption, naming the option, for one not in
-// allowed or given a value out of its range. Nil options are ignored.
+// allowed or given a value out of its range, and for WithHandshake(true)
+// with WithForeignPeer, which says there is no hello. The zero Option is
+// ignored; an option given more than once takes its last value
+// (WithTrustedOwners adds up).
 func NewConfig(endpoint string, allowed OptionName, opts []Option) (*Config, error) {
 	c := &Config{opts: opts}
 	for _, o := range opts {
@@ -154,6 +157,9 @@ func NewConfig(endpoint string, allowed OptionName, opts []Option) (*Config, err
 		}
 		c.given |= o.name
 		o.apply(c)
+	}
+	if c.foreign && c.Given(OptHandshake) && c.handshake {
+		return nil, fmt.Errorf("%w: %s(true) contradicts %s: a peer that is not ipcchan says no hello (drop one of them)", ErrOption, OptHandshake, OptForeignPeer)
 	}
 	return c, nil
 }

@@ -42,6 +42,11 @@ var (
 	// ErrOption is wrapped by the error of a constructor given an option
 	// that does not apply to it, or an option value out of its range.
 	ErrOption = errors.New("ipcchan: option refused")
+
+	// ErrReservedTag is wrapped by the error for a tag a transport cannot
+	// carry or keeps for itself: given to SendTag (nothing is sent), or
+	// with WithTag (the constructor refuses it, wrapping ErrOption too).
+	ErrReservedTag = errors.New("reserved tag")
 )
 
 // OpError reports a failed operation on an endpoint.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ipcchan/go/codec"
@@ -126,11 +127,12 @@ func WithRecvFiles(max int) Option {
 func WithTrustedOwners(uids ...int) Option {
 	for _, u := range uids {
 		if u < 0 {
-			return refused(OptTrustedOwners, "uid %d", u)
+			return refused(OptTrustedOwners, "uid %d: a uid is not negative", u)
 		}
 	}
 	if len(uids) == 0 {
 		return refused(OptTrustedOwners, "%w", errors.New("no uid given"))
 	}
+	uids = slices.Clone(uids) // checked now: the caller's later changes must not reach it
 	return option(OptTrustedOwners, func(c *Config) { c.trustedUsers = append(c.trustedUsers, uids...) })
 }
