@@ -91,29 +91,25 @@ func run(ctx context.Context, n int64) error {
 }
 
 func runStage(name string) error {
+	switch name {
+	case "primes":
+		return filterStage(func(v int64) (int64, bool) { return v, prime(v) })
+	case "square":
+		return filterStage(func(v int64) (int64, bool) { return v * v, true })
+	}
+	return filterStage(func(v int64) (string, bool) { return fmt.Sprintf("the square of a prime: %d", v), true })
+}
+
+// filterStage is one process of the pipeline: it sends on what f makes of each
+// value it receives, where f says to keep it, until its input ends.
+func filterStage[In, Out any](f func(In) (Out, bool)) error {
 	ctx := context.Background()
-	in, err := endpoints.InheritReceiver[int64]("in")
+	in, err := endpoints.InheritReceiver[In]("in")
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	if name == "format" {
-		out, err := endpoints.InheritSender[string]("out")
-		if err != nil {
-			return err
-		}
-		defer out.Close()
-		for v, err := range in.All(ctx) {
-			if err != nil {
-				return err
-			}
-			if err := out.Send(ctx, fmt.Sprintf("the square of a prime: %d", v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	out, err := endpoints.InheritSender[int64]("out")
+	out, err := endpoints.InheritSender[Out]("out")
 	if err != nil {
 		return err
 	}
@@ -122,16 +118,10 @@ func runStage(name string) error {
 		if err != nil {
 			return err
 		}
-		switch name {
-		case "primes":
-			if !prime(v) {
-				continue
+		if w, keep := f(v); keep {
+			if err := out.Send(ctx, w); err != nil {
+				return err
 			}
-		case "square":
-			v *= v
-		}
-		if err := out.Send(ctx, v); err != nil {
-			return err
 		}
 	}
 	return nil
