@@ -429,3 +429,6 @@ func (r *dgramReceiver) Fail(err error) { r.fd.Fail(err) }
 
 // Fail makes waits for room return err.
 func (s *dgramSender) Fail(err error) { s.fd.Fail(err) }
+
+// SyscallConn lets ipcchan.Select wait for room on the socket.
+func (s *dgramSender) SyscallConn() (syscall.RawConn, error) { return rawConn{s.fd}, nil }

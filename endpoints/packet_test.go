@@ -104,6 +104,8 @@ var udpHarness = &ipcchantest.Harness{
 		"ConcurrentGoroutines":   udpLossy,
 		"ConcurrentProcesses":    udpLossy,
 		"Select":                 udpLossy,
+		"SelectSend":             udpLossy,
+		"SelectSendCancelled":    udpNoBlock,
 		"ChanInLoop":             udpLossy,
 		"ChanMixed":              udpLossy,
 		"CancelSend":             udpNoBlock,

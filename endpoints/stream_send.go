@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -543,3 +544,6 @@ func (s *streamSender) unusable() error {
 	}
 	return s.err
 }
+
+// SyscallConn lets ipcchan.Select wait for room on the descriptor.
+func (s *streamSender) SyscallConn() (syscall.RawConn, error) { return rawConn{s.fd}, nil }

@@ -75,3 +75,41 @@ func ExampleChan() {
 	// second
 	// closed: <nil>
 }
+
+// Select mixes send and receive cases, as a select statement does: this
+// dispatcher hands out jobs while it collects results, whichever can go on
+// first, without a goroutine per direction.
+func ExampleOnSend() {
+	jobsTx, jobs, _ := endpoints.PipePair[int]()
+	resultsTx, results, _ := endpoints.PipePair[int]()
+	ctx := context.Background()
+	go func() { // the worker: in real life another process
+		defer resultsTx.Close()
+		for j, err := range jobs.All(ctx) {
+			if err != nil {
+				return
+			}
+			resultsTx.Send(ctx, j*j)
+		}
+	}()
+	defer results.Close()
+
+	next, sum := 1, 0
+	for live := true; live; {
+		send := ipcchan.OnSend(jobsTx, next, func() { next++ })
+		if next > 100 {
+			send = ipcchan.Case{} // all sent: like a nil channel
+		}
+		i, err := ipcchan.Select(ctx, send, ipcchan.OnRecv(results, func(r int) { sum += r }))
+		switch {
+		case i == 0 && next > 100:
+			jobsTx.Close() // the end of the jobs: the worker's range ends
+		case err == io.EOF:
+			live = false // the worker closed its results
+		case err != nil:
+			panic(err)
+		}
+	}
+	fmt.Println("sum of squares 1..100:", sum)
+	// Output: sum of squares 1..100: 338350
+}

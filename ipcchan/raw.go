@@ -38,7 +38,7 @@ func (s *Sender[T]) SendRaw(ctx context.Context, tag uint32, n int, fill func(ms
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if err := s.greet(ctx, true); err != nil {
 		return s.wrap(err)
 	}

@@ -2,32 +2,35 @@ package ipcchan
 
 import (
 	"context"
-	"github.com/ipcchan/go/ipcchan/transport"
 	"math/rand/v2"
+	"syscall"
 	"time"
 
 	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
-// Case is one receive in a [Select]. Make one with [OnRecv].
+// Case is one receive or one send in a [Select]. Make one with [OnRecv] or
+// [OnSend].
 type Case struct {
 	c selectCase
 }
 
 type selectCase interface {
-	// epoch returns the count of changes of the case's receiver (see
+	// epoch returns the count of changes of the case's end (see
 	// selectWaiters), read before try.
 	epoch() uint64
-	// try receives one value if one is ready and hands it to the case's
-	// function; it returns ErrWouldBlock when none is (or another
-	// goroutine is receiving: that goroutine reports its change), with
-	// poll set if the transport waits for something its descriptor does
-	// not show.
+	// try receives or sends one value if that can be done at once and
+	// calls the case's function; it returns ErrWouldBlock when it cannot
+	// (or another goroutine is receiving or sending: that goroutine reports
+	// its change), with poll set if the transport waits for something its
+	// descriptor does not show.
 	try() (poll bool, err error)
-	// watch registers ev to be set at every change of the case's receiver
-	// and adds the transport's descriptor to set; it returns the function
-	// that undoes both. pollable is false if the transport has no
-	// descriptor (the Select then polls).
+	// watch registers ev to be set at every change of the case's end and
+	// adds the transport's descriptor to set, to be reported readable
+	// (receive) or writable (send); it returns the function that undoes
+	// both. pollable is false if the transport has no descriptor (the
+	// Select then polls).
 	watch(set *poller.Set, ev *poller.Event) (release func(), pollable bool)
 }
 
@@ -56,33 +59,81 @@ func (c *recvCase[T]) try() (bool, error) {
 }
 
 func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
-	release := c.r.selects.add(ev)
-	p, ok := c.r.t.(transport.Pollable)
+	return watchEnd(set, ev, &c.r.selects, c.r.t, set.AddConn)
+}
+
+// OnSend returns a Case that sends v on s, when s can take it without
+// waiting, and then calls f (if not nil): the case `case ch <- v: f()` of a
+// select statement. v is encoded each time the case is tried; a case that is
+// not chosen — another case was ready first, or ctx ended — sends nothing.
+// A Case with a nil s is never ready, like a send on a nil channel.
+//
+// A Sender "can take" a value when its transport has room for it now: a
+// pipe or socket with room in the kernel (or in the Sender's buffer), a
+// queue that is not full, a ring with room for the record. While another
+// goroutine sends on s, the case waits for it to finish.
+func OnSend[T any](s *Sender[T], v T, f func()) Case {
+	if s == nil {
+		return Case{}
+	}
+	return Case{&sendCase[T]{s: s, v: v, f: f}}
+}
+
+type sendCase[T any] struct {
+	s *Sender[T]
+	v T
+	f func()
+}
+
+func (c *sendCase[T]) epoch() uint64 { return c.s.selects.epoch.Load() }
+
+func (c *sendCase[T]) try() (bool, error) {
+	err := c.s.trySend(c.v)
+	if err == nil && c.f != nil {
+		c.f()
+	}
+	return false, err
+}
+
+func (c *sendCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
+	return watchEnd(set, ev, &c.s.selects, c.s.t, set.AddWriteConn)
+}
+
+// watchEnd registers ev with an end's waiters and adds its transport t's
+// descriptor to set with add (AddConn to receive, AddWriteConn to send); it
+// returns the function that unregisters ev, and whether t has a
+// descriptor.
+func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add func(syscall.RawConn) error) (func(), bool) {
+	release := w.add(ev)
+	p, ok := t.(transport.Pollable)
 	if !ok {
 		return release, false
 	}
 	if rc, err := p.SyscallConn(); err == nil {
 		// An error here means the transport is closed: the next try
 		// reports that.
-		set.AddConn(rc)
+		add(rc)
 	}
 	return release, true
 }
 
-// Select waits until one of the cases can receive, receives one value there,
-// calls that case's function with it, and returns the case's index. When
-// several cases are ready it picks one at random, as a select statement does.
+// Select waits until one of the cases can proceed — a receive has a value,
+// a send has room — receives or sends one value there, calls that case's
+// function, and returns the case's index. When several cases are ready it
+// picks one at random, as a select statement does. Receive and send cases
+// mix freely; only the chosen case receives or sends anything.
 //
-// If a case's receive fails, Select returns its index and the error: io.EOF
-// at end of stream (drop that case, as a nil channel disables a case of a
-// select statement), an error wrapping os.ErrClosed, a decode error. If ctx
-// ends first, Select returns -1 and ctx.Err(). With no non-nil case, Select
-// blocks until ctx ends.
+// If a case's receive or send fails, Select returns its index and the
+// error: io.EOF at end of stream (drop that case, as a nil channel
+// disables a case of a select statement), an error wrapping os.ErrClosed,
+// ErrPeerGone, a decode or encode error. If ctx ends first, Select returns
+// -1 and ctx.Err(). With no non-nil case, Select blocks until ctx ends.
 //
-// Select parks one goroutine on one epoll set that holds every receiver's
-// descriptor and an event each receiver sets when another goroutine's
-// receive, a value handed back or Close changes it; it starts no goroutine
-// per case. Cases whose transport has no descriptor are polled every
+// Select parks one goroutine on one epoll set that holds every end's
+// descriptor (watched for reading or writing) and an event each end sets
+// when another goroutine's receive or send, a value handed back or Close
+// changes it; it starts no goroutine per case. Cases whose transport has
+// no descriptor (the ring, SysV queues, semaphores) are polled every
 // millisecond.
 func Select(ctx context.Context, cases ...Case) (int, error) {
 	return selectCases(ctx, false, cases)
@@ -102,9 +153,6 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 	if ctx == nil {
 		return -1, &OpError{Op: "select", Err: errNilContext}
 	}
-	if err := ctx.Err(); err != nil {
-		return -1, err
-	}
 	var buf [8]uint64
 	epochs := buf[:0]
 	if len(cases) > len(buf) {
@@ -112,6 +160,11 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 	}
 	epochs = epochs[:len(cases)]
 	for {
+		// A Select woken again and again (by other goroutines' sends and
+		// receives) still ends with ctx.
+		if err := ctx.Err(); err != nil {
+			return -1, err
+		}
 		start := 0
 		if len(cases) > 1 && !ordered {
 			start = rand.IntN(len(cases))

@@ -30,7 +30,8 @@ type Sender[T any] struct {
 	closed    chan struct{}
 	closeErr  error
 
-	peers peerWatches
+	peers   peerWatches
+	selects selectWaiters // Selects waiting to send, told when the lock is let go and at Close
 }
 
 // NewSender returns a Sender that encodes values with the configured codec
@@ -117,7 +118,7 @@ func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.File
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
+	defer s.unlock()
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -132,8 +133,8 @@ func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.File
 }
 
 // lock takes the send lock for a call that may wait, giving up with
-// ctx.Err(), or os.ErrClosed once the Sender is closed. The caller unlocks
-// s.mu.
+// ctx.Err(), or os.ErrClosed once the Sender is closed. The caller lets go
+// with unlock.
 func (s *Sender[T]) lock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -148,19 +149,38 @@ func (s *Sender[T]) lock(ctx context.Context) error {
 	return nil
 }
 
+// unlock lets go of the send lock and wakes the Selects waiting to send,
+// for which the lock was in the way.
+func (s *Sender[T]) unlock() {
+	s.mu.Unlock()
+	s.selects.changed()
+}
+
 // TrySend sends v if that can be done without waiting, and otherwise returns
 // ErrWouldBlock (also when another goroutine is sending).
 func (s *Sender[T]) TrySend(v T) error {
 	if err := s.misuse("send", context.Background()); err != nil {
 		return err
 	}
+	return s.trySend(v)
+}
+
+// trySend is TrySend once the call is known to be well-formed.
+func (s *Sender[T]) trySend(v T) (err error) {
 	if !s.mu.TryLock() {
 		if s.isClosed() {
 			return s.wrap(os.ErrClosed)
 		}
 		return ErrWouldBlock
 	}
-	defer s.mu.Unlock()
+	defer func() {
+		// Finding no room changes nothing a Select could want (and a
+		// Select's own attempt must not wake it).
+		s.mu.Unlock()
+		if err != ErrWouldBlock {
+			s.selects.changed()
+		}
+	}()
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -217,6 +237,7 @@ func (s *Sender[T]) Close() error {
 		s.peers.stop()
 		close(s.closed)
 		s.closeErr = wrapError("close", s.t.String(), s.t.Close())
+		s.selects.changed()
 	})
 	return s.closeErr
 }

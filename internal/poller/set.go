@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -10,17 +11,33 @@ import (
 	"github.com/ipcchan/go/internal/sys"
 )
 
-// Set waits until any of several descriptors is readable, with one parked
-// goroutine and no thread: the descriptors go into a private epoll instance
-// whose own descriptor is watched by the runtime poller.
+// Set waits until any of several descriptors is ready — readable, or
+// writable for those added with AddWriteConn — with one parked goroutine
+// and no thread: the descriptors go into a private epoll instance whose own
+// descriptor is watched by the runtime poller.
 //
 // Add and Wait must not be called concurrently; Close may be called once
 // everything else is done.
 type Set struct {
-	ep     *FD
-	events [8]unix.EpollEvent
-	poll   func(int) error
+	ep       *FD
+	events   [8]unix.EpollEvent
+	poll     func(int) error
+	interest []fdInterest // what each descriptor added is watched for
 }
+
+// fdInterest is the epoll events a Set watches fd for.
+type fdInterest struct {
+	fd     int
+	events uint32
+}
+
+// readEvents and writeEvents are what a Set watches a descriptor for, to
+// read from it and to write to it; a hang-up and an error are reported
+// with either.
+const (
+	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP
+	writeEvents = unix.EPOLLOUT
+)
 
 // NewSet returns an empty Set.
 func NewSet() (*Set, error) {
@@ -39,30 +56,72 @@ func NewSet() (*Set, error) {
 
 // AddConn adds the descriptor behind rc, to be reported when readable (or
 // hung up). It returns os.ErrClosed if that descriptor is closed.
-func (s *Set) AddConn(rc syscall.RawConn) error {
+func (s *Set) AddConn(rc syscall.RawConn) error { return s.addConn(rc, readEvents) }
+
+// AddWriteConn adds the descriptor behind rc, to be reported when writable
+// (or in error, or hung up). A descriptor added with both AddConn and
+// AddWriteConn is reported for either. It returns os.ErrClosed if that
+// descriptor is closed.
+func (s *Set) AddWriteConn(rc syscall.RawConn) error { return s.addConn(rc, writeEvents) }
+
+func (s *Set) addConn(rc syscall.RawConn, events uint32) error {
 	var addErr error
-	err := rc.Control(func(fd uintptr) { addErr = s.AddFD(int(fd)) })
+	err := rc.Control(func(fd uintptr) { addErr = s.add(int(fd), events) })
 	if err != nil {
 		return err
 	}
 	return addErr
 }
 
-// AddFD adds fd. The caller keeps fd open while it may be reported; closing
-// it removes it from the set.
+// AddFD adds fd, to be reported when readable. The caller keeps fd open
+// while it may be reported; closing it removes it from the set. Adding a
+// descriptor the set holds already does nothing.
 func (s *Set) AddFD(fd int) error {
-	var err error
-	s.ep.Control(func(epfd int) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
-		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev)
-	})
+	err := s.ctl(unix.EPOLL_CTL_ADD, fd, readEvents)
 	if err == unix.EEXIST {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("epoll_ctl add %d: %w", fd, err)
+	return err
+}
+
+// add watches the descriptor fd of a connection for events too, with what
+// it is watched for already. The connections' interests are remembered
+// (their number is that of a Select's cases); a descriptor that AddFD
+// added is watched for reading.
+func (s *Set) add(fd int, events uint32) error {
+	i := slices.IndexFunc(s.interest, func(in fdInterest) bool { return in.fd == fd })
+	if i < 0 {
+		err := s.ctl(unix.EPOLL_CTL_ADD, fd, events)
+		if err == unix.EEXIST {
+			events |= readEvents
+			err = s.ctl(unix.EPOLL_CTL_MOD, fd, events)
+		}
+		if err == nil {
+			s.interest = append(s.interest, fdInterest{fd, events})
+		}
+		return err
 	}
+	events |= s.interest[i].events
+	if err := s.ctl(unix.EPOLL_CTL_MOD, fd, events); err != nil {
+		return err
+	}
+	s.interest[i].events = events
 	return nil
+}
+
+// ctl adds fd to the epoll instance (op EPOLL_CTL_ADD) or changes its
+// events (EPOLL_CTL_MOD); EEXIST is returned bare.
+func (s *Set) ctl(op, fd int, events uint32) error {
+	var err error
+	s.ep.Control(func(epfd int) {
+		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+		err = unix.EpollCtl(epfd, op, fd, &ev)
+	})
+	switch err {
+	case nil, unix.EEXIST:
+		return err
+	}
+	return fmt.Errorf("epoll_ctl %d: %w", fd, err)
 }
 
 // Wait returns nil once at least one descriptor in the set is ready, or

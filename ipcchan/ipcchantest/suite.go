@@ -34,6 +34,8 @@ func Run(t *testing.T, h *Harness) {
 		{"ChanInLoop", testChanInLoop},
 		{"ChanMixed", testChanMixed},
 		{"Select", testSelect},
+		{"SelectSend", testSelectSend},
+		{"SelectSendCancelled", testSelectSendCancelled},
 		{"SenderKilled", testSenderKilled},
 		{"ReceiverKilled", testReceiverKilled},
 		{"SenderKilledBeforeFirst", testSenderKilledBeforeFirst},

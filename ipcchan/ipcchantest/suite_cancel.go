@@ -271,41 +271,6 @@ func expectSeq(t *testing.T, m []byte, want uint64) {
 	}
 }
 
-// Select waits on two receivers fed by one child until both end.
-func testSelect(t *testing.T, h *Harness) {
-	const n = 500
-	txA, rxA := pair(t, h)
-	txB, rxB := pair(t, h)
-	p := startPeer(t, h, "send-two", map[string]string{envCount: itoa(n)}, false, map[string]Passable{"a": txA, "b": txB})
-	tr := newTracker()
-	var trErr error
-	add := func(m []byte) {
-		if err := tr.add(m); err != nil && trErr == nil {
-			trErr = err
-		}
-	}
-	cases := []ipcchan.Case{ipcchan.OnRecv(rxA, add), ipcchan.OnRecv(rxB, add)}
-	ctx := testCtx(t)
-	for live := len(cases); live > 0; {
-		i, err := ipcchan.Select(ctx, cases...)
-		if err == io.EOF {
-			cases[i] = ipcchan.Case{}
-			live--
-			continue
-		}
-		if err != nil {
-			t.Fatalf("Select = %d, %v", i, err)
-		}
-	}
-	if trErr != nil {
-		t.Fatal(trErr)
-	}
-	if tr.next[1] != n || tr.next[2] != n {
-		t.Fatalf("got %d and %d messages, want %d each", tr.next[1], tr.next[2], n)
-	}
-	p.wait()
-}
-
 // A sender killed mid-stream: every whole message before the kill arrives,
 // in order, then the stream ends cleanly.
 func testSenderKilled(t *testing.T, h *Harness) {

@@ -71,7 +71,8 @@ type MsgReceiver interface {
 
 // Pollable is implemented by transports whose readiness a Select can wait
 // on: the descriptor behind the RawConn is readable (or hung up) whenever
-// TryRecvMsg may make progress.
+// a receiver's TryRecvMsg may make progress, writable (or in error)
+// whenever a sender's TrySendMsg may. A transport without one is polled.
 type Pollable interface {
 	SyscallConn() (syscall.RawConn, error)
 }
