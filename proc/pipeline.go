@@ -159,7 +159,7 @@ type stageRun struct {
 // start starts stage i and waits for it in g.
 func (r *stageRun) start(g *errgroup.Group, sp *spawner, i int, cmd *exec.Cmd, ends ...endpoints.Handed) error {
 	r.mu.Lock()
-	err := sp.start(cmd, ends...)
+	err := sp.start(cmd, false, ends...)
 	if err == nil {
 		r.started = append(r.started, cmd)
 	}

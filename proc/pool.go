@@ -61,6 +61,17 @@ type Options struct {
 	// another worker before it is reported failed (default 0).
 	Retries int
 
+	// ShareProcessGroup leaves the workers in this process's process
+	// group. By default each worker has a group of its own, so that a
+	// terminal's Ctrl-C (SIGINT, sent to the whole foreground group)
+	// reaches only this process: its context ends (signal.NotifyContext)
+	// and the pool drains, rather than every worker dying of the signal
+	// with the jobs it holds. Set it for workers that must read the
+	// terminal: in a group of their own they are a background job, and
+	// reading the terminal stops them (SIGTTIN). A Command whose
+	// SysProcAttr sets Setpgid, Setsid or Foreground is left as it is.
+	ShareProcessGroup bool
+
 	// EndpointOptions are given to the endpoints (a message size limit,
 	// say). Jobs and results are encoded with codec.Default of J and R,
 	// in an envelope that numbers them.
@@ -243,7 +254,7 @@ func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
 		jobsRx.Close()
 		return nil, err
 	}
-	if err := p.spawn.start(cmd, endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)); err != nil {
+	if err := p.spawn.start(cmd, p.opts.ShareProcessGroup, endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)); err != nil {
 		jobsTx.Close()
 		jobsRx.Close()
 		resTx.Close()

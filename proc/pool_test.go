@@ -78,8 +78,13 @@ func child() error {
 		}
 		return err
 	}
-	if os.Getenv("IPCCHAN_TEST_ROLE") == "fd-budget" {
+	switch os.Getenv("IPCCHAN_TEST_ROLE") {
+	case "fd-budget":
 		return poolUnderFDBudget()
+	case "pool-ctrl-c":
+		return poolUnderCtrlC()
+	case "pipeline-ctrl-c":
+		return pipelineUnderCtrlC()
 	}
 	if os.Getenv("IPCCHAN_TEST_ROLE") == "pool-owner" {
 		// Starts two sleeping workers, reports their pids, and waits to
