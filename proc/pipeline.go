@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -165,7 +167,7 @@ func (r *stageRun) start(g *errgroup.Group, sp *spawner, i int, cmd *exec.Cmd, e
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("proc: start stage %d: %w", i, err)
+		return fmt.Errorf("proc: start stage %d (%s): %w", i, commandLine(cmd), err)
 	}
 	g.Go(func() error { return r.wait(i, cmd) })
 	return nil
@@ -183,7 +185,7 @@ func (r *stageRun) wait(i int, cmd *exec.Cmd) error {
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && r.killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		return r.ctx.Err()
 	}
-	err = fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
+	err = fmt.Errorf("proc: stage %d (%s): %w", i, commandLine(cmd), err)
 	if r.firstStageErr == nil {
 		r.firstStageErr = err
 	}
@@ -204,4 +206,39 @@ func (r *stageRun) firstErr() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.firstStageErr
+}
+
+// commandLine names a stage by its command line as a shell would take it:
+// the program's base name and its arguments, quoted where they need it
+// ("sort -n", "sh -c 'exit 1'").
+func commandLine(cmd *exec.Cmd) string {
+	args := cmd.Args
+	if len(args) == 0 {
+		args = []string{cmd.Path}
+	}
+	var b strings.Builder
+	for i, a := range args {
+		if i == 0 {
+			a = filepath.Base(a)
+		} else {
+			b.WriteByte(' ')
+		}
+		b.WriteString(shellQuote(a))
+	}
+	return b.String()
+}
+
+// shellQuote quotes a for a POSIX shell if it needs it.
+func shellQuote(a string) string {
+	plain := a != ""
+	for _, c := range a {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_@%+=:,./-", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

@@ -82,7 +82,9 @@ func poolUnderCtrlC() error {
 func pipelineUnderCtrlC() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	stages := []*exec.Cmd{stageCmd("pass"), stageCmd("double")}
+	// Four stages: a stage dies of SIGINT in the runtime's signal handler,
+	// at once, but on a busy machine the parent may stop one first.
+	stages := []*exec.Cmd{stageCmd("pass"), stageCmd("double"), stageCmd("pass"), stageCmd("double")}
 	n := 0
 	err := proc.Pipeline(ctx, stages, feedNumbers(1<<40),
 		func(ctx context.Context, rx *ipcchan.Receiver[int64]) error {
