@@ -31,9 +31,18 @@ import (
 // observed (a stage's own failure, not the broken pipe feed or drain saw
 // because of it), else feed's or drain's. A stage that stops because a
 // neighbour went away (ipcchan.ErrPeerGone) should exit with status 0 so
-// that the neighbour's failure is the one reported. No stage outlives
-// Pipeline, or the calling process: each has SIGKILL as its parent-death
-// signal.
+// that the neighbour's failure is the one reported. A stage's error names
+// it by its index and command line: "proc: stage 2 (sort -n): exit status
+// 1". No stage outlives Pipeline, or the calling process: each has SIGKILL
+// as its parent-death signal.
+//
+// Each stage runs in a process group of its own, so that a terminal's
+// Ctrl-C reaches only this process: under signal.NotifyContext, ctx ends
+// and Pipeline stops the stages and returns context.Canceled, rather than
+// the stages dying of the signal. A stage whose SysProcAttr sets Setpgid
+// (with Pgid: syscall.Getpgrp() to stay in this process's group, to read
+// the terminal say), Setsid or Foreground is left as it asks; see the
+// package doc.
 func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	feed func(context.Context, *ipcchan.Sender[In]) error,
 	drain func(context.Context, *ipcchan.Receiver[Out]) error,

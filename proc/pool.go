@@ -206,7 +206,13 @@ type worker[J, R any] struct {
 //
 // Workers die with the pool's process: each is started with a
 // parent-death signal (SIGKILL) from a thread that lives as long as the
-// pool, and [Serve] also watches the parent's pid.
+// pool, and [Serve] also watches the parent's pid. Each is in a process
+// group of its own (unless Options.ShareProcessGroup), so that a
+// terminal's Ctrl-C reaches only this process: under signal.NotifyContext
+// the pool then drains as above (see the package doc).
+//
+// Start returns an error if a worker cannot be started (those started are
+// stopped), or if Options.Args is given with Options.Command.
 func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 	if ctx == nil {
 		return nil, errNilContext("start")
