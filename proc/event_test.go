@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -324,5 +326,48 @@ func TestProcessGroups(t *testing.T) {
 		})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A worker that cannot be replaced is told to OnEvent (it used to go
+// unseen); the pool goes on without it.
+func TestPoolRestartFailedEvent(t *testing.T) {
+	var calls atomic.Int32
+	failed := make(chan proc.Event, 1)
+	ctx := context.Background()
+	p, err := proc.Start[int64, int64](ctx, proc.Options{Workers: 1, Restart: true,
+		Command: func(i int) *exec.Cmd {
+			if calls.Add(1) == 1 {
+				return workerCmd("sleep", nil)(i)
+			}
+			return exec.Command(filepath.Join(t.TempDir(), "no-such-program"))
+		},
+		OnEvent: func(e proc.Event) {
+			if e.Kind == proc.EventRestartFailed {
+				failed <- e
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Submit(ctx, 60_000); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(p.PIDs()[0], syscall.SIGKILL)
+	select {
+	case e := <-failed:
+		if e.Worker != 0 || !errors.Is(e.Err, fs.ErrNotExist) {
+			t.Errorf("the failed restart: %+v, want worker 0 and a missing program", e)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event for the failed restart")
+	}
+	<-p.Results()
+	if err := p.Submit(ctx, 1); !errors.Is(err, ipcchan.ErrPeerGone) {
+		t.Errorf("Submit with no worker left: %v", err)
+	}
+	p.Close()
+	if st := p.Stats(); st.Started != 1 || st.Restarted != 0 || st.Died != 1 || st.Workers != 0 {
+		t.Errorf("Stats = %+v", st)
 	}
 }
