@@ -85,3 +85,62 @@ func ExamplePipeline() {
 	// "2"
 	// "4"
 }
+
+// Watching a pool: OnEvent is told of each worker started, exited (with
+// its exit status, or the signal that killed it), restarted, and each job
+// retried; Stats counts them with the jobs. OnEvent runs in the pool's
+// goroutines, one event at a time: it must return quickly.
+func ExampleOptions_onEvent() {
+	ctx := context.Background()
+	pool, err := proc.Start[int64, int64](ctx, proc.Options{
+		Workers: 1, Command: squareWorker, Restart: true,
+		OnEvent: func(e proc.Event) {
+			// e.PID, e.Signal, e.Job... say more; print what does not
+			// change from run to run (a log would print e).
+			if e.Kind == proc.EventExited {
+				fmt.Println("worker", e.Worker, e.Kind, "with status", e.ExitCode, "error", e.Err)
+			} else {
+				fmt.Println("worker", e.Worker, e.Kind)
+			}
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		for n := range int64(3) {
+			pool.Submit(ctx, n)
+		}
+		pool.Close()
+	}()
+	for range pool.Results() {
+	}
+	st := pool.Stats()
+	fmt.Printf("%d started, %d died, %d jobs done\n", st.Started, st.Died, st.Done)
+	// Output:
+	// worker 0 started
+	// worker 0 exited with status 0 error <nil>
+	// 1 started, 0 died, 3 jobs done
+}
+
+// Workers get the arguments and environment the caller chooses: here
+// each worker is this program started with "-greeting hello" (pass
+// os.Args[1:] to give the workers this program's own flags) and an extra
+// variable. (The worker, in this package's TestMain, answers with its
+// arguments and variables.)
+func ExampleOptions_args() {
+	ctx := context.Background()
+	pool, err := proc.Start[int64, string](ctx, proc.Options{
+		Workers: 1,
+		Args:    []string{"-greeting", "hello"},
+		Env:     []string{"PROC_TEST_OVERRIDE=from", "PROC_TEST_NEW=Env", "IPCCHAN_TEST_MODE=args"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	go func() { pool.Submit(ctx, 0); pool.Close() }()
+	for r := range pool.Results() {
+		fmt.Println(r.Value, r.Err)
+	}
+	// Output: ["-greeting" "hello"] from Env 0 <nil>
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -29,9 +31,18 @@ import (
 // observed (a stage's own failure, not the broken pipe feed or drain saw
 // because of it), else feed's or drain's. A stage that stops because a
 // neighbour went away (ipcchan.ErrPeerGone) should exit with status 0 so
-// that the neighbour's failure is the one reported. No stage outlives
-// Pipeline, or the calling process: each has SIGKILL as its parent-death
-// signal.
+// that the neighbour's failure is the one reported. A stage's error names
+// it by its index and command line: "proc: stage 2 (sort -n): exit status
+// 1". No stage outlives Pipeline, or the calling process: each has SIGKILL
+// as its parent-death signal.
+//
+// Each stage runs in a process group of its own, so that a terminal's
+// Ctrl-C reaches only this process: under signal.NotifyContext, ctx ends
+// and Pipeline stops the stages and returns context.Canceled, rather than
+// the stages dying of the signal. A stage whose SysProcAttr sets Setpgid
+// (with Pgid: syscall.Getpgrp() to stay in this process's group, to read
+// the terminal say), Setsid or Foreground is left as it asks; see the
+// package doc.
 func Pipeline[In, Out any](ctx context.Context, stages []*exec.Cmd,
 	feed func(context.Context, *ipcchan.Sender[In]) error,
 	drain func(context.Context, *ipcchan.Receiver[Out]) error,
@@ -159,13 +170,13 @@ type stageRun struct {
 // start starts stage i and waits for it in g.
 func (r *stageRun) start(g *errgroup.Group, sp *spawner, i int, cmd *exec.Cmd, ends ...endpoints.Handed) error {
 	r.mu.Lock()
-	err := sp.start(cmd, ends...)
+	err := sp.start(cmd, false, ends...)
 	if err == nil {
 		r.started = append(r.started, cmd)
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("proc: start stage %d: %w", i, err)
+		return fmt.Errorf("proc: start stage %d (%s): %w", i, commandLine(cmd), err)
 	}
 	g.Go(func() error { return r.wait(i, cmd) })
 	return nil
@@ -183,7 +194,7 @@ func (r *stageRun) wait(i int, cmd *exec.Cmd) error {
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && r.killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		return r.ctx.Err()
 	}
-	err = fmt.Errorf("proc: stage %d (%s): %w", i, cmd.Path, err)
+	err = fmt.Errorf("proc: stage %d (%s): %w", i, commandLine(cmd), err)
 	if r.firstStageErr == nil {
 		r.firstStageErr = err
 	}
@@ -204,4 +215,39 @@ func (r *stageRun) firstErr() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.firstStageErr
+}
+
+// commandLine names a stage by its command line as a shell would take it:
+// the program's base name and its arguments, quoted where they need it
+// ("sort -n", "sh -c 'exit 1'").
+func commandLine(cmd *exec.Cmd) string {
+	args := cmd.Args
+	if len(args) == 0 {
+		args = []string{cmd.Path}
+	}
+	var b strings.Builder
+	for i, a := range args {
+		if i == 0 {
+			a = filepath.Base(a)
+		} else {
+			b.WriteByte(' ')
+		}
+		b.WriteString(shellQuote(a))
+	}
+	return b.String()
+}
+
+// shellQuote quotes a for a POSIX shell if it needs it.
+func shellQuote(a string) string {
+	plain := a != ""
+	for _, c := range a {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_@%+=:,./-", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

@@ -3,9 +3,11 @@ package proc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,5 +157,27 @@ func TestPipelineCancel(t *testing.T) {
 		if cmd.ProcessState == nil {
 			t.Errorf("stage %d still running", i)
 		}
+	}
+}
+
+// A failed stage is named by its command line, not only its program's
+// path: three stages running the same program are told apart.
+func TestPipelineStageNamedByArgs(t *testing.T) {
+	err := proc.Pipeline[int64, int64](context.Background(), []*exec.Cmd{exec.Command("sh", "-c", "exit 7")}, nil, nil)
+	if want := "stage 0 (sh -c 'exit 7'): exit status 7"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Pipeline = %v, want %q", err, want)
+	}
+	failing := stageCmd("fail-at-500")
+	failing.Args = append(failing.Args, "it's stage 1")
+	stages := []*exec.Cmd{stageCmd("pass"), failing, stageCmd("format")}
+	err = proc.Pipeline(context.Background(), stages, feedNumbers(1_000_000),
+		func(ctx context.Context, rx *ipcchan.Receiver[string]) error {
+			for range rx.All(ctx) {
+			}
+			return nil
+		})
+	want := fmt.Sprintf(`stage 1 (%s '-test.run=^$' 'it'\''s stage 1'): exit status 4`, filepath.Base(os.Args[0]))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Pipeline = %v, want %q", err, want)
 	}
 }

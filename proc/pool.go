@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
@@ -43,8 +45,24 @@ type Options struct {
 	// Workers is how many worker processes run at once.
 	Workers int
 
+	// Args are the arguments of the workers the default command starts
+	// (this program re-executed), exactly: a worker's os.Args[1:]. Pass
+	// os.Args[1:] to give the workers this program's flags, so that a
+	// main that parses its flags before asking IsWorker sees the same
+	// values in both. With no Args a worker gets WorkerArg alone: nothing
+	// of this program's command line reaches the workers unless passed
+	// here. Start refuses Args with a Command, which chooses its own.
+	Args []string
+
+	// Env is added to each worker's environment, which is otherwise this
+	// process's (or, with Command, the command's Env if it is not nil): a
+	// variable set in both takes Env's value. EnvWorker and the pool's
+	// own variables are set last and cannot be overridden.
+	Env []string
+
 	// Command returns the command for worker i (its Env may be nil: the
-	// pool adds its variables). Nil means this program with WorkerArg.
+	// pool adds its variables). Nil means this program with Args, or with
+	// WorkerArg.
 	Command func(i int) *exec.Cmd
 
 	// Transport carries jobs and results.
@@ -60,6 +78,27 @@ type Options struct {
 	// Retries is how many times a job a dead worker held is given to
 	// another worker before it is reported failed (default 0).
 	Retries int
+
+	// ShareProcessGroup leaves the workers in this process's process
+	// group. By default each worker has a group of its own, so that a
+	// terminal's Ctrl-C (SIGINT, sent to the whole foreground group)
+	// reaches only this process: its context ends (signal.NotifyContext)
+	// and the pool drains, rather than every worker dying of the signal
+	// with the jobs it holds. Set it for workers that must read the
+	// terminal: in a group of their own they are a background job, and
+	// reading the terminal stops them (SIGTTIN). A Command whose
+	// SysProcAttr sets Setpgid, Setsid or Foreground is left as it is.
+	ShareProcessGroup bool
+
+	// OnEvent, if not nil, is told of every worker started, exited or
+	// restarted and every job retried (see Event), as it happens. It is
+	// called one event at a time, never concurrently, from the goroutine
+	// of Start (for the first workers) or from the pool's own goroutines,
+	// and the pool waits for it: it must return quickly, and must not
+	// call Submit or Close (it may call Stats and PIDs). Events of one
+	// worker come in order (started, its retried jobs after its exit,
+	// then its replacement); the last comes before Results is closed.
+	OnEvent func(Event)
 
 	// EndpointOptions are given to the endpoints (a message size limit,
 	// say). Jobs and results are encoded with codec.Default of J and R,
@@ -78,9 +117,11 @@ type Result[J, R any] struct {
 // WorkerError reports a worker that died with jobs in hand. It wraps
 // ipcchan.ErrPeerGone.
 type WorkerError struct {
-	Worker int
-	PID    int
-	Status string // how it ended, as os.ProcessState says
+	Worker   int
+	PID      int
+	Status   string         // how it ended, as os.ProcessState says
+	ExitCode int            // its exit status, or -1 if a signal ended it
+	Signal   syscall.Signal // the signal that ended it, or 0
 }
 
 func (e *WorkerError) Error() string {
@@ -121,6 +162,7 @@ type resultMsg[R any] struct {
 // and Close are safe for concurrent use.
 type Pool[J, R any] struct {
 	opts    Options
+	parent  context.Context // Start's: its end stops the pool
 	ctx     context.Context
 	cancel  context.CancelFunc
 	results chan Result[J, R]
@@ -137,6 +179,9 @@ type Pool[J, R any] struct {
 	retry       []pending[J] // jobs of dead workers to hand out again
 	running     sync.WaitGroup
 	firstErr    error
+	stats       Stats // but Workers and InFlight, counted when asked
+
+	eventMu sync.Mutex // one OnEvent call at a time
 
 	shutdownOnce sync.Once
 }
@@ -161,7 +206,13 @@ type worker[J, R any] struct {
 //
 // Workers die with the pool's process: each is started with a
 // parent-death signal (SIGKILL) from a thread that lives as long as the
-// pool, and [Serve] also watches the parent's pid.
+// pool, and [Serve] also watches the parent's pid. Each is in a process
+// group of its own (unless Options.ShareProcessGroup), so that a
+// terminal's Ctrl-C reaches only this process: under signal.NotifyContext
+// the pool then drains as above (see the package doc).
+//
+// Start returns an error if a worker cannot be started (those started are
+// stopped), or if Options.Args is given with Options.Command.
 func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 	if ctx == nil {
 		return nil, errNilContext("start")
@@ -172,9 +223,12 @@ func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 	if opts.InFlight <= 0 {
 		opts.InFlight = 16
 	}
+	if len(opts.Args) > 0 && opts.Command != nil {
+		return nil, errors.New("proc: start: Options.Args are for the default command: put the arguments in the command Options.Command returns")
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &Pool[J, R]{
-		opts: opts, ctx: pctx, cancel: cancel,
+		opts: opts, parent: ctx, ctx: pctx, cancel: cancel,
 		results: make(chan Result[J, R], opts.Workers*opts.InFlight),
 		slots:   make(chan struct{}, opts.Workers*opts.InFlight),
 		spawn:   newSpawner(),
@@ -182,12 +236,10 @@ func Start[J, R any](ctx context.Context, opts Options) (*Pool[J, R], error) {
 	p.idle = sync.NewCond(&p.mu)
 	p.workers = make([]*worker[J, R], opts.Workers)
 	for i := range opts.Workers {
-		w, err := p.startWorker(i)
-		if err != nil {
+		if err := p.startWorker(i, EventStarted); err != nil {
 			p.shutdown()
 			return nil, err
 		}
-		p.workers[i] = w
 	}
 	context.AfterFunc(pctx, p.shutdown)
 	return p, nil
@@ -202,13 +254,20 @@ func (p *Pool[J, R]) command(i int) (*exec.Cmd, error) {
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(exe, WorkerArg)
+		args := p.opts.Args
+		if len(args) == 0 {
+			args = []string{WorkerArg}
+		}
+		cmd = exec.Command(exe, args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	}
-	if cmd.Env == nil {
-		cmd.Env = os.Environ()
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, EnvWorker+"="+strconv.Itoa(i), envTransport+"="+strconv.Itoa(int(p.opts.Transport)))
+	// A new slice: the command's may be shared between workers. Of
+	// duplicate variables exec keeps the last.
+	cmd.Env = slices.Concat(env, p.opts.Env, []string{EnvWorker + "=" + strconv.Itoa(i), envTransport + "=" + strconv.Itoa(int(p.opts.Transport))})
 	return cmd, nil
 }
 
@@ -220,35 +279,37 @@ func pair[T any](tr Transport, opts []ipcchan.Option) (*ipcchan.Sender[T], *ipcc
 	return endpoints.PipePair[T](opts...)
 }
 
-func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
+// startWorker starts worker i, puts it in its place and tells OnEvent
+// (kind is EventStarted or EventRestarted).
+func (p *Pool[J, R]) startWorker(i int, kind EventKind) error {
 	cmd, err := p.command(i)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	jc, err := newJobCodec[J]()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rc, err := newResultCodec[R]()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	jobsTx, jobsRx, err := pair[jobMsg[J]](p.opts.Transport, append(p.opts.EndpointOptions, ipcchan.WithCodec(jc)))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resTx, resRx, err := pair[resultMsg[R]](p.opts.Transport, append(p.opts.EndpointOptions, ipcchan.WithCodec(rc)))
 	if err != nil {
 		jobsTx.Close()
 		jobsRx.Close()
-		return nil, err
+		return err
 	}
-	if err := p.spawn.start(cmd, endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)); err != nil {
+	if err := p.spawn.start(cmd, p.opts.ShareProcessGroup, endpoints.Pass("jobs", jobsRx), endpoints.Pass("results", resTx)); err != nil {
 		jobsTx.Close()
 		jobsRx.Close()
 		resTx.Close()
 		resRx.Close()
-		return nil, fmt.Errorf("proc: start worker %d: %w", i, err)
+		return fmt.Errorf("proc: start worker %d: %w", i, err)
 	}
 	// Shared memory has no end of stream of its own: watch the worker. A
 	// watch that cannot be set up (no descriptor left for the pidfd, say)
@@ -258,12 +319,33 @@ func (p *Pool[J, R]) startWorker(i int) (*worker[J, R], error) {
 		cmd.Wait()
 		jobsTx.Close()
 		resRx.Close()
-		return nil, fmt.Errorf("proc: start worker %d: watch its process: %w", i, err)
+		return fmt.Errorf("proc: start worker %d: watch its process: %w", i, err)
 	}
 	w := &worker[J, R]{index: i, cmd: cmd, jobs: jobsTx, inflight: map[uint64]pending[J]{}}
+	p.mu.Lock()
+	p.workers[i] = w
+	if p.closing { // the pool closed while it started
+		w.jobs.Close()
+	}
+	p.stats.Started++
+	if kind == EventRestarted {
+		p.stats.Restarted++
+	}
+	p.mu.Unlock()
+	p.event(Event{Kind: kind, Worker: i, PID: cmd.Process.Pid})
 	p.running.Add(1)
 	go p.collect(w, resRx)
-	return w, nil
+	return nil
+}
+
+// event tells OnEvent of e, one event at a time; p.mu must not be held.
+func (p *Pool[J, R]) event(e Event) {
+	if p.opts.OnEvent == nil {
+		return
+	}
+	p.eventMu.Lock()
+	defer p.eventMu.Unlock()
+	p.opts.OnEvent(e)
 }
 
 // watchWorker watches process pid from every end that needs it (those with
@@ -307,37 +389,52 @@ func (p *Pool[J, R]) collect(w *worker[J, R], rx *ipcchan.Receiver[resultMsg[R]]
 	if w.cmd.ProcessState != nil {
 		status = w.cmd.ProcessState.String()
 	}
+	code, sig := exitOf(w.cmd.ProcessState)
+	pid := w.cmd.Process.Pid
+	werr := &WorkerError{Worker: w.index, PID: pid, Status: status, ExitCode: code, Signal: sig}
 	p.mu.Lock()
 	w.dead = true
 	lost := w.inflight
 	w.inflight = nil
-	werr := &WorkerError{Worker: w.index, PID: w.cmd.Process.Pid, Status: status}
-	var failed []pending[J]
+	var failed, retried []pending[J]
 	for _, job := range lost {
 		if job.attempts < p.opts.Retries && !p.closing {
 			job.attempts++
-			p.retry = append(p.retry, job)
+			retried = append(retried, job)
 		} else {
 			failed = append(failed, job)
 		}
 	}
-	restart := p.opts.Restart && !p.closing && (waitErr != nil || len(lost) > 0)
+	died := waitErr != nil || len(lost) > 0
+	restart := p.opts.Restart && !p.closing && died
 	p.idle.Broadcast()
 	if waitErr != nil && p.firstErr == nil && !p.opts.Restart {
 		p.firstErr = werr
 	}
+	p.stats.Exited++
+	if died {
+		p.stats.Died++
+	}
+	p.stats.Retried += len(retried)
+	p.mu.Unlock()
+	exited := Event{Kind: EventExited, Worker: w.index, PID: pid, ExitCode: code, Signal: sig}
+	if died {
+		exited.Err = werr
+	}
+	p.event(exited)
+	for _, job := range retried {
+		p.event(Event{Kind: EventRetried, Worker: w.index, PID: pid, Err: werr, Job: job.job, Attempt: job.attempts})
+	}
+	// Queued after their events, so that no retry's result comes before.
+	p.mu.Lock()
+	p.retry = append(p.retry, retried...)
 	p.mu.Unlock()
 	for _, job := range failed {
 		p.emit(Result[J, R]{Job: job.job, Err: werr, Worker: w.index})
 	}
 	if restart {
-		if nw, err := p.startWorker(w.index); err == nil {
-			p.mu.Lock()
-			p.workers[w.index] = nw
-			if p.closing { // the pool closed while it started
-				nw.jobs.Close()
-			}
-			p.mu.Unlock()
+		if err := p.startWorker(w.index, EventRestarted); err != nil {
+			p.event(Event{Kind: EventRestartFailed, Worker: w.index, PID: pid, Err: err})
 		}
 	}
 	p.dispatchRetries()
@@ -360,6 +457,11 @@ func (p *Pool[J, R]) emit(r Result[J, R]) {
 	<-p.slots
 	p.mu.Lock()
 	p.outstanding--
+	if r.Err == nil {
+		p.stats.Done++
+	} else {
+		p.stats.Failed++
+	}
 	p.idle.Broadcast()
 	p.mu.Unlock()
 }
@@ -374,7 +476,7 @@ func (p *Pool[J, R]) dispatchRetries() {
 			p.retry = nil
 			p.mu.Unlock()
 			for _, job := range left {
-				p.emit(Result[J, R]{Job: job.job, Err: fmt.Errorf("proc: pool closing: %w", ipcchan.ErrPeerGone), Worker: -1})
+				p.emit(Result[J, R]{Job: job.job, Err: p.stopped("retry", fmt.Errorf("the pool is closing, not retrying a dead worker's job: %w", ipcchan.ErrPeerGone)), Worker: -1})
 			}
 			return
 		}
@@ -390,8 +492,8 @@ func (p *Pool[J, R]) dispatchRetries() {
 // Submit hands job to a worker, waiting while every worker holds as many
 // jobs as it may. Its result comes on Results. It returns ctx.Err() if ctx
 // ends first, an error wrapping os.ErrClosed after Close or once the pool's
-// context ended, and an error wrapping ipcchan.ErrPeerGone if no worker is
-// alive.
+// context ended (wrapping that context's error too, context.Canceled say),
+// and an error wrapping ipcchan.ErrPeerGone if no worker is alive.
 func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	switch {
 	case !p.made():
@@ -404,20 +506,22 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-p.ctx.Done():
-		return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+		return p.stopped("submit", os.ErrClosed)
 	}
 	p.mu.Lock()
 	if p.draining {
 		p.mu.Unlock()
 		<-p.slots
-		return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+		return p.stopped("submit", os.ErrClosed)
 	}
 	p.outstanding++
+	p.stats.Submitted++
 	p.mu.Unlock()
 	if err := p.dispatch(ctx, pending[J]{job: job}); err != nil {
 		<-p.slots
 		p.mu.Lock()
 		p.outstanding--
+		p.stats.Submitted--
 		p.idle.Broadcast()
 		p.mu.Unlock()
 		return err
@@ -432,7 +536,7 @@ func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J]) error {
 		p.mu.Lock()
 		if p.closing {
 			p.mu.Unlock()
-			return fmt.Errorf("proc: submit: %w", os.ErrClosed)
+			return p.stopped("submit", os.ErrClosed)
 		}
 		var best *worker[J, R]
 		for _, w := range p.workers {
@@ -456,17 +560,49 @@ func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J]) error {
 		_, still := best.inflight[id]
 		delete(best.inflight, id)
 		gone := errors.Is(err, ipcchan.ErrPeerGone) || errors.Is(err, os.ErrClosed)
-		if gone && !p.closing {
+		closing := p.closing
+		if gone && !closing {
 			best.dead = true // its collector will see to the rest
 		}
 		p.mu.Unlock()
 		switch {
 		case !still:
 			return nil // the worker died and its collector took the job over
+		case gone && closing:
+			return p.stopped("submit", err) // the pool closed its job stream
 		case !gone || ctx.Err() != nil:
 			return fmt.Errorf("proc: submit to worker %d: %w", best.index, err)
 		}
 	}
+}
+
+// stopped is the error for a job refused or dropped because the pool is
+// closing: err, and the end of the pool's context (context.Canceled, say,
+// with its cause) if that is why.
+func (p *Pool[J, R]) stopped(op string, err error) error {
+	cerr := p.parent.Err()
+	if cerr == nil {
+		return fmt.Errorf("proc: %s: %w", op, err)
+	}
+	if cause := context.Cause(p.parent); cause != nil && cause != cerr {
+		cerr = fmt.Errorf("%w: %v", cerr, cause)
+	}
+	return fmt.Errorf("proc: %s: %w (the pool's context ended: %w)", op, err, cerr)
+}
+
+// Stats returns what the pool has done so far: workers started, exited,
+// died and restarted, jobs submitted, retried and done. It is safe for
+// concurrent use, from OnEvent too; a zero Pool's are zero.
+func (p *Pool[J, R]) Stats() Stats {
+	if !p.made() {
+		return Stats{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Workers = p.liveWorkers()
+	st.InFlight = p.outstanding
+	return st
 }
 
 // PIDs returns the process ids of the live workers.

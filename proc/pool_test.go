@@ -59,6 +59,10 @@ func child() error {
 		os.Exit(5) // before any handshake
 	case "strings":
 		return proc.Serve(ctx, func(_ context.Context, s string) (string, error) { return s, nil })
+	case "args":
+		return proc.Serve(ctx, func(context.Context, int64) (string, error) {
+			return fmt.Sprintf("%q %s %s %s", os.Args[1:], os.Getenv("PROC_TEST_OVERRIDE"), os.Getenv("PROC_TEST_NEW"), os.Getenv(proc.EnvWorker)), nil
+		})
 	case "sleep":
 		return proc.Serve(ctx, func(ctx context.Context, n int64) (int64, error) {
 			select {
@@ -78,8 +82,13 @@ func child() error {
 		}
 		return err
 	}
-	if os.Getenv("IPCCHAN_TEST_ROLE") == "fd-budget" {
+	switch os.Getenv("IPCCHAN_TEST_ROLE") {
+	case "fd-budget":
 		return poolUnderFDBudget()
+	case "pool-ctrl-c":
+		return poolUnderCtrlC()
+	case "pipeline-ctrl-c":
+		return pipelineUnderCtrlC()
 	}
 	if os.Getenv("IPCCHAN_TEST_ROLE") == "pool-owner" {
 		// Starts two sleeping workers, reports their pids, and waits to
@@ -249,8 +258,8 @@ func TestPoolCancel(t *testing.T) {
 	if n != 4 {
 		t.Fatalf("%d results after the cancel, want the 4 jobs held", n)
 	}
-	if err := p.Submit(context.Background(), 1); !errors.Is(err, os.ErrClosed) {
-		t.Fatalf("Submit after cancel: %v", err)
+	if err := p.Submit(context.Background(), 1); !errors.Is(err, os.ErrClosed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Submit after cancel: %v, want os.ErrClosed and context.Canceled", err)
 	}
 }
 

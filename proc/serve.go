@@ -23,6 +23,11 @@ import (
 // given to handle is cancelled and Serve returns an error wrapping
 // ipcchan.ErrPeerGone. It returns ErrNotWorker in a process the pool did
 // not start.
+//
+// A terminal's Ctrl-C does not reach a worker (it is in a process group of
+// its own unless Options.ShareProcessGroup): the pool's process decides,
+// and ends the job stream, which makes Serve return nil once the jobs in
+// hand are answered.
 func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, error), opts ...ipcchan.Option) error {
 	if !IsWorker() {
 		return ErrNotWorker

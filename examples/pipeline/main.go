@@ -6,11 +6,15 @@
 //	go run ./examples/pipeline
 //	go run ./examples/pipeline -n 2000000      # long enough to press Ctrl-C
 //
-// Each stage is this program re-executed with the stage's name; it reads
-// its input as the endpoint "in" and writes "out", typed (the handshake
-// checks that neighbours agree). Ctrl-C, or any stage failing, stops every
-// stage, closes every endpoint and reports the first error; no process is
-// left behind.
+// Each stage is this program re-executed with the stage's name as its
+// argument (-stage square), which also names it in an error ("stage 1
+// (pipeline -stage square): exit status 1"); it reads its input as the
+// endpoint "in" and writes "out", typed (the handshake checks that
+// neighbours agree). Any stage failing stops every stage, closes every
+// endpoint and reports the first error; no process is left behind. Ctrl-C
+// reaches only the parent (the stages are in process groups of their
+// own): its context ends, and Pipeline stops the stages and returns
+// context.Canceled.
 package main
 
 import (
@@ -29,11 +33,11 @@ import (
 
 func main() {
 	n := flag.Int64("n", 100, "numbers to feed")
+	stage := flag.String("stage", "", "run as this stage (primes, square, format)")
 	flag.Parse()
 	var err error
-	if stage := os.Getenv("PIPELINE_STAGE"); stage != "" {
-		signal.Ignore(os.Interrupt) // the parent decides; it kills the stages
-		err = runStage(stage)
+	if *stage != "" {
+		err = runStage(*stage)
 	} else {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
@@ -51,8 +55,7 @@ func run(ctx context.Context, n int64) error {
 		return err
 	}
 	stage := func(name string) *exec.Cmd {
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), "PIPELINE_STAGE="+name)
+		cmd := exec.Command(exe, "-stage", name)
 		cmd.Stderr = os.Stderr
 		return cmd
 	}
