@@ -88,7 +88,11 @@ func init() {
 			return err
 		}
 		defer rx.Close()
-		tx, err := endpoints.InheritSender[[]byte]("out", ipcchanNoAtomic...)
+		var opts []ipcchan.Option
+		if os.Getenv(envEchoLarge) == "1" {
+			opts = ipcchanNoAtomic // frames over PIPE_BUF on a pipe
+		}
+		tx, err := endpoints.InheritSender[[]byte]("out", opts...)
 		if err != nil {
 			return err
 		}
@@ -110,6 +114,11 @@ func init() {
 }
 
 var ipcchanNoAtomic = []ipcchan.Option{ipcchan.WithAtomicWrites(false)}
+
+// envEchoLarge tells the echo role that its "out" end is a pipe that
+// carries frames larger than PIPE_BUF (atomic writes off: the option is
+// refused on any other kind of end).
+const envEchoLarge = "IPCCHAN_TEST_ECHO_LARGE"
 
 func init() {
 	// sink receives until end of stream, then sends one ack.

@@ -45,7 +45,7 @@ func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcc
 	if err != nil {
 		b.Fatal(err)
 	}
-	startHelper(b, role, nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
+	startHelper(b, role, []string{envEchoLarge + "=1"}, endpoints.Pass("in", in), endpoints.Pass("out", out))
 	b.Cleanup(func() { tx.Close(); rx.Close() })
 	return tx, rx
 }
