@@ -14,18 +14,19 @@ import (
 
 // An ipcchan endpoint kind: pair makes one direction of a channel.
 type kind struct {
-	name string
-	max  int // largest message, 0 for no limit below 64 KiB
-	pair func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error)
+	name   string
+	max    int  // largest message, 0 for no limit below 64 KiB
+	stream bool // a byte stream, whose senders take WithAtomicWrites
+	pair   func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error)
 }
 
 var kinds = []kind{
-	{name: "pipe", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+	{name: "pipe", stream: true, pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return endpoints.PipePair[[]byte]()
 	}},
-	{name: "unix", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("unix") }},
+	{name: "unix", stream: true, pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("unix") }},
 	{name: "unixpacket", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("unixpacket") }},
-	{name: "tcp", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("tcp") }},
+	{name: "tcp", stream: true, pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) { return sockPair("tcp") }},
 	{name: "unixgram", pair: func() (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
 		return packetPair("unixgram", fmt.Sprintf("@ipcchan-bench-%d-%d", os.Getpid(), nextID()))
 	}},
@@ -128,7 +129,7 @@ func dialIPCChan(k kind, mode string, size int) (*ipcchanConn, error) {
 		in.Close()
 		return nil, err
 	}
-	cmd := child("ipcchan", mode, size)
+	cmd := k.child("ipcchan", mode, size)
 	if err := endpoints.Start(cmd, endpoints.Pass("in", in), endpoints.Pass("out", out)); err != nil {
 		tx.Close()
 		rx.Close()
@@ -166,7 +167,7 @@ func init() {
 			return err
 		}
 		defer rx.Close()
-		tx, err := endpoints.InheritSender[[]byte]("out", ipcchan.WithAtomicWrites(false)) // its only writer
+		tx, err := endpoints.InheritSender[[]byte]("out", onlyWriter()...)
 		if err != nil {
 			return err
 		}
@@ -217,4 +218,25 @@ func BenchmarkIPCChanOneWay(b *testing.B) {
 			})
 		}
 	}
+}
+
+// envStream tells a child that its ends are byte streams.
+const envStream = "BENCH_STREAM"
+
+// child is the command of a child that speaks over channels of kind k.
+func (k kind) child(peer, mode string, size int) *exec.Cmd {
+	cmd := child(peer, mode, size)
+	if k.stream {
+		cmd.Env = append(cmd.Env, envStream+"=1")
+	}
+	return cmd
+}
+
+// onlyWriter is the options of a child's sender that is its end's only
+// writer: on a byte stream, frames need not stay within PIPE_BUF.
+func onlyWriter() []ipcchan.Option {
+	if os.Getenv(envStream) == "1" {
+		return []ipcchan.Option{ipcchan.WithAtomicWrites(false)}
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/ipcchan/go/endpoints"
-	"github.com/ipcchan/go/ipcchan"
 )
 
 // EnvRSS turns TestPeakRSS on and names the file its table goes to.
@@ -54,7 +53,7 @@ func rssRun(t *testing.T, k kind, what string, size int) (sender, receiver int64
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, r := child("rss-send", what, size), child("rss-recv", what, size)
+	s, r := k.child("rss-send", what, size), k.child("rss-recv", what, size)
 	var sOut, rOut strings.Builder
 	s.Stdout, r.Stdout = &sOut, &rOut
 	if err := endpoints.Start(s, endpoints.Pass("out", tx)); err != nil {
@@ -88,7 +87,7 @@ func printHWM() {
 
 func init() {
 	peers["rss-send"] = func(what string, size int) error {
-		tx, err := endpoints.InheritSender[[]byte]("out", ipcchan.WithAtomicWrites(false)) // its only writer
+		tx, err := endpoints.InheritSender[[]byte]("out", onlyWriter()...)
 		if err != nil {
 			return err
 		}
