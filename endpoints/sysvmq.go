@@ -154,7 +154,7 @@ func (q *SysVQueue) Stats() (SysVStats, error) {
 	return SysVStats{
 		Messages: int(ds.Qnum), Bytes: int(ds.Cbytes), MaxBytes: int(ds.Qbytes),
 		LastSenderPID: int(ds.Lspid), LastReceiverPID: int(ds.Lrpid),
-		Mode: ds.Perm.Mode & 0o777, UID: int(ds.Perm.Uid), GID: int(ds.Perm.Gid),
+		Mode: uint32(ds.Perm.Mode) & 0o777, UID: int(ds.Perm.Uid), GID: int(ds.Perm.Gid),
 	}, nil
 }
 
