@@ -3,7 +3,6 @@ package endpoints
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -167,13 +166,13 @@ func (q *SysVQueue) Peek(index int, buf []byte) (typ int64, n int, err error) {
 	if !q.isMade() {
 		return 0, 0, q.notMade("peek")
 	}
-	b := make([]byte, 8+len(buf))
+	b := make([]byte, sys.MtypeSize+len(buf))
 	n, err = sys.Msgrcv(q.id, b, int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
 	if err != nil {
 		return 0, 0, &ipcchan.OpError{Op: "peek", Endpoint: q.String(), Err: removedErr(err)}
 	}
-	copy(buf, b[8:8+n])
-	return int64(binary.NativeEndian.Uint64(b)), n, nil
+	copy(buf, b[sys.MtypeSize:sys.MtypeSize+n])
+	return sys.Mtype(b), n, nil
 }
 
 // MsgSelect says which messages a SysV receiver takes, as msgrcv(2)'s
@@ -217,6 +216,9 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 			return nil, err
 		}
 	}
+	if err := mtypeRange(int64(cfg.Tag())); err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: err}
+	}
 	t := newSysVTransport(q, cfg)
 	t.sending = true
 	return senderOver[T](t, cfg)
@@ -241,6 +243,9 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if !q.isMade() {
 		return nil, q.notMade("open")
+	}
+	if err := mtypeRange(sel.Type); err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: err}
 	}
 	if sel.Type > math.MaxUint32 && !sel.Except {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: fmt.Errorf("%w: MsgSelect.Type %d: a typed Receiver reports types up to %d; receive this type with SysVQueue.Receive",
@@ -303,7 +308,7 @@ func (t *sysvTransport) MaxMsgSize() int { return t.maxText }
 
 func (t *sysvTransport) recv(flags int) error {
 	if t.buf == nil {
-		t.buf = make([]byte, 8+t.maxText)
+		t.buf = make([]byte, sys.MtypeSize+t.maxText)
 	}
 	typ := t.sel.Type
 	if t.sel.Except {
@@ -351,8 +356,8 @@ func (t *sysvTransport) take(ctx context.Context, block bool) (rawMsg, error) {
 	default:
 		return rawMsg{}, queueErr(err)
 	}
-	typ := binary.NativeEndian.Uint64(t.buf)
-	m := rawMsg{body: t.buf[8 : 8+t.n]}
+	typ := uint64(sys.Mtype(t.buf)) // > 0: msgsnd refuses other types
+	m := rawMsg{body: t.buf[sys.MtypeSize : sys.MtypeSize+t.n]}
 	if !t.raw {
 		var eos bool
 		if m.body, eos = queueBody(m.body); eos {
@@ -366,6 +371,15 @@ func (t *sysvTransport) take(ctx context.Context, block bool) (rawMsg, error) {
 	}
 	m.tag = uint32(typ)
 	return m, nil
+}
+
+// mtypeRange refuses a message type (or a selection, negative) a C long
+// cannot hold: one beyond ±(2^31-1) on 32-bit Linux.
+func mtypeRange(typ int64) error {
+	if typ > sys.MaxMtype || typ < -sys.MaxMtype {
+		return fmt.Errorf("%w: type %d: SysV message types are C longs, at most %d on this %d-bit system", ErrMsgType, typ, int64(sys.MaxMtype), 8*sys.MtypeSize)
+	}
+	return nil
 }
 
 func queueErr(err error) error {
@@ -388,10 +402,13 @@ func (t *sysvTransport) frame(typ uint32, msg []byte) error {
 	if typ == 0 {
 		return fmt.Errorf("%w: SysV message types start at 1", ErrReservedTag)
 	}
+	if err := mtypeRange(int64(typ)); err != nil {
+		return err
+	}
 	if len(msg) > t.maxText {
 		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)
 	}
-	t.out = binary.NativeEndian.AppendUint64(t.out[:0], uint64(typ))
+	t.out = sys.AppendMtype(t.out[:0], int64(typ))
 	if t.raw {
 		t.out = append(t.out, msg...)
 		return nil
@@ -448,7 +465,7 @@ func (t *sysvTransport) Close() error {
 		t.wr.Close()
 		t.sends.wait()
 		if t.sending && !t.raw && !t.handedOff.Load() && t.wr.Failure() == nil {
-			marker := binary.NativeEndian.AppendUint64(nil, uint64(t.tag))
+			marker := sys.AppendMtype(nil, int64(t.tag))
 			marker = append(marker, queueEOS...)
 			t.closeErr = postEOS(t.linger, func() error {
 				err := sys.Msgsnd(t.q.id, marker, unix.IPC_NOWAIT)
