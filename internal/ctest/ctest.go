@@ -3,7 +3,6 @@
 package ctest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,8 +61,14 @@ func targetFlags(cc string) ([]string, error) {
 		}
 		args := append(target.flags[:len(target.flags):len(target.flags)], "-o", filepath.Join(dir, "probe"), src)
 		if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
-			first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-			target.err = errors.Join(fmt.Errorf("gcc %s cannot build a program (install gcc-multilib for 32-bit x86)", strings.Join(target.flags, " ")), errors.New(first))
+			why, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+			for line := range strings.Lines(string(out)) {
+				if strings.Contains(line, "error") || strings.Contains(line, "cannot find") {
+					why = strings.TrimSpace(line)
+					break
+				}
+			}
+			target.err = fmt.Errorf("gcc %s cannot build a program (install gcc-multilib for 32-bit x86): %s", strings.Join(target.flags, " "), why)
 		}
 	})
 	return target.flags, target.err
