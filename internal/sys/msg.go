@@ -28,12 +28,20 @@ const MaxMtype = math.MaxInt
 // AppendMtype appends the message type typ to b as struct msgbuf's mtype:
 // a native-endian C long. typ must be between 1 and MaxMtype.
 func AppendMtype(b []byte, typ int64) []byte {
-	return AppendMtypeAs(b, typ, MtypeSize, binary.NativeEndian)
+	if MtypeSize == 4 {
+		return binary.NativeEndian.AppendUint32(b, uint32(typ))
+	}
+	return binary.NativeEndian.AppendUint64(b, uint64(typ))
 }
 
 // Mtype returns the message type at the start of b, a struct msgbuf, as
 // msgrcv filled it.
-func Mtype(b []byte) int64 { return MtypeAs(b, MtypeSize, binary.NativeEndian) }
+func Mtype(b []byte) int64 {
+	if MtypeSize == 4 {
+		return int64(int32(binary.NativeEndian.Uint32(b)))
+	}
+	return int64(binary.NativeEndian.Uint64(b))
+}
 
 // AppendMtypeAs is AppendMtype for a C long of size bytes (4 or 8) in
 // byte order order: the layout of another architecture.

@@ -94,8 +94,8 @@ func TestMtypeLayout(t *testing.T) {
 	if MtypeSize != int(unsafe.Sizeof(uintptr(0))) {
 		t.Errorf("MtypeSize %d on %s, a C long is %d bytes", MtypeSize, runtime.GOARCH, unsafe.Sizeof(uintptr(0)))
 	}
-	if got, want := AppendMtype(nil, 0x105), AppendMtypeAs(nil, 0x105, int(unsafe.Sizeof(uintptr(0))), nativeOrder().(binary.AppendByteOrder)); !bytes.Equal(got, want) {
-		t.Errorf("native mtype %x, want %x", got, want)
+	if got, want := AppendMtype(nil, 0x105), AppendMtypeAs(nil, 0x105, int(unsafe.Sizeof(uintptr(0))), nativeOrder().(binary.AppendByteOrder)); !bytes.Equal(got, want) || Mtype(got) != 0x105 {
+		t.Errorf("native mtype %x (read back %d), want %x", got, Mtype(got), want)
 	}
 	if runtime.GOARCH == "386" && MtypeSize != 4 {
 		t.Errorf("386: a long is 4 bytes")
