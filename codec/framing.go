@@ -260,11 +260,12 @@ func (p *prefixFraming) MaxPayload() int {
 	if p.size == 8 {
 		return math.MaxInt - 8
 	}
-	n := 1<<(8*p.size) - 1
+	// In 64 bits: a 4-byte prefix's 2^32-1 is more than a 32-bit int holds.
+	n := uint64(1)<<(8*p.size) - 1
 	if p.inclusive {
-		n -= p.size
+		n -= uint64(p.size)
 	}
-	return n
+	return int(min(n, math.MaxInt-8))
 }
 
 func (*prefixFraming) Tagged() bool { return false }

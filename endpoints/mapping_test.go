@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
@@ -182,7 +183,7 @@ func TestMappingRefusals(t *testing.T) {
 	if _, err := endpoints.ViewOf[string](m, 0); err == nil {
 		t.Error("a view of a string was allowed")
 	}
-	if _, err := endpoints.ViewOf[int64](m, 4); err == nil {
+	if _, err := endpoints.ViewOf[int64](m, int(unsafe.Alignof(int64(0)))/2); err == nil { // int64 aligns to 4 on 32-bit
 		t.Error("a misaligned view was allowed")
 	}
 	if _, err := endpoints.ViewOf[[9]int64](m, 0); !errors.Is(err, endpoints.ErrMappingSize) {

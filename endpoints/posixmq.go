@@ -76,12 +76,12 @@ func createMQ(name string, attr MQAttr, perm os.FileMode) (int, error) {
 	}
 	var a *sys.MqAttr
 	if attr.MaxMsgs != 0 || attr.MsgSize != 0 {
-		a = &sys.MqAttr{Maxmsg: int64(attr.MaxMsgs), Msgsize: int64(attr.MsgSize)}
+		a = &sys.MqAttr{Maxmsg: attr.MaxMsgs, Msgsize: attr.MsgSize}
 		if a.Maxmsg == 0 {
-			a.Maxmsg = int64(readSysctl("fs/mqueue/msg_default", 10))
+			a.Maxmsg = readSysctl("fs/mqueue/msg_default", 10)
 		}
 		if a.Msgsize == 0 {
-			a.Msgsize = int64(readSysctl("fs/mqueue/msgsize_default", 8192))
+			a.Msgsize = readSysctl("fs/mqueue/msgsize_default", 8192)
 		}
 	}
 	// The mode is applied under the umask, which may only take bits away.
@@ -114,9 +114,9 @@ func mqAttrErr(err error, a *sys.MqAttr) error {
 		return fmt.Errorf("%w: %d messages: Linux allows at most %d in a queue, whatever the privileges", err, a.Maxmsg, hardMsgMax)
 	case a.Msgsize > hardMsgSizeMax:
 		return fmt.Errorf("%w: %d-byte messages: Linux allows at most %d bytes, whatever the privileges", err, a.Msgsize, hardMsgSizeMax)
-	case a.Maxmsg > int64(maxMsgs):
+	case a.Maxmsg > maxMsgs:
 		return fmt.Errorf("%w: %d messages is above the system's maximum %d: raise fs.mqueue.msg_max (sysctl), or create the queue with CAP_SYS_RESOURCE", err, a.Maxmsg, maxMsgs)
-	case a.Msgsize > int64(maxSize):
+	case a.Msgsize > maxSize:
 		return fmt.Errorf("%w: %d-byte messages are above the system's maximum %d: raise fs.mqueue.msgsize_max (sysctl), or create the queue with CAP_SYS_RESOURCE", err, a.Msgsize, maxSize)
 	}
 	return err

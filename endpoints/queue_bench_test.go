@@ -180,7 +180,7 @@ func newRawSysV(b *testing.B) rawQueue {
 }
 
 func (q *rawSysV) send(b *testing.B, msg []byte) {
-	q.out = binary.NativeEndian.AppendUint64(q.out[:0], 1)
+	q.out = sys.AppendMtype(q.out[:0], 1)
 	q.out = append(q.out, msg...)
 	var err error = unix.EINTR
 	for err == unix.EINTR {
@@ -199,7 +199,7 @@ func (q *rawSysV) recv(b *testing.B, buf []byte) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	copy(buf, buf[8:8+n])
+	copy(buf, buf[sys.MtypeSize:sys.MtypeSize+n])
 	return n
 }
 
@@ -238,7 +238,7 @@ func init() {
 	// raw-queue-echo echoes raw queue messages until an empty one.
 	childRoles["raw-queue-echo"] = func() error {
 		in, out := childRawQueue("IPCCHAN_RAW_IN"), childRawQueue("IPCCHAN_RAW_OUT")
-		buf := make([]byte, 8+8192)
+		buf := make([]byte, sys.MtypeSize+8192)
 		b := &testing.B{}
 		for {
 			n := in.recv(b, buf)
@@ -252,7 +252,7 @@ func init() {
 	// sends the count.
 	childRoles["raw-queue-sink"] = func() error {
 		in, out := childRawQueue("IPCCHAN_RAW_IN"), childRawQueue("IPCCHAN_RAW_OUT")
-		buf := make([]byte, 8+8192)
+		buf := make([]byte, sys.MtypeSize+8192)
 		b := &testing.B{}
 		var n uint64
 		for in.recv(b, buf) != 0 {

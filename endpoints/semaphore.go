@@ -19,7 +19,8 @@ import (
 )
 
 // Semaphore is a counting semaphore shared between processes, in memory
-// laid out exactly as the C library's sem_t (glibc, 64-bit): a named one
+// laid out exactly as the C library's sem_t (glibc's, in its 64-bit or
+// 32-bit form as the machine's C library has it; see semLayout): a named one
 // ([CreateSemaphore], [OpenSemaphore]) is the same object as C's
 // sem_open("/name") makes, /dev/shm/sem.name, and a Go process and a C
 // process share it — sem_post from C wakes a Go Acquire and the other way
@@ -41,18 +42,15 @@ import (
 // nothing.
 type Semaphore struct {
 	m     *Mapping
-	owned bool    // a named semaphore's own mapping, unmapped by Close
-	data  *uint64 // low 32 bits: the value; high 32 bits: sleeping waiters
+	owned bool           // a named semaphore's own mapping, unmapped by Close
+	base  unsafe.Pointer // the sem_t, laid out as semNative says
 	desc  string
 
 	calls callGuard // calls touching the memory; Close waits for them
 }
 
-// glibc's sem_t (struct new_sem with 64-bit atomics): the value and the
-// waiter count in one 64-bit word, then an int saying whether the futex is
-// private (128, FUTEX_SHARED, for one shared between processes); 32 bytes in all.
+// glibc's sem_t: see semLayout for its two forms.
 const (
-	semSize        = 32
 	semValueMax    = 0x7FFF_FFFF // SEM_VALUE_MAX
 	semWaiterShift = 32
 	semWaiterOne   = 1 << semWaiterShift
@@ -108,16 +106,15 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 	defer unix.Unlink(tmp)
 	err = unix.Fchmod(fd, perm) // whatever the umask took away
 	if err == nil {
-		err = reserve(fd, semSize, strings.TrimSuffix(shmDir, "/"))
+		err = reserve(fd, int64(semNative.size), strings.TrimSuffix(shmDir, "/"))
 	}
 	if err != nil {
 		unix.Close(fd)
 		return nil, opErr("create", desc, err)
 	}
-	var init [semSize]byte
-	*(*uint64)(unsafe.Pointer(&init[0])) = uint64(value)
-	*(*uint32)(unsafe.Pointer(&init[8])) = semShared
-	if _, err := unix.Pwrite(fd, init[:], 0); err != nil {
+	var init [32]byte
+	semNative.encode(init[:], value, 0)
+	if _, err := unix.Pwrite(fd, init[:semNative.size], 0); err != nil {
 		unix.Close(fd)
 		return nil, opErr("create", desc, err)
 	}
@@ -125,12 +122,12 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		unix.Close(fd)
 		return nil, opErr("create", desc, err)
 	}
-	m, err := mapFD(fd, desc, semSize, func() error { return os.Remove(path) }, false)
+	m, err := mapFD(fd, desc, semNative.size, func() error { return os.Remove(path) }, false)
 	if err != nil {
 		os.Remove(path)
 		return nil, err
 	}
-	return &Semaphore{m: m, owned: true, data: (*uint64)(unsafe.Pointer(&m.Bytes()[0])), desc: desc}, nil
+	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
 }
 
 // OpenSemaphore opens the existing named semaphore name, made by this
@@ -150,11 +147,11 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Len() != semSize {
+	if m.Len() != semNative.size {
 		m.Close()
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d: not a semaphore", ErrMappingSize, m.Len(), semSize)}
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d here: not a semaphore (or one made by a program of another word size)", ErrMappingSize, m.Len(), semNative.size)}
 	}
-	return &Semaphore{m: m, owned: true, data: (*uint64)(unsafe.Pointer(&m.Bytes()[0])), desc: desc}, nil
+	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
 }
 
 // RemoveSemaphore removes the named semaphore name (sem_unlink).
@@ -168,8 +165,9 @@ func RemoveSemaphore(name string) error {
 
 // InitSemaphore makes an unnamed semaphore with the given value at offset
 // in m, as sem_init(sem, 1, value) does in shared memory, and returns it.
-// The 32 bytes at offset (8-byte aligned) hold it; every process that maps
-// m reaches it with [SemaphoreAt].
+// The 32 bytes at offset (8-byte aligned) hold it (16 bytes on 32-bit
+// Linux, whose sem_t is that size); every process that maps m reaches it
+// with [SemaphoreAt].
 func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 	s, err := SemaphoreAt(m, offset)
 	if err != nil {
@@ -179,8 +177,7 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 		return nil, &ipcchan.OpError{Op: "init", Endpoint: s.desc, Err: fmt.Errorf("%w: initial value %d", ErrSemOverflow, value)}
 	}
 	err = m.access(func() error {
-		atomic.StoreUint64(s.data, uint64(value))
-		*(*uint32)(unsafe.Pointer(uintptr(unsafe.Pointer(s.data)) + 8)) = semShared
+		s.init(value)
 		return nil
 	})
 	if err != nil {
@@ -196,14 +193,11 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 // wrapping os.ErrClosed within a millisecond, and m's Close waits for it).
 func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	desc := fmt.Sprintf("semaphore at %d in %s", offset, m)
-	if offset < 0 || offset%8 != 0 || offset+semSize > m.Len() {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: 32 bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, offset, m.Len())}
+	if offset < 0 || offset%8 != 0 || offset+semNative.size > m.Len() {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, m.Len())}
 	}
-	return &Semaphore{m: m, data: (*uint64)(unsafe.Pointer(&m.Bytes()[offset])), desc: desc}, nil
+	return &Semaphore{m: m, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc}, nil
 }
-
-// value returns the futex word: the low half of data (little-endian).
-func (s *Semaphore) value() *uint32 { return (*uint32)(unsafe.Pointer(s.data)) }
 
 // use marks a call touching the memory; it fails after Close. done ends
 // it. A named semaphore's Close waits for the calls to end before it
@@ -254,12 +248,15 @@ func (s *Semaphore) guarded(op string, f func() error) error {
 
 // tryTake takes n if the value allows it now.
 func (s *Semaphore) tryTake(n int64) bool {
+	if !semNative.wide {
+		return s.tryTake32(n)
+	}
 	for {
-		d := atomic.LoadUint64(s.data)
+		d := atomic.LoadUint64(s.data())
 		if int64(uint32(d)) < n {
 			return false
 		}
-		if atomic.CompareAndSwapUint64(s.data, d, d-uint64(n)) {
+		if atomic.CompareAndSwapUint64(s.data(), d, d-uint64(n)) {
 			return true
 		}
 	}
@@ -324,10 +321,13 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 			return nil
 		}
 	}
+	if !semNative.wide {
+		return s.sleep32(ctx, n)
+	}
 	// Sleep as glibc's sem_wait does: counted among the waiters, so that
 	// every sem_post (ours or C's) wakes us.
-	atomic.AddUint64(s.data, semWaiterOne)
-	defer atomic.AddUint64(s.data, ^uint64(semWaiterOne-1))
+	atomic.AddUint64(s.data(), semWaiterOne)
+	defer atomic.AddUint64(s.data(), ^uint64(semWaiterOne-1))
 	timeout := unix.NsecToTimespec(int64(semPollSlice))
 	for {
 		if s.tryTake(n) {
@@ -336,19 +336,29 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v := atomic.LoadUint32(s.value())
+		v := atomic.LoadUint32(s.futex())
 		if int64(v) >= n {
 			continue
 		}
-		if sys.FutexWait(s.value(), v, &timeout) == unix.EFAULT {
-			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: s.m.broke("a futex wait (EFAULT)")}
-		}
-		if s.calls.closed() || s.m.uses.closed() {
-			// This Semaphore, or the mapping it lives in, is closing,
-			// and waits for this call to let go of the memory.
-			return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
+		if err := s.wait(v, &timeout); err != nil {
+			return err
 		}
 	}
+}
+
+// wait sleeps on the futex word while it holds v, for at most timeout,
+// and returns the error that ends the Acquire: the memory broke, or the
+// Semaphore or its mapping is closing.
+func (s *Semaphore) wait(v uint32, timeout *unix.Timespec) error {
+	if sys.FutexWait(s.futex(), v, timeout) == unix.EFAULT {
+		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: s.m.broke("a futex wait (EFAULT)")}
+	}
+	if s.calls.closed() || s.m.uses.closed() {
+		// This Semaphore, or the mapping it lives in, is closing, and
+		// waits for this call to let go of the memory.
+		return &ipcchan.OpError{Op: "acquire", Endpoint: s.desc, Err: os.ErrClosed}
+	}
+	return nil
 }
 
 // Release adds n tokens and wakes waiters, as sem_post does n times. Like
@@ -386,14 +396,17 @@ func (s *Semaphore) post(n int64) error {
 
 // add adds n tokens and wakes the sleepers.
 func (s *Semaphore) add(n int64) error {
+	if !semNative.wide {
+		return s.add32(n)
+	}
 	for {
-		d := atomic.LoadUint64(s.data)
+		d := atomic.LoadUint64(s.data())
 		if int64(uint32(d))+n > semValueMax {
 			return &ipcchan.OpError{Op: "release", Endpoint: s.desc, Err: fmt.Errorf("%w: %d + %d", ErrSemOverflow, uint32(d), n)}
 		}
-		if atomic.CompareAndSwapUint64(s.data, d, d+uint64(n)) {
+		if atomic.CompareAndSwapUint64(s.data(), d, d+uint64(n)) {
 			if d>>semWaiterShift != 0 {
-				sys.FutexWake(s.value(), 1<<30)
+				sys.FutexWake(s.futex(), 1<<30)
 			}
 			return nil
 		}
@@ -407,11 +420,11 @@ func (s *Semaphore) Value() int {
 		return -1
 	}
 	defer s.done()
-	var d uint64
-	if s.access("value", func() error { d = atomic.LoadUint64(s.data); return nil }) != nil {
+	var v uint32
+	if s.access("value", func() error { v = s.load(); return nil }) != nil {
 		return -1
 	}
-	return int(uint32(d))
+	return int(v)
 }
 
 // made reports whether a constructor made s.

@@ -3,7 +3,6 @@ package endpoints
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -155,7 +154,7 @@ func (q *SysVQueue) Stats() (SysVStats, error) {
 	return SysVStats{
 		Messages: int(ds.Qnum), Bytes: int(ds.Cbytes), MaxBytes: int(ds.Qbytes),
 		LastSenderPID: int(ds.Lspid), LastReceiverPID: int(ds.Lrpid),
-		Mode: ds.Perm.Mode & 0o777, UID: int(ds.Perm.Uid), GID: int(ds.Perm.Gid),
+		Mode: uint32(ds.Perm.Mode) & 0o777, UID: int(ds.Perm.Uid), GID: int(ds.Perm.Gid),
 	}, nil
 }
 
@@ -168,13 +167,13 @@ func (q *SysVQueue) Peek(index int, buf []byte) (typ int64, n int, err error) {
 	if !q.isMade() {
 		return 0, 0, q.notMade("peek")
 	}
-	b := make([]byte, 8+len(buf))
+	b := make([]byte, sys.MtypeSize+len(buf))
 	n, err = sys.Msgrcv(q.id, b, int64(index), sys.MSG_COPY|unix.IPC_NOWAIT)
 	if err != nil {
 		return 0, 0, &ipcchan.OpError{Op: "peek", Endpoint: q.String(), Err: removedErr(err)}
 	}
-	copy(buf, b[8:8+n])
-	return int64(binary.NativeEndian.Uint64(b)), n, nil
+	copy(buf, b[sys.MtypeSize:sys.MtypeSize+n])
+	return sys.Mtype(b), n, nil
 }
 
 // MsgSelect says which messages a SysV receiver takes, as msgrcv(2)'s
@@ -248,6 +247,9 @@ func SysVReceiver[T any](q *SysVQueue, sel MsgSelect, opts ...ipcchan.Option) (*
 	if !q.isMade() {
 		return nil, q.notMade("open")
 	}
+	if err := mtypeRange(sel.Type); err != nil {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: err}
+	}
 	if sel.Type > math.MaxUint32 && !sel.Except {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: q.String(), Err: fmt.Errorf("%w: MsgSelect.Type %d: a typed Receiver reports types up to %d; receive this type with SysVQueue.Receive",
 			ErrMsgType, sel.Type, uint32(math.MaxUint32))}
@@ -312,7 +314,7 @@ func (t *sysvTransport) MaxMsgSize() int { return t.maxText }
 
 func (t *sysvTransport) recv(flags int) error {
 	if t.buf == nil {
-		t.buf = make([]byte, 8+t.maxText)
+		t.buf = make([]byte, sys.MtypeSize+t.maxText)
 	}
 	typ := t.sel.Type
 	if t.sel.Except {
@@ -360,8 +362,8 @@ func (t *sysvTransport) take(ctx context.Context, block bool) (rawMsg, error) {
 	default:
 		return rawMsg{}, queueErr(err)
 	}
-	typ := binary.NativeEndian.Uint64(t.buf)
-	m := rawMsg{body: t.buf[8 : 8+t.n]}
+	typ := uint64(sys.Mtype(t.buf)) // > 0: msgsnd refuses other types
+	m := rawMsg{body: t.buf[sys.MtypeSize : sys.MtypeSize+t.n]}
 	if !t.raw {
 		var eos bool
 		if m.body, eos = queueBody(m.body); eos {
@@ -375,6 +377,15 @@ func (t *sysvTransport) take(ctx context.Context, block bool) (rawMsg, error) {
 	}
 	m.tag = uint32(typ)
 	return m, nil
+}
+
+// mtypeRange refuses a message type (or a selection, negative) a C long
+// cannot hold: one beyond ±(2^31-1) on 32-bit Linux.
+func mtypeRange(typ int64) error {
+	if typ > sys.MaxMtype || typ < -sys.MaxMtype {
+		return fmt.Errorf("%w: type %d: SysV message types are C longs, at most %d on this %d-bit system", ErrMsgType, typ, int64(sys.MaxMtype), 8*sys.MtypeSize)
+	}
+	return nil
 }
 
 func queueErr(err error) error {
@@ -392,12 +403,13 @@ func removedErr(err error) error {
 	return err
 }
 
-// checkTag refuses type 0: SysV message types start at 1.
+// checkTag refuses type 0 (SysV message types start at 1) and a type
+// beyond this system's C long.
 func (t *sysvTransport) checkTag(typ uint32) error {
 	if typ == 0 {
 		return fmt.Errorf("%w: SysV message types start at 1", ErrReservedTag)
 	}
-	return nil
+	return mtypeRange(int64(typ))
 }
 
 // frame lays out a message as msgsnd wants it: the type, then the text.
@@ -408,7 +420,7 @@ func (t *sysvTransport) frame(typ uint32, msg []byte) error {
 	if len(msg) > t.maxText {
 		return fmt.Errorf("%w: %d bytes, msgmax is %d", ipcchan.ErrMessageTooLarge, len(msg), t.maxText)
 	}
-	t.out = binary.NativeEndian.AppendUint64(t.out[:0], uint64(typ))
+	t.out = sys.AppendMtype(t.out[:0], int64(typ))
 	if t.raw {
 		t.out = append(t.out, msg...)
 		return nil
@@ -465,7 +477,7 @@ func (t *sysvTransport) Close() error {
 		t.wr.Close()
 		t.sends.wait()
 		if t.sending && !t.raw && !t.handedOff.Load() && t.wr.Failure() == nil {
-			marker := binary.NativeEndian.AppendUint64(nil, uint64(t.tag))
+			marker := sys.AppendMtype(nil, int64(t.tag))
 			marker = append(marker, queueEOS...)
 			t.closeErr = postEOS(t.linger, func() error {
 				err := sys.Msgsnd(t.q.id, marker, unix.IPC_NOWAIT)

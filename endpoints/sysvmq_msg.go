@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -33,6 +32,9 @@ func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
 	if typ < 1 {
 		return &ipcchan.OpError{Op: "send", Endpoint: q.String(), Err: fmt.Errorf("%w: message type %d: SysV message types start at 1", ErrReservedTag, typ)}
 	}
+	if err := mtypeRange(typ); err != nil {
+		return &ipcchan.OpError{Op: "send", Endpoint: q.String(), Err: err}
+	}
 	if max := q.maxText(); len(text) > max {
 		return &ipcchan.OpError{Op: "send", Endpoint: q.String(), Err: fmt.Errorf("%w: %d bytes, msgmax is %d (raise kernel.msgmax)", ipcchan.ErrMessageTooLarge, len(text), max)}
 	}
@@ -41,7 +43,7 @@ func (q *SysVQueue) Send(ctx context.Context, typ int64, text []byte) error {
 	}
 	c := getSysVCall(q.id)
 	defer putSysVCall(c)
-	c.buf = binary.NativeEndian.AppendUint64(c.buf[:0], uint64(typ))
+	c.buf = sys.AppendMtype(c.buf[:0], typ)
 	c.buf = append(c.buf, text...)
 	if err := poller.Do(ctx, c.b, (*sysvCall).trySend, (*sysvCall).blockSend, c); err != nil {
 		return transport.WrapError("send", q.String(), queueErr(err))
@@ -68,6 +70,9 @@ func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
+	if err := mtypeRange(sel.Type); err != nil {
+		return 0, 0, &ipcchan.OpError{Op: "recv", Endpoint: q.String(), Err: err}
+	}
 	c := getSysVCall(q.id)
 	defer putSysVCall(c)
 	c.typ, c.flags = sel.Type, 0
@@ -77,10 +82,10 @@ func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ
 	if sel.Truncate {
 		c.flags |= sys.MSG_NOERROR
 	}
-	if cap(c.buf) < 8+len(buf) {
-		c.buf = make([]byte, 8+len(buf))
+	if cap(c.buf) < sys.MtypeSize+len(buf) {
+		c.buf = make([]byte, sys.MtypeSize+len(buf))
 	}
-	c.buf = c.buf[:8+len(buf)]
+	c.buf = c.buf[:sys.MtypeSize+len(buf)]
 	switch err := poller.Do(ctx, c.b, (*sysvCall).tryRecv, (*sysvCall).blockRecv, c); {
 	case err == nil:
 	case err == unix.E2BIG:
@@ -88,7 +93,7 @@ func (q *SysVQueue) Receive(ctx context.Context, sel MsgSelect, buf []byte) (typ
 	default:
 		return 0, 0, transport.WrapError("recv", q.String(), queueErr(err))
 	}
-	return int64(binary.NativeEndian.Uint64(c.buf)), copy(buf, c.buf[8:8+c.n]), nil
+	return sys.Mtype(c.buf), copy(buf, c.buf[sys.MtypeSize:sys.MtypeSize+c.n]), nil
 }
 
 // maxText returns the system's msgmax, read once.

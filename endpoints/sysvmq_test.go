@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
@@ -269,10 +270,15 @@ func TestSysVQueueSendReceive(t *testing.T) {
 		t.Fatalf("Receive on an empty queue past its deadline: %v", err)
 	}
 
+	// A C long: 64 bits, or 32 on 32-bit Linux.
+	maxType, wide := int64(sys.MaxMtype), int64(1<<40)
+	if sys.MtypeSize == 4 {
+		wide = 1 << 20
+	}
 	for _, m := range []struct {
 		typ  int64
 		text string
-	}{{5, queueMarker}, {math.MaxInt64, queueEscape + "x"}, {6, "0123456789"}, {1 << 40, ""}} {
+	}{{5, queueMarker}, {maxType, queueEscape + "x"}, {6, "0123456789"}, {wide, ""}} {
 		if err := q.Send(ctx, m.typ, []byte(m.text)); err != nil {
 			t.Fatal(err)
 		}
@@ -280,8 +286,8 @@ func TestSysVQueueSendReceive(t *testing.T) {
 	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 5}, buf); err != nil || typ != 5 || string(buf[:n]) != queueMarker {
 		t.Fatalf("the marker's bytes: type %d, %q, %v", typ, buf[:n], err)
 	}
-	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6, Except: true}, buf); err != nil || typ != math.MaxInt64 || string(buf[:n]) != queueEscape+"x" {
-		t.Fatalf("type 2^63-1: type %d, %q, %v", typ, buf[:n], err)
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6, Except: true}, buf); err != nil || typ != maxType || string(buf[:n]) != queueEscape+"x" {
+		t.Fatalf("type %d, the largest long: type %d, %q, %v", maxType, typ, buf[:n], err)
 	}
 	if _, _, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6}, buf[:4]); !errors.Is(err, ipcchan.ErrFrameTooLarge) {
 		t.Fatalf("10 bytes into 4: %v, want ErrFrameTooLarge", err)
@@ -289,8 +295,17 @@ func TestSysVQueueSendReceive(t *testing.T) {
 	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: 6, Truncate: true}, buf[:4]); err != nil || typ != 6 || string(buf[:n]) != "0123" {
 		t.Fatalf("the same, truncated: type %d, %q, %v (it should have stayed queued)", typ, buf[:n], err)
 	}
-	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: -(1 << 41)}, buf); err != nil || typ != 1<<40 || n != 0 {
-		t.Fatalf("lowest type up to 2^41: type %d, %d bytes, %v", typ, n, err)
+	if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: -2 * wide}, buf); err != nil || typ != wide || n != 0 {
+		t.Fatalf("lowest type up to %d: type %d, %d bytes, %v", 2*wide, typ, n, err)
+	}
+	if sys.MtypeSize == 4 {
+		// Types a 32-bit long cannot hold are refused, not cut.
+		if err := q.Send(ctx, 1<<31, nil); !errors.Is(err, endpoints.ErrMsgType) {
+			t.Errorf("type 2^31 on 32-bit: %v, want ErrMsgType", err)
+		}
+		if _, _, err := q.Receive(ctx, endpoints.MsgSelect{Type: -(1 << 32)}, buf); !errors.Is(err, endpoints.ErrMsgType) {
+			t.Errorf("selecting types up to 2^32 on 32-bit: %v, want ErrMsgType", err)
+		}
 	}
 
 	for _, typ := range []int64{0, -1, math.MinInt64} {
@@ -359,7 +374,8 @@ func TestSysVMQMarkerCarriesSenderType(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
-	tx, err := endpoints.SysVSender[string](q, ipcchan.WithTag(math.MaxUint32))
+	maxTag := min(int64(math.MaxUint32), int64(sys.MaxMtype)) // a C long's on 32-bit Linux
+	tx, err := endpoints.SysVSender[string](q, ipcchan.WithTag(uint32(maxTag)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,8 +387,8 @@ func TestSysVMQMarkerCarriesSenderType(t *testing.T) {
 	}
 	buf := make([]byte, 64)
 	for _, want := range []string{"v", queueMarker} {
-		if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: math.MaxUint32}, buf); err != nil || typ != math.MaxUint32 || string(buf[:n]) != want {
-			t.Fatalf("type %d, %q, %v; want type %d, %q", typ, buf[:n], err, uint32(math.MaxUint32), want)
+		if typ, n, err := q.Receive(ctx, endpoints.MsgSelect{Type: maxTag}, buf); err != nil || typ != maxTag || string(buf[:n]) != want {
+			t.Fatalf("type %d, %q, %v; want type %d, %q", typ, buf[:n], err, maxTag, want)
 		}
 	}
 }
@@ -385,7 +401,8 @@ func TestInheritSysVSenderRefusesLongType(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := strconv.Itoa(q.ID())
-	t.Setenv(endpoints.EnvFiles, "long=sysvmq:"+id+":4294967297:,negative=sysvmq:"+id+":-3:,max=sysvmq:"+id+":4294967295:")
+	maxTag := min(int64(math.MaxUint32), int64(sys.MaxMtype)) // a C long's on 32-bit Linux
+	t.Setenv(endpoints.EnvFiles, "long=sysvmq:"+id+":4294967297:,negative=sysvmq:"+id+":-3:,max=sysvmq:"+id+":"+strconv.FormatInt(maxTag, 10)+":")
 	for _, name := range []string{"long", "negative"} {
 		if tx, err := endpoints.InheritSender[string](name); !errors.Is(err, endpoints.ErrMsgType) {
 			if err == nil {
@@ -403,7 +420,7 @@ func TestInheritSysVSenderRefusesLongType(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 8)
-	if typ, n, err := q.Receive(testCtx(t), endpoints.MsgSelect{}, buf); err != nil || typ != math.MaxUint32 || string(buf[:n]) != "v" {
+	if typ, n, err := q.Receive(testCtx(t), endpoints.MsgSelect{}, buf); err != nil || typ != maxTag || string(buf[:n]) != "v" {
 		t.Fatalf("type %d, %q, %v", typ, buf[:n], err)
 	}
 }

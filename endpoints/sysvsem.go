@@ -292,7 +292,7 @@ func (s *SemSet) Stats(num int) (SemStats, error) {
 	var ds sys.SemidDs
 	err := sys.SemctlStat(s.id, &ds)
 	if err == nil {
-		st.Mode = ds.Perm.Mode & 0o777
+		st.Mode = uint32(ds.Perm.Mode) & 0o777
 		st.Value, err = sys.Semctl(s.id, num, sys.GETVAL, 0)
 	}
 	if err == nil {

@@ -74,7 +74,7 @@ func (u *unixPath) bind(fd, typ int, perm os.FileMode) error {
 	if err := unix.Lstat(u.path, &st); err != nil {
 		return err
 	}
-	u.dev, u.ino = st.Dev, st.Ino
+	u.dev, u.ino = uint64(st.Dev), st.Ino
 	return nil
 }
 
@@ -192,7 +192,7 @@ func lockFile(path string) (*os.File, error) {
 func (u *unixPath) Close() error {
 	var st unix.Stat_t
 	var err error
-	if unix.Lstat(u.path, &st) == nil && st.Dev == u.dev && st.Ino == u.ino {
+	if unix.Lstat(u.path, &st) == nil && uint64(st.Dev) == u.dev && st.Ino == u.ino {
 		err = unix.Unlink(u.path)
 	}
 	u.unlock()

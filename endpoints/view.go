@@ -26,7 +26,9 @@ type View[T any] struct {
 // ViewOf returns a view of the T at offset in m. T must be a fixed-size
 // value without pointers — numbers, bools, arrays and structs of them — so
 // that its bytes mean the same in every process; offset must be aligned
-// for T and the value must fit in the mapping.
+// for T and the value must fit in the mapping. On 32-bit Linux Go aligns
+// 64-bit integers to 4 bytes only, while sync/atomic's 64-bit functions
+// need 8: put a value you update with them at a multiple of 8.
 func ViewOf[T any](m *Mapping, offset int) (*View[T], error) {
 	t := reflect.TypeFor[T]()
 	desc := m.String()

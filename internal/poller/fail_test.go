@@ -127,8 +127,7 @@ func TestBlockingDeliversAndCloses(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- do(context.Background(), b, try, block) }()
 	time.Sleep(10 * time.Millisecond)
-	msg := make([]byte, 9)
-	msg[0] = 1
+	msg := append(sys.AppendMtype(nil, 1), 0)
 	if err := sys.Msgsnd(id, msg, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sys
 
 import (
@@ -8,12 +10,14 @@ import (
 
 // MqAttr is struct mq_attr: a POSIX message queue's flags (O_NONBLOCK),
 // capacity in messages, largest message in bytes, and messages queued now.
+// Its fields are C longs (a Go int on every Linux architecture): 4 bytes
+// on 32-bit Linux.
 type MqAttr struct {
-	Flags   int64
-	Maxmsg  int64
-	Msgsize int64
-	Curmsgs int64
-	_       [4]int64
+	Flags   int
+	Maxmsg  int
+	Msgsize int
+	Curmsgs int
+	_       [4]int
 }
 
 // MqPrioMax bounds message priorities: they run from 0 to MqPrioMax-1.
@@ -84,11 +88,13 @@ func MqGetsetattr(mqd int, attr, old *MqAttr) error {
 
 // Sigevent is struct sigevent in the forms mq_notify uses: no
 // notification (SIGEV_NONE), or a signal (SIGEV_SIGNAL) with a value.
+// It is 64 bytes on every architecture (SIGEV_MAX_SIZE); the value is a
+// pointer, so the padding is 4 bytes longer on 32-bit Linux.
 type Sigevent struct {
 	Value  uintptr // sigev_value
 	Signo  int32
 	Notify int32
-	_      [48]byte // the union the kernel ignores for these forms
+	_      [64 - 8 - unsafe.Sizeof(uintptr(0))]byte // the union the kernel ignores for these forms
 }
 
 // Notification kinds of Sigevent.Notify.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sys
 
 import (
@@ -52,8 +54,10 @@ func TestMqRoundTrip(t *testing.T) {
 	if _, _, err := MqTimedreceive(fd, buf, nil); err != unix.EAGAIN {
 		t.Fatalf("receive from an empty queue: %v", err)
 	}
-	if unsafe.Sizeof(MqAttr{}) != 64 || unsafe.Sizeof(Sigevent{}) != 64 {
-		t.Fatalf("struct sizes %d, %d; want 64, 64", unsafe.Sizeof(MqAttr{}), unsafe.Sizeof(Sigevent{}))
+	// struct mq_attr is eight C longs; struct sigevent is 64 bytes
+	// (SIGEV_MAX_SIZE) on every architecture.
+	if long := unsafe.Sizeof(int(0)); unsafe.Sizeof(MqAttr{}) != 8*long || unsafe.Sizeof(Sigevent{}) != 64 {
+		t.Fatalf("struct sizes %d, %d; want %d, 64", unsafe.Sizeof(MqAttr{}), unsafe.Sizeof(Sigevent{}), 8*long)
 	}
 }
 
@@ -63,13 +67,8 @@ func TestMsgQueue(t *testing.T) {
 		t.Skipf("SysV message queues unavailable: %v", err)
 	}
 	defer MsgctlRmid(id)
-	if unsafe.Sizeof(MsqidDs{}) != 120 {
-		t.Fatalf("sizeof msqid64_ds = %d, want 120", unsafe.Sizeof(MsqidDs{}))
-	}
 	send := func(typ int64, text string) {
-		b := make([]byte, 8+len(text))
-		*(*int64)(unsafe.Pointer(&b[0])) = typ
-		copy(b[8:], text)
+		b := append(AppendMtype(nil, typ), text...)
 		if err := Msgsnd(id, b, unix.IPC_NOWAIT); err != nil {
 			t.Fatal(err)
 		}
@@ -79,16 +78,16 @@ func TestMsgQueue(t *testing.T) {
 	send(3, "c1")
 	send(2, "b2")
 	var ds MsqidDs
-	if err := MsgctlStat(id, &ds); err != nil || ds.Qnum != 4 || ds.Cbytes != 8 || ds.Lspid != int32(os.Getpid()) || ds.Perm.Mode&0o777 != 0o600 {
+	if err := MsgctlStat(id, &ds); err != nil || ds.Qnum != 4 || ds.Cbytes != 8 || ds.Lspid != int32(os.Getpid()) || ds.Perm.Mode&0o777 != 0o600 || ds.Perm.Uid != uint32(os.Getuid()) || ds.Qbytes == 0 {
 		t.Fatalf("stat: %+v, %v", ds, err)
 	}
-	buf := make([]byte, 8+16)
+	buf := make([]byte, MtypeSize+16)
 	recv := func(typ int64, flags int) (int64, string, error) {
 		n, err := Msgrcv(id, buf, typ, flags|unix.IPC_NOWAIT)
 		if err != nil {
 			return 0, "", err
 		}
-		return *(*int64)(unsafe.Pointer(&buf[0])), string(buf[8 : 8+n]), nil
+		return Mtype(buf), string(buf[MtypeSize : MtypeSize+n]), nil
 	}
 	check := func(typ int64, flags int, wantType int64, wantText string) {
 		t.Helper()

@@ -1,6 +1,9 @@
+//go:build linux
+
 package sys
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,26 +30,24 @@ const (
 	SETALL  = 17
 )
 
-// SemidDs is struct semid64_ds, what semctl(IPC_STAT) reports.
-type SemidDs struct {
-	Perm  unix.SysvIpcPerm
-	Otime int64 // last semop
-	_     uint64
-	Ctime int64 // last change
-	_     uint64
-	Nsems uint64
-	_     [2]uint64
+// ipc64 is IPC_64, the flag that asks the old semctl/msgctl/shmctl entry
+// points for the 64-bit structure layouts (see ctlCmd).
+const ipc64 = 0x100
+
+// SemunInt returns the union semun holding the integer v (SETVAL's
+// argument) as a machine word of wordSize bytes in byte order order. The
+// union's int is at its start, so on a 64-bit big-endian machine it is
+// the word's high half: the kernel's semctl takes arg >> 32 there.
+func SemunInt(v int32, wordSize int, order binary.ByteOrder) uint64 {
+	if wordSize == 8 && order == binary.BigEndian {
+		return uint64(uint32(v)) << 32
+	}
+	return uint64(uint32(v))
 }
 
 // Semget is the semget system call: the identifier of the set of nsems
 // counters with key, created if flags has IPC_CREAT.
-func Semget(key Key, nsems, flags int) (int, error) {
-	id, _, errno := unix.Syscall(unix.SYS_SEMGET, uintptr(key), uintptr(nsems), uintptr(flags))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(id), nil
-}
+func Semget(key Key, nsems, flags int) (int, error) { return semget(key, nsems, flags) }
 
 // Semop is the semop system call: it applies every operation of ops
 // atomically, waiting (unless IPC_NOWAIT: EAGAIN) until all can be.
@@ -56,28 +57,25 @@ func Semop(id int, ops []Sembuf) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	_, _, errno := unix.Syscall(unix.SYS_SEMOP, uintptr(id), uintptr(unsafe.Pointer(&ops[0])), uintptr(len(ops)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	return semop(id, unsafe.Pointer(&ops[0]), len(ops))
 }
 
 // Semctl is the semctl system call for commands whose argument is an
 // integer (or none): GETVAL, SETVAL, GETNCNT, GETPID, IPC_RMID.
 func Semctl(id, num, cmd, arg int) (int, error) {
-	r, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), uintptr(num), uintptr(cmd), uintptr(arg), 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
+	return semctl(id, num, cmd, uintptr(SemunInt(int32(arg), int(unsafe.Sizeof(uintptr(0))), nativeOrder())))
 }
 
 // SemctlStat is semctl(IPC_STAT).
 func SemctlStat(id int, ds *SemidDs) error {
-	_, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, unix.IPC_STAT, uintptr(unsafe.Pointer(ds)), 0, 0)
-	if errno != 0 {
-		return errno
+	return semctlPtr(id, 0, unix.IPC_STAT, unsafe.Pointer(ds))
+}
+
+// nativeOrder returns binary.LittleEndian or binary.BigEndian, whichever
+// this machine uses (binary.NativeEndian is neither value).
+func nativeOrder() binary.ByteOrder {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+		return binary.LittleEndian
 	}
-	return nil
+	return binary.BigEndian
 }

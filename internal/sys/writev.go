@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package sys holds the system call wrappers that golang.org/x/sys/unix
 // lacks or that must not allocate.
 package sys
