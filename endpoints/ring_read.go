@@ -40,11 +40,19 @@ func (r *ringEnd) recv(ctx context.Context, block bool, deliver func(uint32, []b
 // take finds the next record (see msgSource); it stays in the ring until
 // hand or drop frees it.
 func (r *ringEnd) take(ctx context.Context, block bool) (rawMsg, error) {
-	var err error
-	if block {
+	var err error = unix.EAGAIN
+	if !r.guard {
+		// A record there, the common case: no wait or fault guard to set up.
+		err = r.tryRead()
+	}
+	switch {
+	case err != unix.EAGAIN:
+	case block:
 		err = ringDo(ctx, r, (*ringEnd).tryRead, (*ringEnd).blockRead, r)
-	} else if err = ringTry(r, (*ringEnd).tryRead, r); err == ipcchan.ErrWouldBlock {
-		err = unix.EAGAIN
+	default:
+		if err = ringTry(r, (*ringEnd).tryRead, r); err == ipcchan.ErrWouldBlock {
+			err = unix.EAGAIN
+		}
 	}
 	if err != nil {
 		return rawMsg{}, err

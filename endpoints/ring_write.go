@@ -212,10 +212,16 @@ func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
 		return os.ErrClosed
 	}
 	defer r.leave()
-	var err error
-	if block {
+	var err error = unix.EAGAIN
+	if !r.guard {
+		// Room now, the common case: no wait or fault guard to set up.
+		err = tryWrite(w)
+	}
+	switch {
+	case err != unix.EAGAIN:
+	case block:
 		err = ringDo(ctx, r, tryWrite, blockWrite, w)
-	} else {
+	default:
 		err = ringTry(r, tryWrite, w)
 	}
 	if f, ok := err.(*fillError); ok {

@@ -248,7 +248,7 @@ func (s *Semaphore) guarded(op string, f func() error) error {
 
 // tryTake takes n if the value allows it now.
 func (s *Semaphore) tryTake(n int64) bool {
-	if !semNative.wide {
+	if !semWide {
 		return s.tryTake32(n)
 	}
 	for {
@@ -321,7 +321,7 @@ func (s *Semaphore) acquire(ctx context.Context, n int64) error {
 			return nil
 		}
 	}
-	if !semNative.wide {
+	if !semWide {
 		return s.sleep32(ctx, n)
 	}
 	// Sleep as glibc's sem_wait does: counted among the waiters, so that
@@ -396,7 +396,7 @@ func (s *Semaphore) post(n int64) error {
 
 // add adds n tokens and wakes the sleepers.
 func (s *Semaphore) add(n int64) error {
-	if !semNative.wide {
+	if !semWide {
 		return s.add32(n)
 	}
 	for {

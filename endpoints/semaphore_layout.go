@@ -52,6 +52,10 @@ func semLayoutFor(wordSize int, order binary.ByteOrder) semLayout {
 	return semLayout{size: 16, privateOff: 4, nwaitersOff: 12, order: order}
 }
 
+// semWide is semNative.wide as a constant, for the hot paths to branch on
+// at compile time.
+const semWide = unsafe.Sizeof(uintptr(0)) == 8
+
 // semNative is this machine's sem_t.
 var semNative = semLayoutFor(int(unsafe.Sizeof(uintptr(0))), nativeOrder())
 

@@ -32,9 +32,10 @@ type Receiver[T any] struct {
 
 	ahead aheadQueue[T] // values read ahead by Chan, handed to the next receive
 
-	closeOnce sync.Once
-	closed    chan struct{}
-	closeErr  error
+	closeOnce  sync.Once
+	closed     chan struct{}
+	closedFlag atomic.Bool // closed is closed: read on every receive
+	closeErr   error
 
 	selects selectWaiters // Selects waiting on this Receiver, told of every change
 
@@ -301,6 +302,7 @@ func (r *Receiver[T]) Close() error {
 	}
 	r.closeOnce.Do(func() {
 		r.peers.stop()
+		r.closedFlag.Store(true)
 		close(r.closed)
 		r.selects.changed()
 		r.closeErr = wrapError("close", r.t.String(), r.t.Close())
@@ -357,13 +359,6 @@ func (r *Receiver[T]) String() string {
 	return r.t.String()
 }
 
-func (r *Receiver[T]) isClosed() bool {
-	select {
-	case <-r.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (r *Receiver[T]) isClosed() bool { return r.closedFlag.Load() }
 
 func (r *Receiver[T]) wrap(err error) error { return wrapError("recv", r.t.String(), err) }

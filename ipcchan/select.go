@@ -17,6 +17,8 @@ type Case struct {
 }
 
 type selectCase interface {
+	// waiters returns the case's end's Selects.
+	waiters() *selectWaiters
 	// epoch returns the count of changes of the case's end (see
 	// selectWaiters), read before try.
 	epoch() uint64
@@ -48,7 +50,8 @@ type recvCase[T any] struct {
 	f func(T)
 }
 
-func (c *recvCase[T]) epoch() uint64 { return c.r.selects.epoch.Load() }
+func (c *recvCase[T]) waiters() *selectWaiters { return &c.r.selects }
+func (c *recvCase[T]) epoch() uint64           { return c.r.selects.epoch.Load() }
 
 func (c *recvCase[T]) try() (bool, error) {
 	v, poll, err := c.r.tryRecv()
@@ -85,7 +88,8 @@ type sendCase[T any] struct {
 	f func()
 }
 
-func (c *sendCase[T]) epoch() uint64 { return c.s.selects.epoch.Load() }
+func (c *sendCase[T]) waiters() *selectWaiters { return &c.s.selects }
+func (c *sendCase[T]) epoch() uint64           { return c.s.selects.epoch.Load() }
 
 func (c *sendCase[T]) try() (bool, error) {
 	err := c.s.trySend(c.v)
@@ -153,6 +157,18 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 	if ctx == nil {
 		return -1, &OpError{Op: "select", Err: errNilContext}
 	}
+	for _, cs := range cases {
+		if cs.c != nil {
+			cs.c.waiters().watch()
+		}
+	}
+	defer func() {
+		for _, cs := range cases {
+			if cs.c != nil {
+				cs.c.waiters().unwatch()
+			}
+		}
+	}()
 	var buf [8]uint64
 	epochs := buf[:0]
 	if len(cases) > len(buf) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipcchan/go/ipcchan/transport"
 
@@ -26,9 +27,10 @@ type Sender[T any] struct {
 	hello   []byte // the handshake's first frame, nil without a handshake
 	greeted bool   // the hello has been sent
 
-	closeOnce sync.Once
-	closed    chan struct{}
-	closeErr  error
+	closeOnce  sync.Once
+	closed     chan struct{}
+	closedFlag atomic.Bool // closed is closed: read on every send
+	closeErr   error
 
 	peers   peerWatches
 	selects selectWaiters // Selects waiting to send, told when the lock is let go and at Close
@@ -235,6 +237,7 @@ func (s *Sender[T]) Close() error {
 	}
 	s.closeOnce.Do(func() {
 		s.peers.stop()
+		s.closedFlag.Store(true)
 		close(s.closed)
 		s.closeErr = wrapError("close", s.t.String(), s.t.Close())
 		s.selects.changed()
@@ -285,14 +288,7 @@ func (s *Sender[T]) String() string {
 	return s.t.String()
 }
 
-func (s *Sender[T]) isClosed() bool {
-	select {
-	case <-s.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Sender[T]) isClosed() bool { return s.closedFlag.Load() }
 
 func (s *Sender[T]) wrap(err error) error { return s.wrapOp("send", err) }
 
