@@ -62,7 +62,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // isHelpFlag reports whether arg asks for help: -h, -help, --help.
-func isHelpFlag(arg string) bool { return slices.Contains([]string{"-h", "-help", "--h", "--help"}, arg) }
+func isHelpFlag(arg string) bool {
+	return slices.Contains([]string{"-h", "-help", "--h", "--help"}, arg)
+}
 
 // newFlags returns the flag set of command cmd: its errors go to stderr,
 // and parse turns -h into the command's help on stdout.
