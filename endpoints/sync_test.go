@@ -128,7 +128,12 @@ func init() {
 			}
 		}
 		os.Stdout.WriteString("held\n")
-		select {}
+		// Until killed. Not select {}: with nothing else to run, a build
+		// without cgo (CGO_ENABLED=0, no gcc) ends a blocked process as a
+		// deadlock, releasing what it holds.
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
 
