@@ -454,3 +454,40 @@ func TestCViewSurvivesShrinkingPeer(t *testing.T) {
 		})
 	}
 }
+
+// CView's Load and Store through the C layout, beside View's plain copy
+// of a type whose Go layout is its C layout.
+func BenchmarkCView(b *testing.B) {
+	m, err := endpoints.NewMemfd("cview-bench", 4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	cv, _ := endpoints.CViewOf[cvShared](m, 0)
+	plainC, _ := endpoints.CViewOf[cvPlain](m, 128)
+	plain, _ := endpoints.ViewOf[cvPlain](m, 128)
+	b.Run("CView-char8/Store", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cv.Store(cvGo)
+		}
+	})
+	b.Run("CView-char8/Load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cv.Load()
+		}
+	})
+	b.Run("CView-plain/Load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			plainC.Load()
+		}
+	})
+	b.Run("View-plain/Load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			plain.Load()
+		}
+	})
+}
