@@ -44,7 +44,7 @@
 //     ([CreateFileMapping]), POSIX shm ([CreateShm]) or a SysV segment
 //     ([CreateSysVShm]); mapfault.go: the guard that turns a peer's
 //     truncation into [ErrCorrupt] instead of SIGBUS; view.go: [View], typed
-//     access;
+//     access; cview.go: [CView], a C struct in the C-layout codec's layout;
 //   - semaphore.go: [Semaphore], glibc's sem_t in pure Go; sysvsem.go:
 //     [SemSet], System V semaphores with undo; filelock.go: [FileLock];
 //     tokens.go: each of them as a channel of tokens.

@@ -128,11 +128,12 @@ func init() {
 			}
 		}
 		os.Stdout.WriteString("held\n")
-		// Wait to be killed. Not select {}: with no other goroutine the
-		// runtime calls that a deadlock and exits, releasing what the
-		// test needs held (seen on 386).
-		time.Sleep(time.Hour)
-		return nil
+		// Until killed. Not select {}: with nothing else to run, a build
+		// without cgo (CGO_ENABLED=0, no gcc) ends a blocked process as a
+		// deadlock, releasing what it holds.
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -19,11 +18,10 @@ import (
 // program in another language implements — and prints the description,
 // the fingerprint and, with -codec, the hello.
 func fingerprint(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ipcchan fingerprint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("fingerprint", stderr)
 	codecName := fs.String("codec", "", "the codec's name (bytes, string, binary-le, binary-be, cstruct, ctext, json, gob, binary-marshaler): print the hello too")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if status := parse(fs, "fingerprint", args, stdout, stderr); status >= 0 {
+		return status
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "usage: ipcchan fingerprint [-codec NAME] 'struct{ ID uint32; Temp float64 }'")
