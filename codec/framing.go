@@ -163,17 +163,20 @@ type ReadFraming interface {
 // What this can promise is what the kernel promises, no more:
 //
 //   - On a pipe or FIFO a write of at most PIPE_BUF (4096) bytes is atomic:
-//     a record of up to 4096 bytes is never torn nor interleaved with
-//     another writer's. But a read takes whatever is in the pipe, up to
-//     size bytes: if two writes are waiting when the reader reads, both
-//     come as ONE record (the classic C reader has the same flaw). "One
-//     read, one message" holds only while each writer waits for the
-//     reader between its writes — it writes one record per open and
-//     several writers do not write at once, or it waits for a reply.
+//     its bytes lie together in the stream, never interleaved with another
+//     writer's. But a read takes whatever is in the pipe, up to size
+//     bytes: if several writes are waiting when the reader reads, they
+//     come as ONE record, and if more than size bytes are waiting, the
+//     read ends inside a write, which is then cut across two records (the
+//     classic C reader has the same flaw). "One read, one message" holds
+//     only while nothing else is waiting when a write lands: each writer
+//     waits for the reader between its writes (it writes one record per
+//     open and writers do not overlap, or it waits for a reply).
 //   - A write longer than size cannot be told apart from several writes:
 //     it arrives as several records of at most size bytes, split where the
 //     reads fall, exactly as read(fd, buf, size) sees it. A sender refuses
-//     a payload longer than size with ErrUnframable.
+//     a payload longer than size (ipcchan.ErrMessageTooLarge; AppendRecord
+//     returns ErrUnframable).
 //   - A write of 0 bytes puts nothing in a pipe or socket and a read of 0
 //     bytes is the end of the stream, so there is no empty record: a
 //     receiver never delivers one, and a sender refuses an empty payload

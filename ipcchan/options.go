@@ -69,7 +69,8 @@ func WithHandshake(on bool) Option { return transport.WithHandshake(on) }
 
 // WithFraming makes a byte-stream endpoint cut its stream into messages
 // with f instead of the wire format's header: codec.FixedRecords,
-// codec.DelimitedRecords or codec.LengthPrefixed, to talk to a program that
+// codec.DelimitedRecords, codec.LengthPrefixed, codec.ReadRecords or
+// codec.PaddedRecords, to talk to a program that
 // writes records of its own. Both ends must agree. Such records carry no
 // tag, so WithTag and WithHandshake(true) are refused with it.
 func WithFraming(f codec.Framing) Option { return transport.WithFraming(f) }
