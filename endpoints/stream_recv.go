@@ -41,8 +41,8 @@ type streamReceiver struct {
 	limit   int  // the limit in force: max, or lower until a hello (LimitMsgSize)
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
-	perRead int  // a codec.ReadFraming's size: each read, of at most this many bytes, is a record
-	pad     bool // pad each such record with zero bytes to perRead
+	perRead int       // a codec.ReadFraming's size: each read, of at most this many bytes, is a record
+	pad     bool      // pad each such record with zero bytes to perRead
 	mem     *memShare // the listener's shared memory, for an accepted connection with a bound
 
 	// A wait for the listener's memory (growMemory), for memWaitFn.
