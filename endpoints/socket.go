@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -239,8 +240,9 @@ func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // namespace), "unixpacket" (sequenced packets: one message per record, the
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt. Options are those of [PipePair], and for Unix sockets
-// the peer check and ipcchan.WithRecvFiles, without which the kernel
-// closes any descriptor the peer sends.
+// the peer check, ipcchan.WithRecvFiles, without which the kernel
+// closes any descriptor the peer sends, and ipcchan.WithWaitForCreate:
+// wait for the socket to be made and to listen (ctx ends that wait too).
 //
 // On an abstract name, Dial refuses a listener running as another user
 // with an error wrapping ErrPeerRefused, unless [AnyUser], [AllowIDs] or
@@ -259,16 +261,49 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	cfg, err := newConfig("dial", desc, connOptions(network), opts)
+	allowed := connOptions(network)
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
+		allowed |= optWait
+	}
+	cfg, err := newConfig("dial", desc, allowed, opts)
 	if err != nil {
 		return nil, err
 	}
 	check := peerCheckFor(cfg, network, address)
-	fd, local, err := dialFD(ctx, network, address, desc)
+	fd, local, err := dialWaiting(ctx, cfg, network, address, desc)
 	if err != nil {
 		return nil, err
 	}
 	return newConn[S, R](fd, desc+" (from "+local+")", cfg, check, nil)
+}
+
+// dialWaiting is dialFD, waiting if cfg says so (ipcchan.WithWaitForCreate)
+// for a Unix socket's file to be made (inotify on its directory) and for
+// a socket that refuses connections to listen (polling: bind and listen
+// are two steps, and only the first makes an event). ctx bounds the wait
+// too.
+func dialWaiting(ctx context.Context, cfg *transport.Config, network, address, desc string) (fd int, local string, err error) {
+	wctx, release, err := waitContext(cfg, ctx, "dial", desc)
+	if err != nil {
+		return -1, "", err
+	}
+	defer release()
+	dir := ""
+	if !strings.HasPrefix(address, "@") {
+		dir = filepath.Dir(address)
+	}
+	err = awaitCreate(wctx, desc, dir, func() (openState, error) {
+		var err error
+		fd, local, err = dialFD(ctx, network, address, desc)
+		switch {
+		case notExist(err):
+			return notCreated, err
+		case errors.Is(err, unix.ECONNREFUSED):
+			return notReady, err
+		}
+		return opened, err
+	})
+	return fd, local, err
 }
 
 // dialFD dials address and returns the connected socket's descriptor,
