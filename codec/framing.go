@@ -10,7 +10,8 @@ import (
 
 // A Framing cuts a byte stream into messages, and writes messages onto
 // one. The default is [Frames], the 8-byte header of the wire format; the
-// others — [FixedRecords], [DelimitedRecords], [LengthPrefixed] — speak
+// others — [FixedRecords], [DelimitedRecords], [LengthPrefixed],
+// [ReadRecords] and [PaddedRecords] — speak
 // the framings existing programs use, so that a Go endpoint can replace one
 // side of them unchanged. Only Frames carries a tag; the others carry the
 // payload alone.
@@ -95,7 +96,9 @@ func (headerFraming) String() string      { return "frames" }
 // shorter payload is padded with zero bytes to size; a longer one is
 // refused. A record read in several pieces is reassembled before it is
 // delivered, and a stream that ends inside a record ends with
-// io.ErrUnexpectedEOF. It panics if size < 1.
+// io.ErrUnexpectedEOF, its bytes dropped: for writers that write fewer
+// than size bytes (strlen(msg), a struct without its tail), see
+// PaddedRecords and ReadRecords. It panics if size < 1.
 func FixedRecords(size int) Framing {
 	if size < 1 {
 		panic(fmt.Sprintf("codec: FixedRecords(%d): a record needs at least one byte", size))
@@ -130,6 +133,144 @@ func (f *fixedFraming) RecordLen(int) int { return f.size }
 func (f *fixedFraming) MaxPayload() int   { return f.size }
 func (*fixedFraming) Tagged() bool        { return false }
 func (f *fixedFraming) String() string    { return fmt.Sprintf("fixed-%d", f.size) }
+
+// A ReadFraming is a Framing whose records are not marked in the stream's
+// bytes at all: each read() of the stream is one record, as for the
+// classic C reader that does read(fd, buf, size) and takes what it gets as
+// one message. [ReadRecords] and [PaddedRecords] return one.
+//
+// A byte-stream receiver given a ReadFraming reads only when it holds
+// nothing unread, at most ReadSize bytes at a time, and hands the bytes of
+// that one read to Split, padded first with zero bytes to ReadSize if the
+// framing pads. Split on its own, without those reads, can only take the
+// bytes it is given (at most ReadSize of them) as one record.
+type ReadFraming interface {
+	Framing
+	// ReadSize returns the most bytes one record, and so one read, may
+	// hold, and whether a shorter record is delivered padded with zero
+	// bytes to that size.
+	ReadSize() (size int, padded bool)
+}
+
+// ReadRecords returns the framing of classic peers that write each message
+// in one write() of however many bytes it has — strlen(msg), a struct
+// whose tail they leave out — for a reader that takes each read() of up to
+// size bytes as one message. A receiver delivers each read's bytes as they
+// are (1 to size bytes); a sender writes each payload, 1 to size bytes, in
+// one write() of its own (never joined to another in user space, so
+// WithSendBuffer queues nothing with it). It panics if size < 1.
+//
+// What this can promise is what the kernel promises, no more:
+//
+//   - On a pipe or FIFO a write of at most PIPE_BUF (4096) bytes is atomic:
+//     its bytes lie together in the stream, never interleaved with another
+//     writer's. But a read takes whatever is in the pipe, up to size
+//     bytes: if several writes are waiting when the reader reads, they
+//     come as ONE record, and if more than size bytes are waiting, the
+//     read ends inside a write, which is then cut across two records (the
+//     classic C reader has the same flaw). "One read, one message" holds
+//     only while nothing else is waiting when a write lands: each writer
+//     waits for the reader between its writes (it writes one record per
+//     open and writers do not overlap, or it waits for a reply).
+//   - A write longer than size cannot be told apart from several writes:
+//     it arrives as several records of at most size bytes, split where the
+//     reads fall, exactly as read(fd, buf, size) sees it. A sender refuses
+//     a payload longer than size (ipcchan.ErrMessageTooLarge; AppendRecord
+//     returns ErrUnframable).
+//   - A write of 0 bytes puts nothing in a pipe or socket and a read of 0
+//     bytes is the end of the stream, so there is no empty record: a
+//     receiver never delivers one, and a sender refuses an empty payload
+//     with ErrUnframable (use PaddedRecords to send size zero bytes).
+//   - On a stream socket none of this holds: TCP and Unix stream sockets
+//     keep no write boundaries at all, and any write may arrive in
+//     several reads. Use a framing that marks records in the bytes there.
+//
+// Use it only to speak to programs written this way; a stream whose both
+// ends are yours wants a framing that marks its records.
+func ReadRecords(size int) ReadFraming {
+	if size < 1 {
+		panic(fmt.Sprintf("codec: ReadRecords(%d): a record needs at least one byte", size))
+	}
+	return &readFraming{size: size}
+}
+
+// PaddedRecords is FixedRecords(size) for writers that do not always write
+// size bytes: a receiver takes each read() of up to size bytes as one
+// record, as ReadRecords does, and delivers it padded with zero bytes to
+// size — what a C reader sees in its zeroed buffer, and what a decoder of
+// a size-byte C struct (codec.CStruct, codec.CText) wants. A sender writes
+// every record padded to size, exactly as FixedRecords does, so a reader
+// reading size bytes at a time never joins two of them. The caveats of
+// ReadRecords apply to what is received: two short writes waiting in a
+// pipe together arrive as one record, a write longer than size as several,
+// and an empty write as nothing. It panics if size < 1.
+func PaddedRecords(size int) ReadFraming {
+	if size < 1 {
+		panic(fmt.Sprintf("codec: PaddedRecords(%d): a record needs at least one byte", size))
+	}
+	return &readFraming{size: size, pad: true}
+}
+
+type readFraming struct {
+	size int
+	pad  bool
+}
+
+func (r *readFraming) ReadSize() (int, bool) { return r.size, r.pad }
+
+// Split takes the first size bytes of buf, or all of it, as one record.
+// A padded framing given fewer than size bytes returns them padded in a
+// new slice (a byte-stream receiver pads in its own buffer first, so that
+// this does not allocate).
+func (r *readFraming) Split(buf []byte, max int) ([]byte, uint32, int, int, error) {
+	if r.size > max {
+		return nil, 0, 0, 0, fmt.Errorf("%w: records of up to %d bytes, limit %d", ErrFrameTooLarge, r.size, max)
+	}
+	if len(buf) == 0 {
+		return nil, 0, 0, 0, nil
+	}
+	n := min(len(buf), r.size)
+	if r.pad && n < r.size {
+		p := make([]byte, r.size)
+		copy(p, buf[:n])
+		return p, 0, n, 0, nil
+	}
+	return buf[:n], 0, n, 0, nil
+}
+
+func (r *readFraming) AppendRecord(dst []byte, tag uint32, payload []byte) ([]byte, error) {
+	if err := untagged(r, tag); err != nil {
+		return dst, err
+	}
+	switch {
+	case len(payload) > r.size:
+		return dst, fmt.Errorf("%w: %d bytes, records are at most %d (the reader would get them in several reads)", ErrUnframable, len(payload), r.size)
+	case len(payload) == 0 && !r.pad:
+		return dst, fmt.Errorf("%w: an empty record: a write of 0 bytes reaches no reader (send at least one byte, or use PaddedRecords)", ErrUnframable)
+	}
+	dst = append(dst, payload...)
+	if r.pad {
+		dst = append(dst, make([]byte, r.size-len(payload))...)
+	}
+	return dst, nil
+}
+
+func (r *readFraming) RecordLen(n int) int {
+	if r.pad {
+		return r.size
+	}
+	return n
+}
+
+func (r *readFraming) MaxPayload() int { return r.size }
+func (*readFraming) Tagged() bool      { return false }
+
+func (r *readFraming) String() string {
+	if r.pad {
+		return fmt.Sprintf("padded-%d", r.size)
+	}
+	return fmt.Sprintf("read-%d", r.size)
+}
 
 // DelimitedRecords returns the framing of records each ended by delim, such
 // as lines of text ended by '\n'. The payload excludes the delimiter; a

@@ -183,7 +183,7 @@ func FuzzFramingSplit(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 3, 0, 0, 0, 0, 'a', 'b', 'c'}, uint8(0), 8)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(8), 1<<20)
 	f.Add([]byte{0, 1, 2}, uint8(5), 1)
-	framings := allFramings(f)
+	framings := append(allFramings(f), codec.ReadRecords(16), codec.PaddedRecords(16), codec.ReadRecords(1))
 	f.Fuzz(func(t *testing.T, data []byte, which uint8, max int) {
 		fr := framings[int(which)%len(framings)]
 		max = 1 + int(uint(max)%(1<<24))
@@ -194,6 +194,14 @@ func FuzzFramingSplit(f *testing.F) {
 				t.Fatalf("negative drop %d", n)
 			}
 		case n > 0:
+			if rf, ok := fr.(codec.ReadFraming); ok && len(payload) > n {
+				// A padded record: the bytes read, then zeros to the size.
+				size, padded := rf.ReadSize()
+				if !padded || len(payload) != size || !bytes.Equal(payload[:n], data[:n]) || bytes.ContainsFunc(payload[n:], func(r rune) bool { return r != 0 }) {
+					t.Fatalf("n=%d: payload %q is not %q padded to %d", n, payload, data[:n], size)
+				}
+				payload = payload[:n]
+			}
 			if n > len(data) || len(payload) > n || len(payload) > max {
 				t.Fatalf("n=%d payload=%d for %d bytes, max %d", n, len(payload), len(data), max)
 			}
@@ -206,9 +214,90 @@ func FuzzFramingSplit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, _, n, _, err := fr.Split(rec, len(rec))
+		lim := len(rec)
+		if rf, ok := fr.(codec.ReadFraming); ok {
+			size, _ := rf.ReadSize()
+			if size > lim { // its records fit a read of size bytes
+				lim = size
+			}
+		}
+		got, _, n, _, err := fr.Split(rec, lim)
 		if err != nil || n != len(rec) || !bytes.HasPrefix(got, data) {
 			t.Fatalf("round trip: n=%d/%d err=%v", n, len(rec), err)
 		}
 	})
+}
+
+// ReadRecords and PaddedRecords: each read is one record, delivered as it
+// is or padded; a read of more than the size is cut; records that cannot
+// be written as one read (empty, too long, tagged) are refused.
+func TestReadRecords(t *testing.T) {
+	rr, pr := codec.ReadRecords(8), codec.PaddedRecords(8)
+	cases := []struct {
+		f       codec.Framing
+		read    string
+		want    string
+		wantN   int
+		wantErr error
+	}{
+		{rr, "abc", "abc", 3, nil},
+		{rr, "exactly8", "exactly8", 8, nil},
+		{rr, "nine byte", "nine byt", 8, nil}, // the rest is the next record
+		{rr, "", "", 0, nil},                  // nothing read: no record
+		{pr, "abc", "abc\x00\x00\x00\x00\x00", 3, nil},
+		{pr, "exactly8", "exactly8", 8, nil},
+		{pr, "nine byte", "nine byt", 8, nil},
+		{pr, "", "", 0, nil},
+	}
+	for _, c := range cases {
+		p, tag, n, need, err := c.f.Split([]byte(c.read), 100)
+		if string(p) != c.want || tag != 0 || n != c.wantN || need != 0 || err != nil {
+			t.Errorf("%s.Split(%q) = %q, %d, n=%d, need=%d, %v; want %q, n=%d", c.f, c.read, p, tag, n, need, err, c.want, c.wantN)
+		}
+	}
+	if _, _, n, _, err := rr.Split([]byte("x"), 7); !errors.Is(err, codec.ErrFrameTooLarge) || n != 0 {
+		t.Errorf("size above the limit: n=%d err=%v, want ErrFrameTooLarge", n, err)
+	}
+
+	for _, c := range []struct {
+		f       codec.Framing
+		payload string
+		want    string
+		ok      bool
+	}{
+		{rr, "abc", "abc", true},
+		{rr, "exactly8", "exactly8", true},
+		{rr, "", "", false},
+		{rr, "nine byte", "", false},
+		{pr, "abc", "abc\x00\x00\x00\x00\x00", true},
+		{pr, "", "\x00\x00\x00\x00\x00\x00\x00\x00", true},
+		{pr, "nine byte", "", false},
+	} {
+		got, err := c.f.AppendRecord([]byte("k"), 0, []byte(c.payload))
+		switch {
+		case c.ok && (err != nil || string(got) != "k"+c.want):
+			t.Errorf("%s.AppendRecord(%q) = %q, %v; want %q", c.f, c.payload, got, err, "k"+c.want)
+		case !c.ok && (!errors.Is(err, codec.ErrUnframable) || string(got) != "k"):
+			t.Errorf("%s.AppendRecord(%q) = %q, %v; want ErrUnframable, dst kept", c.f, c.payload, got, err)
+		}
+		if c.ok && c.f.RecordLen(len(c.payload)) != len(got)-1 {
+			t.Errorf("%s.RecordLen(%d) = %d, record is %d", c.f, len(c.payload), c.f.RecordLen(len(c.payload)), len(got)-1)
+		}
+	}
+	if _, err := rr.AppendRecord(nil, 3, []byte("x")); !errors.Is(err, codec.ErrUnframable) {
+		t.Errorf("tag on read records: %v", err)
+	}
+	if rr.Tagged() || rr.MaxPayload() != 8 || rr.String() != "read-8" || pr.String() != "padded-8" {
+		t.Errorf("Tagged %v MaxPayload %d String %q %q", rr.Tagged(), rr.MaxPayload(), rr, pr)
+	}
+	for _, mk := range []func(int) codec.ReadFraming{codec.ReadRecords, codec.PaddedRecords} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("size 0 did not panic")
+				}
+			}()
+			mk(0)
+		}()
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
 
 // CreateFIFO makes a FIFO (named pipe) at path, with permission 0600 unless
@@ -48,22 +50,23 @@ func RemoveFIFO(path string) error {
 //
 // A path whose last component is a symbolic link, or that is not a FIFO, is
 // refused. ctx is checked before opening. Options: those of a Receiver
-// (WithCodec, WithMaxMessageSize, WithHandshake, WithForeignPeer) and
-// WithFraming.
+// (WithCodec, WithMaxMessageSize, WithHandshake, WithForeignPeer),
+// WithFraming and WithWaitForCreate (wait for the FIFO to be made; ctx
+// ends that wait too).
 func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
 	}
-	cfg, err := newConfig("open", fifoDesc(path), optStreamRecv, opts)
+	cfg, err := newConfig("open", fifoDesc(path), optStreamRecv|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fd, err := openFIFO(path, unix.O_RDONLY)
+	fd, err := openFIFOWaiting(ctx, cfg, path, unix.O_RDONLY)
 	if err != nil {
-		return nil, opErr("open", fifoDesc(path), err)
+		return nil, wrapErr("open", fifoDesc(path), err)
 	}
 	return newStreamReceiverOn[T](fd, fifoDesc(path)+" read end", fifoKind, cfg)
 }
@@ -77,21 +80,44 @@ func OpenFIFOReceiver[T any](ctx context.Context, path string, opts ...ipcchan.O
 // Pass ipcchan.WithAtomicWrites(false) when this is the only writer.
 // A symbolic link or a path that is not a FIFO is refused. Options: those
 // of a Sender (WithCodec, WithTag, WithMaxMessageSize, WithHandshake,
-// WithForeignPeer), WithFraming, WithSendBuffer, WithLinger and
-// WithAtomicWrites.
+// WithForeignPeer), WithFraming, WithSendBuffer, WithLinger,
+// WithAtomicWrites and WithWaitForCreate (wait for the FIFO to be made
+// before waiting for its reader; ctx ends that wait too).
 func OpenFIFOSender[T any](ctx context.Context, path string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	if ctx == nil {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: fifoDesc(path), Err: errNilContext}
 	}
-	cfg, err := newConfig("open", fifoDesc(path), optStreamSend, opts)
+	cfg, err := newConfig("open", fifoDesc(path), optStreamSend|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
-	fd, err := waitOpenFIFOWriter(ctx, path)
+	fd, err := openFIFOWaiting(ctx, cfg, path, unix.O_WRONLY)
+	if errors.Is(err, unix.ENXIO) {
+		fd, err = waitOpenFIFOWriter(ctx, path)
+	}
 	if err != nil {
 		return nil, wrapErr("open", fifoDesc(path), err)
 	}
 	return newStreamSenderOn[T](fd, fifoDesc(path)+" write end", fifoKind, cfg)
+}
+
+// openFIFOWaiting is openFIFO, waiting for the FIFO to be created if cfg
+// says so (ipcchan.WithWaitForCreate), bounded by ctx too.
+func openFIFOWaiting(ctx context.Context, cfg *transport.Config, path string, mode int) (int, error) {
+	wctx, release, err := waitContext(cfg, ctx, "open", fifoDesc(path))
+	if err != nil {
+		return -1, err
+	}
+	defer release()
+	fd := -1
+	err = awaitCreate(wctx, fifoDesc(path), filepath.Dir(path), func() (openState, error) {
+		var err error
+		if fd, err = openFIFO(path, mode); notExist(err) {
+			return notCreated, err
+		}
+		return opened, err
+	})
+	return fd, err
 }
 
 // waitOpenFIFOWriter retries a non-blocking open for writing, which fails

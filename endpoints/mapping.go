@@ -145,14 +145,51 @@ func CreateFileMapping(path string, size int, opts ...ipcchan.Option) (*Mapping,
 // every process that maps it. A symbolic link is refused, and so is an
 // empty file. [Mapping.Remove] deletes the file. A peer that truncates the
 // file makes the package's accesses return an error wrapping [ErrCorrupt]
-// (see [Mapping]).
-func OpenFileMapping(path string) (*Mapping, error) {
+// (see [Mapping]). With ipcchan.WithWaitForCreate, the one option it
+// honours, it waits for the file to be created and sized instead (inotify
+// on its directory).
+func OpenFileMapping(path string, opts ...ipcchan.Option) (*Mapping, error) {
 	desc := "file mapping " + path
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := openSized(path, desc, opts)
 	if err != nil {
-		return nil, opErr("open", desc, err)
+		return nil, err
 	}
 	return mapWhole(fd, desc, func() error { return os.Remove(path) })
+}
+
+// openSized opens the shared memory object or file at path for mapping,
+// without following a symbolic link. With ipcchan.WithWaitForCreate in
+// opts it waits until the object exists and its creator has sized it
+// (ftruncate: an event on the directory's watch); without, an empty one is
+// left for mapWhole to refuse.
+func openSized(path, desc string, opts []ipcchan.Option) (int, error) {
+	cfg, err := newConfig("open", desc, optWait, opts)
+	if err != nil {
+		return -1, err
+	}
+	wctx, release, err := waitContext(cfg, nil, "open", desc)
+	if err != nil {
+		return -1, err
+	}
+	defer release()
+	fd := -1
+	err = awaitCreate(wctx, desc, filepath.Dir(path), func() (openState, error) {
+		var err error
+		if fd, err = unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0); notExist(err) {
+			return notCreated, err
+		}
+		var st unix.Stat_t
+		if err == nil && wctx != nil && unix.Fstat(fd, &st) == nil && st.Size == 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			unix.Close(fd) // not sized yet: its ftruncate is an event
+			fd = -1
+			return notCreated, nil
+		}
+		return opened, err
+	})
+	if err != nil {
+		return -1, wrapErr("open", desc, err)
+	}
+	return fd, nil
 }
 
 // mapWhole maps all of fd, which must be a regular file (or memfd or shm

@@ -35,6 +35,9 @@ const (
 
 	// What creates a named object.
 	optCreate = transport.OptPerm
+
+	// What opens a named object another program creates.
+	optWait = transport.OptWaitForCreate
 )
 
 // newConfig reads opts for the constructor op of endpoint, which honours

@@ -38,7 +38,13 @@ const (
 	oMsgRecv    = oRecv | transport.OptSenders                              // datagrams, queues, the ring
 	oMsgSend    = oSend | transport.OptLinger
 	oPerm       = transport.OptPerm
+	oWait       = transport.OptWaitForCreate
 )
+
+// waitCtx bounds the matrix's WithWaitForCreate: a context that can end,
+// as the option asks of constructors without a context of their own. The
+// objects exist already, so nothing waits for it.
+var waitCtx, _ = context.WithCancel(context.Background())
 
 // oneOfEach returns every option, each with one valid value.
 func oneOfEach() []ipcchan.Option {
@@ -58,6 +64,7 @@ func oneOfEach() []ipcchan.Option {
 		ipcchan.WithConnMemory(1 << 20),
 		ipcchan.WithRecvFiles(4),
 		ipcchan.WithTrustedOwners(0),
+		ipcchan.WithWaitForCreate(waitCtx),
 	}
 }
 
@@ -297,14 +304,14 @@ func optCases() []optCase {
 			}
 			return func() error { return endpoints.RemoveFIFO(path) }, nil
 		}},
-		{"OpenFIFOReceiver", oStreamRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"OpenFIFOReceiver", oStreamRecv | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			path := shortDir(t) + "/f"
 			if err := endpoints.CreateFIFO(path); err != nil {
 				t.Fatal(err)
 			}
 			return receiver(endpoints.OpenFIFOReceiver[string](ctxOf(t), path, opts...))
 		}},
-		{"OpenFIFOSender", oStreamSend, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"OpenFIFOSender", oStreamSend | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			path := shortDir(t) + "/f"
 			if err := endpoints.CreateFIFO(path); err != nil {
 				t.Fatal(err)
@@ -349,15 +356,15 @@ func optCases() []optCase {
 			}
 			return l.Close, nil
 		}},
-		{"Dial/unix-path", oUnixConn, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"Dial/unix-path", oUnixConn | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			addr := listenerFor(t, "unix", shortDir(t)+"/s")
 			return conn(endpoints.Dial[string, string](ctxOf(t), "unix", addr, opts...))
 		}},
-		{"Dial/unix-abstract", oUnixConn, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"Dial/unix-abstract", oUnixConn | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			addr := listenerFor(t, "unix", abstractName("opt"))
 			return conn(endpoints.Dial[string, string](ctxOf(t), "unix", addr, opts...))
 		}},
-		{"Dial/unixpacket", oPacketConn, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"Dial/unixpacket", oPacketConn | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			addr := listenerFor(t, "unixpacket", shortDir(t)+"/s")
 			return conn(endpoints.Dial[string, string](ctxOf(t), "unixpacket", addr, opts...))
 		}},
@@ -385,11 +392,11 @@ func optCases() []optCase {
 			rx, _, err := endpoints.ListenPacket[string](ctxOf(t), "udp", "127.0.0.1:0", opts...)
 			return receiver(rx, err)
 		}},
-		{"DialPacket/unixgram-path", oMsgSend | transport.OptPeerCheck, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"DialPacket/unixgram-path", oMsgSend | transport.OptPeerCheck | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			addr := packetReceiverFor(t, "unixgram", shortDir(t)+"/s")
 			return sender(endpoints.DialPacket[string](ctxOf(t), "unixgram", addr, opts...))
 		}},
-		{"DialPacket/unixgram-abstract", oMsgSend | transport.OptPeerCheck, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"DialPacket/unixgram-abstract", oMsgSend | transport.OptPeerCheck | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			addr := packetReceiverFor(t, "unixgram", abstractName("opt"))
 			return sender(endpoints.DialPacket[string](ctxOf(t), "unixgram", addr, opts...))
 		}},
@@ -405,10 +412,10 @@ func optCases() []optCase {
 			}
 			return func() error { return endpoints.RemoveMQ(name) }, nil
 		}},
-		{"OpenMQSender", oMsgSend, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"OpenMQSender", oMsgSend | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return sender(endpoints.OpenMQSender[string](mqFor(t), opts...))
 		}},
-		{"OpenMQReceiver", oMsgRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"OpenMQReceiver", oMsgRecv | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return receiver(endpoints.OpenMQReceiver[string](mqFor(t), opts...))
 		}},
 		{"MQPair", oMsgSend | oMsgRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
@@ -449,10 +456,10 @@ func optCases() []optCase {
 		{"RingPair", oMsgSend | oMsgRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return pair(endpoints.RingPair[string](64<<10, opts...))
 		}},
-		{"RingSender", oMsgSend, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"RingSender", oMsgSend | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return sender(endpoints.RingSender[string](ringFor(t), opts...))
 		}},
-		{"RingReceiver", oMsgRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+		{"RingReceiver", oMsgRecv | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return receiver(endpoints.RingReceiver[string](ringFor(t), opts...))
 		}},
 

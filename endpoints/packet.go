@@ -137,13 +137,13 @@ func DialPacket[T any](ctx context.Context, network, address string, opts ...ipc
 	}
 	allowed := optMsgSend
 	if kind == unixgramKind {
-		allowed |= transport.OptPeerCheck
+		allowed |= transport.OptPeerCheck | optWait
 	}
 	cfg, err := newConfig("dial", desc, allowed, opts)
 	if err != nil {
 		return nil, err
 	}
-	fd, _, err := dialFD(ctx, network, address, desc)
+	fd, _, err := dialWaiting(ctx, cfg, network, address, desc)
 	if err != nil {
 		return nil, err
 	}

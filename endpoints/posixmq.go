@@ -190,16 +190,16 @@ func posixMQStats(t any) (MQStats, error) {
 // that begins like the marker is sent escaped, 16 bytes longer (see
 // PROTOCOL.md §7), so that no value ends the stream; one whose escaped form
 // does not fit the queue is refused with ErrMessageTooLarge. Options: those
-// of a Sender and WithLinger (refused with WithForeignPeer, which posts no
-// marker); WithHandshake(true) is refused, since the hello's tag is no
-// priority.
+// of a Sender, WithLinger (refused with WithForeignPeer, which posts no
+// marker) and WithWaitForCreate; WithHandshake(true) is refused, since the
+// hello's tag is no priority.
 func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
 	desc := "posix mq " + name
-	cfg, err := newConfig("open", desc, optMsgSend, opts)
+	cfg, err := newConfig("open", desc, optMsgSend|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openMQ(name, unix.O_WRONLY)
+	fd, err := openMQWaiting(cfg, name, unix.O_WRONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -214,20 +214,51 @@ func OpenMQSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[T
 // through Receiver.WatchPeer. A message that carries an escaped value is
 // delivered without its escape. With ipcchan.WithForeignPeer every message
 // is delivered as it is, markers and escapes included, and Recv never
-// returns io.EOF. Options: those of a Receiver and WithSenders (refused
-// with WithForeignPeer, which counts no markers); WithHandshake(true) is
-// refused, as by OpenMQSender.
+// returns io.EOF. Options: those of a Receiver, WithSenders (refused with
+// WithForeignPeer, which counts no markers) and WithWaitForCreate;
+// WithHandshake(true) is refused, as by OpenMQSender.
 func OpenMQReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
 	desc := "posix mq " + name
-	cfg, err := newConfig("open", desc, optMsgRecv, opts)
+	cfg, err := newConfig("open", desc, optMsgRecv|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openMQ(name, unix.O_RDONLY)
+	fd, err := openMQWaiting(cfg, name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
 	return newMQReceiverOn[T](fd, desc, cfg)
+}
+
+// openMQWaiting is openMQ, waiting for the queue to be created if cfg
+// says so (ipcchan.WithWaitForCreate): on inotify where /dev/mqueue is
+// mounted, else polling.
+func openMQWaiting(cfg *transport.Config, name string, mode int) (int, error) {
+	wctx, release, err := waitContext(cfg, nil, "open", "posix mq "+name)
+	if err != nil {
+		return -1, err
+	}
+	defer release()
+	fd := -1
+	err = awaitCreate(wctx, "posix mq "+name, mqueueDir(), func() (openState, error) {
+		var err error
+		if fd, err = openMQ(name, mode); notExist(err) {
+			return notCreated, err
+		}
+		return opened, err
+	})
+	return fd, wrapErr("open", name, err)
+}
+
+// mqueueDir returns /dev/mqueue if the mqueue file system is mounted
+// there, the directory its queues appear in; "" otherwise.
+func mqueueDir() string {
+	const mqueueMagic = 0x19800202
+	var st unix.Statfs_t
+	if unix.Statfs("/dev/mqueue", &st) != nil || st.Type != mqueueMagic {
+		return ""
+	}
+	return "/dev/mqueue"
 }
 
 func openMQ(name string, mode int) (int, error) {

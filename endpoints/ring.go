@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -87,9 +88,10 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 // afterwards. Sends copy the message into the ring and make no system call
 // unless the reader is parked (one futex wake) or the ring is full (the
 // sender parks). Close appends an end-of-stream record. Options: those of a
-// Sender and WithLinger.
+// Sender, WithLinger and WithWaitForCreate (wait, polling, for a ring its
+// creator has not formatted yet).
 func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
-	cfg, err := newConfig("open", "ring in "+m.String(), optMsgSend, opts)
+	cfg, err := newConfig("open", "ring in "+m.String(), optMsgSend|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +111,10 @@ func ringSender[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Sender[T], e
 // records are there; on an empty ring the receiver spins briefly, then
 // parks on a futex in the mapping (holding an OS thread while parked),
 // which the sender wakes. A dead sender is seen through WatchPeer. Options:
-// those of a Receiver and WithSenders.
+// those of a Receiver, WithSenders and WithWaitForCreate (wait, polling,
+// for a ring its creator has not formatted yet).
 func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
-	cfg, err := newConfig("open", "ring in "+m.String(), optMsgRecv, opts)
+	cfg, err := newConfig("open", "ring in "+m.String(), optMsgRecv|optWait, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +181,10 @@ func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*ringEnd, erro
 	}
 	own, err := m.remap()
 	if err != nil {
+		return nil, err
+	}
+	if err := awaitFormat(own, cfg); err != nil {
+		own.Close()
 		return nil, err
 	}
 	rm, err := openRingIn(own)
@@ -407,4 +414,29 @@ func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan
 		return nil, err
 	}
 	return receiverOver[T](r, cfg)
+}
+
+// awaitFormat waits, if cfg says so (ipcchan.WithWaitForCreate), until the
+// ring's creator has formatted m: the version word, which FormatRing
+// stores last, is set. Memory has no event to wait on: it polls.
+func awaitFormat(m *Mapping, cfg *transport.Config) error {
+	desc := "ring in " + m.desc
+	wctx, release, err := waitContext(cfg, nil, "open", desc)
+	if err != nil || wctx == nil {
+		return err
+	}
+	defer release()
+	return awaitCreate(wctx, desc, "", func() (openState, error) {
+		var v uint32
+		err := m.access(func() error {
+			if len(m.data) >= ringHeader {
+				v = atomic.LoadUint32((*uint32)(unsafe.Pointer(&m.data[offVersion])))
+			}
+			return nil
+		})
+		if err == nil && v == 0 {
+			return notReady, nil
+		}
+		return opened, m.opErr("open ring", err)
+	})
 }

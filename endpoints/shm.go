@@ -72,19 +72,21 @@ func CreateShm(name string, size int, opts ...ipcchan.Option) (*Mapping, error) 
 }
 
 // OpenShm maps the whole existing POSIX shared memory object name, with
-// whatever permission its creator gave it; a symbolic link is refused.
-// Its memory may have been left unallocated by its creator, or be
-// truncated by a peer: the package's accesses then return an error
-// wrapping [ErrCorrupt] (see [Mapping]).
-func OpenShm(name string) (*Mapping, error) {
+// whatever permission its creator gave it; a symbolic link is refused, and
+// so is an empty object. Its memory may have been left unallocated by its
+// creator, or be truncated by a peer: the package's accesses then return
+// an error wrapping [ErrCorrupt] (see [Mapping]). With
+// ipcchan.WithWaitForCreate, the one option it honours, it waits for the
+// object to be created and sized instead (inotify on /dev/shm).
+func OpenShm(name string, opts ...ipcchan.Option) (*Mapping, error) {
 	path, err := shmPath(name)
 	desc := "posix shm " + name
 	if err != nil {
 		return nil, opErr("open", desc, err)
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openSized(path, desc, opts)
 	if err != nil {
-		return nil, opErr("open", desc, err)
+		return nil, err
 	}
 	return mapWhole(fd, desc, func() error { return os.Remove(path) })
 }
@@ -127,11 +129,30 @@ func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) 
 	return m, err
 }
 
-// OpenSysVShm attaches the existing segment for key.
-func OpenSysVShm(key Key) (*Mapping, error) {
-	id, err := unix.SysvShmGet(int(key), 0, 0)
+// OpenSysVShm attaches the existing segment for key. With
+// ipcchan.WithWaitForCreate, the one option it honours, it waits for the
+// segment to be created instead, polling (SysV has no creation event; a
+// segment has its size from its creation).
+func OpenSysVShm(key Key, opts ...ipcchan.Option) (*Mapping, error) {
+	desc := fmt.Sprintf("sysv shm key %#x", key)
+	cfg, err := newConfig("open", desc, optWait, opts)
 	if err != nil {
-		return nil, opErr("open", fmt.Sprintf("sysv shm key %#x", key), err)
+		return nil, err
+	}
+	wctx, release, err := waitContext(cfg, nil, "open", desc)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var id int
+	err = awaitCreate(wctx, desc, "", func() (openState, error) {
+		if id, err = unix.SysvShmGet(int(key), 0, 0); notExist(err) {
+			return notCreated, err
+		}
+		return opened, err
+	})
+	if err != nil {
+		return nil, wrapErr("open", desc, err)
 	}
 	return AttachSysVShm(id)
 }

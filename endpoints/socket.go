@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -293,14 +294,15 @@ func SocketPair[S, R any](opts ...ipcchan.Option) (*Conn[S, R], *Conn[R, S], err
 // tag in the record), "tcp", "tcp4" or "tcp6" (address host:port). ctx bounds the
 // connection attempt.
 //
-// Options: on TCP those of [PipePair]; on "unix" those, WithPeerCheck and
+// Options: on TCP those of [PipePair]; on "unix" those, WithPeerCheck,
 // WithRecvFiles, without which the kernel closes any descriptor the peer
-// sends; on "unixpacket" those of a Sender and a Receiver (WithCodec,
-// WithTag, WithMaxMessageSize, WithHandshake, WithForeignPeer) and
-// WithPeerCheck — the kernel ends a seqpacket stream and Close holds
-// nothing back, so WithSenders and WithLinger do not apply, and its
-// records are no byte stream (no WithFraming, WithSendBuffer or
-// WithAtomicWrites).
+// sends, and WithWaitForCreate (wait for the socket to be made and to
+// listen; ctx ends that wait too); on "unixpacket" those of a Sender and a
+// Receiver (WithCodec, WithTag, WithMaxMessageSize, WithHandshake,
+// WithForeignPeer), WithPeerCheck and WithWaitForCreate — the kernel ends a
+// seqpacket stream and Close holds nothing back, so WithSenders and
+// WithLinger do not apply, and its records are no byte stream (no
+// WithFraming, WithSendBuffer or WithAtomicWrites).
 //
 // On an abstract name, Dial refuses a listener running as another user
 // with an error wrapping ErrPeerRefused, unless [AnyUser], [AllowIDs] or
@@ -319,16 +321,49 @@ func Dial[S, R any](ctx context.Context, network, address string, opts ...ipccha
 	if err := checkUnixAddress(network, address); err != nil {
 		return nil, opErr("dial", desc, err)
 	}
-	cfg, err := newConfig("dial", desc, connOptions(network), opts)
+	allowed := connOptions(network)
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
+		allowed |= optWait
+	}
+	cfg, err := newConfig("dial", desc, allowed, opts)
 	if err != nil {
 		return nil, err
 	}
 	check := peerCheckFor(cfg, network, address)
-	fd, local, err := dialFD(ctx, network, address, desc)
+	fd, local, err := dialWaiting(ctx, cfg, network, address, desc)
 	if err != nil {
 		return nil, err
 	}
 	return newConn[S, R](fd, desc+" (from "+local+")", cfg, check, nil)
+}
+
+// dialWaiting is dialFD, waiting if cfg says so (ipcchan.WithWaitForCreate)
+// for a Unix socket's file to be made (inotify on its directory) and for
+// a socket that refuses connections to listen (polling: bind and listen
+// are two steps, and only the first makes an event). ctx bounds the wait
+// too.
+func dialWaiting(ctx context.Context, cfg *transport.Config, network, address, desc string) (fd int, local string, err error) {
+	wctx, release, err := waitContext(cfg, ctx, "dial", desc)
+	if err != nil {
+		return -1, "", err
+	}
+	defer release()
+	dir := ""
+	if !strings.HasPrefix(address, "@") {
+		dir = filepath.Dir(address)
+	}
+	err = awaitCreate(wctx, desc, dir, func() (openState, error) {
+		var err error
+		fd, local, err = dialFD(ctx, network, address, desc)
+		switch {
+		case notExist(err):
+			return notCreated, err
+		case errors.Is(err, unix.ECONNREFUSED):
+			return notReady, err
+		}
+		return opened, err
+	})
+	return fd, local, err
 }
 
 // dialFD dials address and returns the connected socket's descriptor,

@@ -41,6 +41,8 @@ type streamReceiver struct {
 	limit   int  // the limit in force: max, or lower until a hello (LimitMsgSize)
 	fifo    bool // a read of 0 bytes before any writer came is not end of stream
 	framing codec.Framing
+	perRead int       // a codec.ReadFraming's size: each read, of at most this many bytes, is a record
+	pad     bool      // pad each such record with zero bytes to perRead
 	mem     *memShare // the listener's shared memory, for an accepted connection with a bound
 
 	// A wait for the listener's memory (growMemory), for memWaitFn.
@@ -74,6 +76,9 @@ type streamReceiver struct {
 func newStreamReceiver(fd *poller.FD, desc string, cfg *transport.Config, fifo bool, framing codec.Framing, mem *connMemory) *streamReceiver {
 	max := min(cfg.MaxMessageSize(), framing.MaxPayload()) // as the sender's
 	s := &streamReceiver{fd: fd, desc: desc, max: max, limit: max, fifo: fifo, framing: framing}
+	if rf, ok := framing.(codec.ReadFraming); ok {
+		s.perRead, s.pad = rf.ReadSize()
+	}
 	if mem != nil {
 		s.mem = mem.share()
 		s.memWaitFn = s.memWaitStep
@@ -135,6 +140,14 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 				return err
 			}
 			need, known = max(more, s.w-s.r+1), more > 0
+		}
+		if s.perRead > 0 {
+			// Each read is a record: read only into an empty buffer, and
+			// never more than one record's worth.
+			need, known = s.perRead, true
+			if s.w > s.r {
+				return fmt.Errorf("%s: %d bytes left after a record read whole", s.desc, s.w-s.r) // cannot happen
+			}
 		}
 		if s.sticky != nil {
 			return s.end()
@@ -222,6 +235,9 @@ func (s *streamReceiver) end() error {
 // ErrFrameTooLarge.
 func (s *streamReceiver) reserve(ctx context.Context, block bool, need int, known bool) error {
 	if s.mem != nil && known && need-connBase > s.mem.m.limit {
+		if s.perRead > 0 {
+			return s.fail(s.mem.m.tooLarge(need)) // no record could ever be read
+		}
 		s.drop(need)
 		return s.mem.m.tooLarge(need)
 	}
@@ -233,12 +249,12 @@ func (s *streamReceiver) reserve(ctx context.Context, block bool, need int, know
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 	}
-	if len(s.buf) >= room || s.w < len(s.buf) {
+	if len(s.buf) >= room || (s.w < len(s.buf) && s.perRead == 0) {
 		return nil // room enough, or room to read more of the record before growing
 	}
 	n := 2 * s.w
-	if known && need <= 3*s.w {
-		n = need
+	if known && (need <= 3*s.w || s.perRead > 0) {
+		n = need // a read record's room is there before its read
 	}
 	n = max(n, readBufferSize)
 	if s.mem != nil && n > connBase {
@@ -345,6 +361,9 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 		return ipcchan.ErrWouldBlock
 	case err == nil && s.readN == 0:
 		s.sticky = io.EOF
+	case err == nil && s.pad && s.readN < s.perRead:
+		clear(s.buf[s.w+s.readN : s.w+s.perRead])
+		s.w += s.perRead
 	case err == nil:
 		s.w += s.readN
 	case errors.Is(err, os.ErrClosed) || err == context.Canceled || err == context.DeadlineExceeded:
@@ -401,7 +420,11 @@ func (s *streamReceiver) read(fd int) error {
 // reads without one, and the kernel closes any descriptor sent to it.
 func (s *streamReceiver) readSome(fd int) (int, error) {
 	if s.maxFDs <= 0 {
-		return unix.Read(fd, s.buf[s.w:])
+		p := s.buf[s.w:]
+		if s.perRead > 0 {
+			p = p[:s.perRead] // one read, one record
+		}
+		return unix.Read(fd, p)
 	}
 	p := s.buf[s.w:]
 	if s.readMax > 0 && len(p) > s.readMax {

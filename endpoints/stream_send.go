@@ -107,6 +107,11 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 		}
 		s.max = pipeBuf - framing.RecordLen(0) // framings other than fixed add a constant
 	}
+	if _, ok := framing.(codec.ReadFraming); ok {
+		// Each record is one write of its own: none waits in pending to
+		// be joined to the next in one write.
+		s.limit = 0
+	}
 	s.writeFn = s.writeFrame
 	s.closing, s.stopDirect = context.WithCancel(context.Background())
 	if kind.socket {

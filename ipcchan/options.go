@@ -1,6 +1,7 @@
 package ipcchan
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"reflect"
@@ -86,7 +87,8 @@ func WithHandshake(on bool) Option { return transport.WithHandshake(on) }
 
 // WithFraming makes a byte-stream endpoint cut its stream into messages
 // with f instead of the wire format's header: codec.FixedRecords,
-// codec.DelimitedRecords or codec.LengthPrefixed, to talk to a program that
+// codec.DelimitedRecords, codec.LengthPrefixed, codec.ReadRecords or
+// codec.PaddedRecords, to talk to a program that
 // writes records of its own. Both ends must agree. Such records carry no
 // tag, so WithTag (but 0), WithHandshake(true) and WithRecvFiles are
 // refused with an untagged framing; so is a framing whose records
@@ -148,3 +150,26 @@ func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
 	}
 	return cd, nil
 }
+
+// WithWaitForCreate makes an open of an object that another program
+// creates — a FIFO, a POSIX or SysV queue, a POSIX shared memory object, a
+// SysV segment, a mapped file, a Unix socket to dial, a ring to open in a
+// mapping — wait until the object is there instead of failing with an
+// error wrapping os.ErrNotExist; a shared memory object or file its
+// creator has not sized yet (0 bytes) and a ring not yet formatted are
+// waited for the same way, and so is a Unix socket whose file exists but
+// refuses connections (bound, not yet listening). ctx bounds the wait: the
+// open then returns ctx.Err(), leaving nothing behind. Constructors that
+// take a context of their own stop waiting when either ends (pass
+// context.Background() here to be bounded by theirs alone); the others
+// refuse a ctx that never ends, as the wait could not be cancelled.
+//
+// The wait sleeps on the kernel's word where there is one (inotify on the
+// object's directory: /dev/shm, the FIFO's, the socket's, the file's, and
+// /dev/mqueue where it is mounted) and otherwise polls with a backoff from
+// 100µs to 20ms (SysV objects, which have no such signal; POSIX queues
+// without /dev/mqueue; a ring's header; a socket bound but not listening).
+// Security checks are those of the open: no symbolic link is followed, and
+// ownership is checked as without the option. The constructors that
+// honour it say so.
+func WithWaitForCreate(ctx context.Context) Option { return transport.WithWaitForCreate(ctx) }

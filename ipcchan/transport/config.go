@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -44,6 +45,7 @@ const (
 	OptConnMemory
 	OptRecvFiles
 	OptTrustedOwners
+	OptWaitForCreate
 	optEnd
 )
 
@@ -51,6 +53,7 @@ var optionNames = [...]string{
 	"WithCodec", "WithTag", "WithMaxMessageSize", "WithSendBuffer", "WithLinger",
 	"WithAtomicWrites", "WithPerm", "WithSenders", "WithHandshake", "WithFraming",
 	"WithForeignPeer", "WithPeerCheck", "WithConnMemory", "WithRecvFiles", "WithTrustedOwners",
+	"WithWaitForCreate",
 }
 
 // What each option is for, said when it is refused.
@@ -70,6 +73,7 @@ var optionUse = [...]string{
 	"it bounds what a listener's connections hold",
 	"it lets a Unix stream socket's receiver take files",
 	"it names the users whose lock files may be opened",
+	"it makes an open of an existing object wait until a peer creates it",
 }
 
 // String returns the option's name as a program writes it:
@@ -135,6 +139,7 @@ type Config struct {
 	connMemory   int
 	recvFiles    int
 	trustedUsers []int
+	waitCreate   context.Context
 }
 
 // NewConfig applies opts for the constructor of endpoint (a description:
@@ -312,3 +317,8 @@ func (c *Config) Trusts(uid int) bool {
 	}
 	return false
 }
+
+// WaitForCreate returns the context given with WithWaitForCreate, which
+// bounds an open's wait for its object to be created, or nil if the open
+// is not to wait.
+func (c *Config) WaitForCreate() context.Context { return c.waitCreate }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -135,4 +136,12 @@ func WithTrustedOwners(uids ...int) Option {
 	}
 	uids = slices.Clone(uids) // checked now: the caller's later changes must not reach it
 	return option(OptTrustedOwners, func(c *Config) { c.trustedUsers = append(c.trustedUsers, uids...) })
+}
+
+// WithWaitForCreate: see ipcchan.WithWaitForCreate.
+func WithWaitForCreate(ctx context.Context) Option {
+	if ctx == nil {
+		return refused(OptWaitForCreate, "a nil context: give one that ends (context.WithTimeout) to bound the wait")
+	}
+	return option(OptWaitForCreate, func(c *Config) { c.waitCreate = ctx })
 }

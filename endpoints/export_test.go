@@ -1,0 +1,9 @@
+package endpoints
+
+// SetWaitHook makes f be called with the object's description each time an
+// open waiting for it (ipcchan.WithWaitForCreate) is about to sleep, and
+// returns the function that removes it.
+func SetWaitHook(f func(desc string)) func() {
+	waitHook.Store(&f)
+	return func() { waitHook.Store(nil) }
+}
