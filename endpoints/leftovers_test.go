@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/go/endpoints"
 )
@@ -39,7 +40,9 @@ func init() {
 			return err
 		}
 		os.Stdout.WriteString("made " + mq + "\n")
-		select {} // killed
+		for { // until killed (not select {}: a deadlock exit without cgo or on 386)
+			time.Sleep(time.Hour)
+		}
 	}
 }
 

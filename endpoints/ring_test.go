@@ -207,7 +207,9 @@ func init() {
 		return tx.SendRaw(context.Background(), 0, 100, func(room []byte) (int, error) {
 			copy(room, "TORN-TORN-TORN-TORN-TORN")
 			os.Stdout.WriteString("reserved\n")
-			select {}
+			for { // until killed (not select {}: a deadlock exit without cgo or on 386)
+				time.Sleep(time.Hour)
+			}
 		})
 	}
 }

@@ -112,13 +112,14 @@ func TestReadRecordsConcurrentCWriters(t *testing.T) {
 	const writers = 40
 	path, rx, release := shortrecFIFO[string](t, ctx,
 		ipcchan.WithFraming(codec.ReadRecords(4096)), ipcchan.WithCodec(codec.String()))
+	bin := cPeer(t, "shortrec") // here, not in the goroutines: it may skip the test
 	errs := make(chan error, writers)
 	total := 0
 	for i := range writers {
 		msg := fmt.Sprintf("[%d:%s]", i, strings.Repeat("x", i*37))
 		total += len(msg)
 		go func() {
-			cmd := exec.CommandContext(ctx, cPeer(t, "shortrec"), "write", path, msg)
+			cmd := exec.CommandContext(ctx, bin, "write", path, msg)
 			cmd.Stderr = os.Stderr
 			errs <- cmd.Run()
 		}()

@@ -103,7 +103,9 @@ func child() error {
 		for _, pid := range p.PIDs() {
 			fmt.Println(pid)
 		}
-		select {}
+		for { // until killed (not select {}: a deadlock exit without cgo or on 386)
+			time.Sleep(time.Hour)
+		}
 	}
 	return fmt.Errorf("unknown mode %q", os.Getenv("IPCCHAN_TEST_MODE"))
 }
