@@ -71,6 +71,11 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 	if err := formatRingIn(m, cfg); err != nil {
 		return nil, nil, err
 	}
+	release, err := addBells(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	tx, err := ringSender[T](m, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -103,7 +108,7 @@ func ringSender[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Sender[T], e
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, cfg)
+	return senderOver[T](r.transport(), cfg)
 }
 
 // RingReceiver returns the Receiver of the ring formatted in m; a ring has
@@ -126,7 +131,7 @@ func ringReceiver[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Receiver[T
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, cfg)
+	return receiverOver[T](r.transport(), cfg)
 }
 
 // ringMinSpin is the shortest a ring end spins before it parks.
@@ -168,6 +173,14 @@ type ringEnd struct {
 	cur      rawMsg
 	curEnd   uint64
 
+	// Doorbells (ring_bell.go), on a ring that has them: bell is this
+	// end's own, to wait on; ringFD the other side's, to ring.
+	bell       *poller.FD
+	ringFD     int
+	bellKey    bellKey
+	parkReadFn func(int) error
+	wantRoom   atomic.Uint32 // a sender's last record that found no room
+
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool
 	closeOnce sync.Once
@@ -192,7 +205,7 @@ func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*ringEnd, erro
 		own.Close()
 		return nil, opErr("open", "ring in "+m.desc, err)
 	}
-	return newRingEnd(own, rm, writer, cfg), nil
+	return newRingEnd(own, rm, writer, cfg)
 }
 
 // openRingIn validates the ring header in m, under the fault guard.
@@ -204,9 +217,15 @@ func openRingIn(m *Mapping) (rm *ringMem, err error) {
 	return rm, err
 }
 
-func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *ringEnd {
+// newRingEnd makes an end on the ring rm in own, which it takes over (and
+// closes on error).
+func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) (*ringEnd, error) {
 	r := &ringEnd{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
 		linger: cfg.Linger(), guard: own.guard, core: newRecvCore("ring", cfg.MaxMessageSize(), cfg.Senders())}
+	if err := r.attachBells(); err != nil {
+		own.Close()
+		return nil, opErr("open", r.desc, err)
+	}
 	word := rm.rwait
 	if writer {
 		word = rm.wwait
@@ -215,6 +234,18 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *
 	// Parking costs tens of microseconds on a virtual machine, against a
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
+	return r, nil
+}
+
+// transport returns r as the transport of a Sender or Receiver: with its
+// doorbell, which a Select can wait on, if the ring has them.
+func (r *ringEnd) transport() interface {
+	transport.MsgSender
+	transport.MsgReceiver
+} {
+	if r.bell != nil {
+		return bellRing{r}
+	}
 	return r
 }
 
@@ -338,6 +369,9 @@ func (r *ringEnd) notMade(op string) error {
 func (r *ringEnd) Fail(err error) {
 	if r.made() {
 		r.wait.Fail(err)
+		if r.bell != nil {
+			r.bell.Fail(err)
+		}
 	}
 }
 
@@ -365,10 +399,16 @@ func (r *ringEnd) Close() error {
 	r.closeOnce.Do(func() {
 		r.calls.close()
 		r.wait.Close()
+		if r.bell != nil {
+			// Wakes a Recv parked on it; the descriptor stays open (a
+			// poller.FD closes it once no call holds it).
+			r.bell.Close()
+		}
 		r.calls.wait() // from here on, nothing else in this process uses the end
 		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil && r.m.faultErr() == nil {
 			r.closeErr = postEOS(r.linger, func() error { return r.m.access(r.tryPostEOS) })
 		}
+		r.releaseBells()
 		r.closeErr = errors.Join(r.closeErr, r.m.Close())
 	})
 	return r.closeErr
@@ -397,7 +437,7 @@ func ringEndOn(fd int, desc string, writer bool, cfg *transport.Config) (*ringEn
 		own.Close()
 		return nil, opErr("open", desc, err)
 	}
-	return newRingEnd(own, rm, writer, cfg), nil
+	return newRingEnd(own, rm, writer, cfg)
 }
 
 func ringSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Sender[T], error) {
@@ -405,7 +445,7 @@ func ringSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.S
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, cfg)
+	return senderOver[T](r.transport(), cfg)
 }
 
 func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
@@ -413,7 +453,7 @@ func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, cfg)
+	return receiverOver[T](r.transport(), cfg)
 }
 
 // awaitFormat waits, if cfg says so (ipcchan.WithWaitForCreate), until the
