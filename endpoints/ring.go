@@ -54,7 +54,11 @@ func formatRingIn(m *Mapping, cfg *transport.Config) error {
 // RingPair returns a Sender and a Receiver on a new ring of size bytes in
 // anonymous shared memory (a memfd): the fastest transport between
 // processes. Hand either end to a child with [Pass]; the child picks it up
-// with InheritSender or InheritReceiver. Several sender processes may share
+// with InheritSender or InheritReceiver. The ring comes with eventfd
+// doorbells, which Pass hands over too: a parked receiver waits on its
+// doorbell holding no OS thread, and ipcchan.Select waits on the ends
+// without polling. An end opened on the ring's bare file in another
+// process, which has no doorbells, is refused. Several sender processes may share
 // a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
 // Options: those of RingSender and RingReceiver; WithMaxMessageSize also
 // bounds the ring's records (see FormatRing).
@@ -115,7 +119,8 @@ func ringSender[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Sender[T], e
 // one. Receives read records in place and make no system call while
 // records are there; on an empty ring the receiver spins briefly, then
 // parks on a futex in the mapping (holding an OS thread while parked),
-// which the sender wakes. A dead sender is seen through WatchPeer. Options:
+// which the sender wakes. (A ring that RingPair made parks on an eventfd
+// doorbell instead, holding no thread; see PROTOCOL.md §8.) A dead sender is seen through WatchPeer. Options:
 // those of a Receiver, WithSenders and WithWaitForCreate (wait, polling,
 // for a ring its creator has not formatted yet).
 func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
