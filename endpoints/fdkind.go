@@ -28,10 +28,11 @@ const (
 // fdInfo describes a descriptor.
 type fdInfo struct {
 	class    fdClass
-	sockType int    // SO_TYPE of a socket
-	unix     bool   // an AF_UNIX socket
-	accMode  int    // O_RDONLY, O_WRONLY or O_RDWR
-	ino      uint64 // its inode, for descriptions
+	sockType int      // SO_TYPE of a socket
+	unix     bool     // an AF_UNIX socket
+	accMode  int      // O_RDONLY, O_WRONLY or O_RDWR
+	ino      uint64   // its inode, for descriptions
+	bells    *bellKey // an inherited ring's doorbells, registered (see claimInherited)
 }
 
 // name is the kind's word in descriptions.

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
 )
 
 // rawConn gives a poller.FD the Control method of syscall.RawConn that
@@ -53,7 +54,7 @@ func dupOf(f *os.File) (int, error) {
 		return -1, err
 	}
 	if derr != nil {
-		return -1, fmt.Errorf("dup: %w", derr)
+		return -1, fmt.Errorf("dup: %w", sys.DescriptorLimit(derr))
 	}
 	return nfd, nil
 }

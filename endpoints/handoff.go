@@ -100,6 +100,16 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 		}
 		entries[h.name] = strconv.Itoa(base + len(files))
 		files = append(files, f)
+		if r := ringOf(h.end); r != nil && r.bell != nil {
+			// The ring's doorbells go with its memory: "name=M+R+W".
+			bells, err := r.bellFiles()
+			if err != nil {
+				release()
+				return nil, fmt.Errorf("ipcchan: attach %q: %w", h.name, err)
+			}
+			entries[h.name] += fmt.Sprintf("+%d+%d", base+len(files), base+len(files)+1)
+			files = append(files, bells...)
+		}
 	}
 	for _, h := range ends {
 		markHandedOff(h.end)
@@ -150,6 +160,7 @@ func InheritReceiver[T any](name string, opts ...ipcchan.Option) (*ipcchan.Recei
 	if err != nil {
 		return nil, err
 	}
+	defer info.dropBells()
 	return receiverOnFD[T](fd, info, desc, opts)
 }
 
@@ -177,6 +188,7 @@ func InheritSender[T any](name string, opts ...ipcchan.Option) (*ipcchan.Sender[
 	if err != nil {
 		return nil, err
 	}
+	defer info.dropBells()
 	return senderOnFD[T](fd, info, desc, true, opts)
 }
 
@@ -245,11 +257,11 @@ func parseEntries(v string) (map[string]string, error) {
 			_, err := parseSysVEntry(sv)
 			valid = valid && err == nil
 		} else {
-			fd, err := strconv.Atoi(val)
-			valid = valid && err == nil && fd >= 3
+			_, _, err := parseFDs(val)
+			valid = valid && err == nil
 		}
 		if !valid {
-			return nil, fmt.Errorf("malformed entry %q (want name=fd, fd >= 3, or name=%sID:TYPE:FLAGS)", item, sysvEntryPrefix)
+			return nil, fmt.Errorf("malformed entry %q (want name=fd, fd >= 3, name=fd+fd+fd for a ring and its doorbells, or name=%sID:TYPE:FLAGS)", item, sysvEntryPrefix)
 		}
 		if _, dup := m[name]; dup {
 			return nil, fmt.Errorf("name %q appears twice", name)
@@ -257,6 +269,42 @@ func parseEntries(v string) (map[string]string, error) {
 		m[name] = val
 	}
 	return m, nil
+}
+
+// parseFDs parses an entry's descriptors: "fd", or "fd+rbell+wbell" for a
+// ring and its doorbells (bells then holds the two).
+func parseFDs(val string) (fd int, bells []int, err error) {
+	parts := strings.Split(val, "+")
+	if len(parts) != 1 && len(parts) != 3 {
+		return -1, nil, fmt.Errorf("%q: want fd or fd+fd+fd", val)
+	}
+	fds := make([]int, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 3 {
+			return -1, nil, fmt.Errorf("%q: descriptor %q", val, p)
+		}
+		fds[i] = n
+	}
+	return fds[0], fds[1:], nil
+}
+
+// ringOf returns the ring end under a Sender or Receiver, or nil.
+func ringOf(end Passable) *ringEnd {
+	var t any
+	switch e := end.(type) {
+	case interface{ Transport() transport.MsgSender }:
+		t = e.Transport()
+	case interface{ Transport() transport.MsgReceiver }:
+		t = e.Transport()
+	}
+	switch r := t.(type) {
+	case bellRing:
+		return r.ringEnd
+	case *ringEnd:
+		return r
+	}
+	return nil
 }
 
 func formatEntries(m map[string]string) string {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -44,7 +43,7 @@ func claimInherited(name string, want use) (fd int, desc string, info fdInfo, er
 	if ok && strings.HasPrefix(val, sysvEntryPrefix) {
 		return fail("it is a SysV message queue: take it with InheritSender or InheritReceiver")
 	}
-	fd, _ = strconv.Atoi(val)
+	fd, bells, _ := parseFDs(val)
 	if !ok {
 		names := make([]string, 0, len(entries))
 		for n := range entries {
@@ -69,9 +68,43 @@ func claimInherited(name string, want use) (fd int, desc string, info fdInfo, er
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return fail("descriptor %d: %v", fd, err)
 	}
+	if len(bells) > 0 {
+		// A ring's doorbells: registered for the end made next, which
+		// drops this reference (info.dropBells).
+		if info.class != classRing {
+			return fail("descriptor %d comes with doorbells but is not a ring", fd)
+		}
+		for _, b := range bells {
+			if !isEventFD(b) {
+				return fail("doorbell %d is not an eventfd", b)
+			}
+			unix.FcntlInt(uintptr(b), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fail("descriptor %d: %v", fd, err)
+		}
+		key := bellKey{uint64(st.Dev), st.Ino}
+		holdBells(key, bells[0], bells[1])
+		info.bells = &key
+	}
 	if inherited.claimed == nil {
 		inherited.claimed = map[string]bool{}
 	}
 	inherited.claimed[name] = true
 	return fd, info.describe(fmt.Sprintf("inherited %q", name), want), info, nil
+}
+
+// isEventFD reports whether fd is an eventfd.
+func isEventFD(fd int) bool {
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	return err == nil && link == "anon_inode:[eventfd]"
+}
+
+// dropBells lets go of the doorbells claimInherited registered, once the
+// end is made (or failed).
+func (i fdInfo) dropBells() {
+	if i.bells != nil {
+		dropBells(*i.bells)
+	}
 }

@@ -54,7 +54,11 @@ func formatRingIn(m *Mapping, cfg *transport.Config) error {
 // RingPair returns a Sender and a Receiver on a new ring of size bytes in
 // anonymous shared memory (a memfd): the fastest transport between
 // processes. Hand either end to a child with [Pass]; the child picks it up
-// with InheritSender or InheritReceiver. Several sender processes may share
+// with InheritSender or InheritReceiver. The ring comes with eventfd
+// doorbells, which Pass hands over too: a parked receiver waits on its
+// doorbell holding no OS thread, and ipcchan.Select waits on the ends
+// without polling. An end opened on the ring's bare file in another
+// process, which has no doorbells, is refused. Several sender processes may share
 // a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
 // Options: those of RingSender and RingReceiver; WithMaxMessageSize also
 // bounds the ring's records (see FormatRing).
@@ -71,6 +75,11 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 	if err := formatRingIn(m, cfg); err != nil {
 		return nil, nil, err
 	}
+	release, err := addBells(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	tx, err := ringSender[T](m, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -103,14 +112,15 @@ func ringSender[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Sender[T], e
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, cfg)
+	return senderOver[T](r.transport(), cfg)
 }
 
 // RingReceiver returns the Receiver of the ring formatted in m; a ring has
 // one. Receives read records in place and make no system call while
 // records are there; on an empty ring the receiver spins briefly, then
 // parks on a futex in the mapping (holding an OS thread while parked),
-// which the sender wakes. A dead sender is seen through WatchPeer. Options:
+// which the sender wakes. (A ring that RingPair made parks on an eventfd
+// doorbell instead, holding no thread; see PROTOCOL.md §8.) A dead sender is seen through WatchPeer. Options:
 // those of a Receiver, WithSenders and WithWaitForCreate (wait, polling,
 // for a ring its creator has not formatted yet).
 func RingReceiver[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
@@ -126,7 +136,7 @@ func ringReceiver[T any](m *Mapping, cfg *transport.Config) (*ipcchan.Receiver[T
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, cfg)
+	return receiverOver[T](r.transport(), cfg)
 }
 
 // ringMinSpin is the shortest a ring end spins before it parks.
@@ -168,6 +178,14 @@ type ringEnd struct {
 	cur      rawMsg
 	curEnd   uint64
 
+	// Doorbells (ring_bell.go), on a ring that has them: bell is this
+	// end's own, to wait on; ringFD the other side's, to ring.
+	bell       *poller.FD
+	ringFD     int
+	bellKey    bellKey
+	parkReadFn func(int) error
+	wantRoom   atomic.Uint32 // a sender's last record that found no room
+
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool
 	closeOnce sync.Once
@@ -192,7 +210,7 @@ func openRingEnd(m *Mapping, writer bool, cfg *transport.Config) (*ringEnd, erro
 		own.Close()
 		return nil, opErr("open", "ring in "+m.desc, err)
 	}
-	return newRingEnd(own, rm, writer, cfg), nil
+	return newRingEnd(own, rm, writer, cfg)
 }
 
 // openRingIn validates the ring header in m, under the fault guard.
@@ -204,9 +222,15 @@ func openRingIn(m *Mapping) (rm *ringMem, err error) {
 	return rm, err
 }
 
-func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *ringEnd {
+// newRingEnd makes an end on the ring rm in own, which it takes over (and
+// closes on error).
+func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) (*ringEnd, error) {
 	r := &ringEnd{m: own, r: rm, desc: "ring in " + own.desc, writer: writer, pid: uint32(os.Getpid()),
 		linger: cfg.Linger(), guard: own.guard, core: newRecvCore("ring", cfg.MaxMessageSize(), cfg.Senders())}
+	if err := r.attachBells(); err != nil {
+		own.Close()
+		return nil, opErr("open", r.desc, err)
+	}
 	word := rm.rwait
 	if writer {
 		word = rm.wwait
@@ -215,6 +239,18 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) *
 	// Parking costs tens of microseconds on a virtual machine, against a
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
+	return r, nil
+}
+
+// transport returns r as the transport of a Sender or Receiver: with its
+// doorbell, which a Select can wait on, if the ring has them.
+func (r *ringEnd) transport() interface {
+	transport.MsgSender
+	transport.MsgReceiver
+} {
+	if r.bell != nil {
+		return bellRing{r}
+	}
 	return r
 }
 
@@ -338,6 +374,9 @@ func (r *ringEnd) notMade(op string) error {
 func (r *ringEnd) Fail(err error) {
 	if r.made() {
 		r.wait.Fail(err)
+		if r.bell != nil {
+			r.bell.Fail(err)
+		}
 	}
 }
 
@@ -365,10 +404,16 @@ func (r *ringEnd) Close() error {
 	r.closeOnce.Do(func() {
 		r.calls.close()
 		r.wait.Close()
+		if r.bell != nil {
+			// Wakes a Recv parked on it; the descriptor stays open (a
+			// poller.FD closes it once no call holds it).
+			r.bell.Close()
+		}
 		r.calls.wait() // from here on, nothing else in this process uses the end
 		if r.writer && !r.handedOff.Load() && r.wait.Failure() == nil && r.m.faultErr() == nil {
 			r.closeErr = postEOS(r.linger, func() error { return r.m.access(r.tryPostEOS) })
 		}
+		r.releaseBells()
 		r.closeErr = errors.Join(r.closeErr, r.m.Close())
 	})
 	return r.closeErr
@@ -397,7 +442,7 @@ func ringEndOn(fd int, desc string, writer bool, cfg *transport.Config) (*ringEn
 		own.Close()
 		return nil, opErr("open", desc, err)
 	}
-	return newRingEnd(own, rm, writer, cfg), nil
+	return newRingEnd(own, rm, writer, cfg)
 }
 
 func ringSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Sender[T], error) {
@@ -405,7 +450,7 @@ func ringSenderOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.S
 	if err != nil {
 		return nil, err
 	}
-	return senderOver[T](r, cfg)
+	return senderOver[T](r.transport(), cfg)
 }
 
 func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan.Receiver[T], error) {
@@ -413,7 +458,7 @@ func ringReceiverOn[T any](fd int, desc string, cfg *transport.Config) (*ipcchan
 	if err != nil {
 		return nil, err
 	}
-	return receiverOver[T](r, cfg)
+	return receiverOver[T](r.transport(), cfg)
 }
 
 // awaitFormat waits, if cfg says so (ipcchan.WithWaitForCreate), until the

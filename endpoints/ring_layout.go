@@ -22,6 +22,7 @@ import (
 //	128  tail      uint64  bytes ever consumed by the reader
 //	192  rwait     uint32  futex word: the reader waits for records
 //	196  wwait     uint32  futex word: writers wait for room or the lock
+//	200  bells     uint32  1: the ends have eventfd doorbells (ring_bell.go)
 //	256  data      [capacity]byte
 //
 // The futex words share a line that is written only when a side parks, so
@@ -50,6 +51,7 @@ const (
 	offTail      = 128
 	offRWait     = 192
 	offWWait     = 196
+	offBells     = 200
 
 	recHeader = 8
 	recPad    = 1 << 31
@@ -69,6 +71,7 @@ type ringMem struct {
 	lock      *uint32
 	wwait     *uint32
 	rwait     *uint32
+	bells     *uint32
 }
 
 // ringCapacity returns the largest power-of-two data area that fits in a
@@ -130,6 +133,7 @@ func openRing(mem []byte) (*ringMem, error) {
 		lock:  (*uint32)(unsafe.Pointer(&mem[offLock])),
 		wwait: (*uint32)(unsafe.Pointer(&mem[offWWait])),
 		rwait: (*uint32)(unsafe.Pointer(&mem[offRWait])),
+		bells: (*uint32)(unsafe.Pointer(&mem[offBells])),
 	}
 	return r, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
 )
 
@@ -47,6 +46,8 @@ func (r *ringEnd) take(ctx context.Context, block bool) (rawMsg, error) {
 	}
 	switch {
 	case err != unix.EAGAIN:
+	case block && r.bell != nil:
+		err = r.bellRead(ctx)
 	case block:
 		err = ringDo(ctx, r, (*ringEnd).tryRead, (*ringEnd).blockRead, r)
 	default:
@@ -120,8 +121,7 @@ func (r *ringEnd) tryRead() error {
 func (r *ringEnd) advance(tail uint64) {
 	atomic.StoreUint64(r.r.tail, tail)
 	if atomic.LoadUint32(r.r.wwait) != 0 && r.headSeen-tail <= r.r.capacity/2 {
-		atomic.StoreUint32(r.r.wwait, 0)
-		sys.FutexWake(r.r.wwait, 1<<30)
+		r.ring(r.r.wwait)
 	}
 }
 

@@ -48,8 +48,7 @@ func (r *ringEnd) stealIfDead() {
 func (r *ringEnd) unlockWriters() {
 	atomic.StoreUint32(r.r.lock, 0)
 	if atomic.LoadUint32(r.r.wwait) != 0 {
-		atomic.StoreUint32(r.r.wwait, 0)
-		sys.FutexWake(r.r.wwait, 1<<30)
+		r.ring(r.r.wwait)
 	}
 }
 
@@ -76,6 +75,7 @@ func (r *ringEnd) reserve(n int) (uint64, error) {
 			return 0, err
 		}
 		if used+pad+size > rm.capacity {
+			r.wantRoom.Store(uint32(n))
 			return 0, unix.EAGAIN
 		}
 	}
@@ -96,8 +96,7 @@ func (r *ringEnd) publish(pos uint64, n int, flags, tag uint32) {
 	atomic.StoreUint32(rm.word(i), flags|uint32(n))
 	atomic.StoreUint64(rm.head, pos+recordSize(n))
 	if atomic.LoadUint32(rm.rwait) != 0 {
-		atomic.StoreUint32(rm.rwait, 0)
-		sys.FutexWake(rm.rwait, 1)
+		r.ring(rm.rwait)
 	}
 }
 

@@ -32,8 +32,9 @@ type selectCase interface {
 	// adds the transport's descriptor to set, to be reported readable
 	// (receive) or writable (send); it returns the function that undoes
 	// both. pollable is false if the transport has no descriptor (the
-	// Select then polls).
-	watch(set *poller.Set, ev *poller.Event) (release func(), pollable bool)
+	// Select then polls); ready is true if the transport's doorbell (see
+	// transport.Doorbell) says it may proceed already.
+	watch(set *poller.Set, ev *poller.Event) (release func(), pollable, ready bool)
 }
 
 // OnRecv returns a Case that receives a value from r and calls f with it.
@@ -61,7 +62,7 @@ func (c *recvCase[T]) try() (bool, error) {
 	return poll, err
 }
 
-func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
+func (c *recvCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool, bool) {
 	return watchEnd(set, ev, &c.r.selects, c.r.t, set.AddConn)
 }
 
@@ -99,26 +100,29 @@ func (c *sendCase[T]) try() (bool, error) {
 	return false, err
 }
 
-func (c *sendCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool) {
+func (c *sendCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool, bool) {
 	return watchEnd(set, ev, &c.s.selects, c.s.t, set.AddWriteConn)
 }
 
 // watchEnd registers ev with an end's waiters and adds its transport t's
 // descriptor to set with add (AddConn to receive, AddWriteConn to send); it
-// returns the function that unregisters ev, and whether t has a
-// descriptor.
-func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add func(syscall.RawConn) error) (func(), bool) {
+// returns the function that unregisters ev, whether t has a descriptor,
+// and whether t's doorbell, armed, says it may proceed already.
+func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add func(syscall.RawConn) error) (func(), bool, bool) {
 	release := w.add(ev)
 	p, ok := t.(transport.Pollable)
 	if !ok {
-		return release, false
+		return release, false, false
 	}
 	if rc, err := p.SyscallConn(); err == nil {
 		// An error here means the transport is closed: the next try
 		// reports that.
 		add(rc)
 	}
-	return release, true
+	if d, ok := p.(transport.Doorbell); ok && d.Arm() {
+		return release, true, true
+	}
+	return release, true, false
 }
 
 // Select waits until one of the cases can proceed — a receive has a value,
@@ -136,8 +140,10 @@ func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add fu
 // Select parks one goroutine on one epoll set that holds every end's
 // descriptor (watched for reading or writing) and an event each end sets
 // when another goroutine's receive or send, a value handed back or Close
-// changes it; it starts no goroutine per case. Cases whose transport has
-// no descriptor (the ring, SysV queues, semaphores) are polled every
+// changes it; it starts no goroutine per case. A ring that RingPair made
+// is waited on through its doorbell (an eventfd its peer rings while a
+// waiter is announced); cases whose transport has no descriptor (a ring
+// opened on a named mapping, SysV queues, semaphores) are polled every
 // millisecond.
 func Select(ctx context.Context, cases ...Case) (int, error) {
 	return selectCases(ctx, false, cases)
@@ -224,13 +230,18 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool) er
 	if err := set.AddFD(ev.FD()); err != nil {
 		return err
 	}
+	ready := false
 	for _, cs := range cases {
 		if cs.c == nil {
 			continue
 		}
-		release, pollable := cs.c.watch(set, ev)
+		release, pollable, r := cs.c.watch(set, ev)
 		defer release()
 		poll = poll || !pollable
+		ready = ready || r
+	}
+	if ready {
+		return nil
 	}
 	// A change between the attempt and the registration set no event.
 	for k, cs := range cases {
@@ -241,6 +252,7 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool) er
 	if !poll {
 		return set.Wait(ctx)
 	}
+	poller.SelectPolls.Add(1)
 	wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
 	defer cancel()
 	if err := set.Wait(wctx); err != nil && ctx.Err() != nil {

@@ -170,6 +170,14 @@ func (b *Blocking) SetMinSpin(d time.Duration) {
 	b.spin.max = max(b.spin.limit(), d)
 }
 
+// Spin retries try(arg) for b's adaptive spin budget, as Do does before it
+// blocks, for a caller that then waits elsewhere (on an FD): it returns
+// unix.EAGAIN if try never got through (or ctx ended), else try's result.
+// It counts as a call on b: calls must not overlap.
+func Spin[A any](ctx context.Context, b *Blocking, try func(A) error, arg A) error {
+	return spinFor(ctx, &b.spin, try, arg)
+}
+
 // Failure returns the error given to Fail, or nil.
 func (b *Blocking) Failure() error {
 	if e := b.failErr.Load(); e != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,11 @@ type fdInterest struct {
 	fd     int
 	events uint32
 }
+
+// SelectPolls counts the timed rounds of ipcchan.Select: waits bounded by
+// a millisecond because a case cannot be waited on. Tests read it, to see
+// that a Select waited on descriptors only.
+var SelectPolls atomic.Uint64
 
 // readEvents and writeEvents are what a Set watches a descriptor for, to
 // read from it and to write to it; a hang-up and an error are reported

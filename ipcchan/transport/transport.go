@@ -77,6 +77,19 @@ type Pollable interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
+// Doorbell is implemented by a Pollable transport whose descriptor becomes
+// ready only for a waiter that announced itself: the doorbell of a
+// shared-memory ring, which the other side rings only while the ring's
+// parked flag is set. A Select calls Arm after adding the descriptor to
+// its set and before waiting on it. Arm announces the waiter (the flag
+// stays set until the other side rings) and reports whether the transport
+// may already make progress, in which case the Select tries again instead
+// of waiting. Arm is safe for concurrent use with the transport's calls.
+type Doorbell interface {
+	Pollable
+	Arm() (ready bool)
+}
+
 // Filer is implemented by transports backed by a descriptor that can be
 // handed to another process. File returns a new *os.File for a duplicate of
 // that descriptor; the caller owns it.

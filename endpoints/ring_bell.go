@@ -1,0 +1,354 @@
+package endpoints
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
+	"github.com/ipcchan/go/ipcchan"
+)
+
+// Doorbells (PROTOCOL.md §8): a ring that RingPair makes comes with two
+// eventfds, the reader's bell and the writers' bell. A side that parks
+// sets its futex word (rwait, wwait) as before and then waits on its bell
+// through the runtime poller — no OS thread held, and a Select can wait on
+// it with the other cases' descriptors. The other side, finding the word
+// set, clears it and both wakes the futex (for waiters without a bell: a
+// C program, a writer blocked on a full ring) and rings the bell (writes 1
+// to the eventfd). The fast path is unchanged: no system call while the
+// word is 0.
+//
+// The header word bells says that the ring has them: every end must ring
+// them, so an end without them is refused. The bells travel with the
+// memfd: Attach hands them to a child (IPCCHAN_FILES "name=M+R+W"), and
+// within a process an end opened on the same memfd (Sender.File then
+// FileSender, MappingFromFile then RingSender) finds them in ringBells.
+
+// bellKey names a ring's memory: the device and inode of its memfd.
+type bellKey struct{ dev, ino uint64 }
+
+// bellPair is a ring's two eventfds in this process, shared by its ends
+// here (refs counts them).
+type bellPair struct {
+	rfd, wfd int // the reader's bell, the writers' bell
+	refs     int
+}
+
+var ringBells struct {
+	sync.Mutex
+	m map[bellKey]*bellPair
+}
+
+// bellKeyOf returns the key of the memory behind f.
+func bellKeyOf(f *os.File) (bellKey, bool) {
+	if f == nil {
+		return bellKey{}, false
+	}
+	var st unix.Stat_t
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return bellKey{}, false
+	}
+	var serr error = unix.EBADF
+	rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) })
+	if serr != nil {
+		return bellKey{}, false
+	}
+	return bellKey{uint64(st.Dev), st.Ino}, true
+}
+
+// newBells makes a ring's two eventfds.
+func newBells() (rfd, wfd int, err error) {
+	rfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return -1, -1, fmt.Errorf("eventfd: %w", sys.DescriptorLimit(err))
+	}
+	wfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(rfd)
+		return -1, -1, fmt.Errorf("eventfd: %w", sys.DescriptorLimit(err))
+	}
+	return rfd, wfd, nil
+}
+
+// holdBells registers rfd and wfd as the bells of the ring under key, with
+// one reference for the caller (release it with dropBells). If bells are
+// registered already, it closes rfd and wfd and holds those.
+func holdBells(key bellKey, rfd, wfd int) {
+	ringBells.Lock()
+	defer ringBells.Unlock()
+	if ringBells.m == nil {
+		ringBells.m = map[bellKey]*bellPair{}
+	}
+	if b := ringBells.m[key]; b != nil {
+		unix.Close(rfd)
+		unix.Close(wfd)
+		b.refs++
+		return
+	}
+	ringBells.m[key] = &bellPair{rfd: rfd, wfd: wfd, refs: 1}
+}
+
+// takeBells returns a reference to the bells registered under key, or nil.
+func takeBells(key bellKey) *bellPair {
+	ringBells.Lock()
+	defer ringBells.Unlock()
+	b := ringBells.m[key]
+	if b != nil {
+		b.refs++
+	}
+	return b
+}
+
+// dropBells releases a reference taken by holdBells or takeBells; the
+// last closes the eventfds.
+func dropBells(key bellKey) {
+	ringBells.Lock()
+	defer ringBells.Unlock()
+	b := ringBells.m[key]
+	if b == nil {
+		return
+	}
+	if b.refs--; b.refs == 0 {
+		unix.Close(b.rfd)
+		unix.Close(b.wfd)
+		delete(ringBells.m, key)
+	}
+}
+
+// addBells makes the bells of the ring just formatted in the memfd m and
+// marks the ring as having them; the ends opened before release is called
+// find them.
+func addBells(m *Mapping) (release func(), err error) {
+	key, ok := bellKeyOf(m.file)
+	if !ok {
+		return nil, m.opErr("format ring", fmt.Errorf("cannot identify the memfd"))
+	}
+	rfd, wfd, err := newBells()
+	if err != nil {
+		return nil, m.opErr("format ring", err)
+	}
+	holdBells(key, rfd, wfd)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&m.data[offBells])), 1)
+	return func() { dropBells(key) }, nil
+}
+
+// attachBells gives r the ring's bells, if its header says it has them:
+// its own bell (the reader's for the reader, the writers' for a writer) as
+// a poller.FD to wait on, the other as the descriptor it rings. It fails
+// if the ring has bells this process does not know.
+func (r *ringEnd) attachBells() error {
+	if atomic.LoadUint32(r.r.bells) == 0 {
+		return nil
+	}
+	key, ok := bellKeyOf(r.m.file)
+	var b *bellPair
+	if ok {
+		b = takeBells(key)
+	}
+	if b == nil {
+		return fmt.Errorf("%w: the ring's ends wait on eventfd doorbells that came with its memfd, and this process does not have them: hand the end over with endpoints.Pass or Share (IPCCHAN_FILES carries the doorbells), not its bare file", ipcchan.ErrNotSupported)
+	}
+	own, other := b.rfd, b.wfd
+	if r.writer {
+		own, other = b.wfd, b.rfd
+	}
+	nfd, err := unix.FcntlInt(uintptr(own), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		dropBells(key)
+		return fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+	}
+	fd, err := poller.Open(nfd, "doorbell of "+r.desc)
+	if err != nil {
+		dropBells(key)
+		return err
+	}
+	fd.SetReadSpin(0) // the ring end spins on the ring, not on the bell
+	r.bell, r.ringFD, r.bellKey = fd, other, key
+	r.parkReadFn = r.parkRead
+	return nil
+}
+
+// bellFiles returns duplicates of the ring's two doorbells (the reader's,
+// the writers'), for a child.
+func (r *ringEnd) bellFiles() ([]*os.File, error) {
+	if !r.enter() {
+		return nil, os.ErrClosed
+	}
+	defer r.leave()
+	rfd, wfd := r.ringFD, r.ringFD
+	var err error
+	r.bell.Control(func(fd int) {
+		if r.writer {
+			wfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		} else {
+			rfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+	}
+	own := &rfd
+	other := &wfd
+	if r.writer {
+		own, other = &wfd, &rfd
+	}
+	if *other, err = unix.FcntlInt(uintptr(*other), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+		unix.Close(*own)
+		return nil, fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+	}
+	return []*os.File{os.NewFile(uintptr(rfd), "ring doorbell"), os.NewFile(uintptr(wfd), "ring doorbell")}, nil
+}
+
+// releaseBells closes r's bell and lets go of the ring's; once no call is
+// left (Close).
+func (r *ringEnd) releaseBells() {
+	if r.bell == nil {
+		return
+	}
+	r.bell.Close()
+	dropBells(r.bellKey)
+}
+
+// ring wakes the other side's waiters: word (its futex word) was found
+// set. It clears the word, wakes the futex (waiters without a bell) and
+// rings the bell, if the ring has one.
+func (r *ringEnd) ring(word *uint32) {
+	atomic.StoreUint32(word, 0)
+	sys.FutexWake(word, 1<<30)
+	if r.bell != nil {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		unix.Write(r.ringFD, one[:])
+	}
+}
+
+// drainBell empties the eventfd fd; it returns the count it held.
+func drainBell(fd int) uint64 {
+	var buf [8]byte
+	if n, _ := unix.Read(fd, buf[:]); n != 8 {
+		return 0
+	}
+	return binary.NativeEndian.Uint64(buf[:])
+}
+
+// reRing puts back a count drainBell took from fd, for the other waiters
+// on the bell (a Select and a Recv on one end, say).
+func reRing(fd int, n uint64) {
+	if n == 0 {
+		return
+	}
+	var buf [8]byte
+	binary.NativeEndian.PutUint64(buf[:], n)
+	unix.Write(fd, buf[:])
+}
+
+// parkRead is the operation a parked Recv runs on its bell each time it
+// may be readable: a record there ends the wait; otherwise it empties the
+// bell, announces the waiter (rwait), and looks once more (a writer may
+// have published before it could see rwait) before parking.
+func (r *ringEnd) parkRead(fd int) error {
+	if err := r.tryRead(); err != unix.EAGAIN {
+		return err
+	}
+	n := drainBell(fd)
+	atomic.StoreUint32(r.r.rwait, 1)
+	err := r.tryRead()
+	if err != unix.EAGAIN {
+		reRing(fd, n)
+	}
+	return err
+}
+
+// bellRead waits for a record on the reader's bell, under the fault guard
+// if the mapping needs it: it spins on the ring first, as a futex wait
+// would, then parks its goroutine on the runtime poller.
+func (r *ringEnd) bellRead(ctx context.Context) (err error) {
+	if r.guard {
+		if err := r.m.faultErr(); err != nil {
+			return err
+		}
+		defer r.m.catchFault(&err, debug.SetPanicOnFault(true))
+	}
+	if err := r.tryRead(); err != unix.EAGAIN {
+		return err
+	}
+	if err := r.wait.Failure(); err != nil {
+		return err
+	}
+	if err := poller.Spin(ctx, r.wait, (*ringEnd).tryRead, r); err != unix.EAGAIN {
+		return err
+	}
+	return r.bell.Read(ctx, r.parkReadFn)
+}
+
+// bellRing is a ring end with doorbells: the transport of the ends of a
+// ring RingPair made, which a Select waits on through the bell.
+type bellRing struct{ *ringEnd }
+
+// SyscallConn lets ipcchan.Select wait on the end's doorbell: readable
+// once the ring may have records (a receiver) or room (a sender), for a
+// waiter that announced itself with Arm.
+func (b bellRing) SyscallConn() (syscall.RawConn, error) { return rawConn{b.bell}, nil }
+
+// Arm announces a waiting Select (see transport.Doorbell): it empties the
+// bell, sets the end's futex word so that the other side rings, and
+// reports whether the ring may already let the end proceed — a record for
+// a receiver; for a sender, the write lock free and room for the record
+// its last try could not place (or half the ring free, after which the
+// reader rings no more).
+func (b bellRing) Arm() (ready bool) {
+	r := b.ringEnd
+	if !r.enter() {
+		return true // closed: the next try says so
+	}
+	defer r.leave()
+	err := r.m.access(func() error {
+		var n uint64
+		b.bell.Control(func(fd int) { n = drainBell(fd) })
+		word := r.r.rwait
+		if r.writer {
+			word = r.r.wwait
+		}
+		atomic.StoreUint32(word, 1)
+		ready = r.mayProceed()
+		if ready {
+			b.bell.Control(func(fd int) { reRing(fd, n) })
+		}
+		return nil
+	})
+	return ready || err != nil
+}
+
+// mayProceed reports whether a try of the end may succeed now.
+func (r *ringEnd) mayProceed() bool {
+	rm := r.r
+	head := atomic.LoadUint64(rm.head)
+	tail := atomic.LoadUint64(rm.tail)
+	if !r.writer {
+		return head != tail
+	}
+	if atomic.LoadUint32(rm.lock) != 0 {
+		return false
+	}
+	used := head - tail
+	if used > rm.capacity || used <= rm.capacity/2 {
+		return true // corruption is for the try to report
+	}
+	size := recordSize(int(r.wantRoom.Load()))
+	i := head & rm.mask
+	if i+size > rm.capacity {
+		size += rm.capacity - i
+	}
+	return used+size <= rm.capacity
+}
