@@ -49,13 +49,13 @@ func (r *result) spread() float64 {
 }
 
 // bimodal reports whether the runs' ns/op fall into two groups: sorted,
-// some gap between neighbours is at least a quarter of the median, with
-// at least two runs on each side of it.
+// some gap between neighbours is at least half the median, with at least
+// two runs on each side of it.
 func (r *result) bimodal() bool {
 	xs := slices.Sorted(slices.Values(r.runs["ns/op"]))
 	m := median(xs)
 	for i := 2; i+1 < len(xs); i++ {
-		if xs[i]-xs[i-1] >= m/4 {
+		if xs[i]-xs[i-1] >= m/2 {
 			return true
 		}
 	}
@@ -198,10 +198,7 @@ var rivals = []string{"gob-pipe", "golang-ipc", "shmipc-go"}
 
 func header(w io.Writer, cpu, command string, load []string, took string, results map[string]*result) {
 	kernel, _ := exec.Command("uname", "-r").Output()
-	runs := 0
-	for _, r := range results {
-		runs = max(runs, len(r.runs["ns/op"]))
-	}
+	runs := maxRuns(results)
 	fmt.Fprintf(w, "# Benchmark results\n\n"+
 		"Generated on %s by\n\n```\ncd bench && %s\n```\n\n"+
 		"Machine: %s, %d CPUs, Linux %s, %s. ", time.Now().UTC().Format("2006-01-02"), command,
@@ -216,13 +213,15 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
-	fmt.Fprintf(w, "\n\nEach exchange is between this process and a child process (the in-process Go `chan` is the floor).\n"+
+	fmt.Fprintf(w, "\n\nThe raw `go test` output of this run is in [results.txt](results.txt) (compare two runs with benchstat).\n"+
+		"Each exchange is between this process and a child process (the in-process Go `chan` is the floor).\n"+
 		"Every benchmark ran %d times (`-count`); every number below is the **median of those runs**, never a best\n"+
 		"run:\n\n"+
 		"- **ns/op**: the median over the runs of each run's mean time per message (one way) or per round trip.\n"+
 		"- **spread**: (slowest run − fastest run) / median of ns/op, over the same runs. Rows marked **²**\n"+
-		"  are bimodal: their runs fall into two groups (a gap between neighbouring runs of a quarter of the\n"+
-		"  median or more, with two runs or more on each side); see *Every run* at the end.\n"+
+		"  are bimodal: their runs fall into two groups (a gap between neighbouring runs of half the median\n"+
+		"  or more, with two runs or more on each side); see *Every run* at the end. A row that lost runs (a\n"+
+		"  library that failed in one) says how many it kept.\n"+
 		"- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
 		"  of the individual round trips of a run (the latest 4 Mi of them), each the median over the runs.\n"+
 		"- **CPU/op**: CPU time (user + system, every thread) per message or round trip while the timer ran,\n"+
@@ -242,6 +241,7 @@ func orUnknown(s string) string {
 }
 
 func table(w io.Writer, results map[string]*result, exchange, size string) {
+	runs := maxRuns(results)
 	var rows []*result
 	for _, g := range []string{"IPCChan", "Raw", "Lib"} {
 		var group []*result
@@ -281,6 +281,9 @@ func table(w io.Writer, results map[string]*result, exchange, size string) {
 		if r.bimodal() {
 			mark = " ²"
 		}
+		if n := len(r.runs["ns/op"]); n < runs {
+			mark += fmt.Sprintf(" (%d runs)", n)
+		}
 		fmt.Fprintf(w, "| %s | %s | %.0f%%%s |", label, ns(r.med("ns/op")), 100*r.spread(), mark)
 		if rt {
 			fmt.Fprintf(w, " %s | %s |", opt(r, "p50-ns"), opt(r, "p99-ns"))
@@ -301,6 +304,15 @@ func table(w io.Writer, results map[string]*result, exchange, size string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+}
+
+// maxRuns is the number of runs of the benchmarks that lost none.
+func maxRuns(results map[string]*result) int {
+	n := 0
+	for _, r := range results {
+		n = max(n, len(r.runs["ns/op"]))
+	}
+	return n
 }
 
 // opt is the median of unit as a time, or "—" where r did not report it.
