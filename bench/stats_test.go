@@ -98,8 +98,11 @@ func reportLatency(b *testing.B, lat []int64) {
 // processCPU returns the CPU time, in nanoseconds, that process pid has
 // used (all its threads, user and system), or this process's for pid 0.
 // It reads the kernel's per-process CPU clock (clock_getcpuclockid(3)'s
-// encoding: the negated pid shifted left by 3, with CPUCLOCK_SCHED), which
-// is exact to the nanosecond, unlike /proc's clock ticks.
+// encoding: the negated pid shifted left by 3, with CPUCLOCK_SCHED). The
+// kernel brings a thread's count up to date when it is descheduled or at a
+// scheduler tick, so a reading can lag by a tick (1–4 ms) per running
+// thread: the CPU columns mean something over a run of many ops (the
+// -benchtime of bench/run), not over -benchtime 1x.
 func processCPU(pid int) (int64, bool) {
 	clock := int32(unix.CLOCK_PROCESS_CPUTIME_ID)
 	if pid != 0 {
