@@ -226,7 +226,9 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 		"  of the individual round trips of a run (the latest 4 Mi of them), each the median over the runs.\n"+
 		"- **CPU/op**: CPU time (user + system, every thread) per message or round trip while the timer ran,\n"+
 		"  of this process and of the child, from the kernel's per-process CPU clocks. A transport that\n"+
-		"  spins shows it here: a core spinning the whole time costs as much CPU per op as ns/op.\n"+
+		"  spins shows it here: a core spinning the whole time costs as much CPU per op as ns/op. (The kernel\n"+
+		"  updates a running thread's count at each scheduler tick, so a run's figure can be off by a few ms\n"+
+		"  of CPU over the whole run: about 1 %% of a 300 ms run.)\n"+
 		"- **× raw**: the endpoint's median over the median of the same exchange on plain blocking system\n"+
 		"  calls (lower is better; for the ring, a bare shared-memory spin), from the same run. **vs**\n"+
 		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n",
