@@ -7,6 +7,9 @@
 // Every benchmark has the same shape: this process and a child (the test
 // binary re-executed) exchange messages of one size. RoundTrip sends a
 // message and waits for the child to send it back; OneWay sends b.N
-// messages and waits for the child's acknowledgement of the last. Run them
-// all, with benchstat and a results table, with ./run.
+// messages and waits for the child's acknowledgement of the last (after an
+// untimed exchange, so the child's start-up is not timed). Round trips
+// report their p50 and p99 latency, and both kinds the CPU time per op of
+// both processes (stats_test.go). Run them all, ten times each, with
+// benchstat and a results table of medians and spreads, with ./run.
 package bench

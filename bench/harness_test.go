@@ -66,15 +66,15 @@ type conn interface {
 	send(msg []byte) error
 	recv(buf []byte) error // fills buf with the next message
 	close() error          // and waits for the child
+	pid() int              // the child's process ID, 0 for an in-process peer
 }
 
-// roundTrip measures send-and-receive-back of size-byte messages.
+// roundTrip measures send-and-receive-back of size-byte messages, after
+// one untimed exchange that makes sure the child is up; timeRoundTrips
+// adds the latency percentiles and both processes' CPU time per op.
 func roundTrip(b *testing.B, c conn, size int) {
 	msg, buf := make([]byte, size), make([]byte, size)
-	b.SetBytes(int64(2 * size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
+	exchange := func() {
 		if err := c.send(msg); err != nil {
 			b.Fatal(err)
 		}
@@ -82,21 +82,33 @@ func roundTrip(b *testing.B, c conn, size int) {
 			b.Fatal(err)
 		}
 	}
-	b.StopTimer()
+	exchange()
+	b.SetBytes(int64(2 * size))
+	b.ReportAllocs()
+	timeRoundTrips(b, c.pid(), exchange)
 	if err := c.close(); err != nil {
 		b.Fatal(err)
 	}
 }
 
 // oneWay measures b.N size-byte messages to a child that acknowledges
-// the last; the count goes first, in an 8-byte message of its own
-// (padded to size where messages have a fixed size).
+// the last; the count goes first, in an 8-byte message of its own. An
+// untimed batch of no messages (a count of 0, acknowledged) makes sure
+// the child is up before the timer starts. It reports both processes'
+// CPU time per message besides ns/op.
 func oneWay(b *testing.B, c conn, size int) {
 	msg := make([]byte, size)
-	head := make([]byte, 8)
+	head, ack := make([]byte, 8), make([]byte, 1)
+	if err := c.send(head); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.recv(ack); err != nil {
+		b.Fatal(err)
+	}
 	binary.LittleEndian.PutUint64(head, uint64(b.N))
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	cpu := startCPU(c.pid())
 	b.ResetTimer()
 	if err := c.send(head); err != nil {
 		b.Fatal(err)
@@ -106,10 +118,11 @@ func oneWay(b *testing.B, c conn, size int) {
 			b.Fatal(err)
 		}
 	}
-	if err := c.recv(make([]byte, 1)); err != nil {
+	if err := c.recv(ack); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	cpu.report(b)
 	if err := c.close(); err != nil {
 		b.Fatal(err)
 	}

@@ -142,6 +142,7 @@ func dialIPCChan(k kind, mode string, size int) (*ipcchanConn, error) {
 }
 
 func (c *ipcchanConn) send(msg []byte) error { return c.tx.Send(context.Background(), msg) }
+func (c *ipcchanConn) pid() int              { return c.cmd.Process.Pid }
 
 func (c *ipcchanConn) recv(buf []byte) error {
 	err := c.rx.RecvInto(context.Background(), &c.buf)

@@ -46,6 +46,7 @@ func dialChan(mode string, size int) *chanConn {
 func (c *chanConn) send(b []byte) error { c.to <- b; return nil }
 func (c *chanConn) recv(b []byte) error { copy(b, <-c.from); return nil }
 func (c *chanConn) close() error        { close(c.to); <-c.done; return nil }
+func (c *chanConn) pid() int            { return 0 }
 
 // --- encoding/gob streams over two pipes or a Unix socket.
 
@@ -59,6 +60,7 @@ type gobConn struct {
 }
 
 func (c *gobConn) send(b []byte) error { return c.enc.Encode(b) }
+func (c *gobConn) pid() int            { return c.cmd.Process.Pid }
 func (c *gobConn) recv(b []byte) error {
 	err := c.dec.Decode(&c.buf)
 	copy(b, c.buf)
@@ -160,6 +162,7 @@ func dialRPC(socket bool, size int) (*rpcConn, error) {
 	return &rpcConn{client: rpc.NewClient(rwc{r, w, r}), cmd: cmd}, nil
 }
 
+func (c *rpcConn) pid() int            { return c.cmd.Process.Pid }
 func (c *rpcConn) send(b []byte) error { return c.client.Call("Echo.Echo", b, &c.reply) }
 func (c *rpcConn) recv(b []byte) error { copy(b, c.reply); return nil }
 func (c *rpcConn) close() error {
@@ -229,6 +232,8 @@ func dialGolangIPC(mode string, size int) (*golangIPCConn, error) {
 	}
 	return &golangIPCConn{c: c, cmd: cmd}, nil
 }
+
+func (g *golangIPCConn) pid() int { return g.cmd.Process.Pid }
 
 func (g *golangIPCConn) send(b []byte) error {
 	return g.c.Write(1, b)
@@ -317,6 +322,7 @@ func shmipcWrite(s *shmipc.Stream, b []byte) error {
 	}
 }
 
+func (c *shmipcConn) pid() int            { return c.cmd.Process.Pid }
 func (c *shmipcConn) send(b []byte) error { return shmipcWrite(c.stream, b) }
 
 func (c *shmipcConn) recv(b []byte) error {

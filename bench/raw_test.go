@@ -32,6 +32,7 @@ type rawConn struct {
 
 func (c *rawConn) send(msg []byte) error { return c.sendFn(msg) }
 func (c *rawConn) recv(buf []byte) error { return c.recvFn(buf) }
+func (c *rawConn) pid() int              { return c.cmd.Process.Pid }
 func (c *rawConn) close() error {
 	if c.done != nil {
 		c.done()

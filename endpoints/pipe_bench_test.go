@@ -35,8 +35,8 @@ func BenchmarkPipeRoundTrip(b *testing.B) {
 }
 
 // childPipes starts role with two pipes: the child receives on "in" what
-// tx sends, and sends on "out" what rx receives.
-func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcchan.Receiver[[]byte]) {
+// tx sends, and sends on "out" what rx receives; pid is the child's.
+func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcchan.Receiver[[]byte], pid int) {
 	tx, in, err := endpoints.PipePair[[]byte]()
 	if err != nil {
 		b.Fatal(err)
@@ -45,14 +45,14 @@ func childPipes(b *testing.B, role string) (tx *ipcchan.Sender[[]byte], rx *ipcc
 	if err != nil {
 		b.Fatal(err)
 	}
-	startHelper(b, role, []string{envEchoLarge + "=1"}, endpoints.Pass("in", in), endpoints.Pass("out", out))
+	p := startHelper(b, role, []string{envEchoLarge + "=1"}, endpoints.Pass("in", in), endpoints.Pass("out", out))
 	b.Cleanup(func() { tx.Close(); rx.Close() })
-	return tx, rx
+	return tx, rx, p.cmd.Process.Pid
 }
 
 func benchRoundTrip(b *testing.B, size int) {
 	ctx := context.Background()
-	toTx, fromRx := childPipes(b, "echo")
+	toTx, fromRx, pid := childPipes(b, "echo")
 	msg := make([]byte, size)
 	var buf []byte
 	roundTrip := func() {
@@ -63,7 +63,7 @@ func benchRoundTrip(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 	}
-	measureRoundTrips(b, size, roundTrip)
+	measureRoundTrips(b, size, pid, roundTrip)
 }
 
 // rawPipes starts role with two os.Pipe pairs: the child reads fd 3 and
@@ -90,7 +90,7 @@ func rawPipes(b *testing.B, role string, size int) (w, r *os.File, cmd *exec.Cmd
 }
 
 func benchRawRoundTrip(b *testing.B, size int) {
-	w, r, _ := rawPipes(b, "raw-echo", size)
+	w, r, cmd := rawPipes(b, "raw-echo", size)
 	msg := make([]byte, size)
 	buf := make([]byte, size)
 	roundTrip := func() {
@@ -101,20 +101,18 @@ func benchRawRoundTrip(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 	}
-	measureRoundTrips(b, size, roundTrip)
+	measureRoundTrips(b, size, cmd.Process.Pid, roundTrip)
 }
 
 // measureRoundTrips times b.N calls of roundTrip, after one untimed call
-// that makes sure the peer is up, reporting size bytes per call.
-func measureRoundTrips(b *testing.B, size int, roundTrip func()) {
+// that makes sure the peer is up, reporting size bytes per call, and the
+// latency percentiles and CPU time per call of this process and of the
+// peer process pid (timeRoundTrips).
+func measureRoundTrips(b *testing.B, size, pid int, roundTrip func()) {
 	roundTrip()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		roundTrip()
-	}
-	b.StopTimer()
+	timeRoundTrips(b, pid, roundTrip)
 }
 
 // BenchmarkPipeThroughput measures one-way messages to a child that reads
@@ -128,7 +126,7 @@ func BenchmarkPipeThroughput(b *testing.B) {
 }
 
 func benchThroughput(b *testing.B, size int) {
-	tx, ackRx := childPipes(b, "sink")
+	tx, ackRx, _ := childPipes(b, "sink")
 	sendAllAndCount(b, tx, ackRx, size)
 }
 

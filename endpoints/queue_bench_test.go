@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 			b.Run(k.name+"/ipcchan/"+sizeName(size), func(b *testing.B) {
 				toChild, in := k.pair(b)
 				out, fromChild := k.pair(b)
-				startHelper(b, "echo", nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
+				p := startHelper(b, "echo", nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
 				b.Cleanup(func() { toChild.Close(); fromChild.Close() })
 				ctx := context.Background()
 				msg := make([]byte, size)
@@ -69,18 +70,18 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				measureRoundTrips(b, size, roundTrip)
+				measureRoundTrips(b, size, p.cmd.Process.Pid, roundTrip)
 			})
 			b.Run(k.name+"/raw/"+sizeName(size), func(b *testing.B) {
 				in, out := k.raw(b), k.raw(b)
-				startRawQueueChild(b, "raw-queue-echo", in, out)
+				cmd := startRawQueueChild(b, "raw-queue-echo", in, out)
 				msg := make([]byte, size)
 				buf := make([]byte, 8192)
 				roundTrip := func() {
 					in.send(b, msg)
 					out.recv(b, buf)
 				}
-				measureRoundTrips(b, size, roundTrip)
+				measureRoundTrips(b, size, cmd.Process.Pid, roundTrip)
 				in.send(b, nil) // the child's signal to stop
 			})
 		}
@@ -206,7 +207,7 @@ func (q *rawSysV) recv(b *testing.B, buf []byte) int {
 // startRawQueueChild starts role with the two raw queues in its
 // environment: a POSIX queue descriptor goes down in ExtraFiles, a SysV
 // queue by identifier.
-func startRawQueueChild(b *testing.B, role string, in, out rawQueue) {
+func startRawQueueChild(b *testing.B, role string, in, out rawQueue) *exec.Cmd {
 	cmd := helperCmd(b, role)
 	for i, q := range []rawQueue{in, out} {
 		name := [...]string{"IPCCHAN_RAW_IN", "IPCCHAN_RAW_OUT"}[i]
@@ -221,6 +222,7 @@ func startRawQueueChild(b *testing.B, role string, in, out rawQueue) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Wait() })
+	return cmd
 }
 
 // childRawQueue opens a raw queue from the environment in a child.

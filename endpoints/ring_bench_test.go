@@ -29,12 +29,12 @@ func BenchmarkRingRoundTrip(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			startHelper(b, "echo", nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
+			p := startHelper(b, "echo", nil, endpoints.Pass("in", in), endpoints.Pass("out", out))
 			b.Cleanup(func() { toChild.Close(); fromChild.Close() })
 			ctx := context.Background()
 			msg := make([]byte, size)
 			var buf []byte
-			measureRoundTrips(b, size, func() {
+			measureRoundTrips(b, size, p.cmd.Process.Pid, func() {
 				if err := toChild.Send(ctx, msg); err != nil {
 					b.Fatal(err)
 				}
@@ -143,7 +143,7 @@ func benchRawShmPingPong(b *testing.B, size int) {
 	mem := m.Bytes()
 	msg := make([]byte, size)
 	seq := uint32(0)
-	measureRoundTrips(b, size, func() {
+	measureRoundTrips(b, size, cmd.Process.Pid, func() {
 		seq++
 		copy(mem[pingMsg:], msg)
 		rawSignal(mem, pingSeq, pingWait, seq)

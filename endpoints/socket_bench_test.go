@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -56,7 +57,7 @@ func rawConnPair(b *testing.B, network string) (mine, theirs net.Conn) {
 }
 
 // startRawConnChild hands theirs to role as fd 3.
-func startRawConnChild(b *testing.B, role string, theirs net.Conn, size int) {
+func startRawConnChild(b *testing.B, role string, theirs net.Conn, size int) *exec.Cmd {
 	f, err := theirs.(interface{ File() (*os.File, error) }).File()
 	if err != nil {
 		b.Fatal(err)
@@ -70,6 +71,7 @@ func startRawConnChild(b *testing.B, role string, theirs net.Conn, size int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Wait() })
+	return cmd
 }
 
 func init() {
@@ -167,40 +169,34 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 		for _, size := range benchSizes {
 			b.Run(network+"/ipcchan/"+sizeName(size), func(b *testing.B) {
 				mine, theirs := connPair(b, network)
-				startHelper(b, "conn-echo-bytes", nil, endpoints.Pass("conn", theirs))
+				p := startHelper(b, "conn-echo-bytes", nil, endpoints.Pass("conn", theirs))
 				defer mine.Close()
 				ctx := context.Background()
 				msg := make([]byte, size)
 				var buf []byte
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
+				measureRoundTrips(b, size, p.cmd.Process.Pid, func() {
 					if err := mine.Send(ctx, msg); err != nil {
 						b.Fatal(err)
 					}
 					if err := mine.Receiver().RecvInto(ctx, &buf); err != nil {
 						b.Fatal(err)
 					}
-				}
+				})
 			})
 			b.Run(network+"/raw/"+sizeName(size), func(b *testing.B) {
 				mine, theirs := rawConnPair(b, network)
-				startRawConnChild(b, "raw-conn-echo", theirs, size)
+				cmd := startRawConnChild(b, "raw-conn-echo", theirs, size)
 				defer mine.Close()
 				msg := make([]byte, size)
 				buf := make([]byte, size)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
+				measureRoundTrips(b, size, cmd.Process.Pid, func() {
 					if _, err := mine.Write(msg); err != nil {
 						b.Fatal(err)
 					}
 					if _, err := io.ReadFull(mine, buf); err != nil {
 						b.Fatal(err)
 					}
-				}
+				})
 			})
 		}
 	}

@@ -1,9 +1,12 @@
 // Command report turns the output of the comparison benchmarks (go test
 // -bench, several counts) into bench/RESULTS.md: a table per exchange and
 // message size, each ipcchan endpoint beside the raw system calls beneath
-// it and beside the other libraries, with ratios.
+// it and beside the other libraries, with ratios. Every number is a median
+// over the runs, with the runs' spread; round trips add their p50 and p99
+// latency, and every row the CPU time per op of both processes.
 //
-//	go run ./cmd/report -bench bench.txt -benchstat benchstat.txt -rss rss.md > RESULTS.md
+//	go run ./cmd/report -bench bench.txt -benchstat benchstat.txt -rss rss.md \
+//		-cmd 'COUNT=10 ./run' -load load.txt -took 14m > RESULTS.md
 package main
 
 import (
@@ -21,27 +24,61 @@ import (
 	"time"
 )
 
-// A result is one benchmark's medians over its counts.
+// A result is one benchmark's runs: every metric's value in each run,
+// and their medians.
 type result struct {
-	group, exchange, name, size string // "IPCChan", "RoundTrip", "pipe", "64B"
-	ns, mbs, allocs, bytes      float64
-	runs                        int
+	group, exchange, name, size string               // "IPCChan", "RoundTrip", "pipe", "64B"
+	runs                        map[string][]float64 // unit → one value per run
+}
+
+// med is the median over the runs of unit, 0 where it was not reported.
+func (r *result) med(unit string) float64 { return median(r.runs[unit]) }
+
+// has reports whether every run reported unit.
+func (r *result) has(unit string) bool {
+	return len(r.runs[unit]) > 0 && len(r.runs[unit]) == len(r.runs["ns/op"])
+}
+
+// spread is (max − min) / median of ns/op over the runs.
+func (r *result) spread() float64 {
+	xs := r.runs["ns/op"]
+	if len(xs) == 0 {
+		return 0
+	}
+	return (slices.Max(xs) - slices.Min(xs)) / median(xs)
+}
+
+// bimodal reports whether the runs' ns/op fall into two groups: sorted,
+// some gap between neighbours is at least half the median, with at least
+// two runs on each side of it.
+func (r *result) bimodal() bool {
+	xs := slices.Sorted(slices.Values(r.runs["ns/op"]))
+	m := median(xs)
+	for i := 2; i+1 < len(xs); i++ {
+		if xs[i]-xs[i-1] >= m/2 {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
 	benchFile := flag.String("bench", "", "go test -bench output")
 	statFile := flag.String("benchstat", "", "benchstat's summary of it, appended")
 	rssFile := flag.String("rss", "", "TestPeakRSS's table, appended")
+	command := flag.String("cmd", "./run", "the command that produced the output, quoted in the header")
+	load := flag.String("load", "", "a file with the load averages before and after the run (uptime's output, two lines)")
+	duration := flag.String("took", "", "how long the benchmarks took")
 	flag.Parse()
 	f, err := os.Open(*benchFile)
 	if err != nil {
 		log.Fatal(err)
 	}
-	results, cpu := parse(f)
+	results, order, cpu := parse(f)
 	f.Close()
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
-	header(w, cpu)
+	header(w, cpu, *command, readLoad(*load), *duration, results)
 	for _, ex := range []string{"RoundTrip", "OneWay"} {
 		for _, size := range []string{"64B", "4KiB", "64KiB"} {
 			table(w, results, ex, size)
@@ -54,15 +91,33 @@ func main() {
 				"processes taking their ends and exiting; the difference is what the transfer cost.\n\n%s\n", b)
 		}
 	}
+	everyRun(w, results, order)
 	if *statFile != "" {
 		if b, err := os.ReadFile(*statFile); err == nil {
-			fmt.Fprintf(w, "## benchstat\n\n<details><summary>every benchmark, with its spread</summary>\n\n```\n%s```\n\n</details>\n", b)
+			fmt.Fprintf(w, "## benchstat\n\nbenchstat's summary of the same runs: its ± is the 95%% confidence interval of the median\n"+
+				"(not the spread above).\n\n<details><summary>sec/op of every benchmark</summary>\n\n```\n%s```\n\n</details>\n", b)
 		}
 	}
 }
 
-func parse(r io.Reader) (map[string]*result, string) {
-	samples := map[string][][4]float64{}
+// readLoad returns the lines of the load file, trimmed.
+func readLoad(file string) []string {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	return lines
+}
+
+func parse(r io.Reader) (map[string]*result, []string, string) {
+	samples := map[string]map[string][]float64{}
 	var order []string
 	cpu := ""
 	sc := bufio.NewScanner(r)
@@ -79,40 +134,32 @@ func parse(r io.Reader) (map[string]*result, string) {
 		if i := strings.LastIndex(name, "-"); i > 0 {
 			name = name[:i] // the GOMAXPROCS suffix
 		}
-		var v [4]float64
+		if _, ok := samples[name]; !ok {
+			order = append(order, name)
+			samples[name] = map[string][]float64{}
+		}
 		for i := 2; i+1 < len(fields); i += 2 {
 			x, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
 				continue
 			}
-			switch fields[i+1] {
-			case "ns/op":
-				v[0] = x
-			case "MB/s":
-				v[1] = x
-			case "allocs/op":
-				v[2] = x
-			case "B/op":
-				v[3] = x
-			}
+			samples[name][fields[i+1]] = append(samples[name][fields[i+1]], x)
 		}
-		if _, ok := samples[name]; !ok {
-			order = append(order, name)
-		}
-		samples[name] = append(samples[name], v)
 	}
 	results := map[string]*result{}
+	var keys []string
 	for _, name := range order {
 		parts := strings.Split(strings.TrimPrefix(name, "Benchmark"), "/")
 		if len(parts) != 3 {
 			continue
 		}
 		group, exchange := split(parts[0])
-		r := &result{group: group, exchange: exchange, name: parts[1], size: parts[2], runs: len(samples[name])}
-		r.ns, r.mbs, r.allocs, r.bytes = median(samples[name], 0), median(samples[name], 1), median(samples[name], 2), median(samples[name], 3)
-		results[key(group, exchange, r.name, r.size)] = r
+		r := &result{group: group, exchange: exchange, name: parts[1], size: parts[2], runs: samples[name]}
+		k := key(group, exchange, r.name, r.size)
+		results[k] = r
+		keys = append(keys, k)
 	}
-	return results, cpu
+	return results, keys, cpu
 }
 
 // split cuts "IPCChanRoundTrip" into "IPCChan" and "RoundTrip".
@@ -129,12 +176,8 @@ func key(group, exchange, name, size string) string {
 	return group + "/" + exchange + "/" + name + "/" + size
 }
 
-func median(vs [][4]float64, i int) float64 {
-	xs := make([]float64, len(vs))
-	for j, v := range vs {
-		xs[j] = v[i]
-	}
-	slices.Sort(xs)
+func median(vs []float64) float64 {
+	xs := slices.Sorted(slices.Values(vs))
 	if len(xs) == 0 {
 		return 0
 	}
@@ -153,15 +196,43 @@ var rawFor = map[string]string{
 // The libraries every ipcchan row is compared with.
 var rivals = []string{"gob-pipe", "golang-ipc", "shmipc-go"}
 
-func header(w io.Writer, cpu string) {
+func header(w io.Writer, cpu, command string, load []string, took string, results map[string]*result) {
 	kernel, _ := exec.Command("uname", "-r").Output()
+	runs := maxRuns(results)
 	fmt.Fprintf(w, "# Benchmark results\n\n"+
-		"Generated by `bench/run` on %s: %s, %d CPUs, Linux %s, %s. Every number is the median of the\n"+
-		"runs (`-count`); each exchange is between this process and a child process. **× raw** is the\n"+
-		"endpoint's time over the same exchange on plain blocking system calls (lower is better; for the\n"+
-		"ring, a bare shared-memory spin); **vs** *library* is the library's time over ipcchan's (above 1:\n"+
-		"ipcchan is that many times faster). The in-process Go channel is the floor.\n\n",
-		time.Now().UTC().Format("2006-01-02"), orUnknown(cpu), runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version())
+		"Generated on %s by\n\n```\ncd bench && %s\n```\n\n"+
+		"Machine: %s, %d CPUs, Linux %s, %s. ", time.Now().UTC().Format("2006-01-02"), command,
+		orUnknown(cpu), runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version())
+	if took != "" {
+		fmt.Fprintf(w, "The benchmarks took %s. ", took)
+	}
+	if len(load) > 0 {
+		fmt.Fprintf(w, "The machine is shared (other people's tests ran at the same time); `uptime` before and\n"+
+			"after the run:\n\n")
+		for _, l := range load {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	fmt.Fprintf(w, "\n\nThe raw `go test` output of this run is in [results.txt](results.txt) (compare two runs with benchstat).\n"+
+		"Each exchange is between this process and a child process (the in-process Go `chan` is the floor).\n"+
+		"Every benchmark ran %d times (`-count`); every number below is the **median of those runs**, never a best\n"+
+		"run:\n\n"+
+		"- **ns/op**: the median over the runs of each run's mean time per message (one way) or per round trip.\n"+
+		"- **spread**: (slowest run − fastest run) / median of ns/op, over the same runs. Rows marked **²**\n"+
+		"  are bimodal: their runs fall into two groups (a gap between neighbouring runs of half the median\n"+
+		"  or more, with two runs or more on each side); see *Every run* at the end. A row that lost runs (a\n"+
+		"  library that failed in one) says how many it kept.\n"+
+		"- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
+		"  of the individual round trips of a run (the latest 4 Mi of them), each the median over the runs.\n"+
+		"- **CPU/op**: CPU time (user + system, every thread) per message or round trip while the timer ran,\n"+
+		"  of this process and of the child, from the kernel's per-process CPU clocks. A transport that\n"+
+		"  spins shows it here: a core spinning the whole time costs as much CPU per op as ns/op. (The kernel\n"+
+		"  updates a running thread's count at each scheduler tick, so a run's figure can be off by a few ms\n"+
+		"  of CPU over the whole run: about 1 %% of a 300 ms run.)\n"+
+		"- **× raw**: the endpoint's median over the median of the same exchange on plain blocking system\n"+
+		"  calls (lower is better; for the ring, a bare shared-memory spin), from the same run. **vs**\n"+
+		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n",
+		runs)
 }
 
 func orUnknown(s string) string {
@@ -172,6 +243,7 @@ func orUnknown(s string) string {
 }
 
 func table(w io.Writer, results map[string]*result, exchange, size string) {
+	runs := maxRuns(results)
 	var rows []*result
 	for _, g := range []string{"IPCChan", "Raw", "Lib"} {
 		var group []*result
@@ -187,30 +259,46 @@ func table(w io.Writer, results map[string]*result, exchange, size string) {
 		return
 	}
 	title := map[string]string{"RoundTrip": "Round trip", "OneWay": "One way"}[exchange]
+	rt := exchange == "RoundTrip"
 	fmt.Fprintf(w, "## %s, %s\n\n", title, size)
-	fmt.Fprint(w, "| | ns/op | MB/s | allocs/op | × raw |")
+	fmt.Fprint(w, "| | ns/op | spread |")
+	align := "| --- | ---: | ---: |"
+	if rt {
+		fmt.Fprint(w, " p50 | p99 |")
+		align += " ---: | ---: |"
+	}
+	fmt.Fprint(w, " CPU/op here | CPU/op child | MB/s | allocs/op | × raw |")
+	align += " ---: | ---: | ---: | ---: | ---: |"
 	for _, r := range rivals {
 		fmt.Fprintf(w, " vs %s |", r)
+		align += " ---: |"
 	}
-	fmt.Fprint(w, "\n| --- | ---: | ---: | ---: | ---: |")
-	for range rivals {
-		fmt.Fprint(w, " ---: |")
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\n%s\n", align)
 	for _, r := range rows {
 		label := map[string]string{"IPCChan": "ipcchan ", "Raw": "raw ", "Lib": ""}[r.group] + r.name
 		if r.group == "IPCChan" {
 			label = "**" + label + "**"
 		}
-		fmt.Fprintf(w, "| %s | %s | %.1f | %.0f |", label, ns(r.ns), r.mbs, r.allocs)
+		mark := ""
+		if r.bimodal() {
+			mark = " ²"
+		}
+		if n := len(r.runs["ns/op"]); n < runs {
+			mark += fmt.Sprintf(" (%d runs)", n)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f%%%s |", label, ns(r.med("ns/op")), 100*r.spread(), mark)
+		if rt {
+			fmt.Fprintf(w, " %s | %s |", opt(r, "p50-ns"), opt(r, "p99-ns"))
+		}
+		fmt.Fprintf(w, " %s | %s | %.1f | %.0f |", opt(r, "cpu-ns/op"), opt(r, "peer-cpu-ns/op"), r.med("MB/s"), r.med("allocs/op"))
 		if raw, ok := results[key("Raw", exchange, rawFor[r.name], size)]; ok && r.group == "IPCChan" {
-			fmt.Fprintf(w, " %.2f |", r.ns/raw.ns)
+			fmt.Fprintf(w, " %.2f |", r.med("ns/op")/raw.med("ns/op"))
 		} else {
 			fmt.Fprint(w, " |")
 		}
 		for _, name := range rivals {
 			if lib, ok := results[key("Lib", exchange, name, size)]; ok && r.group == "IPCChan" {
-				fmt.Fprintf(w, " %.2f |", lib.ns/r.ns)
+				fmt.Fprintf(w, " %.2f |", lib.med("ns/op")/r.med("ns/op"))
 			} else {
 				fmt.Fprint(w, " |")
 			}
@@ -218,6 +306,43 @@ func table(w io.Writer, results map[string]*result, exchange, size string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+}
+
+// maxRuns is the number of runs of the benchmarks that lost none.
+func maxRuns(results map[string]*result) int {
+	n := 0
+	for _, r := range results {
+		n = max(n, len(r.runs["ns/op"]))
+	}
+	return n
+}
+
+// opt is the median of unit as a time, or "—" where r did not report it.
+func opt(r *result, unit string) string {
+	if !r.has(unit) {
+		return "—"
+	}
+	return ns(r.med(unit))
+}
+
+// everyRun lists each benchmark's ns/op in every run, sorted, so that a
+// bimodal row can be seen for what it is.
+func everyRun(w io.Writer, results map[string]*result, keys []string) {
+	fmt.Fprint(w, "## Every run\n\n<details><summary>ns/op of each run, fastest first</summary>\n\n"+
+		"| benchmark | runs |\n| --- | --- |\n")
+	for _, k := range keys {
+		r := results[k]
+		var cells []string
+		for _, x := range slices.Sorted(slices.Values(r.runs["ns/op"])) {
+			cells = append(cells, ns(x))
+		}
+		mark := ""
+		if r.bimodal() {
+			mark = " ²"
+		}
+		fmt.Fprintf(w, "| %s%s | %s |\n", k, mark, strings.Join(cells, ", "))
+	}
+	fmt.Fprint(w, "\n</details>\n\n")
 }
 
 // order sorts rows in a fixed, meaningful order.
