@@ -134,25 +134,9 @@ func CreateSysVShm(key Key, size int, opts ...ipcchan.Option) (*Mapping, error) 
 // segment to be created instead, polling (SysV has no creation event; a
 // segment has its size from its creation).
 func OpenSysVShm(key Key, opts ...ipcchan.Option) (*Mapping, error) {
-	desc := fmt.Sprintf("sysv shm key %#x", key)
-	cfg, err := newConfig("open", desc, optWait, opts)
+	id, err := openSysV(fmt.Sprintf("sysv shm key %#x", key), opts, func() (int, error) { return unix.SysvShmGet(int(key), 0, 0) })
 	if err != nil {
 		return nil, err
-	}
-	wctx, release, err := waitContext(cfg, nil, "open", desc)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	var id int
-	err = awaitCreate(wctx, desc, "", func() (openState, error) {
-		if id, err = unix.SysvShmGet(int(key), 0, 0); notExist(err) {
-			return notCreated, err
-		}
-		return opened, err
-	})
-	if err != nil {
-		return nil, wrapErr("open", desc, err)
 	}
 	return AttachSysVShm(id)
 }

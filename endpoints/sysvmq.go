@@ -89,25 +89,9 @@ func CreateSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
 // With ipcchan.WithWaitForCreate, the one option it honours, it waits for
 // the queue instead, polling (SysV has no creation event).
 func OpenSysVQueue(key Key, opts ...ipcchan.Option) (*SysVQueue, error) {
-	desc := fmt.Sprintf("sysv mq key %#x", key)
-	cfg, err := newConfig("open", desc, optWait, opts)
+	id, err := openSysV(fmt.Sprintf("sysv mq key %#x", key), opts, func() (int, error) { return sys.Msgget(key, 0) })
 	if err != nil {
 		return nil, err
-	}
-	wctx, release, err := waitContext(cfg, nil, "open", desc)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	var id int
-	err = awaitCreate(wctx, desc, "", func() (openState, error) {
-		if id, err = sys.Msgget(key, 0); notExist(err) {
-			return notCreated, err
-		}
-		return opened, err
-	})
-	if err != nil {
-		return nil, wrapErr("open", desc, err)
 	}
 	return &SysVQueue{id: id, made: true}, nil
 }

@@ -155,3 +155,31 @@ func (w dirWatch) close() {
 
 // notExist reports whether err says that an object is not there yet.
 func notExist(err error) bool { return errors.Is(err, unix.ENOENT) }
+
+// openSysV returns the identifier get finds for the existing SysV object
+// desc, the options opts allowing ipcchan.WithWaitForCreate (the one a
+// SysV open honours): with it, get is retried until the object exists,
+// polling, since SysV has no creation event.
+func openSysV(desc string, opts []ipcchan.Option, get func() (int, error)) (int, error) {
+	cfg, err := newConfig("open", desc, optWait, opts)
+	if err != nil {
+		return -1, err
+	}
+	wctx, release, err := waitContext(cfg, nil, "open", desc)
+	if err != nil {
+		return -1, err
+	}
+	defer release()
+	var id int
+	err = awaitCreate(wctx, desc, "", func() (openState, error) {
+		var err error
+		if id, err = get(); notExist(err) {
+			return notCreated, err
+		}
+		return opened, err
+	})
+	if err != nil {
+		return -1, wrapErr("open", desc, err)
+	}
+	return id, nil
+}

@@ -78,3 +78,17 @@ func (c resultCodec[R]) Decode(data []byte, m *resultMsg[R]) error {
 	}
 	return c.inner.Decode(data[13+n:], &m.Value)
 }
+
+// envelopeCodecs returns the codecs of a pool's two channels: the jobs
+// (jobMsg[J]) and the results (resultMsg[R]).
+func envelopeCodecs[J, R any]() (codec.Codec[jobMsg[J]], codec.Codec[resultMsg[R]], error) {
+	jc, err := newJobCodec[J]()
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := newResultCodec[R]()
+	if err != nil {
+		return nil, nil, err
+	}
+	return jc, rc, nil
+}

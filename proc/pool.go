@@ -286,11 +286,7 @@ func (p *Pool[J, R]) startWorker(i int, kind EventKind) error {
 	if err != nil {
 		return err
 	}
-	jc, err := newJobCodec[J]()
-	if err != nil {
-		return err
-	}
-	rc, err := newResultCodec[R]()
+	jc, rc, err := envelopeCodecs[J, R]()
 	if err != nil {
 		return err
 	}

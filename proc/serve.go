@@ -35,11 +35,7 @@ func Serve[J, R any](ctx context.Context, handle func(context.Context, J) (R, er
 	if ctx == nil {
 		return errNilContext("serve")
 	}
-	jc, err := newJobCodec[J]()
-	if err != nil {
-		return err
-	}
-	rc, err := newResultCodec[R]()
+	jc, rc, err := envelopeCodecs[J, R]()
 	if err != nil {
 		return err
 	}
