@@ -1,10 +1,13 @@
 package endpoints_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -41,6 +44,31 @@ func (c cleanupAfter) Run() int {
 		}
 	}
 	return code
+}
+
+// othersLive reports whether l belongs to a process that runs and is
+// neither this one nor one of its descendants: another program (another
+// test run on the same machine) that is using it.
+func othersLive(l endpoints.Leftover) bool {
+	if !l.Alive || l.Owner == 0 {
+		return false
+	}
+	for pid := l.Owner; pid > 1; {
+		if pid == os.Getpid() {
+			return false
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false // gone meanwhile: judge it as ours
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 {
+			return false
+		}
+		pid, _ = strconv.Atoi(fields[1])
+	}
+	return true
 }
 
 func leftoverNames() map[string]endpoints.Leftover {
