@@ -112,6 +112,13 @@ func (s *Sender[T]) greet(ctx context.Context, block bool) error {
 // never half. An error wrapping os.ErrClosed means the Sender is closed;
 // ErrMessageTooLarge that v's encoding exceeds the limit; ErrPeerGone that
 // no receiver is left.
+//
+// On a transport that writes messages where the receiver reads them (a
+// shared-memory ring: transport.InPlaceSender) with a codec that knows the
+// encoded length beforehand (codec.Sizer, codec.SizedCodec), v is encoded
+// straight into the room the transport reserves for it, with no
+// intermediate buffer; a value the codec refuses then publishes nothing.
+// Other codecs encode into the Sender's buffer, which is copied.
 func (s *Sender[T]) Send(ctx context.Context, v T) error {
 	if err := s.misuse("send", ctx); err != nil {
 		return err
@@ -182,7 +189,8 @@ func (s *Sender[T]) unlock() {
 }
 
 // TrySend sends v if that can be done without waiting, and otherwise returns
-// ErrWouldBlock (also when another goroutine is sending).
+// ErrWouldBlock (also when another goroutine is sending). It encodes in
+// place as Send does.
 func (s *Sender[T]) TrySend(v T) error {
 	if err := s.misuse("send", context.Background()); err != nil {
 		return err
