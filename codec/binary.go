@@ -56,6 +56,8 @@ var nativeBig = func() bool {
 }()
 
 // SizedCodec is implemented by codecs whose encodings all have one size.
+// ipcchan encodes the values of such a codec straight into the room a
+// shared-memory ring reserves for them (see Sizer).
 type SizedCodec interface {
 	// Size returns the size in bytes of every encoding.
 	Size() int
@@ -70,6 +72,9 @@ func (c *binaryCodec[T]) Name() string { return c.name }
 
 // Size returns the size of every encoding, as binary.Size would.
 func (c *binaryCodec[T]) Size() int { return c.plan.size }
+
+// EncodedSize returns Size: see Sizer.
+func (c *binaryCodec[T]) EncodedSize(T) (int, bool) { return c.plan.size, true }
 
 func (c *binaryCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 	n := len(dst)

@@ -17,6 +17,9 @@ func (bytesCodec) Name() string { return "bytes" }
 
 func (bytesCodec) Append(dst []byte, v []byte) ([]byte, error) { return append(dst, v...), nil }
 
+// EncodedSize returns len(v): see Sizer.
+func (bytesCodec) EncodedSize(v []byte) (int, bool) { return len(v), true }
+
 func (bytesCodec) Decode(data []byte, v *[]byte) error {
 	*v = append((*v)[:0], data...)
 	return nil
@@ -27,6 +30,9 @@ type stringCodec struct{}
 func (stringCodec) Name() string { return "string" }
 
 func (stringCodec) Append(dst []byte, v string) ([]byte, error) { return append(dst, v...), nil }
+
+// EncodedSize returns len(v): see Sizer.
+func (stringCodec) EncodedSize(v string) (int, bool) { return len(v), true }
 
 func (stringCodec) Decode(data []byte, v *string) error {
 	*v = string(data)

@@ -47,3 +47,20 @@ var (
 	// is allocated for the payload.
 	ErrFrameTooLarge = errors.New("codec: frame too large")
 )
+
+// Sizer is implemented by codecs that know the exact length of a value's
+// encoding without encoding it, at the cost of a length lookup: [Bytes],
+// [String] and the default codec of types whose underlying type is []byte
+// or string (the value's length), and the fixed-size codecs [Binary],
+// [CStruct] and [CText] (see [SizedCodec]).
+//
+// ipcchan uses it to encode a value straight into the room a transport
+// reserves for it (a shared-memory ring), with no intermediate buffer.
+// Codecs without it are encoded into a buffer and copied.
+type Sizer[T any] interface {
+	// EncodedSize returns the number of bytes Append appends for v when it
+	// succeeds, and true; or false when the length is not known without
+	// encoding. It does not check that v can be encoded: Append may still
+	// fail, and then appends nothing that counts.
+	EncodedSize(v T) (int, bool)
+}

@@ -72,6 +72,9 @@ func (c *cstructCodec[T]) Name() string { return "cstruct" }
 // Size returns the C sizeof of T.
 func (c *cstructCodec[T]) Size() int { return c.plan.size }
 
+// EncodedSize returns Size: see Sizer.
+func (c *cstructCodec[T]) EncodedSize(T) (int, bool) { return c.plan.size, true }
+
 func (c *cstructCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 	n := len(dst)
 	dst = slices.Grow(dst, c.plan.size)[:n+c.plan.size]
@@ -300,6 +303,9 @@ type ctextCodec int
 
 func (c ctextCodec) Name() string { return "ctext" }
 func (c ctextCodec) Size() int    { return int(c) }
+
+// EncodedSize returns Size: see Sizer.
+func (c ctextCodec) EncodedSize(string) (int, bool) { return int(c), true }
 
 func (c ctextCodec) Append(dst []byte, v string) ([]byte, error) {
 	n := len(dst)

@@ -17,6 +17,11 @@ func (namedBytesCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 	return append(dst, *(*[]byte)(unsafe.Pointer(&v))...), nil
 }
 
+// EncodedSize returns the length of v: see Sizer.
+func (namedBytesCodec[T]) EncodedSize(v T) (int, bool) {
+	return len(*(*[]byte)(unsafe.Pointer(&v))), true
+}
+
 func (namedBytesCodec[T]) Decode(data []byte, v *T) error {
 	b := (*[]byte)(unsafe.Pointer(v))
 	*b = append((*b)[:0], data...)
@@ -33,6 +38,11 @@ func (namedStringCodec[T]) Name() string { return "string" }
 
 func (namedStringCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 	return append(dst, *(*string)(unsafe.Pointer(&v))...), nil
+}
+
+// EncodedSize returns the length of v: see Sizer.
+func (namedStringCodec[T]) EncodedSize(v T) (int, bool) {
+	return len(*(*string)(unsafe.Pointer(&v))), true
 }
 
 func (namedStringCodec[T]) Decode(data []byte, v *T) error {

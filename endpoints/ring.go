@@ -94,7 +94,9 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 
 // RingSender returns a Sender on the ring formatted in m (see
 // [FormatRing]). It maps the object again for itself, so m may be closed
-// afterwards. Sends copy the message into the ring and make no system call
+// afterwards. Sends encode the value straight into the ring when the codec
+// knows its encoded length ([]byte, string, fixed sizes: see
+// ipcchan.Sender.Send), and copy the encoding in otherwise; they make no system call
 // unless the reader is parked (one futex wake) or the ring is full (the
 // sender parks). Close appends an end-of-stream record. Options: those of a
 // Sender, WithLinger and WithWaitForCreate (wait, polling, for a ring its
@@ -144,8 +146,11 @@ const ringMinSpin = 10 * time.Microsecond
 
 // ringEnd is one end of a shared-memory ring: the transport under a ring
 // Sender or Receiver. Zero-copy access goes through the typed ends:
-// Sender.SendRaw writes a record in place (SendInPlace), Receiver.RecvRaw
-// reads one in place (RecvMsg delivers the record in the ring).
+// Sender.SendRaw writes a record in place (SendInPlace), and so do Send,
+// SendTag and TrySend (SendInPlace, TrySendInPlace: the codec encodes into
+// the record) when the codec knows the encoded length; Receiver.RecvRaw
+// reads one in place (RecvMsg delivers the record in the ring, where Recv
+// decodes it).
 //
 // A ring in memory a peer can shrink (anything but a memfd sealed against
 // shrinking, which is what RingPair makes, or a SysV segment; see

@@ -193,6 +193,14 @@ func (r *ringEnd) SendInPlace(ctx context.Context, tag uint32, n int, fill func(
 	return r.send(ctx, true, ringWrite{r: r, tag: tag, n: n, fill: fill})
 }
 
+// TrySendInPlace is SendInPlace without waiting: ErrWouldBlock, fill not
+// called, while the ring has no room for n bytes or another writer holds
+// its lock (see transport.InPlaceSender). ipcchan.Sender.TrySend encodes
+// into the ring through it.
+func (r *ringEnd) TrySendInPlace(tag uint32, n int, fill func([]byte) (int, error)) error {
+	return r.send(context.Background(), false, ringWrite{r: r, tag: tag, n: n, fill: fill})
+}
+
 // send writes w, waiting for room if block is set.
 func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
 	n := len(w.msg)

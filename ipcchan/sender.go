@@ -2,6 +2,7 @@ package ipcchan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -22,10 +23,19 @@ type Sender[T any] struct {
 	tag   uint32
 	max   int
 
-	mu      ctxlock.Mutex // serializes sends; guards buf and greeted
+	mu      ctxlock.Mutex // serializes sends; guards buf, greeted and pending
 	buf     []byte
 	hello   []byte // the handshake's first frame, nil without a handshake
 	greeted bool   // the hello has been sent
+
+	// Encoding in place: with a transport that writes messages where the
+	// receiver reads them and a codec that knows a value's encoded length,
+	// a value is encoded straight into the room the transport reserves.
+	inPlace transport.InPlaceSender // nil: encode into buf, then send
+	sizer   codec.Sizer[T]          // nil: fixed is the size
+	fixed   int                     // the codec's codec.SizedCodec size
+	pending T                       // the value fillFn encodes
+	fillFn  func([]byte) (int, error)
 
 	closeOnce  sync.Once
 	closed     chan struct{}
@@ -59,6 +69,14 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 		max = tm
 	}
 	s := &Sender[T]{t: t, codec: c, tag: cfg.Tag(), max: max, closed: make(chan struct{})}
+	if ip, ok := t.(transport.InPlaceSender); ok {
+		if sz, ok := c.(codec.Sizer[T]); ok {
+			s.inPlace, s.sizer = ip, sz
+		} else if sc, ok := c.(codec.SizedCodec); ok {
+			s.inPlace, s.fixed = ip, sc.Size()
+		}
+		s.fillFn = s.fill // bound once: a send allocates nothing
+	}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
 		if s.tag == handshakeTag {
@@ -94,6 +112,13 @@ func (s *Sender[T]) greet(ctx context.Context, block bool) error {
 // never half. An error wrapping os.ErrClosed means the Sender is closed;
 // ErrMessageTooLarge that v's encoding exceeds the limit; ErrPeerGone that
 // no receiver is left.
+//
+// On a transport that writes messages where the receiver reads them (a
+// shared-memory ring: transport.InPlaceSender) with a codec that knows the
+// encoded length beforehand (codec.Sizer, codec.SizedCodec), v is encoded
+// straight into the room the transport reserves for it, with no
+// intermediate buffer; a value the codec refuses then publishes nothing.
+// Other codecs encode into the Sender's buffer, which is copied.
 func (s *Sender[T]) Send(ctx context.Context, v T) error {
 	if err := s.misuse("send", ctx); err != nil {
 		return err
@@ -121,6 +146,11 @@ func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.File
 		return err
 	}
 	defer s.unlock()
+	if fs == nil {
+		if n, ok := s.sizeInPlace(v); ok {
+			return s.sendInPlace(ctx, true, tag, n, v)
+		}
+	}
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -159,7 +189,8 @@ func (s *Sender[T]) unlock() {
 }
 
 // TrySend sends v if that can be done without waiting, and otherwise returns
-// ErrWouldBlock (also when another goroutine is sending).
+// ErrWouldBlock (also when another goroutine is sending). It encodes in
+// place as Send does.
 func (s *Sender[T]) TrySend(v T) error {
 	if err := s.misuse("send", context.Background()); err != nil {
 		return err
@@ -183,6 +214,9 @@ func (s *Sender[T]) trySend(v T) (err error) {
 			s.selects.changed()
 		}
 	}()
+	if n, ok := s.sizeInPlace(v); ok {
+		return s.sendInPlace(context.Background(), false, s.tag, n, v)
+	}
 	msg, err := s.encode(v)
 	if err != nil {
 		return err
@@ -191,6 +225,77 @@ func (s *Sender[T]) trySend(v T) (err error) {
 		return s.wrap(err)
 	}
 	return s.wrap(s.t.TrySendMsg(s.tag, msg))
+}
+
+// sizeInPlace returns the length of v's encoding, and true, if v is to be
+// encoded in place: the transport is an InPlaceSender, the codec knows the
+// length without encoding, and the hello, if any, has been sent (so that
+// a value the codec refuses sends nothing at all, not even the hello: the
+// first message takes the buffered path). The caller holds s.mu.
+func (s *Sender[T]) sizeInPlace(v T) (int, bool) {
+	switch {
+	case s.inPlace == nil, s.hello != nil && !s.greeted:
+		return 0, false
+	case s.sizer != nil:
+		return s.sizer.EncodedSize(v)
+	}
+	return s.fixed, true
+}
+
+// sendInPlace sends v, whose encoding is n bytes, encoding it straight into
+// the room the transport reserves (no intermediate buffer); block says
+// whether to wait for room. The caller holds s.mu. A value over the limit
+// is refused before anything is reserved; if the codec fails, the room is
+// abandoned and nothing is sent. (The codec runs once there is room: on a
+// full transport, its error comes after the wait, and TrySend returns
+// ErrWouldBlock first.) A codec that appends more than its Sizer said is
+// sent through the buffer instead.
+func (s *Sender[T]) sendInPlace(ctx context.Context, block bool, tag uint32, n int, v T) error {
+	if s.isClosed() {
+		return s.wrap(os.ErrClosed)
+	}
+	if n > s.max {
+		return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
+	}
+	s.pending = v
+	var err error
+	if block {
+		err = s.inPlace.SendInPlace(ctx, tag, n, s.fillFn)
+	} else {
+		err = s.inPlace.TrySendInPlace(tag, n, s.fillFn)
+	}
+	var zero T
+	s.pending = zero // keep nothing of v alive
+	if err != errSizeMismatch {
+		return s.wrap(err)
+	}
+	msg, err := s.encode(v)
+	if err != nil {
+		return err
+	}
+	if block {
+		return s.wrap(s.t.SendMsg(ctx, tag, msg))
+	}
+	return s.wrap(s.t.TrySendMsg(tag, msg))
+}
+
+// errSizeMismatch is fill's error for a codec whose encoding outgrew the
+// length its Sizer gave: sendInPlace then sends through the buffer.
+var errSizeMismatch = errors.New("the encoding is longer than the codec's size for it")
+
+// fill encodes s.pending into room, the transport's room for its encoded
+// length (fillFn, called by the transport with s.mu held).
+func (s *Sender[T]) fill(room []byte) (int, error) {
+	out, err := s.codec.Append(room[:0], s.pending)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("encode: %w", err)
+	case len(out) > len(room):
+		return 0, errSizeMismatch
+	case len(out) > 0 && &out[0] != &room[0]:
+		copy(room, out) // a codec that returned bytes of its own
+	}
+	return len(out), nil
 }
 
 // encode encodes v into s.buf; the caller holds s.mu.

@@ -129,7 +129,11 @@ type FileMsgReceiver interface {
 
 // InPlaceSender is implemented by a transport whose messages can be
 // written where the receiver reads them: the shared-memory ring.
-// ipcchan.Sender.SendRaw uses it to write a message once (zero-copy).
+// ipcchan.Sender.SendRaw uses it to write a message once (zero-copy), and
+// Send, SendTag and TrySend to encode a value straight into its room when
+// the codec knows the encoded length beforehand (codec.Sizer,
+// codec.SizedCodec). The calls follow MsgSender's rules: one goroutine at
+// a time, Close concurrently.
 type InPlaceSender interface {
 	// SendInPlace waits for room for a message of n bytes, calls fill
 	// with that room, and sends the first m bytes fill says it wrote
@@ -137,6 +141,11 @@ type InPlaceSender interface {
 	// or an m out of range, nothing is sent and SendInPlace returns the
 	// error. It waits as SendMsg does; fill must not keep the slice.
 	SendInPlace(ctx context.Context, tag uint32, n int, fill func(room []byte) (m int, err error)) error
+
+	// TrySendInPlace is SendInPlace without waiting: it returns
+	// ErrWouldBlock, without calling fill, when there is no room for n
+	// bytes now.
+	TrySendInPlace(tag uint32, n int, fill func(room []byte) (m int, err error)) error
 }
 
 // CheckFilled returns an error if m, the count a fill function returned
