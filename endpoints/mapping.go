@@ -49,6 +49,11 @@ type Mapping struct {
 	base  uintptr
 	size  int
 	fault atomic.Pointer[error]
+
+	// unguarded says that a Semaphore on this mapping may have touched
+	// the memory outside uses (its fast paths, see semfast.go): Close
+	// waits for those with quiesce before it unmaps.
+	unguarded atomic.Bool
 }
 
 // NewMemfd returns a mapping of size bytes of anonymous shared memory
@@ -324,6 +329,9 @@ func (m *Mapping) Close() error {
 		return nil
 	}
 	m.uses.wait()
+	if m.unguarded.Load() {
+		quiesce()
+	}
 	var err error
 	if m.shmid >= 0 {
 		err = unix.SysvShmDetach(m.data)

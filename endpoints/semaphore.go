@@ -47,6 +47,11 @@ type Semaphore struct {
 	desc  string
 
 	calls callGuard // calls touching the memory; Close waits for them
+
+	// fast says that the uncontended calls may skip the guards: an
+	// unnamed semaphore in an unguarded mapping, without the race
+	// detector (see semfast.go).
+	fast bool
 }
 
 // glibc's sem_t: see semLayout for its two forms.
@@ -196,7 +201,11 @@ func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	if offset < 0 || offset%8 != 0 || offset+semNative.size > m.Len() {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, m.Len())}
 	}
-	return &Semaphore{m: m, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc}, nil
+	s := &Semaphore{m: m, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc, fast: !m.guard && !raceBuild}
+	if s.fast {
+		m.unguarded.Store(true) // before any fast path can run
+	}
+	return s, nil
 }
 
 // use marks a call touching the memory; it fails after Close. done ends
@@ -266,12 +275,18 @@ func (s *Semaphore) tryTake(n int64) bool {
 // reports whether it did. It returns false after Close, and on memory a
 // peer shrank.
 func (s *Semaphore) TryAcquire(n int64) bool {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastTake(n) {
+		return true
+	}
 	ok, _ := s.tryAcquire(n)
 	return ok
 }
 
 // tryAcquire is TryAcquire, with the error of memory a peer shrank.
 func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastTake(n) {
+		return true, nil
+	}
 	if !s.made() || !s.use() {
 		return false, nil
 	}
@@ -289,6 +304,9 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && s.fastTake(n) {
+		return nil
+	}
 	switch {
 	case !s.made():
 		return s.notMade("acquire")
@@ -367,6 +385,9 @@ func (s *Semaphore) wait(v uint32, timeout *unix.Timespec) error {
 // Semaphore nobody made and on memory a peer shrank it does nothing: the
 // handle no longer reaches the semaphore (Post returns the error).
 func (s *Semaphore) Release(n int64) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastAdd(n) {
+		return
+	}
 	if err := s.post(n); errors.Is(err, ErrSemOverflow) {
 		panic(err)
 	}
@@ -378,6 +399,9 @@ func (s *Semaphore) Release(n int64) {
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastAdd(n) {
+		return nil
+	}
 	if !s.made() {
 		return s.notMade("release")
 	}
