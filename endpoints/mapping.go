@@ -319,6 +319,10 @@ func (m *Mapping) Remove() error {
 }
 
 // Close unmaps the memory and releases the descriptor. It is idempotent.
+// On a mapping that holds a [Semaphore], it first stops the world for a
+// moment (tens of microseconds, as runtime.ReadMemStats does), so that
+// no semaphore call is still touching the memory: those calls take no
+// lock.
 func (m *Mapping) Close() error {
 	if !m.made() {
 		return m.notMade("close")

@@ -48,9 +48,8 @@ type Semaphore struct {
 
 	calls callGuard // calls touching the memory; Close waits for them
 
-	// fast says that the uncontended calls may skip the guards: an
-	// unnamed semaphore in an unguarded mapping, without the race
-	// detector (see semfast.go).
+	// fast says that the uncontended calls skip the call guards (see
+	// semfast.go): always, but under the race detector.
 	fast bool
 }
 
@@ -132,7 +131,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		os.Remove(path)
 		return nil, err
 	}
-	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
+	return newSemaphore(m, 0, desc, true), nil
 }
 
 // OpenSemaphore opens the existing named semaphore name, made by this
@@ -156,7 +155,7 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 		m.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d here: not a semaphore (or one made by a program of another word size)", ErrMappingSize, m.Len(), semNative.size)}
 	}
-	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
+	return newSemaphore(m, 0, desc, true), nil
 }
 
 // RemoveSemaphore removes the named semaphore name (sem_unlink).
@@ -201,11 +200,17 @@ func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	if offset < 0 || offset%8 != 0 || offset+semNative.size > m.Len() {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, m.Len())}
 	}
-	s := &Semaphore{m: m, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc, fast: !m.guard && !raceBuild}
+	return newSemaphore(m, offset, desc, false), nil
+}
+
+// newSemaphore returns the Semaphore at offset in m; owned says that its
+// Close closes m.
+func newSemaphore(m *Mapping, offset int, desc string, owned bool) *Semaphore {
+	s := &Semaphore{m: m, owned: owned, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc, fast: !raceBuild}
 	if s.fast {
 		m.unguarded.Store(true) // before any fast path can run
 	}
-	return s, nil
+	return s
 }
 
 // use marks a call touching the memory; it fails after Close. done ends
@@ -275,7 +280,7 @@ func (s *Semaphore) tryTake(n int64) bool {
 // reports whether it did. It returns false after Close, and on memory a
 // peer shrank.
 func (s *Semaphore) TryAcquire(n int64) bool {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastTake(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.take(n) {
 		return true
 	}
 	ok, _ := s.tryAcquire(n)
@@ -284,7 +289,7 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 
 // tryAcquire is TryAcquire, with the error of memory a peer shrank.
 func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastTake(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.take(n) {
 		return true, nil
 	}
 	if !s.made() || !s.use() {
@@ -304,7 +309,7 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
-	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && s.fastTake(n) {
+	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && s.take(n) {
 		return nil
 	}
 	switch {
@@ -385,7 +390,7 @@ func (s *Semaphore) wait(v uint32, timeout *unix.Timespec) error {
 // Semaphore nobody made and on memory a peer shrank it does nothing: the
 // handle no longer reaches the semaphore (Post returns the error).
 func (s *Semaphore) Release(n int64) {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastAdd(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.give(n) {
 		return
 	}
 	if err := s.post(n); errors.Is(err, ErrSemOverflow) {
@@ -399,7 +404,7 @@ func (s *Semaphore) Release(n int64) {
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.fastAdd(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.give(n) {
 		return nil
 	}
 	if !s.made() {
@@ -459,7 +464,8 @@ func (s *Semaphore) notMade(op string) error {
 }
 
 // Close releases this process's mapping of a named semaphore (sem_close);
-// the semaphore itself stays until unlinked. An unnamed one's mapping is
+// the semaphore itself stays until unlinked. Like [Mapping.Close] it stops
+// the world for a moment before it unmaps. An unnamed one's mapping is
 // the caller's to close, after this.
 // Waiting Acquires return an error wrapping os.ErrClosed (within a
 // millisecond).

@@ -2,11 +2,11 @@ package endpoints
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 )
 
-// The uncontended fast paths of an unnamed Semaphore in an unguarded
-// mapping (a sealed memfd or a SysV segment: nothing can shrink it).
+// The uncontended fast paths of a Semaphore.
 //
 // A guarded call (use/done) costs two atomic adds on the mapping's
 // callGuard besides the semaphore's own CAS: three times glibc's
@@ -25,7 +25,53 @@ import (
 // callGuard is shut, calls quiesce, which stops the world: a fast path
 // that read "open" before the shut has then finished with the memory, and
 // one that reads after it sees the shut and takes the slow path, which
-// the callGuard refuses. Only after that does Close unmap.
+// the callGuard refuses. Only after that does Close unmap. A named
+// Semaphore's Close shuts its own guard, waits for its slow calls, then
+// closes its mapping: the same.
+//
+// In a mapping a peer can shrink (m.guard: a named semaphore's file,
+// POSIX shared memory, a file), take and give run the fast path under the
+// fault guard as the slow path does: a fault makes them report false, and
+// the slow path then returns the mapping's sticky fault error.
+//
+// Under the race detector the atomics are calls into Go functions, which
+// the scheduler may stop at: the fast paths are off (raceBuild).
+
+// take is the fast path of a take of n tokens: it reports whether it
+// took them.
+func (s *Semaphore) take(n int64) bool {
+	if s.m.guard {
+		return s.takeGuarded(n)
+	}
+	return s.fastTake(n)
+}
+
+func (s *Semaphore) takeGuarded(n int64) (ok bool) {
+	if s.m.fault.Load() != nil {
+		return false
+	}
+	var err error // the fault's: the slow path returns it again
+	defer s.m.catchFault(&err, debug.SetPanicOnFault(true))
+	return s.fastTake(n)
+}
+
+// give is the fast path of a post of n tokens: it reports whether it
+// added them.
+func (s *Semaphore) give(n int64) bool {
+	if s.m.guard {
+		return s.giveGuarded(n)
+	}
+	return s.fastAdd(n)
+}
+
+func (s *Semaphore) giveGuarded(n int64) (ok bool) {
+	if s.m.fault.Load() != nil {
+		return false
+	}
+	var err error
+	defer s.m.catchFault(&err, debug.SetPanicOnFault(true))
+	return s.fastAdd(n)
+}
 
 // quiesce returns once every goroutine that was inside a fast path when it
 // was called has left it: runtime.ReadMemStats stops the world, which
@@ -36,8 +82,9 @@ func quiesce() {
 }
 
 // fastTake takes n (0 <= n <= semValueMax) tokens if the semaphore is
-// open and has them, at the first try. s.fast must be set. It must stay
-// nosplit, and call nothing but atomics (see above).
+// open and has them, at the first try. s.fast must be set, and the fault
+// guard on where the mapping needs it (take). It must stay nosplit, and
+// call nothing but atomics (see above).
 //
 //go:nosplit
 //go:noinline
@@ -59,8 +106,8 @@ func (s *Semaphore) fastTake(n int64) bool {
 // nobody sleeps on it and the value stays within SEM_VALUE_MAX, at the
 // first try. The CAS compares the waiter count (or bit) too, so that a
 // sleeper that registers meanwhile makes it fail: the slow path then
-// wakes it. s.fast must be set; it must stay nosplit, and call nothing but
-// atomics.
+// wakes it. s.fast must be set, and the fault guard on where the mapping
+// needs it (give). It must stay nosplit, and call nothing but atomics.
 //
 //go:nosplit
 //go:noinline
