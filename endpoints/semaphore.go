@@ -280,18 +280,24 @@ func (s *Semaphore) tryTake(n int64) bool {
 // reports whether it did. It returns false after Close, and on memory a
 // peer shrank.
 func (s *Semaphore) TryAcquire(n int64) bool {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.take(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
 		return true
 	}
-	ok, _ := s.tryAcquire(n)
+	ok, _ := s.tryAcquireSlow(n)
 	return ok
 }
 
 // tryAcquire is TryAcquire, with the error of memory a peer shrank.
 func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.take(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
 		return true, nil
 	}
+	return s.tryAcquireSlow(n)
+}
+
+// tryAcquireSlow is tryAcquire past the fast path (semfast.go), kept out
+// of the small functions that try that first, so that they stay small.
+func (s *Semaphore) tryAcquireSlow(n int64) (ok bool, err error) {
 	if !s.made() || !s.use() {
 		return false, nil
 	}
@@ -309,9 +315,14 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
-	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && s.take(n) {
+	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
 		return nil
 	}
+	return s.acquireSlow(ctx, n)
+}
+
+// acquireSlow is Acquire past the fast path.
+func (s *Semaphore) acquireSlow(ctx context.Context, n int64) error {
 	switch {
 	case !s.made():
 		return s.notMade("acquire")
@@ -390,10 +401,15 @@ func (s *Semaphore) wait(v uint32, timeout *unix.Timespec) error {
 // Semaphore nobody made and on memory a peer shrank it does nothing: the
 // handle no longer reaches the semaphore (Post returns the error).
 func (s *Semaphore) Release(n int64) {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.give(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.giveGuarded(n) || !s.m.guard && s.fastAdd(n)) {
 		return
 	}
-	if err := s.post(n); errors.Is(err, ErrSemOverflow) {
+	s.releaseSlow(n)
+}
+
+// releaseSlow is Release past the fast path.
+func (s *Semaphore) releaseSlow(n int64) {
+	if err := s.postSlow(n); errors.Is(err, ErrSemOverflow) {
 		panic(err)
 	}
 }
@@ -404,9 +420,14 @@ func (s *Semaphore) Release(n int64) {
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
-	if s != nil && s.fast && n >= 0 && n <= semValueMax && s.give(n) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.giveGuarded(n) || !s.m.guard && s.fastAdd(n)) {
 		return nil
 	}
+	return s.postSlow(n)
+}
+
+// postSlow is post past the fast path.
+func (s *Semaphore) postSlow(n int64) error {
 	if !s.made() {
 		return s.notMade("release")
 	}
