@@ -45,7 +45,9 @@
 //     ([CreateSysVShm]); mapfault.go: the guard that turns a peer's
 //     truncation into [ErrCorrupt] instead of SIGBUS; view.go: [View], typed
 //     access; cview.go: [CView], a C struct in the C-layout codec's layout;
-//   - semaphore.go: [Semaphore], glibc's sem_t in pure Go; sysvsem.go:
+//   - semaphore.go: [Semaphore], glibc's sem_t in pure Go (semfast.go:
+//     its uncontended calls, one CAS and no lock, and what keeps Close
+//     from unmapping the memory under them); sysvsem.go:
 //     [SemSet], System V semaphores with undo; filelock.go: [FileLock];
 //     tokens.go: each of them as a channel of tokens.
 //

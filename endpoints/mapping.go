@@ -49,6 +49,11 @@ type Mapping struct {
 	base  uintptr
 	size  int
 	fault atomic.Pointer[error]
+
+	// unguarded says that a Semaphore on this mapping may have touched
+	// the memory outside uses (its fast paths, see semfast.go): Close
+	// waits for those with quiesce before it unmaps.
+	unguarded atomic.Bool
 }
 
 // NewMemfd returns a mapping of size bytes of anonymous shared memory
@@ -314,6 +319,10 @@ func (m *Mapping) Remove() error {
 }
 
 // Close unmaps the memory and releases the descriptor. It is idempotent.
+// On a mapping that holds a [Semaphore], it first stops the world for a
+// moment (tens of microseconds, as runtime.ReadMemStats does), so that
+// no semaphore call is still touching the memory: those calls take no
+// lock.
 func (m *Mapping) Close() error {
 	if !m.made() {
 		return m.notMade("close")
@@ -324,6 +333,9 @@ func (m *Mapping) Close() error {
 		return nil
 	}
 	m.uses.wait()
+	if m.unguarded.Load() {
+		quiesce()
+	}
 	var err error
 	if m.shmid >= 0 {
 		err = unix.SysvShmDetach(m.data)

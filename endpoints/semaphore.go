@@ -47,6 +47,10 @@ type Semaphore struct {
 	desc  string
 
 	calls callGuard // calls touching the memory; Close waits for them
+
+	// fast says that the uncontended calls skip the call guards (see
+	// semfast.go): always, but under the race detector.
+	fast bool
 }
 
 // glibc's sem_t: see semLayout for its two forms.
@@ -127,7 +131,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		os.Remove(path)
 		return nil, err
 	}
-	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
+	return newSemaphore(m, 0, desc, true), nil
 }
 
 // OpenSemaphore opens the existing named semaphore name, made by this
@@ -151,7 +155,7 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 		m.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d here: not a semaphore (or one made by a program of another word size)", ErrMappingSize, m.Len(), semNative.size)}
 	}
-	return &Semaphore{m: m, owned: true, base: unsafe.Pointer(&m.Bytes()[0]), desc: desc}, nil
+	return newSemaphore(m, 0, desc, true), nil
 }
 
 // RemoveSemaphore removes the named semaphore name (sem_unlink).
@@ -196,7 +200,17 @@ func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	if offset < 0 || offset%8 != 0 || offset+semNative.size > m.Len() {
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, m.Len())}
 	}
-	return &Semaphore{m: m, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc}, nil
+	return newSemaphore(m, offset, desc, false), nil
+}
+
+// newSemaphore returns the Semaphore at offset in m; owned says that its
+// Close closes m.
+func newSemaphore(m *Mapping, offset int, desc string, owned bool) *Semaphore {
+	s := &Semaphore{m: m, owned: owned, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc, fast: !raceBuild}
+	if s.fast {
+		m.unguarded.Store(true) // before any fast path can run
+	}
+	return s
 }
 
 // use marks a call touching the memory; it fails after Close. done ends
@@ -266,12 +280,24 @@ func (s *Semaphore) tryTake(n int64) bool {
 // reports whether it did. It returns false after Close, and on memory a
 // peer shrank.
 func (s *Semaphore) TryAcquire(n int64) bool {
-	ok, _ := s.tryAcquire(n)
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
+		return true
+	}
+	ok, _ := s.tryAcquireSlow(n)
 	return ok
 }
 
 // tryAcquire is TryAcquire, with the error of memory a peer shrank.
 func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
+		return true, nil
+	}
+	return s.tryAcquireSlow(n)
+}
+
+// tryAcquireSlow is tryAcquire past the fast path (semfast.go), kept out
+// of the small functions that try that first, so that they stay small.
+func (s *Semaphore) tryAcquireSlow(n int64) (ok bool, err error) {
 	if !s.made() || !s.use() {
 		return false, nil
 	}
@@ -289,6 +315,14 @@ func (s *Semaphore) tryAcquire(n int64) (ok bool, err error) {
 // ErrCorrupt on memory a peer shrank. Tokens are taken all at once, never
 // a few at a time.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	if s != nil && s.fast && ctx != nil && n >= 0 && n <= semValueMax && (s.m.guard && s.takeGuarded(n) || !s.m.guard && s.fastTake(n)) {
+		return nil
+	}
+	return s.acquireSlow(ctx, n)
+}
+
+// acquireSlow is Acquire past the fast path.
+func (s *Semaphore) acquireSlow(ctx context.Context, n int64) error {
 	switch {
 	case !s.made():
 		return s.notMade("acquire")
@@ -367,7 +401,15 @@ func (s *Semaphore) wait(v uint32, timeout *unix.Timespec) error {
 // Semaphore nobody made and on memory a peer shrank it does nothing: the
 // handle no longer reaches the semaphore (Post returns the error).
 func (s *Semaphore) Release(n int64) {
-	if err := s.post(n); errors.Is(err, ErrSemOverflow) {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.giveGuarded(n) || !s.m.guard && s.fastAdd(n)) {
+		return
+	}
+	s.releaseSlow(n)
+}
+
+// releaseSlow is Release past the fast path.
+func (s *Semaphore) releaseSlow(n int64) {
+	if err := s.postSlow(n); errors.Is(err, ErrSemOverflow) {
 		panic(err)
 	}
 }
@@ -378,6 +420,14 @@ func (s *Semaphore) Release(n int64) {
 func (s *Semaphore) Post() error { return s.post(1) }
 
 func (s *Semaphore) post(n int64) error {
+	if s != nil && s.fast && n >= 0 && n <= semValueMax && (s.m.guard && s.giveGuarded(n) || !s.m.guard && s.fastAdd(n)) {
+		return nil
+	}
+	return s.postSlow(n)
+}
+
+// postSlow is post past the fast path.
+func (s *Semaphore) postSlow(n int64) error {
 	if !s.made() {
 		return s.notMade("release")
 	}
@@ -435,7 +485,8 @@ func (s *Semaphore) notMade(op string) error {
 }
 
 // Close releases this process's mapping of a named semaphore (sem_close);
-// the semaphore itself stays until unlinked. An unnamed one's mapping is
+// the semaphore itself stays until unlinked. Like [Mapping.Close] it stops
+// the world for a moment before it unmaps. An unnamed one's mapping is
 // the caller's to close, after this.
 // Waiting Acquires return an error wrapping os.ErrClosed (within a
 // millisecond).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipcchan/go/ipcchan"
 )
@@ -22,7 +23,11 @@ type tokens struct {
 	acquire func(context.Context) error
 	try     func() (bool, error) // false, nil: nothing to take now
 	release func() error
+	// tryFirst says that try is cheap (a semaphore's CAS): RecvMsg tries
+	// it before it sets up a cancellable wait.
+	tryFirst bool
 
+	stopped atomic.Bool // closed or failed: state has something to say
 	mu      sync.Mutex
 	closed  bool
 	failed  error
@@ -39,6 +44,9 @@ func (t *tokens) MaxMsgSize() int { return 0 }
 var errTokenPayload = errors.New("a token channel carries struct{} only")
 
 func (t *tokens) state() error {
+	if !t.stopped.Load() {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -66,6 +74,16 @@ func (t *tokens) TrySendMsg(_ uint32, msg []byte) error {
 
 // RecvMsg takes one token, waiting; Close and Fail end the wait.
 func (t *tokens) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	if t.tryFirst && !t.stopped.Load() {
+		// A token there now needs no wait to cancel: no context, no
+		// registration, no allocation.
+		switch ok, err := t.try(); {
+		case err != nil:
+			return err
+		case ok:
+			return deliver(0, nil)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t.mu.Lock()
@@ -110,6 +128,7 @@ func (t *tokens) stop(closed bool, err error) {
 	} else if t.failed == nil {
 		t.failed = err
 	}
+	t.stopped.Store(true)
 	for c := range t.cancels {
 		(*c)()
 	}
@@ -141,10 +160,12 @@ func SemaphoreReceiver(s *Semaphore) (*ipcchan.Receiver[struct{}], error) {
 }
 
 func semTokens(s *Semaphore) *tokens {
-	return newTokens(s.desc,
+	t := newTokens(s.desc,
 		func(ctx context.Context) error { return s.Acquire(ctx, 1) },
 		func() (bool, error) { return s.tryAcquire(1) },
 		s.Post)
+	t.tryFirst = true
+	return t
 }
 
 // SemSetSender returns a Sender whose Send adds a token to counter num of
