@@ -131,7 +131,7 @@ func CreateSemaphore(name string, value uint32, opts ...ipcchan.Option) (*Semaph
 		os.Remove(path)
 		return nil, err
 	}
-	return newSemaphore(m, 0, desc, true), nil
+	return newSemaphore(m, m.Bytes(), 0, desc, true), nil
 }
 
 // OpenSemaphore opens the existing named semaphore name, made by this
@@ -155,7 +155,7 @@ func OpenSemaphore(name string) (*Semaphore, error) {
 		m.Close()
 		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes, a sem_t is %d here: not a semaphore (or one made by a program of another word size)", ErrMappingSize, m.Len(), semNative.size)}
 	}
-	return newSemaphore(m, 0, desc, true), nil
+	return newSemaphore(m, m.Bytes(), 0, desc, true), nil
 }
 
 // RemoveSemaphore removes the named semaphore name (sem_unlink).
@@ -195,18 +195,25 @@ func InitSemaphore(m *Mapping, offset int, value uint32) (*Semaphore, error) {
 // sem_init). The semaphore lives in m: once m is closed its calls return
 // what they return after Close (an Acquire waiting then returns an error
 // wrapping os.ErrClosed within a millisecond, and m's Close waits for it).
+// It returns an error wrapping ErrMappingSize if the semaphore does not fit
+// at offset (8-byte aligned), and one wrapping os.ErrClosed once m is
+// closed.
 func SemaphoreAt(m *Mapping, offset int) (*Semaphore, error) {
 	desc := fmt.Sprintf("semaphore at %d in %s", offset, m)
-	if offset < 0 || offset%8 != 0 || offset+semNative.size > m.Len() {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, m.Len())}
+	mem := m.Bytes() // once: a Close meanwhile empties it
+	if mem == nil && m.made() && m.uses.closed() {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: os.ErrClosed}
 	}
-	return newSemaphore(m, offset, desc, false), nil
+	if offset < 0 || offset%8 != 0 || offset+semNative.size > len(mem) {
+		return nil, &ipcchan.OpError{Op: "open", Endpoint: desc, Err: fmt.Errorf("%w: %d bytes at offset %d of %d (8-byte aligned)", ErrMappingSize, semNative.size, offset, len(mem))}
+	}
+	return newSemaphore(m, mem, offset, desc, false), nil
 }
 
-// newSemaphore returns the Semaphore at offset in m; owned says that its
-// Close closes m.
-func newSemaphore(m *Mapping, offset int, desc string, owned bool) *Semaphore {
-	s := &Semaphore{m: m, owned: owned, base: unsafe.Pointer(&m.Bytes()[offset]), desc: desc, fast: !raceBuild}
+// newSemaphore returns the Semaphore at offset in mem, m's memory; owned
+// says that its Close closes m.
+func newSemaphore(m *Mapping, mem []byte, offset int, desc string, owned bool) *Semaphore {
+	s := &Semaphore{m: m, owned: owned, base: unsafe.Pointer(&mem[offset]), desc: desc, fast: !raceBuild}
 	if s.fast {
 		m.unguarded.Store(true) // before any fast path can run
 	}

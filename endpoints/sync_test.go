@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,5 +365,38 @@ func TestSemaphoreTokens(t *testing.T) {
 	defer os.Remove("/dev/shm/sem.ipcchan-test-bad")
 	if _, err := endpoints.OpenSemaphore("/ipcchan-test-bad"); !errors.Is(err, endpoints.ErrMappingSize) {
 		t.Fatalf("a 5-byte semaphore file: %v", err)
+	}
+}
+
+// SemaphoreAt racing the mapping's Close: a clear error (os.ErrClosed, or
+// ErrMappingSize for the emptied mapping), never an index-out-of-range
+// panic (the length was read, then the memory again); after Close it says
+// os.ErrClosed (it said the closed mapping was too small).
+func TestSemaphoreAtRacingClose(t *testing.T) {
+	for range 200 {
+		m, err := endpoints.NewMemfd("semat", 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 50 {
+					s, err := endpoints.SemaphoreAt(m, 64)
+					switch {
+					case err == nil:
+						s.TryAcquire(1)
+					case errors.Is(err, os.ErrClosed), errors.Is(err, endpoints.ErrMappingSize):
+					default:
+						t.Errorf("SemaphoreAt during Close: %v", err)
+					}
+				}
+			})
+		}
+		m.Close()
+		wg.Wait()
+		if _, err := endpoints.SemaphoreAt(m, 64); !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("SemaphoreAt after Close = %v, want os.ErrClosed", err)
+		}
 	}
 }
