@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipcchan/go/internal/benchstats"
 	"go.uber.org/goleak"
 )
 
@@ -70,7 +71,7 @@ type conn interface {
 }
 
 // roundTrip measures send-and-receive-back of size-byte messages, after
-// one untimed exchange that makes sure the child is up; timeRoundTrips
+// one untimed exchange that makes sure the child is up; benchstats.TimeRoundTrips
 // adds the latency percentiles and both processes' CPU time per op.
 func roundTrip(b *testing.B, c conn, size int) {
 	msg, buf := make([]byte, size), make([]byte, size)
@@ -85,7 +86,7 @@ func roundTrip(b *testing.B, c conn, size int) {
 	exchange()
 	b.SetBytes(int64(2 * size))
 	b.ReportAllocs()
-	timeRoundTrips(b, c.pid(), exchange)
+	benchstats.TimeRoundTrips(b, c.pid(), exchange)
 	if err := c.close(); err != nil {
 		b.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func oneWay(b *testing.B, c conn, size int) {
 	binary.LittleEndian.PutUint64(head, uint64(b.N))
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	cpu := startCPU(c.pid())
+	cpu := benchstats.StartCPU(c.pid())
 	b.ResetTimer()
 	if err := c.send(head); err != nil {
 		b.Fatal(err)
@@ -122,7 +123,7 @@ func oneWay(b *testing.B, c conn, size int) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	cpu.report(b)
+	cpu.Report(b)
 	if err := c.close(); err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/benchstats"
 	"github.com/ipcchan/go/ipcchan"
 )
 
@@ -107,12 +108,12 @@ func benchRawRoundTrip(b *testing.B, size int) {
 // measureRoundTrips times b.N calls of roundTrip, after one untimed call
 // that makes sure the peer is up, reporting size bytes per call, and the
 // latency percentiles and CPU time per call of this process and of the
-// peer process pid (timeRoundTrips).
+// peer process pid (benchstats.TimeRoundTrips).
 func measureRoundTrips(b *testing.B, size, pid int, roundTrip func()) {
 	roundTrip()
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	timeRoundTrips(b, pid, roundTrip)
+	benchstats.TimeRoundTrips(b, pid, roundTrip)
 }
 
 // BenchmarkPipeThroughput measures one-way messages to a child that reads

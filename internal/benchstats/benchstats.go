@@ -1,4 +1,7 @@
-package endpoints_test
+// Package benchstats holds what the round-trip benchmarks of both modules
+// (endpoints' and bench/'s) report beside ns/op: latency percentiles of the
+// individual round trips and the CPU time per op of both processes.
+package benchstats
 
 import (
 	"slices"
@@ -12,15 +15,11 @@ import (
 // maxSamples round trips (32 MiB of samples), enough for a steady p99.
 const maxSamples = 1 << 22
 
-// The round-trip benchmarks' statistics, beside ns/op: latency percentiles
-// and CPU time per op of both processes. bench/stats_test.go (the
-// comparison module) has the same helpers; keep the two alike.
-
-// timeRoundTrips is the timed part of a round-trip benchmark: b.N calls
+// TimeRoundTrips is the timed part of a round-trip benchmark: b.N calls
 // of roundTrip, each one's latency kept in a buffer allocated (and
 // touched) before the timer starts, so the timed loop allocates nothing
 // and takes no page faults for it. Besides ns/op it reports (see
-// cpuMeter.report for the CPU columns):
+// CPUMeter.Report for the CPU columns):
 //
 //   - p50-ns, p99-ns: the median and 99th percentile of the round trips'
 //     latencies (nearest rank, over the latest maxSamples round trips);
@@ -32,12 +31,12 @@ const maxSamples = 1 << 22
 //
 // A transport that spins to buy latency shows it in the CPU columns: a
 // whole core spinning is as many CPU nanoseconds per op as ns/op.
-func timeRoundTrips(b *testing.B, pid int, roundTrip func()) {
+func TimeRoundTrips(b *testing.B, pid int, roundTrip func()) {
 	lat := make([]int64, min(b.N, maxSamples))
 	for i := range lat {
 		lat[i] = -1 // touches every page now, not in the timed loop
 	}
-	cpu := startCPU(pid)
+	cpu := StartCPU(pid)
 	b.ResetTimer()
 	start := time.Now()
 	prev, j := time.Duration(0), 0
@@ -51,21 +50,21 @@ func timeRoundTrips(b *testing.B, pid int, roundTrip func()) {
 		}
 	}
 	b.StopTimer()
-	cpu.report(b)
+	cpu.Report(b)
 	reportLatency(b, lat)
 }
 
-// A cpuMeter holds the CPU clocks of this process and a peer at the start
+// A CPUMeter holds the CPU clocks of this process and a peer at the start
 // of a benchmark's timed part.
-type cpuMeter struct {
+type CPUMeter struct {
 	pid            int
 	self, peer     int64
 	selfOK, peerOK bool
 }
 
-// startCPU reads the CPU clocks of this process and of pid (none for 0).
-func startCPU(pid int) cpuMeter {
-	m := cpuMeter{pid: pid}
+// StartCPU reads the CPU clocks of this process and of pid (none for 0).
+func StartCPU(pid int) CPUMeter {
+	m := CPUMeter{pid: pid}
 	if pid != 0 {
 		m.peer, m.peerOK = processCPU(pid)
 	}
@@ -73,10 +72,10 @@ func startCPU(pid int) cpuMeter {
 	return m
 }
 
-// report reports the CPU time each process spent per op since startCPU:
+// Report reports the CPU time each process spent per op since StartCPU:
 // cpu-ns/op for this one, peer-cpu-ns/op for the peer. Call it after
 // b.StopTimer and before the peer exits.
-func (m cpuMeter) report(b *testing.B) {
+func (m CPUMeter) Report(b *testing.B) {
 	if self, ok := processCPU(0); ok && m.selfOK {
 		b.ReportMetric(float64(self-m.self)/float64(b.N), "cpu-ns/op")
 	}
