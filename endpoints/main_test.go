@@ -32,6 +32,7 @@ type cleanupAfter struct{ m *testing.M }
 
 func (c cleanupAfter) Run() int {
 	defer removeCPeers()
+	reapKilledRuns()
 	before := leftoverNames()
 	code := c.m.Run()
 	removeTestQueues()

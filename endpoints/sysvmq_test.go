@@ -1,14 +1,18 @@
 package endpoints_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,9 +36,57 @@ func newTestQueue() (*endpoints.SysVQueue, error) {
 	if err == nil {
 		sysvQueues.Lock()
 		sysvQueues.list = append(sysvQueues.list, q)
+		journalQueue(q.ID())
 		sysvQueues.Unlock()
 	}
 	return q, err
+}
+
+// The queue journal: a test process that is killed (a test timeout's
+// panic, a kill) never reaches removeTestQueues, and its private queues
+// would stay for good. Each process lists the queues it makes in a file of
+// its own, an id a line; TestMain removes the queues of the runs whose
+// process is gone, and removeTestQueues the process's file.
+var queueJournal = filepath.Join(os.TempDir(), fmt.Sprintf("ipcchan-test-sysvmq-%d", os.Getuid()))
+
+// journalQueue adds queue id to this process's journal; sysvQueues is
+// held.
+func journalQueue(id int) {
+	if os.MkdirAll(queueJournal, 0o700) != nil {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(queueJournal, strconv.Itoa(os.Getpid())), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "%d\n", id)
+	f.Close()
+}
+
+// reapKilledRuns removes the queues that test processes which no longer run
+// journaled, each only if it is still private and this user's (an id
+// comes back only after its slot's sequence number wraps).
+func reapKilledRuns() {
+	files, _ := os.ReadDir(queueJournal)
+	for _, file := range files {
+		pid, err := strconv.Atoi(file.Name())
+		if err != nil || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		path := filepath.Join(queueJournal, file.Name())
+		data, _ := os.ReadFile(path)
+		for _, line := range strings.Split(string(data), "\n") {
+			id, err := strconv.Atoi(line)
+			if err != nil {
+				continue
+			}
+			var ds sys.MsqidDs
+			if sys.MsgctlStat(id, &ds) == nil && ds.Perm.Key == 0 && int(ds.Perm.Uid) == os.Getuid() {
+				sys.MsgctlRmid(id)
+			}
+		}
+		os.Remove(path)
+	}
 }
 
 // removeTestQueues removes every queue the tests made; TestMain calls it.
@@ -45,6 +97,7 @@ func removeTestQueues() {
 		q.Remove()
 	}
 	sysvQueues.list = nil
+	os.Remove(filepath.Join(queueJournal, strconv.Itoa(os.Getpid())))
 }
 
 var sysvMQHarness = &ipcchantest.Harness{
@@ -422,5 +475,70 @@ func TestInheritSysVSenderRefusesLongType(t *testing.T) {
 	buf := make([]byte, 8)
 	if typ, n, err := q.Receive(testCtx(t), endpoints.MsgSelect{}, buf); err != nil || typ != maxTag || string(buf[:n]) != "v" {
 		t.Fatalf("type %d, %q, %v", typ, buf[:n], err)
+	}
+}
+
+func init() {
+	// make-test-queues makes three test queues as the conformance suite
+	// does, prints their ids, and waits to be killed.
+	childRoles["make-test-queues"] = func() error {
+		for range 3 {
+			q, err := newTestQueue()
+			if err != nil {
+				return err
+			}
+			fmt.Println(q.ID())
+		}
+		for { // until killed, as a test timeout would
+			time.Sleep(time.Hour)
+		}
+	}
+}
+
+// A test process killed before its TestMain removed its queues: the next
+// run's TestMain removes them, and leaves alone those of a process that
+// still runs (this one's).
+func TestKilledRunsQueuesAreReaped(t *testing.T) {
+	mine, err := newTestQueue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "make-test-queues")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	lines := bufio.NewScanner(out)
+	for len(ids) < 3 && lines.Scan() {
+		id, err := strconv.Atoi(lines.Text())
+		if err != nil {
+			t.Fatalf("child says %q", lines.Text())
+		}
+		ids = append(ids, id)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(ids) != 3 {
+		t.Fatalf("child made %d queues, want 3", len(ids))
+	}
+	var ds sys.MsqidDs
+	for _, id := range ids {
+		if err := sys.MsgctlStat(id, &ds); err != nil {
+			t.Fatalf("queue %d of the killed child: %v before the reaping", id, err)
+		}
+	}
+	reapKilledRuns()
+	for _, id := range ids {
+		if err := sys.MsgctlStat(id, &ds); err == nil {
+			sys.MsgctlRmid(id)
+			t.Errorf("queue %d of the killed child left after reapKilledRuns", id)
+		}
+	}
+	if err := sys.MsgctlStat(mine.ID(), &ds); err != nil {
+		t.Errorf("reapKilledRuns removed a queue of this running process: %v", err)
 	}
 }
