@@ -48,13 +48,11 @@ func dupOf(f *os.File) (int, error) {
 	}
 	nfd := -1
 	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { nfd, derr = dupFD(int(fd)) }); err != nil {
 		return -1, err
 	}
 	if derr != nil {
-		return -1, fmt.Errorf("dup: %w", sys.DescriptorLimit(derr))
+		return -1, derr
 	}
 	return nfd, nil
 }
@@ -64,4 +62,14 @@ func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
+}
+
+// dupFD duplicates fd, close-on-exec; its error names the descriptor limit
+// where that is the cause.
+func dupFD(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("dup: %w", sys.DescriptorLimit(err))
+	}
+	return nfd, nil
 }

@@ -80,11 +80,10 @@ func claimInherited(name string, want use) (fd int, desc string, info fdInfo, er
 			}
 			unix.FcntlInt(uintptr(b), unix.F_SETFD, unix.FD_CLOEXEC)
 		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
+		key, err := bellKeyOfFD(fd)
+		if err != nil {
 			return fail("descriptor %d: %v", fd, err)
 		}
-		key := bellKey{uint64(st.Dev), st.Ino}
 		holdBells(key, bells[0], bells[1])
 		info.bells = &key
 	}

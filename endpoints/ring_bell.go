@@ -54,17 +54,23 @@ func bellKeyOf(f *os.File) (bellKey, bool) {
 	if f == nil {
 		return bellKey{}, false
 	}
-	var st unix.Stat_t
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return bellKey{}, false
 	}
-	var serr error = unix.EBADF
-	rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) })
-	if serr != nil {
-		return bellKey{}, false
+	var key bellKey
+	serr := error(unix.EBADF)
+	rc.Control(func(fd uintptr) { key, serr = bellKeyOfFD(int(fd)) })
+	return key, serr == nil
+}
+
+// bellKeyOfFD returns the key of the memory behind the descriptor fd.
+func bellKeyOfFD(fd int) (bellKey, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return bellKey{}, err
 	}
-	return bellKey{uint64(st.Dev), st.Ino}, true
+	return bellKey{uint64(st.Dev), st.Ino}, nil
 }
 
 // newBells makes a ring's two eventfds.
@@ -163,10 +169,10 @@ func (r *ringEnd) attachBells() error {
 	if r.writer {
 		own, other = b.wfd, b.rfd
 	}
-	nfd, err := unix.FcntlInt(uintptr(own), unix.F_DUPFD_CLOEXEC, 0)
+	nfd, err := dupFD(own)
 	if err != nil {
 		dropBells(key)
-		return fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+		return fmt.Errorf("the ring's doorbell: %w", err)
 	}
 	fd, err := poller.Open(nfd, "doorbell of "+r.desc)
 	if err != nil {
@@ -186,26 +192,20 @@ func (r *ringEnd) bellFiles() ([]*os.File, error) {
 		return nil, os.ErrClosed
 	}
 	defer r.leave()
-	rfd, wfd := r.ringFD, r.ringFD
+	var own int
 	var err error
-	r.bell.Control(func(fd int) {
-		if r.writer {
-			wfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		} else {
-			rfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		}
-	})
+	r.bell.Control(func(fd int) { own, err = dupFD(fd) })
 	if err != nil {
-		return nil, fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+		return nil, fmt.Errorf("the ring's doorbell: %w", err)
 	}
-	own := &rfd
-	other := &wfd
+	other, err := dupFD(r.ringFD)
+	if err != nil {
+		unix.Close(own)
+		return nil, fmt.Errorf("the ring's doorbell: %w", err)
+	}
+	rfd, wfd := own, other
 	if r.writer {
-		own, other = &wfd, &rfd
-	}
-	if *other, err = unix.FcntlInt(uintptr(*other), unix.F_DUPFD_CLOEXEC, 0); err != nil {
-		unix.Close(*own)
-		return nil, fmt.Errorf("dup the ring's doorbell: %w", sys.DescriptorLimit(err))
+		rfd, wfd = other, own
 	}
 	return []*os.File{os.NewFile(uintptr(rfd), "ring doorbell"), os.NewFile(uintptr(wfd), "ring doorbell")}, nil
 }
@@ -227,9 +227,7 @@ func (r *ringEnd) ring(word *uint32) {
 	atomic.StoreUint32(word, 0)
 	sys.FutexWake(word, 1<<30)
 	if r.bell != nil {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		unix.Write(r.ringFD, one[:])
+		addToBell(r.ringFD, 1)
 	}
 }
 
@@ -242,9 +240,10 @@ func drainBell(fd int) uint64 {
 	return binary.NativeEndian.Uint64(buf[:])
 }
 
-// reRing puts back a count drainBell took from fd, for the other waiters
-// on the bell (a Select and a Recv on one end, say).
-func reRing(fd int, n uint64) {
+// addToBell adds n to the eventfd fd: 1 rings the bell, a count
+// drainBell took puts it back for the other waiters on the bell (a Select
+// and a Recv on one end, say).
+func addToBell(fd int, n uint64) {
 	if n == 0 {
 		return
 	}
@@ -265,7 +264,7 @@ func (r *ringEnd) parkRead(fd int) error {
 	atomic.StoreUint32(r.r.rwait, 1)
 	err := r.tryRead()
 	if err != unix.EAGAIN {
-		reRing(fd, n)
+		addToBell(fd, n)
 	}
 	return err
 }
@@ -323,7 +322,7 @@ func (b bellRing) Arm() (ready bool) {
 		atomic.StoreUint32(word, 1)
 		ready = r.mayProceed()
 		if ready {
-			b.bell.Control(func(fd int) { reRing(fd, n) })
+			b.bell.Control(func(fd int) { addToBell(fd, n) })
 		}
 		return nil
 	})
