@@ -244,6 +244,7 @@ func newRingEnd(own *Mapping, rm *ringMem, writer bool, cfg *transport.Config) (
 	// Parking costs tens of microseconds on a virtual machine, against a
 	// few for the peer's next record: never spin for less than this.
 	r.wait.SetMinSpin(ringMinSpin)
+	r.wait.SpinOnMemory()
 	return r, nil
 }
 

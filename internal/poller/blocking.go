@@ -170,6 +170,12 @@ func (b *Blocking) SetMinSpin(d time.Duration) {
 	b.spin.max = max(b.spin.limit(), d)
 }
 
+// SpinOnMemory says that the calls' tries read shared memory rather than
+// making system calls, so that spinning puts a processor hint between
+// tries and reads the clock rarely (see spinFor). It must be called before
+// the first Do.
+func (b *Blocking) SpinOnMemory() { b.spin.onMemory = true }
+
 // Spin retries try(arg) for b's adaptive spin budget, as Do does before it
 // blocks, for a caller that then waits elsewhere (on an FD): it returns
 // unix.EAGAIN if try never got through (or ctx ended), else try's result.

@@ -27,6 +27,10 @@ type spinner struct {
 	budget time.Duration
 	max    time.Duration // zero means defaultMaxSpin
 	min    time.Duration // zero means minSpin
+
+	// onMemory says the tries read shared memory, where system calls
+	// would be slower than the clock: a try costs a few nanoseconds.
+	onMemory bool
 }
 
 func (s *spinner) limit() time.Duration {
@@ -56,6 +60,20 @@ func (s *spinner) miss() {
 // at once says nothing about spinning and leaves s as it was. try is
 // passed with its argument, rather than as a closure, so that callers
 // allocate nothing.
+//
+// How it spins matters as much as how long. With other Ps to run this
+// process's other goroutines, it spins in place and never calls
+// runtime.Gosched: a Gosched puts the goroutine on the global run queue and
+// wakes an idle P to look for work, that is a second thread of this
+// process competing for a core with the peer it waits for. With
+// GOMAXPROCS 1 it must yield (the peer may be a goroutine of this
+// process), after a few tries. On shared memory (s.onMemory) a try costs a
+// few nanoseconds and reading the clock several tries: it puts a processor
+// hint between tries, and reads the clock every memoryClockEvery tries,
+// the first time only then — a peer that answers within those tries (a
+// ring's round trip) is caught without reading it at all, and the budget
+// counts from that first reading, a few microseconds late at most. Tries
+// that are system calls read it every syscallClockEvery tries.
 func spinFor[A any](ctx context.Context, s *spinner, try func(A) error, arg A) error {
 	if s == nil || s.budget <= 0 {
 		return unix.EAGAIN
@@ -66,21 +84,33 @@ func spinFor[A any](ctx context.Context, s *spinner, try func(A) error, arg A) e
 	}
 	budget := s.budget
 	done := ctx.Done()
-	start := time.Now()
+	yield := runtime.GOMAXPROCS(0) == 1
+	clockEvery := syscallClockEvery
+	if s.onMemory {
+		clockEvery = memoryClockEvery
+	}
+	var start time.Time // the first reading of the clock
 	for i := 1; ; i++ {
-		// The first retries come back to back: a peer that answers at
-		// once (a shared-memory ring) is seen a scheduler pass sooner.
-		if i > 32 {
+		switch {
+		case yield && i > spinBeforeYield:
 			runtime.Gosched()
+		case s.onMemory:
+			cpuRelax()
 		}
 		if err = try(arg); err != unix.EAGAIN {
-			s.hit(time.Since(start))
+			var waited time.Duration
+			if !start.IsZero() {
+				waited = time.Since(start)
+			}
+			s.hit(waited)
 			return err
 		}
-		if i%8 != 0 {
-			continue // reading the clock costs as much as a try
+		if i%clockEvery != 0 {
+			continue
 		}
-		if time.Since(start) > budget {
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > budget {
 			s.miss()
 			return unix.EAGAIN
 		}
@@ -93,3 +123,14 @@ func spinFor[A any](ctx context.Context, s *spinner, try func(A) error, arg A) e
 		}
 	}
 }
+
+const (
+	// spinBeforeYield is how many tries a spin with GOMAXPROCS 1 makes
+	// back to back before it yields between tries.
+	spinBeforeYield = 32
+	// memoryClockEvery and syscallClockEvery are how often a spin reads
+	// the clock, in tries, when they read shared memory and when they
+	// make system calls.
+	memoryClockEvery  = 32
+	syscallClockEvery = 4
+)
