@@ -63,6 +63,12 @@ func (r *ringEnd) take(ctx context.Context, block bool) (rawMsg, error) {
 
 // hand delivers the record in place, under the fault guard, and frees it.
 func (r *ringEnd) hand(m rawMsg, deliver func(uint32, []byte) error) error {
+	if !r.guard {
+		// Memory that cannot vanish: no guard, and no closure to call.
+		err := deliver(m.tag, m.body)
+		r.advance(r.curEnd)
+		return err
+	}
 	var err error
 	if ferr := r.m.access(func() error {
 		err = deliver(m.tag, m.body)

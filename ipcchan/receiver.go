@@ -361,4 +361,11 @@ func (r *Receiver[T]) String() string {
 
 func (r *Receiver[T]) isClosed() bool { return r.closedFlag.Load() }
 
-func (r *Receiver[T]) wrap(err error) error { return wrapError("recv", r.t.String(), err) }
+// wrap wraps err for a receive; nil stays nil without asking the transport
+// its name.
+func (r *Receiver[T]) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrapError("recv", r.t.String(), err)
+}

@@ -123,7 +123,7 @@ func (s *Sender[T]) Send(ctx context.Context, v T) error {
 	if err := s.misuse("send", ctx); err != nil {
 		return err
 	}
-	return s.SendTag(ctx, s.tag, v)
+	return s.send(ctx, s.tag, v, nil, nil)
 }
 
 // SendTag is Send with the message's tag given for this message only: a
@@ -397,4 +397,11 @@ func (s *Sender[T]) isClosed() bool { return s.closedFlag.Load() }
 
 func (s *Sender[T]) wrap(err error) error { return s.wrapOp("send", err) }
 
-func (s *Sender[T]) wrapOp(op string, err error) error { return wrapError(op, s.t.String(), err) }
+// wrapOp wraps err for the call op; nil stays nil without asking the
+// transport its name.
+func (s *Sender[T]) wrapOp(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrapError(op, s.t.String(), err)
+}

@@ -31,8 +31,13 @@ func (l *Mutex) wakeChan() chan struct{} {
 // os.ErrClosed if done is closed first (done may be nil: never).
 func (l *Mutex) Lock(ctx context.Context, done <-chan struct{}) error {
 	if l.mu.TryLock() {
-		return nil
+		return nil // small enough to be inlined: the slow path is apart
 	}
+	return l.lockSlow(ctx, done)
+}
+
+// lockSlow is Lock when l is held: it waits for Unlock's token.
+func (l *Mutex) lockSlow(ctx context.Context, done <-chan struct{}) error {
 	wake := l.wakeChan()
 	l.waiters.Add(1)
 	defer l.waiters.Add(-1)
