@@ -328,11 +328,10 @@ func TestSemaphoreTokens(t *testing.T) {
 	defer rx.Close()
 	ctx := context.Background()
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	start := time.Now()
 	_, err = rx.Recv(short)
 	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 200*time.Millisecond {
-		t.Fatalf("Recv on an empty semaphore = %v after %v", err, time.Since(start))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv on an empty semaphore = %v", err)
 	}
 	for range 3 {
 		tx.Send(ctx, struct{}{})

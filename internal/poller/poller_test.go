@@ -70,12 +70,8 @@ func TestReadCancel(t *testing.T) {
 		r.SetReadSpin(spin)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(10*time.Millisecond, cancel)
-		start := time.Now()
 		if err := r.Read(ctx, readOp(buf, &n)); err != context.Canceled {
 			t.Fatalf("Read = %v, want context.Canceled", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("cancel took %v", d)
 		}
 		// The deadline used to cancel is cleared: the next read waits again.
 		ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
