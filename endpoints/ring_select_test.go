@@ -210,3 +210,55 @@ func TestRingParkedReceiverHoldsNoThread(t *testing.T) {
 		t.Fatalf("%d parked receivers took the process from %d to %d threads; want no thread per parked receiver", n, before, during)
 	}
 }
+
+// A Select that must poll (a ring on a named mapping has no doorbell)
+// polls less and less often while nothing happens — every millisecond at
+// first, every 50 ms after a fifth of a second — so that an idle Select
+// costs little; and a value sent after a long idle spell is still
+// received. (Half a second at one round per millisecond is about 500
+// rounds; backing off, about 24. The bound is far from both.)
+func TestSelectPollBacksOff(t *testing.T) {
+	m, err := endpoints.CreateShm(endpoints.ObjectName("poll-backoff"), 256+4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Remove()
+	defer m.Close()
+	if err := endpoints.FormatRing(m); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := endpoints.RingSender[string](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	rx, err := endpoints.RingReceiver[string](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan string, 1)
+	errc := make(chan error, 1)
+	polls := poller.SelectPolls.Load()
+	go func() {
+		_, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, func(v string) { got <- v }))
+		errc <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the idle spell under test
+	rounds := poller.SelectPolls.Load() - polls
+	t.Logf("%d polling rounds in 0.5 s of idling", rounds)
+	if rounds > 100 {
+		t.Errorf("%d polling rounds in 0.5 s of idling: the Select does not back off", rounds)
+	}
+	if err := tx.Send(ctx, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Select = %v", err)
+	}
+	if v := <-got; v != "late" {
+		t.Fatalf("Select received %q, want %q", v, "late")
+	}
+}

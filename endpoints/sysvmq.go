@@ -235,8 +235,8 @@ func SysVSender[T any](q *SysVQueue, opts ...ipcchan.Option) (*ipcchan.Sender[T]
 // above 2^32-1 without Except) is refused with an error wrapping
 // ErrMsgType. Several receivers, of different element
 // types, can share one queue, one per message type, and an ipcchan.Select
-// waits on all of them (polling every millisecond: a SysV queue has no
-// descriptor). A receiver ends with io.EOF after as many end-of-stream
+// waits on all of them (polling, every millisecond backing off to 50 ms
+// while idle: a SysV queue has no descriptor). A receiver ends with io.EOF after as many end-of-stream
 // markers of the types it selects as ipcchan.WithSenders says (default 1);
 // a peer that dies without closing is seen through Receiver.WatchPeer.
 //

@@ -13,8 +13,8 @@ import (
 
 // Token channels: a semaphore or a lock seen as a channel of struct{}
 // values. Send posts a token (releases); Recv takes one (acquires), so
-// they work in ipcchan.Select (polled every millisecond: these have no
-// descriptor) and with WatchPeer. A counter has no end of stream: Recv
+// they work in ipcchan.Select (polled, every millisecond backing off to
+// 50 ms while idle: these have no descriptor) and with WatchPeer. A counter has no end of stream: Recv
 // never returns io.EOF, and closing an end leaves the object as it is.
 
 // tokens is what a token channel moves.

@@ -33,7 +33,7 @@ type fdInterest struct {
 }
 
 // SelectPolls counts the timed rounds of ipcchan.Select: waits bounded by
-// a millisecond because a case cannot be waited on. Tests read it, to see
+// the poll interval because a case cannot be waited on. Tests read it, to see
 // that a Select waited on descriptors only.
 var SelectPolls atomic.Uint64
 
