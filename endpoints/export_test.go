@@ -7,3 +7,7 @@ func SetWaitHook(f func(desc string)) func() {
 	waitHook.Store(&f)
 	return func() { waitHook.Store(nil) }
 }
+
+// RingWriterWaits returns how many times ring writers have gone round their
+// wait for room (or for the lock) in this process.
+func RingWriterWaits() uint64 { return ringWriterWaits.Load() }

@@ -31,16 +31,30 @@ func BenchmarkIdleCPU(b *testing.B) {
 			return []func(){recvUntilDone(ctx, idleRing(b))}
 		}},
 		{"ring-named", func(b *testing.B, ctx context.Context) []func() {
-			return []func(){recvUntilDone(ctx, idleNamedRing(b))}
+			_, rx := idleNamedRing(b)
+			return []func(){recvUntilDone(ctx, rx)}
 		}},
 		{"pipe", func(b *testing.B, ctx context.Context) []func() {
 			return []func(){recvUntilDone(ctx, idlePipe(b))}
+		}},
+		{"ring-sender-full", func(b *testing.B, ctx context.Context) []func() {
+			tx, rx, err := endpoints.RingPair[int64](256 + 4096)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { tx.Close(); rx.Close() })
+			return []func(){sendUntilDone(b, ctx, tx)}
+		}},
+		{"ring-named-sender-full", func(b *testing.B, ctx context.Context) []func() {
+			tx, _ := idleNamedRing(b)
+			return []func(){sendUntilDone(b, ctx, tx)}
 		}},
 		{"select-ring+pipe", func(b *testing.B, ctx context.Context) []func() {
 			return []func(){selectUntilDone(ctx, idleRing(b), idlePipe(b))}
 		}},
 		{"select-ring-named", func(b *testing.B, ctx context.Context) []func() {
-			return []func(){selectUntilDone(ctx, idleNamedRing(b))}
+			_, rx := idleNamedRing(b)
+			return []func(){selectUntilDone(ctx, rx)}
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -80,6 +94,24 @@ func recvUntilDone(ctx context.Context, rx *ipcchan.Receiver[int64]) func() {
 	return wg.Wait
 }
 
+// sendUntilDone fills tx, then parks a Send on it until ctx ends.
+func sendUntilDone(b *testing.B, ctx context.Context, tx *ipcchan.Sender[int64]) func() {
+	for {
+		if err := tx.TrySend(1); errors.Is(err, ipcchan.ErrWouldBlock) {
+			break
+		} else if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := tx.Send(ctx, 1); !errors.Is(err, context.Canceled) {
+			panic(err)
+		}
+	})
+	return wg.Wait
+}
+
 // selectUntilDone parks a Select over rxs until ctx ends.
 func selectUntilDone(ctx context.Context, rxs ...*ipcchan.Receiver[int64]) func() {
 	var cases []ipcchan.Case
@@ -106,9 +138,9 @@ func idleRing(b *testing.B) *ipcchan.Receiver[int64] {
 	return rx
 }
 
-// idleNamedRing is the receiving end of a ring in named POSIX shared
-// memory (no doorbells: parks on a futex; a Select polls it).
-func idleNamedRing(b *testing.B) *ipcchan.Receiver[int64] {
+// idleNamedRing returns the ends of a ring in named POSIX shared memory
+// (no doorbells: they park on a futex; a Select polls them).
+func idleNamedRing(b *testing.B) (*ipcchan.Sender[int64], *ipcchan.Receiver[int64]) {
 	m, err := endpoints.CreateShm(endpoints.ObjectName("idle-ring"), 256+4096)
 	if err != nil {
 		b.Fatal(err)
@@ -126,7 +158,7 @@ func idleNamedRing(b *testing.B) *ipcchan.Receiver[int64] {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tx.Close(); rx.Close() })
-	return rx
+	return tx, rx
 }
 
 func idlePipe(b *testing.B) *ipcchan.Receiver[int64] {

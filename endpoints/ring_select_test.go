@@ -262,3 +262,65 @@ func TestSelectPollBacksOff(t *testing.T) {
 		t.Fatalf("Select received %q, want %q", v, "late")
 	}
 }
+
+// A Send blocked on a full ring sleeps: it used to wake itself (its failed
+// try released the write lock, saw its own waiter flag and woke the
+// writers) and spin a core until the reader made room. Over a fifth of a
+// second it goes round its wait a few times (it sleeps until woken), not
+// millions; then a receive frees room and it completes. Both ring kinds:
+// with doorbells (RingPair) and without (a named mapping).
+func TestRingFullSenderSleeps(t *testing.T) {
+	for _, kind := range []string{"RingPair", "named"} {
+		t.Run(kind, func(t *testing.T) {
+			var tx *ipcchan.Sender[int64]
+			var rx *ipcchan.Receiver[int64]
+			var err error
+			if kind == "RingPair" {
+				tx, rx, err = endpoints.RingPair[int64](256 + 4096)
+			} else {
+				var m *endpoints.Mapping
+				if m, err = endpoints.CreateShm(endpoints.ObjectName("full-sender"), 256+4096); err != nil {
+					t.Fatal(err)
+				}
+				defer m.Remove()
+				defer m.Close()
+				if err := endpoints.FormatRing(m); err != nil {
+					t.Fatal(err)
+				}
+				if tx, err = endpoints.RingSender[int64](m); err != nil {
+					t.Fatal(err)
+				}
+				rx, err = endpoints.RingReceiver[int64](m)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			defer rx.Close()
+			sent := int64(0)
+			for tx.TrySend(sent) == nil {
+				sent++
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			waits := endpoints.RingWriterWaits()
+			done := make(chan error, 1)
+			go func() { done <- tx.Send(ctx, sent) }()
+			time.Sleep(200 * time.Millisecond) // the blocked spell under test
+			rounds := endpoints.RingWriterWaits() - waits
+			t.Logf("a Send blocked for 0.2 s went round its wait %d times", rounds)
+			if rounds > 50 {
+				t.Errorf("a Send blocked for 0.2 s went round its wait %d times: it spins", rounds)
+			}
+			for i := range sent + 1 {
+				v, err := rx.Recv(ctx)
+				if err != nil || v != i {
+					t.Fatalf("Recv = %d, %v; want %d", v, err, i)
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("the blocked Send = %v", err)
+			}
+		})
+	}
+}

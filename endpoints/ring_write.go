@@ -152,15 +152,51 @@ type fillError struct{ err error }
 
 func (e *fillError) Error() string { return e.err.Error() }
 
-// blockWrite parks until the reader frees room or the lock is released
-// (or an interrupt). It wakes every 10 ms to see whether a lock holder
-// died.
+// blockWrite tries w once more and, if the ring is still full or locked,
+// parks until the reader frees room or the lock is released (or an
+// interrupt); it returns unix.EINTR for the caller to call it again. While
+// another process holds the lock it wakes every 10 ms to see whether that
+// process died; on memory a peer can shrink, every 50 ms to see whether
+// it did (the next try then faults, which breaks the end as it should);
+// otherwise, waiting for room, it sleeps until woken.
+//
+// Unlike a reader's park, the check after the announcement (wwait) does
+// not try the write: a failed try releases the lock, and the release,
+// seeing wwait set — by this very writer — would wake the writers, this
+// one included, whose futex wait then returned at once: a writer blocked on
+// a full ring spun a whole core that way. The check reads the lock and the
+// room instead (mayProceed), which wakes nobody.
 func blockWrite(w ringWrite) error {
-	w.r.stealIfDead()
-	return parkOn(w.r.r.wwait, tryWrite, w, &writerRecheck)
+	ringWriterWaits.Add(1)
+	r := w.r
+	r.stealIfDead()
+	if err := tryWrite(w); err != unix.EAGAIN {
+		return err
+	}
+	atomic.StoreUint32(r.r.wwait, 1)
+	if r.mayProceed() {
+		return unix.EINTR // room or the lock came meanwhile: try again
+	}
+	var timeout *unix.Timespec
+	if owner := atomic.LoadUint32(r.r.lock); owner != 0 && owner != r.pid {
+		timeout = &writerRecheck
+	} else if r.guard {
+		timeout = &shrinkRecheck
+	}
+	if sys.FutexWait(r.r.wwait, 1, timeout) == unix.EFAULT {
+		return unix.EFAULT // the memory is gone
+	}
+	return unix.EINTR
 }
 
-var writerRecheck = unix.NsecToTimespec(int64(10 * time.Millisecond))
+var (
+	writerRecheck = unix.NsecToTimespec(int64(10 * time.Millisecond))
+	shrinkRecheck = unix.NsecToTimespec(int64(50 * time.Millisecond))
+)
+
+// ringWriterWaits counts blockWrite's rounds, for tests: a writer that
+// waits without spinning makes a few.
+var ringWriterWaits atomic.Uint64
 
 func (r *ringEnd) checkSend(n int) error {
 	switch {
