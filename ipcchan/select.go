@@ -217,26 +217,43 @@ func selectCases(ctx context.Context, ordered bool, cases []Case) (int, error) {
 // or cases whose transport has no descriptor, it returns after a
 // millisecond at most, for them to be polled.
 func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool) error {
-	set, err := poller.NewSet()
-	if err != nil {
-		return err
+	// The first case's end lends the wait set its last Select used.
+	var owner *selectWaiters
+	for _, cs := range cases {
+		if cs.c != nil {
+			owner = cs.c.waiters()
+			break
+		}
 	}
-	defer set.Close()
-	ev, err := poller.NewEvent()
-	if err != nil {
-		return err
+	ws := owner.takeWaitSet()
+	if ws == nil {
+		var err error
+		if ws, err = newWaitSet(); err != nil {
+			return err
+		}
 	}
-	defer ev.Close()
-	if err := set.AddFD(ev.FD()); err != nil {
-		return err
-	}
+	set, ev := ws.set, ws.ev
+	defer func() {
+		// Only the owner's descriptor stays (ws.keep): the others' ends
+		// may close before the next Select.
+		if set.Trim(ws.keep) {
+			owner.putWaitSet(ws)
+		} else {
+			ws.close()
+		}
+	}()
 	ready := false
+	first := true
 	for _, cs := range cases {
 		if cs.c == nil {
 			continue
 		}
 		release, pollable, r := cs.c.watch(set, ev)
 		defer release()
+		if first && cs.c.waiters() == owner {
+			ws.keep = set.Len()
+		}
+		first = false
 		poll = poll || !pollable
 		ready = ready || r
 	}
