@@ -140,7 +140,9 @@ func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add fu
 // Select parks one goroutine on one epoll set that holds every end's
 // descriptor (watched for reading or writing) and an event each end sets
 // when another goroutine's receive or send, a value handed back or Close
-// changes it; it starts no goroutine per case. A ring that RingPair made
+// changes it; it starts no goroutine per case. The end of the first
+// non-nil case keeps that set (two descriptors) for the next Select that
+// starts with it, until the end is closed. A ring that RingPair made
 // is waited on through its doorbell (an eventfd its peer rings while a
 // waiter is announced); cases whose transport has no descriptor (a ring
 // opened on a named mapping, SysV queues, semaphores) are polled every
