@@ -306,6 +306,7 @@ func (r *Receiver[T]) Close() error {
 		close(r.closed)
 		r.selects.changed()
 		r.closeErr = wrapError("close", r.t.String(), r.t.Close())
+		r.selects.dropWaitSet()
 	})
 	return r.closeErr
 }

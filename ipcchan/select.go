@@ -140,7 +140,9 @@ func watchEnd(set *poller.Set, ev *poller.Event, w *selectWaiters, t any, add fu
 // Select parks one goroutine on one epoll set that holds every end's
 // descriptor (watched for reading or writing) and an event each end sets
 // when another goroutine's receive or send, a value handed back or Close
-// changes it; it starts no goroutine per case. A ring that RingPair made
+// changes it; it starts no goroutine per case. The end of the first
+// non-nil case keeps that set (two descriptors) for the next Select that
+// starts with it, until the end is closed. A ring that RingPair made
 // is waited on through its doorbell (an eventfd its peer rings while a
 // waiter is announced); cases whose transport has no descriptor (a ring
 // opened on a named mapping, SysV queues, semaphores) are polled: every
@@ -234,26 +236,42 @@ const (
 // or cases whose transport has no descriptor, it returns after pollEvery at
 // most, for them to be polled; polled reports that it waited so.
 func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool, pollEvery time.Duration) (polled bool, err error) {
-	set, err := poller.NewSet()
-	if err != nil {
-		return false, err
+	// The first case's end lends the wait set its last Select used.
+	var owner *selectWaiters
+	for _, cs := range cases {
+		if cs.c != nil {
+			owner = cs.c.waiters()
+			break
+		}
 	}
-	defer set.Close()
-	ev, err := poller.NewEvent()
-	if err != nil {
-		return false, err
+	ws := owner.takeWaitSet()
+	if ws == nil {
+		if ws, err = newWaitSet(); err != nil {
+			return false, err
+		}
 	}
-	defer ev.Close()
-	if err := set.AddFD(ev.FD()); err != nil {
-		return false, err
-	}
+	set, ev := ws.set, ws.ev
+	defer func() {
+		// Only the owner's descriptor stays (ws.keep): the others' ends
+		// may close before the next Select.
+		if set.Trim(ws.keep) {
+			owner.putWaitSet(ws)
+		} else {
+			ws.close()
+		}
+	}()
 	ready := false
+	first := true
 	for _, cs := range cases {
 		if cs.c == nil {
 			continue
 		}
 		release, pollable, r := cs.c.watch(set, ev)
 		defer release()
+		if first && cs.c.waiters() == owner {
+			ws.keep = set.Len()
+		}
+		first = false
 		poll = poll || !pollable
 		ready = ready || r
 	}
@@ -270,9 +288,6 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool, po
 		return false, set.Wait(ctx)
 	}
 	poller.SelectPolls.Add(1)
-	// No spinning on the set before it parks (a fresh set's spinner would
-	// spin its full budget every round): the round waits anyway.
-	set.FD().SetReadSpin(0)
 	wctx, cancel := context.WithTimeout(ctx, pollEvery)
 	defer cancel()
 	if err := set.Wait(wctx); err != nil {

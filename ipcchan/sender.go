@@ -346,6 +346,7 @@ func (s *Sender[T]) Close() error {
 		close(s.closed)
 		s.closeErr = wrapError("close", s.t.String(), s.t.Close())
 		s.selects.changed()
+		s.selects.dropWaitSet()
 	})
 	return s.closeErr
 }

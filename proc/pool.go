@@ -479,7 +479,7 @@ func (p *Pool[J, R]) dispatchRetries() {
 		job := p.retry[0]
 		p.retry = p.retry[1:]
 		p.mu.Unlock()
-		if err := p.dispatch(p.ctx, job); err != nil {
+		if err := p.dispatch(p.ctx, job, false); err != nil {
 			p.emit(Result[J, R]{Job: job.job, Err: err, Worker: -1})
 		}
 	}
@@ -497,12 +497,22 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	case ctx == nil:
 		return errNilContext("submit")
 	}
+	// A free slot is taken without the three-way select; an ended ctx
+	// refuses the job even then (the select would pick at random), and
+	// a closed pool is refused below either way.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.ctx.Done():
-		return p.stopped("submit", os.ErrClosed)
+	default:
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.ctx.Done():
+			return p.stopped("submit", os.ErrClosed)
+		}
 	}
 	p.mu.Lock()
 	if p.draining {
@@ -512,8 +522,8 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	}
 	p.outstanding++
 	p.stats.Submitted++
-	p.mu.Unlock()
-	if err := p.dispatch(ctx, pending[J]{job: job}); err != nil {
+	// dispatch goes on under the same lock.
+	if err := p.dispatch(ctx, pending[J]{job: job}, true); err != nil {
 		<-p.slots
 		p.mu.Lock()
 		p.outstanding--
@@ -527,9 +537,13 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 
 // dispatch sends job to the live worker holding the fewest jobs; a slot is
 // already taken for it. A worker found dead on the way is passed over.
-func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J]) error {
+// With locked, the caller holds p.mu (dispatch lets go of it).
+func (p *Pool[J, R]) dispatch(ctx context.Context, job pending[J], locked bool) error {
 	for {
-		p.mu.Lock()
+		if !locked {
+			p.mu.Lock()
+		}
+		locked = false
 		if p.closing {
 			p.mu.Unlock()
 			return p.stopped("submit", os.ErrClosed)

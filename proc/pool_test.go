@@ -338,3 +338,26 @@ func TestPoolBadWorkers(t *testing.T) {
 		t.Fatalf("Serve outside a pool: %v", err)
 	}
 }
+
+// Submit with a context that has ended refuses the job with the
+// context's error, even with a slot free, and submits nothing.
+func TestPoolSubmitEndedContext(t *testing.T) {
+	p, err := proc.Start[int64, int64](context.Background(), proc.Options{Workers: 1, Command: workerCmd("square", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 20 {
+		if err := p.Submit(ctx, 2); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Submit %d with an ended context: %v, want context.Canceled", i, err)
+		}
+	}
+	if st := p.Stats(); st.Submitted != 0 {
+		t.Errorf("%d jobs submitted with an ended context", st.Submitted)
+	}
+	go p.Close()
+	for r := range p.Results() {
+		t.Errorf("a result for job %d", r.Job)
+	}
+}

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -108,11 +109,35 @@ func (s *Set) add(fd int, events uint32) error {
 		return err
 	}
 	events |= s.interest[i].events
-	if err := s.ctl(unix.EPOLL_CTL_MOD, fd, events); err != nil {
+	err := s.ctl(unix.EPOLL_CTL_MOD, fd, events)
+	if errors.Is(err, unix.ENOENT) {
+		// Not the file it was: fd was closed and its number reused
+		// since (a set kept between waits, see Trim).
+		err = s.ctl(unix.EPOLL_CTL_ADD, fd, events)
+	}
+	if err != nil {
 		return err
 	}
 	s.interest[i].events = events
 	return nil
+}
+
+// Len returns how many descriptors AddConn and AddWriteConn added.
+func (s *Set) Len() int { return len(s.interest) }
+
+// Trim stops watching the descriptors AddConn and AddWriteConn added
+// after the first n, for the set to be used again with others. It returns
+// false if one could not be removed (it was closed meanwhile): the set
+// may then still report a file no one watches, and must not be reused.
+func (s *Set) Trim(n int) bool {
+	ok := true
+	for _, in := range s.interest[n:] {
+		var err error
+		s.ep.Control(func(epfd int) { err = unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, in.fd, nil) })
+		ok = ok && err == nil
+	}
+	s.interest = s.interest[:n]
+	return ok
 }
 
 // ctl adds fd to the epoll instance (op EPOLL_CTL_ADD) or changes its

@@ -230,7 +230,8 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 		"  updates a running thread's count at each scheduler tick, so a run's figure can be off by a few ms\n"+
 		"  of CPU over the whole run: about 1 %% of a 300 ms run.)\n"+
 		"- **× raw**: the endpoint's median over the median of the same exchange on plain blocking system\n"+
-		"  calls (lower is better; for the ring, a bare shared-memory spin), from the same run. **vs**\n"+
+		"  calls (lower is better; for the ring, a bare shared-memory spin: a ping-pong round trip, a\n"+
+		"  single-producer single-consumer ring of fixed slots one way), from the same run. **vs**\n"+
 		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n",
 		runs)
 }
