@@ -20,8 +20,9 @@ const HandshakeTag = 0x7FFF_FFFF
 type MsgSender interface {
 	// SendMsg sends msg as one message carrying tag, waiting while the
 	// transport is full. It returns ctx.Err() if ctx ends first, in which
-	// case the message has been sent whole or not at all. msg is not
-	// retained after SendMsg returns.
+	// case the message has been sent whole or not at all. msg is neither
+	// modified nor retained after SendMsg returns: it may be the caller's
+	// own value (codec.Viewer), even a string's read-only bytes.
 	SendMsg(ctx context.Context, tag uint32, msg []byte) error
 
 	// TrySendMsg is SendMsg without waiting: it returns ErrWouldBlock
