@@ -118,3 +118,87 @@ func TestSendHandsTheValuesOwnBytes(t *testing.T) {
 		}
 	})
 }
+
+// roomReceiver is a transport that serves one message, reading it into the
+// room a receive offers (as a byte stream does for a large frame) when it
+// fits, and records what it was offered.
+type roomReceiver struct {
+	msg      []byte
+	offered  []byte // the room of the last RecvMsgRoom
+	plain    int    // RecvMsg calls
+	intoRoom bool   // the last message was read into the room
+}
+
+func (r *roomReceiver) RecvMsgRoom(_ context.Context, room []byte, deliver func(uint32, []byte) error) error {
+	r.offered = room
+	if len(r.msg) <= len(room) {
+		r.intoRoom = true
+		n := copy(room, r.msg)
+		return deliver(1, room[:n])
+	}
+	return deliver(1, r.msg)
+}
+
+func (r *roomReceiver) RecvMsg(_ context.Context, deliver func(uint32, []byte) error) error {
+	r.plain++
+	return deliver(1, r.msg)
+}
+
+func (r *roomReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	return r.RecvMsg(context.Background(), deliver)
+}
+
+func (r *roomReceiver) Close() error   { return nil }
+func (r *roomReceiver) String() string { return "room receiver" }
+
+// RecvInto offers the memory of its destination to a transport that can
+// read a payload straight into it (transport.RoomReceiver); the payload
+// read there becomes the value as it is. Recv, which has no destination
+// of the caller's, and a codec that does not decode into a value's own
+// memory receive as before.
+func TestRecvIntoOffersTheDestination(t *testing.T) {
+	ctx := context.Background()
+	msg := bytes.Repeat([]byte("payload-"), 1000)
+	tr := &roomReceiver{msg: msg}
+	rx, err := ipcchan.NewReceiver[[]byte](tr, ipcchan.WithHandshake(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 3, 10000)
+	mem := &dst[:1][0]
+	if err := rx.RecvInto(ctx, &dst); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.offered) != cap(dst) || &tr.offered[0] != mem {
+		t.Fatalf("RecvInto offered %d bytes at %p, want the destination's %d at %p", len(tr.offered), unsafe.SliceData(tr.offered), cap(dst), mem)
+	}
+	if !tr.intoRoom || !bytes.Equal(dst, msg) || &dst[0] != mem {
+		t.Fatalf("RecvInto: %d bytes at %p (read into the room: %v), want the message in the destination's memory at %p", len(dst), &dst[0], tr.intoRoom, mem)
+	}
+
+	// Too small a destination: the transport delivers from its own
+	// memory, and the value is a copy.
+	tr.intoRoom = false
+	small := make([]byte, 0, 10)
+	if err := rx.RecvInto(ctx, &small); err != nil || tr.intoRoom || !bytes.Equal(small, msg) {
+		t.Fatalf("RecvInto into 10 bytes: %v, read into the room: %v, %d bytes", err, tr.intoRoom, len(small))
+	}
+
+	// Recv decodes into a value of its own: no room to offer.
+	tr.offered, tr.plain = nil, 0
+	if v, err := rx.Recv(ctx); err != nil || !bytes.Equal(v, msg) || tr.offered != nil || tr.plain != 1 {
+		t.Fatalf("Recv: %v, offered %d bytes, %d plain receives", err, len(tr.offered), tr.plain)
+	}
+
+	// A codec that decodes otherwise (JSON) offers nothing either.
+	tr.msg = []byte(`"anNvbg=="`)
+	jrx, err := ipcchan.NewReceiver[[]byte](tr, ipcchan.WithHandshake(false), ipcchan.WithCodec(codec.JSON[[]byte]()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.offered, tr.plain = nil, 0
+	buf := make([]byte, 0, 100)
+	if err := jrx.RecvInto(ctx, &buf); err != nil || string(buf) != "json" || tr.offered != nil || tr.plain != 1 {
+		t.Fatalf("JSON RecvInto: %q, %v, offered %d bytes, %d plain receives", buf, err, len(tr.offered), tr.plain)
+	}
+}

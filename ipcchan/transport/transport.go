@@ -70,6 +70,23 @@ type MsgReceiver interface {
 	String() string
 }
 
+// RoomReceiver is implemented by transports that can read a large
+// message's payload straight into memory the caller offers (a byte
+// stream), so that it is not copied again from the transport's buffer.
+// Receiver.RecvInto uses it with the Room of its destination
+// (codec.Viewer).
+type RoomReceiver interface {
+	// RecvMsgRoom is RecvMsg with room offered for the payload. The
+	// transport may read a message that fits in room into it, and then
+	// hands deliver room[:len(payload)]; any other message is delivered as
+	// RecvMsg delivers it. It keeps RecvMsg's rules, also when ctx ends
+	// part-way through a payload: the bytes read into room are then kept
+	// by the transport for the next receive. room's contents may have
+	// changed whatever RecvMsgRoom returns, and room is not retained after
+	// it returns.
+	RecvMsgRoom(ctx context.Context, room []byte, deliver func(tag uint32, payload []byte) error) error
+}
+
 // Pollable is implemented by transports whose readiness a Select can wait
 // on: the descriptor behind the RawConn is readable (or hung up) whenever
 // a receiver's TryRecvMsg may make progress, writable (or in error)
