@@ -194,3 +194,49 @@ func TestRecvIntoMixedFrames(t *testing.T) {
 		}
 	}
 }
+
+// A large payload is written from memory at any alignment, in pieces cut
+// at page boundaries, and arrives whole, frame after frame.
+func TestLargePayloadsAtAnyAlignment(t *testing.T) {
+	tx, rx, err := endpoints.PipePair[[]byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	defer tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	backing := patterned(300<<10, 3)
+	type msg struct{ off, n int }
+	var msgs []msg
+	for _, off := range []int{0, 1, 8, 4080, 4088, 4095, 5000} {
+		for _, n := range []int{32 << 10, 64<<10 + 3, 200 << 10} {
+			msgs = append(msgs, msg{off, n})
+		}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for _, m := range msgs {
+			if err := tx.Send(ctx, backing[m.off:m.off+m.n]); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	var dst []byte
+	for i, m := range msgs {
+		if i%2 == 1 {
+			dst = nil // every other one through the receiver's buffer
+		}
+		if err := rx.RecvInto(ctx, &dst); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst, backing[m.off:m.off+m.n]) {
+			t.Fatalf("%d bytes from offset %d arrived different", m.n, m.off)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,13 @@ const coalesceMax = 2048
 // pipeBuf is PIPE_BUF on Linux: writes of at most this many bytes to a pipe
 // or FIFO are atomic.
 const pipeBuf = 4096
+
+// alignMin is the smallest payload a sender writes to a pipe or FIFO in
+// page-aligned pieces (see pageCut).
+const alignMin = 32 << 10
+
+// pageSize is the size of the pages a pipe keeps its bytes in.
+var pageSize = os.Getpagesize()
 
 // streamSender writes frames (codec's wire format) to a byte stream. It
 // implements transport.MsgSender.
@@ -81,6 +89,7 @@ type streamSender struct {
 	rights  []byte // SCM_RIGHTS to attach to the frame's first byte
 
 	unixRights bool // a Unix socket: frames can carry descriptors
+	pages      bool // a pipe or FIFO taking frames in one piece or more: see pageCut
 }
 
 func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind streamKind) (*streamSender, error) {
@@ -113,6 +122,7 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 		s.limit = 0
 	}
 	s.writeFn = s.writeFrame
+	s.pages = !kind.socket && !s.raw
 	s.closing, s.stopDirect = context.WithCancel(context.Background())
 	if kind.socket {
 		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
@@ -340,12 +350,44 @@ func (s *streamSender) writeFrame(fd int) error {
 		if len(hdr)+len(body) == 0 {
 			return nil
 		}
+		if s.pages && len(s.frame[1]) >= alignMin {
+			body = pageCut(body, hdr != nil)
+		}
 		n, err := sys.Writev2(fd, hdr, body)
 		if err != nil {
 			return err
 		}
 		s.written += n
 	}
+}
+
+// pageCut returns the part of p, what is left of a large payload, that the
+// next write to a pipe takes: with the header (withHeader) or from an
+// address inside a page, up to p's next page boundary (so the header alone
+// if p starts on one); from a page boundary, as many whole pages as p
+// holds; then the rest.
+//
+// A pipe keeps what is written in pages and copies a write into them page
+// by page, so one write of the header and a page-aligned payload puts each
+// byte of the payload 8 bytes further into its page than it is in memory.
+// On the AMD EPYC machines this project is measured on, the kernel's copy
+// (rep movsb) runs about five times slower when its destination is 1 to 15
+// bytes past its source modulo 4096: 26 µs instead of 6 for 64 KiB. Cut
+// this way, each write of whole pages starts on a page boundary in memory,
+// and the pipe, which merges only a write's first len%4096 bytes into its
+// last page, gives it fresh pages: they mirror the payload's alignment in
+// memory, and a receiver reading them into memory aligned like the
+// sender's copies them at full speed too. Two more writes per large frame
+// are a small price for that.
+func pageCut(p []byte, withHeader bool) []byte {
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(p)))) & (pageSize - 1)
+	switch {
+	case off != 0 || withHeader:
+		return p[:min(len(p), (pageSize-off)&(pageSize-1))]
+	case len(p) >= pageSize:
+		return p[:len(p)&^(pageSize-1)]
+	}
+	return p
 }
 
 // readerBehind reports whether bytes written earlier are still unread in
