@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcchan/go/codec"
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
@@ -238,5 +240,51 @@ func TestLargePayloadsAtAnyAlignment(t *testing.T) {
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A pipe grows to hold two of the largest frames sent, so that such a
+// frame goes in while the reader takes the one before; smaller frames
+// leave it as it is.
+func TestPipeGrowsForLargeFrames(t *testing.T) {
+	tx, rx, err := endpoints.PipePair[[]byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	defer tx.Close()
+	f, err := rx.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	capacity := func() int {
+		n, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	send := func(n int) {
+		t.Helper()
+		sent := make(chan error, 1)
+		go func() { sent <- tx.Send(ctx, make([]byte, n)) }()
+		if v, err := rx.Recv(ctx); err != nil || len(v) != n {
+			t.Fatalf("received %d bytes, %v; want %d", len(v), err, n)
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := capacity()
+	send(before / 2)
+	if c := capacity(); c != before {
+		t.Fatalf("a frame of half the pipe's %d bytes made it %d", before, c)
+	}
+	send(before + 1000)
+	if c := capacity(); c < 2*(before+1000) {
+		t.Fatalf("after a frame of %d bytes the pipe holds %d, want room for two", before+1000, c)
 	}
 }

@@ -42,6 +42,12 @@ const alignMin = 32 << 10
 // pageSize is the size of the pages a pipe keeps its bytes in.
 var pageSize = os.Getpagesize()
 
+// maxPipeGrow is the most a sender grows a pipe to (see growPipe): four
+// times the default, so that a program with many pipes does not use up its
+// user's share of pipe pages (/proc/sys/fs/pipe-user-pages-soft, past which
+// the kernel gives every new pipe of the user 2 pages).
+const maxPipeGrow = 256 << 10
+
 // streamSender writes frames (codec's wire format) to a byte stream. It
 // implements transport.MsgSender.
 //
@@ -90,6 +96,12 @@ type streamSender struct {
 
 	unixRights bool // a Unix socket: frames can carry descriptors
 	pages      bool // a pipe or FIFO taking frames in one piece or more: see pageCut
+
+	// A pipe's or FIFO's capacity (F_GETPIPE_SZ; 0 for a socket), and the
+	// longest record it was grown for (see growPipe). Used only by the
+	// goroutine sending.
+	pipeCap  int
+	grownFor int
 }
 
 func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind streamKind) (*streamSender, error) {
@@ -123,6 +135,13 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 	}
 	s.writeFn = s.writeFrame
 	s.pages = !kind.socket && !s.raw
+	if !kind.socket {
+		fd.Control(func(fd int) {
+			if n, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0); err == nil {
+				s.pipeCap = n
+			}
+		})
+	}
 	s.closing, s.stopDirect = context.WithCancel(context.Background())
 	if kind.socket {
 		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
@@ -193,6 +212,9 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 		}
 		s.rec, size = rec, len(rec)
 	}
+	if size > s.pipeCap && s.pipeCap > 0 && size > s.grownFor {
+		s.growPipe(size)
+	}
 	s.mu.Lock()
 	for {
 		switch {
@@ -224,6 +246,32 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			return err
 		}
 	}
+}
+
+// growPipe asks the kernel for a pipe that holds two records of size bytes,
+// and a page more for the header written on its own (see pageCut), at
+// most maxPipeGrow. A record longer than the pipe cannot all be written
+// until the reader has taken some of it: each such record costs a wait for
+// the reader part-way through, and a wake-up on each side; with room for
+// two, the next record goes in while the reader takes this one. The kernel
+// rounds the capacity up to a power of two pages, and may refuse it (to an
+// unprivileged user past /proc/sys/fs/pipe-user-pages-soft): the pipe then
+// stays as it is, and a record of this size does not ask again. A pipe is
+// never shrunk.
+func (s *streamSender) growPipe(size int) {
+	s.grownFor = size
+	want := maxPipeGrow
+	if size < (maxPipeGrow-pageSize)/2 { // and 2*size cannot overflow
+		want = 2*size + pageSize
+	}
+	if want <= s.pipeCap {
+		return
+	}
+	s.fd.Control(func(fd int) {
+		if n, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, want); err == nil {
+			s.pipeCap = n
+		}
+	})
 }
 
 // appendRecord appends the record of msg to dst: the one send built under
