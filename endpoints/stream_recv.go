@@ -243,8 +243,9 @@ func (s *streamReceiver) recvRoom(ctx context.Context, block bool, deliver func(
 	if err := s.reserve(ctx, block, codec.HeaderSize, true); err != nil {
 		return roomDone, err
 	}
-	// No more than buf could take back if the frame is not for room.
-	s.roomMax = min(len(s.room), len(s.buf)-s.r-codec.HeaderSize)
+	// As much as buf could take back (but for the header) if the frame is
+	// not for room: a payload of len(buf) bytes comes in one read.
+	s.roomMax = min(len(s.room), len(s.buf)-s.r)
 	s.roomN = 0
 	s.readTo = toHead
 	err := s.fill(ctx, block)
@@ -257,6 +258,11 @@ func (s *streamReceiver) recvRoom(ctx context.Context, block bool, deliver func(
 	}
 	length, tag := codec.ParseHeader(s.buf[s.r:])
 	if !s.fitsRoom(length, tag) {
+		if n := s.w + s.roomN; n > len(s.buf) { // by at most the header: bytes that have come
+			nb := make([]byte, n)
+			copy(nb, s.buf[:s.w])
+			s.buf = nb
+		}
 		s.w += copy(s.buf[s.w:], s.room[:s.roomN])
 		return roomAgain, nil
 	}

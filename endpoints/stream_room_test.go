@@ -197,6 +197,31 @@ func TestRecvIntoMixedFrames(t *testing.T) {
 	}
 }
 
+// A frame larger than the room offered, which has all come by the time
+// the receive reads, is received through the receiver's buffer as usual,
+// and so is the frame after it.
+func TestRecvIntoFrameLargerThanTheRoom(t *testing.T) {
+	rx, w := rawPipe(t)
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	big, small := patterned(100<<10, 4), patterned(50<<10, 5)
+	stream := codec.AppendFrame(codec.AppendFrame(nil, 1, big), 2, small)
+	if _, err := w.Write(stream); err != nil { // all of it in the pipe before the receive
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dst := make([]byte, 0, 64<<10+100)
+	if err := rx.RecvInto(ctx, &dst); err != nil || !bytes.Equal(dst, big) {
+		t.Fatalf("a frame larger than the room: %d bytes, %v", len(dst), err)
+	}
+	dst = make([]byte, 0, 64<<10+100)
+	if err := rx.RecvInto(ctx, &dst); err != nil || !bytes.Equal(dst, small) {
+		t.Fatalf("the frame after it: %d bytes, %v", len(dst), err)
+	}
+}
+
 // A large payload is written from memory at any alignment, in pieces cut
 // at page boundaries, and arrives whole, frame after frame.
 func TestLargePayloadsAtAnyAlignment(t *testing.T) {
