@@ -34,13 +34,15 @@ const maxIdleBuffer = 1 << 20
 const roomMin = readBufferSize / 2
 
 // streamReceiver reads frames (codec's wire format) from a byte stream: a
-// pipe, a FIFO or a stream socket. It implements transport.MsgReceiver and
-// transport.MsgSizeLimiter.
+// pipe, a FIFO or a stream socket. It implements transport.MsgReceiver,
+// transport.MsgSizeLimiter and transport.RoomReceiver.
 //
 // Bytes read from the kernel stay in buf until a whole frame is there, so a
 // receive cancelled part-way through a frame loses nothing: the next one
 // goes on where it stopped. buf grows with the bytes that have arrived,
-// never with the length a header announces (see reserve).
+// never with the length a header announces (see reserve). A large payload
+// may instead be read into the memory a receive offers (see recvRoom),
+// and what came of it goes back into buf if the receive ends first.
 type streamReceiver struct {
 	fd      *poller.FD
 	desc    string
