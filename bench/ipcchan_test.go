@@ -144,10 +144,22 @@ func dialIPCChan(k kind, mode string, size int) (*ipcchanConn, error) {
 func (c *ipcchanConn) send(msg []byte) error { return c.tx.Send(context.Background(), msg) }
 func (c *ipcchanConn) pid() int              { return c.cmd.Process.Pid }
 
+// recv receives into buf itself, as the raw side reads into it: RecvInto
+// reuses the memory of its destination, and reads a large message there
+// straight from the kernel.
 func (c *ipcchanConn) recv(buf []byte) error {
+	c.buf = buf[:0]
 	err := c.rx.RecvInto(context.Background(), &c.buf)
-	copy(buf, c.buf)
+	copyInto(buf, c.buf)
 	return err
+}
+
+// copyInto copies msg into buf unless msg is already there.
+func copyInto(buf, msg []byte) {
+	if len(msg) > 0 && len(buf) > 0 && &msg[0] == &buf[0] {
+		return
+	}
+	copy(buf, msg)
 }
 
 func (c *ipcchanConn) close() error {
@@ -176,11 +188,12 @@ func init() {
 		ctx := context.Background()
 		var msg []byte
 		return serve(mode, size, func(buf []byte) (bool, error) {
+			msg = buf[:0] // into buf itself, as the raw peers read
 			err := rx.RecvInto(ctx, &msg)
 			if err != nil {
 				return false, ignoreEOF(err)
 			}
-			copy(buf, msg)
+			copyInto(buf, msg)
 			return true, nil
 		}, func(msg []byte) error { return tx.Send(ctx, msg) })
 	}

@@ -1,5 +1,7 @@
 package codec
 
+import "unsafe"
+
 // Bytes returns the codec for []byte: the payload is the bytes themselves.
 // Decode copies into the capacity *v already has, so a receive loop that
 // reuses one slice allocates nothing; an empty payload decodes to an empty
@@ -20,9 +22,25 @@ func (bytesCodec) Append(dst []byte, v []byte) ([]byte, error) { return append(d
 // EncodedSize returns len(v): see Sizer.
 func (bytesCodec) EncodedSize(v []byte) (int, bool) { return len(v), true }
 
+// View returns v itself: see Viewer.
+func (bytesCodec) View(v []byte) []byte { return v }
+
+// Room returns (*v)[:cap(*v)]: see Viewer.
+func (bytesCodec) Room(v *[]byte) []byte { return (*v)[:cap(*v)] }
+
 func (bytesCodec) Decode(data []byte, v *[]byte) error {
-	*v = append((*v)[:0], data...)
+	*v = decodeBytes(*v, data)
 	return nil
+}
+
+// decodeBytes returns data copied into dst's memory (dst[:len(data)],
+// reallocated if too small), without copying when data is already there:
+// a payload read straight into the Room of dst.
+func decodeBytes(dst, data []byte) []byte {
+	if len(data) > 0 && len(data) <= cap(dst) && &dst[:1][0] == &data[0] {
+		return dst[:len(data)]
+	}
+	return append(dst[:0], data...)
 }
 
 type stringCodec struct{}
@@ -33,6 +51,12 @@ func (stringCodec) Append(dst []byte, v string) ([]byte, error) { return append(
 
 // EncodedSize returns len(v): see Sizer.
 func (stringCodec) EncodedSize(v string) (int, bool) { return len(v), true }
+
+// View returns the string's bytes, which must not be modified: see Viewer.
+func (stringCodec) View(v string) []byte { return unsafe.Slice(unsafe.StringData(v), len(v)) }
+
+// Room returns nil: a string owns no memory to decode into (see Viewer).
+func (stringCodec) Room(*string) []byte { return nil }
 
 func (stringCodec) Decode(data []byte, v *string) error {
 	*v = string(data)

@@ -64,3 +64,28 @@ type Sizer[T any] interface {
 	// fail, and then appends nothing that counts.
 	EncodedSize(v T) (int, bool)
 }
+
+// Viewer is implemented by codecs whose encoding of a value is the value's
+// own bytes, unchanged: [Bytes], [String] and the default codec of types
+// whose underlying type is []byte or string.
+//
+// ipcchan uses it to move those bytes without an intermediate copy: a
+// Sender hands View(v) to a transport that copies it into the kernel (a
+// byte stream's writev) instead of appending v to a buffer first, and
+// Receiver.RecvInto offers Room(dst) to a transport that can read a large
+// payload straight into it (a byte stream), which Decode then takes as it
+// is.
+type Viewer[T any] interface {
+	// View returns the encoding of v, sharing v's memory rather than
+	// copying it. The caller must not modify the slice (for a string it
+	// is the string's own, read-only memory) and must not keep it beyond
+	// its use of v.
+	View(v T) []byte
+
+	// Room returns the memory that *v owns and can hold a decoded value
+	// in: the whole capacity of a []byte. A payload placed at the start
+	// of Room(v) decodes into *v without being copied: Decode(room[:n], v)
+	// just sets *v's length. Room returns nil for a type whose values own
+	// no such memory (a string, which is immutable).
+	Room(v *T) []byte
+}

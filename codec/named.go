@@ -22,9 +22,18 @@ func (namedBytesCodec[T]) EncodedSize(v T) (int, bool) {
 	return len(*(*[]byte)(unsafe.Pointer(&v))), true
 }
 
+// View returns v's bytes, shared: see Viewer.
+func (namedBytesCodec[T]) View(v T) []byte { return *(*[]byte)(unsafe.Pointer(&v)) }
+
+// Room returns the capacity of *v: see Viewer.
+func (namedBytesCodec[T]) Room(v *T) []byte {
+	b := *(*[]byte)(unsafe.Pointer(v))
+	return b[:cap(b)]
+}
+
 func (namedBytesCodec[T]) Decode(data []byte, v *T) error {
 	b := (*[]byte)(unsafe.Pointer(v))
-	*b = append((*b)[:0], data...)
+	*b = decodeBytes(*b, data)
 	return nil
 }
 
@@ -44,6 +53,15 @@ func (namedStringCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 func (namedStringCodec[T]) EncodedSize(v T) (int, bool) {
 	return len(*(*string)(unsafe.Pointer(&v))), true
 }
+
+// View returns v's bytes, which must not be modified: see Viewer.
+func (namedStringCodec[T]) View(v T) []byte {
+	s := *(*string)(unsafe.Pointer(&v))
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// Room returns nil: a string owns no memory to decode into (see Viewer).
+func (namedStringCodec[T]) Room(*T) []byte { return nil }
 
 func (namedStringCodec[T]) Decode(data []byte, v *T) error {
 	*(*string)(unsafe.Pointer(v)) = string(data)

@@ -17,9 +17,11 @@
 //   - connmem.go: the receive memory a listener's connections share
 //     (ipcchan.WithConnMemory);
 //   - stream.go, stream_send.go, stream_recv.go: the byte-stream transport
-//     (frames, the send buffer, PIPE_BUF writes, a receive buffer that grows
-//     with what arrives); stream_files.go: descriptors with values on Unix
-//     stream sockets (SCM_RIGHTS).
+//     (frames, the send buffer, PIPE_BUF writes, page-aligned writes of
+//     large payloads and pipes grown for them, a receive buffer that grows
+//     with what arrives, large payloads read straight into RecvInto's
+//     destination); stream_files.go: descriptors with values on Unix stream
+//     sockets (SCM_RIGHTS).
 //
 // Messages, one per datagram, record, queue message or ring record, all
 // received through the one message-transport core in msgcore.go:

@@ -26,14 +26,23 @@ const readBufferSize = 64 << 10
 // empty; a larger one, grown for a large frame, is released.
 const maxIdleBuffer = 1 << 20
 
+// roomMin is the smallest payload a stream receiver reads straight into
+// the memory a receive offers (RecvMsgRoom) rather than through its
+// buffer: below it, copying costs less than the reads the buffer's
+// read-ahead saves (a read of readBufferSize takes in two frames of this
+// size, or many smaller ones).
+const roomMin = readBufferSize / 2
+
 // streamReceiver reads frames (codec's wire format) from a byte stream: a
-// pipe, a FIFO or a stream socket. It implements transport.MsgReceiver and
-// transport.MsgSizeLimiter.
+// pipe, a FIFO or a stream socket. It implements transport.MsgReceiver,
+// transport.MsgSizeLimiter and transport.RoomReceiver.
 //
 // Bytes read from the kernel stay in buf until a whole frame is there, so a
 // receive cancelled part-way through a frame loses nothing: the next one
 // goes on where it stopped. buf grows with the bytes that have arrived,
-// never with the length a header announces (see reserve).
+// never with the length a header announces (see reserve). A large payload
+// may instead be read into the memory a receive offers (see recvRoom),
+// and what came of it goes back into buf if the receive ends first.
 type streamReceiver struct {
 	fd      *poller.FD
 	desc    string
@@ -60,6 +69,15 @@ type streamReceiver struct {
 	readFn  func(int) error
 	readN   int
 	readMax int // with files: read no further than the end of the frame at r (0: no bound)
+
+	// A receive into the caller's memory (RecvMsgRoom, see recvRoom).
+	roomOK  bool   // this receiver can: frames, no files, no shared memory, no record-per-read
+	room    []byte // the memory offered by the receive in progress, or nil
+	readTo  int    // where readSome puts what it reads: toBuf, toHead or toBody
+	roomMax int    // toHead: the most bytes to read into room
+	roomN   int    // toHead: the bytes read into room
+	into    []byte // toBody: the payload being read, in room
+	got     int    // toBody: the bytes of into read
 
 	// Descriptors on a Unix socket (see stream_files.go). A frame's tag
 	// says whether it carries some on any Unix socket; only a receiver
@@ -89,6 +107,7 @@ func newStreamReceiver(fd *poller.FD, desc string, cfg *transport.Config, fifo b
 		s.maxFDs = cfg.RecvFiles()
 		s.oob = make([]byte, unix.CmsgSpace(maxFiles*4))
 	}
+	s.roomOK = framing == codec.Frames && s.maxFDs == 0 && s.mem == nil
 	return s
 }
 
@@ -110,6 +129,20 @@ func (s *streamReceiver) RecvMsg(ctx context.Context, deliver func(uint32, []byt
 
 func (s *streamReceiver) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	return s.recv(context.Background(), false, deliver)
+}
+
+// RecvMsgRoom is RecvMsg that reads a frame of at least roomMin bytes that
+// fits in room straight into it (see transport.RoomReceiver and recvRoom).
+// A receiver that takes files, draws on a listener's memory or reads
+// another framing receives as RecvMsg does.
+func (s *streamReceiver) RecvMsgRoom(ctx context.Context, room []byte, deliver func(uint32, []byte) error) error {
+	if !s.roomOK || len(room) < roomMin {
+		return s.recv(ctx, true, deliver)
+	}
+	s.room = room
+	err := s.recv(ctx, true, deliver)
+	s.room = nil
+	return err
 }
 
 func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint32, []byte) error) error {
@@ -152,6 +185,14 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 		if s.sticky != nil {
 			return s.end()
 		}
+		if s.room != nil && s.skip == 0 {
+			switch next, err := s.recvRoom(ctx, block, deliver); next {
+			case roomDone:
+				return err
+			case roomAgain:
+				continue
+			}
+		}
 		if err := s.reserve(ctx, block, need, known); err != nil {
 			return err
 		}
@@ -163,6 +204,116 @@ func (s *streamReceiver) recv(ctx context.Context, block bool, deliver func(uint
 			return err
 		}
 	}
+}
+
+// What recvRoom leaves to recv.
+const (
+	roomNo    = iota // nothing done: read through buf
+	roomAgain        // bytes were added to buf: look at them again
+	roomDone         // the receive is over: return its error
+)
+
+// Where readSome reads.
+const (
+	toBuf  = iota // buf[w:]
+	toHead        // the rest of the header at r into buf, what follows into room[:roomMax]
+	toBody        // into[got:], the rest of a payload in room
+)
+
+// recvRoom receives the frame at r straight into s.room when that is worth
+// it: it reads a payload of at least roomMin bytes into room rather than
+// into buf, and the start of a frame whose header has not all arrived with
+// one readv whose bytes after the header go to room. A frame that turns
+// out not to fit in room, not to be one for room at all (over the limit,
+// carrying files) or to be shorter than the bytes read leaves those bytes
+// in buf, exactly as if they had been read there, and so does a receive
+// that ends part-way through a payload (ctx, Close, the end of the stream):
+// nothing is lost and the next receive goes on where this one stopped. The
+// caller has checked that no record is whole in buf, that nothing is being
+// skipped and that the stream has not ended.
+func (s *streamReceiver) recvRoom(ctx context.Context, block bool, deliver func(uint32, []byte) error) (int, error) {
+	if s.w-s.r >= codec.HeaderSize {
+		length, tag := codec.ParseHeader(s.buf[s.r:])
+		if length < roomMin || !s.fitsRoom(length, tag) {
+			return roomNo, nil
+		}
+		// Every byte in buf is this frame's: it is not whole.
+		got := copy(s.room, s.buf[s.r+codec.HeaderSize:s.w])
+		s.r, s.w = 0, 0
+		return roomDone, s.readBody(ctx, block, tag, s.room[:length], got, deliver)
+	}
+	if err := s.reserve(ctx, block, codec.HeaderSize, true); err != nil {
+		return roomDone, err
+	}
+	// As much as buf could take back (but for the header) if the frame is
+	// not for room: a payload of len(buf) bytes comes in one read.
+	s.roomMax = min(len(s.room), len(s.buf)-s.r)
+	s.roomN = 0
+	s.readTo = toHead
+	err := s.fill(ctx, block)
+	s.readTo = toBuf
+	switch {
+	case err != nil:
+		return roomDone, err
+	case s.roomN == 0:
+		return roomAgain, nil // the header is not whole yet, or the stream ended
+	}
+	length, tag := codec.ParseHeader(s.buf[s.r:])
+	if !s.fitsRoom(length, tag) {
+		if n := s.w + s.roomN; n > len(s.buf) { // by at most the header: bytes that have come
+			nb := make([]byte, n)
+			copy(nb, s.buf[:s.w])
+			s.buf = nb
+		}
+		s.w += copy(s.buf[s.w:], s.room[:s.roomN])
+		return roomAgain, nil
+	}
+	n := int(length)
+	s.r, s.w = 0, 0
+	if s.roomN < n {
+		return roomDone, s.readBody(ctx, block, tag, s.room[:n], s.roomN, deliver)
+	}
+	// The whole frame came, and perhaps the start of the next one.
+	s.w = copy(s.buf, s.room[n:s.roomN])
+	err = deliver(tag, s.room[:n])
+	s.release()
+	return roomDone, err
+}
+
+// fitsRoom reports whether the frame whose header says length and tag can
+// be read into s.room: it fits, is within the limit and carries no files.
+func (s *streamReceiver) fitsRoom(length, tag uint32) bool {
+	return uint64(length) <= uint64(len(s.room)) && uint64(length) <= uint64(s.limit) &&
+		!(s.unixSock && tag&filesFlag != 0)
+}
+
+// readBody reads the rest of a payload into into, whose first got bytes
+// have arrived, and delivers it; buf is empty. If the receive ends first,
+// the frame's header and the bytes that came go back into buf.
+func (s *streamReceiver) readBody(ctx context.Context, block bool, tag uint32, into []byte, got int, deliver func(uint32, []byte) error) error {
+	var err error
+	s.into, s.got, s.readTo = into, got, toBody
+	for err == nil && s.sticky == nil && s.got < len(into) {
+		err = s.fill(ctx, block)
+	}
+	got = s.got
+	s.into, s.got, s.readTo = nil, 0, toBuf
+	if got == len(into) {
+		err = deliver(tag, into)
+		s.release()
+		return err
+	}
+	n := codec.HeaderSize + got
+	if len(s.buf) < n {
+		s.buf = make([]byte, max(n, readBufferSize)) // for bytes that have arrived
+	}
+	codec.PutHeader(s.buf, len(into), tag)
+	copy(s.buf[codec.HeaderSize:], into[:got])
+	s.r, s.w = 0, n
+	if err != nil {
+		return err
+	}
+	return s.end()
 }
 
 // drop drops a bad record of n bytes at r (what has not arrived yet too),
@@ -365,7 +516,7 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 		clear(s.buf[s.w+s.readN : s.w+s.perRead])
 		s.w += s.perRead
 	case err == nil:
-		s.w += s.readN
+		s.took(s.readN)
 	case errors.Is(err, os.ErrClosed) || err == context.Canceled || err == context.DeadlineExceeded:
 		return err
 	case errors.Is(err, unix.ECONNRESET):
@@ -374,6 +525,24 @@ func (s *streamReceiver) fill(ctx context.Context, block bool) error {
 		s.sticky = transportErr("read", err)
 	}
 	return nil
+}
+
+// took counts n bytes that readSome has read where readTo says.
+func (s *streamReceiver) took(n int) {
+	switch s.readTo {
+	case toBody:
+		s.got += n
+	case toHead:
+		h := s.r + codec.HeaderSize - s.w
+		if n <= h {
+			s.w += n
+		} else {
+			s.w += h
+			s.roomN = n - h
+		}
+	default:
+		s.w += n
+	}
 }
 
 // read is the non-blocking read run by the poller.
@@ -419,6 +588,12 @@ func (s *streamReceiver) read(fd int) error {
 // next one stay out of the queue until this one is delivered. Any other
 // reads without one, and the kernel closes any descriptor sent to it.
 func (s *streamReceiver) readSome(fd int) (int, error) {
+	switch s.readTo {
+	case toBody:
+		return unix.Read(fd, s.into[s.got:])
+	case toHead:
+		return sys.Readv2(fd, s.buf[s.w:s.r+codec.HeaderSize], s.room[:s.roomMax])
+	}
 	if s.maxFDs <= 0 {
 		p := s.buf[s.w:]
 		if s.perRead > 0 {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,19 @@ const coalesceMax = 2048
 // pipeBuf is PIPE_BUF on Linux: writes of at most this many bytes to a pipe
 // or FIFO are atomic.
 const pipeBuf = 4096
+
+// alignMin is the smallest payload a sender writes to a pipe or FIFO in
+// page-aligned pieces (see pageCut).
+const alignMin = 32 << 10
+
+// pageSize is the size of the pages a pipe keeps its bytes in.
+var pageSize = os.Getpagesize()
+
+// maxPipeGrow is the most a sender grows a pipe to (see growPipe): four
+// times the default, so that a program with many pipes does not use up its
+// user's share of pipe pages (/proc/sys/fs/pipe-user-pages-soft, past which
+// the kernel gives every new pipe of the user 2 pages).
+const maxPipeGrow = 256 << 10
 
 // streamSender writes frames (codec's wire format) to a byte stream. It
 // implements transport.MsgSender.
@@ -81,6 +95,13 @@ type streamSender struct {
 	rights  []byte // SCM_RIGHTS to attach to the frame's first byte
 
 	unixRights bool // a Unix socket: frames can carry descriptors
+	pages      bool // a pipe or FIFO taking frames in one piece or more: see pageCut
+
+	// A pipe's or FIFO's capacity (F_GETPIPE_SZ; 0 for a socket), and the
+	// longest record it was grown for (see growPipe). Used only by the
+	// goroutine sending.
+	pipeCap  int
+	grownFor int
 }
 
 func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind streamKind) (*streamSender, error) {
@@ -113,6 +134,14 @@ func newStreamSender(fd *poller.FD, desc string, cfg *transport.Config, kind str
 		s.limit = 0
 	}
 	s.writeFn = s.writeFrame
+	s.pages = !kind.socket && !s.raw
+	if !kind.socket {
+		fd.Control(func(fd int) {
+			if n, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0); err == nil {
+				s.pipeCap = n
+			}
+		})
+	}
 	s.closing, s.stopDirect = context.WithCancel(context.Background())
 	if kind.socket {
 		fd.Control(func(fd int) { s.unixRights = isUnixSocket(fd) })
@@ -183,6 +212,9 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 		}
 		s.rec, size = rec, len(rec)
 	}
+	if size > s.pipeCap && s.pipeCap > 0 && size > s.grownFor {
+		s.growPipe(size)
+	}
 	s.mu.Lock()
 	for {
 		switch {
@@ -214,6 +246,32 @@ func (s *streamSender) send(ctx context.Context, tag uint32, msg []byte, block b
 			return err
 		}
 	}
+}
+
+// growPipe asks the kernel for a pipe that holds two records of size bytes,
+// and a page more for the header written on its own (see pageCut), at
+// most maxPipeGrow. A record longer than the pipe cannot all be written
+// until the reader has taken some of it: each such record costs a wait for
+// the reader part-way through, and a wake-up on each side; with room for
+// two, the next record goes in while the reader takes this one. The kernel
+// rounds the capacity up to a power of two pages, and may refuse it (to an
+// unprivileged user past /proc/sys/fs/pipe-user-pages-soft): the pipe then
+// stays as it is, and a record of this size does not ask again. A pipe is
+// never shrunk.
+func (s *streamSender) growPipe(size int) {
+	s.grownFor = size
+	want := maxPipeGrow
+	if size < (maxPipeGrow-pageSize)/2 { // and 2*size cannot overflow
+		want = 2*size + pageSize
+	}
+	if want <= s.pipeCap {
+		return
+	}
+	s.fd.Control(func(fd int) {
+		if n, err := unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, want); err == nil {
+			s.pipeCap = n
+		}
+	})
 }
 
 // appendRecord appends the record of msg to dst: the one send built under
@@ -340,12 +398,44 @@ func (s *streamSender) writeFrame(fd int) error {
 		if len(hdr)+len(body) == 0 {
 			return nil
 		}
+		if s.pages && len(s.frame[1]) >= alignMin {
+			body = pageCut(body, hdr != nil)
+		}
 		n, err := sys.Writev2(fd, hdr, body)
 		if err != nil {
 			return err
 		}
 		s.written += n
 	}
+}
+
+// pageCut returns the part of p, what is left of a large payload, that the
+// next write to a pipe takes: with the header (withHeader) or from an
+// address inside a page, up to p's next page boundary (so the header alone
+// if p starts on one); from a page boundary, as many whole pages as p
+// holds; then the rest.
+//
+// A pipe keeps what is written in pages and copies a write into them page
+// by page, so one write of the header and a page-aligned payload puts each
+// byte of the payload 8 bytes further into its page than it is in memory.
+// On the AMD EPYC machines this project is measured on, the kernel's copy
+// (rep movsb) runs about five times slower when its destination is 1 to 15
+// bytes past its source modulo 4096: 26 µs instead of 6 for 64 KiB. Cut
+// this way, each write of whole pages starts on a page boundary in memory,
+// and the pipe, which merges only a write's first len%4096 bytes into its
+// last page, gives it fresh pages: they mirror the payload's alignment in
+// memory, and a receiver reading them into memory aligned like the
+// sender's copies them at full speed too. Two more writes per large frame
+// are a small price for that.
+func pageCut(p []byte, withHeader bool) []byte {
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(p)))) & (pageSize - 1)
+	switch {
+	case off != 0 || withHeader:
+		return p[:min(len(p), (pageSize-off)&(pageSize-1))]
+	case len(p) >= pageSize:
+		return p[:len(p)&^(pageSize-1)]
+	}
+	return p
 }
 
 // readerBehind reports whether bytes written earlier are still unread in

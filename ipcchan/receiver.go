@@ -27,6 +27,12 @@ type Receiver[T any] struct {
 	val       T
 	deliverFn func(uint32, []byte) error
 
+	// RecvInto's destination memory, offered to a transport that can read
+	// a payload straight into it (see recvMsg); nil otherwise.
+	room     []byte
+	viewer   codec.Viewer[T]        // the codec, if it decodes into a value's own memory
+	roomRecv transport.RoomReceiver // the transport, if it reads into offered memory
+
 	files          []*os.File // received with the current message (RecvFiles)
 	deliverFilesFn func(uint32, []byte, []int) error
 
@@ -82,6 +88,11 @@ func NewReceiver[T any](t transport.MsgReceiver, opts ...Option) (*Receiver[T], 
 		}
 	}
 	r.deliverFn = r.deliver
+	if rr, ok := t.(transport.RoomReceiver); ok {
+		if v, ok := c.(codec.Viewer[T]); ok {
+			r.viewer, r.roomRecv = v, rr
+		}
+	}
 	r.deliverFilesFn = r.deliverFiles
 	r.ahead.changed = r.selects.changed
 	return r, nil
@@ -136,6 +147,12 @@ func (r *Receiver[T]) recvTag(ctx context.Context, self *pump) (T, uint32, error
 // capacity of a []byte, for example) so that a loop receiving into the same
 // variable need not allocate.
 //
+// On a byte stream, a large message for a []byte (codec.Viewer) that fits
+// in *dst's capacity is read from the kernel straight into *dst's memory,
+// with no copy. That memory may therefore change even when RecvInto
+// returns an error (*dst itself, the slice, changes only on success); a
+// cancelled RecvInto still takes nothing off the stream.
+//
 // A nil dst is refused with an error, and nothing is received.
 func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 	if err := r.misuse("recv", ctx); err != nil {
@@ -153,8 +170,11 @@ func (r *Receiver[T]) RecvInto(ctx context.Context, dst *T) error {
 		return nil
 	}
 	r.dst = dst
+	if r.viewer != nil {
+		r.room = r.viewer.Room(dst)
+	}
 	err := r.recvMsg(ctx)
-	r.dst = nil
+	r.dst, r.room = nil, nil
 	return r.wrap(err)
 }
 
@@ -248,7 +268,13 @@ func (r *Receiver[T]) recvMsg(ctx context.Context) error {
 		return r.sticky
 	}
 	for {
-		if err := r.t.RecvMsg(ctx, r.deliverFn); !errors.Is(err, errGreeted) {
+		var err error
+		if len(r.room) > 0 {
+			err = r.roomRecv.RecvMsgRoom(ctx, r.room, r.deliverFn)
+		} else {
+			err = r.t.RecvMsg(ctx, r.deliverFn)
+		}
+		if !errors.Is(err, errGreeted) {
 			return r.refusedBeforeHello(err)
 		}
 	}

@@ -37,6 +37,10 @@ type Sender[T any] struct {
 	pending T                       // the value fillFn encodes
 	fillFn  func([]byte) (int, error)
 
+	// A codec whose encoding of a value is the value's own bytes hands
+	// them to the transport as they are (no copy into buf).
+	viewer codec.Viewer[T] // nil: encode into buf
+
 	closeOnce  sync.Once
 	closed     chan struct{}
 	closedFlag atomic.Bool // closed is closed: read on every send
@@ -76,6 +80,9 @@ func NewSender[T any](t transport.MsgSender, opts ...Option) (*Sender[T], error)
 			s.inPlace, s.fixed = ip, sc.Size()
 		}
 		s.fillFn = s.fill // bound once: a send allocates nothing
+	}
+	if v, ok := c.(codec.Viewer[T]); ok {
+		s.viewer = v
 	}
 	if handshakeOn(cfg, t) {
 		s.hello = helloFor[T](c.Name())
@@ -118,7 +125,11 @@ func (s *Sender[T]) greet(ctx context.Context, block bool) error {
 // encoded length beforehand (codec.Sizer, codec.SizedCodec), v is encoded
 // straight into the room the transport reserves for it, with no
 // intermediate buffer; a value the codec refuses then publishes nothing.
-// Other codecs encode into the Sender's buffer, which is copied.
+// On other transports, a codec whose encoding is the value's own bytes
+// (codec.Viewer: []byte, string) hands those bytes to the transport as
+// they are — a byte stream writes them to the kernel with the frame's
+// header in one writev — and other codecs encode into the Sender's
+// buffer, which is copied.
 func (s *Sender[T]) Send(ctx context.Context, v T) error {
 	if err := s.misuse("send", ctx); err != nil {
 		return err
@@ -151,7 +162,7 @@ func (s *Sender[T]) send(ctx context.Context, tag uint32, v T, fs transport.File
 			return s.sendInPlace(ctx, true, tag, n, v)
 		}
 	}
-	msg, err := s.encode(v)
+	msg, err := s.message(v)
 	if err != nil {
 		return err
 	}
@@ -217,7 +228,7 @@ func (s *Sender[T]) trySend(v T) (err error) {
 	if n, ok := s.sizeInPlace(v); ok {
 		return s.sendInPlace(context.Background(), false, s.tag, n, v)
 	}
-	msg, err := s.encode(v)
+	msg, err := s.message(v)
 	if err != nil {
 		return err
 	}
@@ -296,6 +307,23 @@ func (s *Sender[T]) fill(room []byte) (int, error) {
 		copy(room, out) // a codec that returned bytes of its own
 	}
 	return len(out), nil
+}
+
+// message returns the bytes that carry v: v's own, shared, if the codec
+// is a codec.Viewer (transports neither keep nor modify them), else its
+// encoding in s.buf. The caller holds s.mu.
+func (s *Sender[T]) message(v T) ([]byte, error) {
+	if s.viewer == nil {
+		return s.encode(v)
+	}
+	if s.isClosed() {
+		return nil, s.wrap(os.ErrClosed)
+	}
+	msg := s.viewer.View(v)
+	if len(msg) > s.max {
+		return nil, s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(msg), s.max))
+	}
+	return msg, nil
 }
 
 // encode encodes v into s.buf; the caller holds s.mu.

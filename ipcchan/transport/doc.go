@@ -11,7 +11,8 @@
 // [Filer] (it can be handed to another process), [Flusher], [Failer]
 // (WatchPeer can end its waits), [FileMsgSender] and [FileMsgReceiver]
 // (descriptors travel with messages), [HandshakeDefaulter] and
-// [MsgSizeLimiter] (the handshake). ipcchan.NewSender and
+// [MsgSizeLimiter] (the handshake), [RoomReceiver] (a large payload is read
+// straight into the caller's memory). ipcchan.NewSender and
 // ipcchan.NewReceiver wrap it in a typed channel.
 //
 // A constructor of an endpoint reads its options with [NewConfig], naming

@@ -20,8 +20,9 @@ const HandshakeTag = 0x7FFF_FFFF
 type MsgSender interface {
 	// SendMsg sends msg as one message carrying tag, waiting while the
 	// transport is full. It returns ctx.Err() if ctx ends first, in which
-	// case the message has been sent whole or not at all. msg is not
-	// retained after SendMsg returns.
+	// case the message has been sent whole or not at all. msg is neither
+	// modified nor retained after SendMsg returns: it may be the caller's
+	// own value (codec.Viewer), even a string's read-only bytes.
 	SendMsg(ctx context.Context, tag uint32, msg []byte) error
 
 	// TrySendMsg is SendMsg without waiting: it returns ErrWouldBlock
@@ -67,6 +68,23 @@ type MsgReceiver interface {
 
 	// String describes the endpoint in errors.
 	String() string
+}
+
+// RoomReceiver is implemented by transports that can read a large
+// message's payload straight into memory the caller offers (a byte
+// stream), so that it is not copied again from the transport's buffer.
+// Receiver.RecvInto uses it with the Room of its destination
+// (codec.Viewer).
+type RoomReceiver interface {
+	// RecvMsgRoom is RecvMsg with room offered for the payload. The
+	// transport may read a message that fits in room into it, and then
+	// hands deliver room[:len(payload)]; any other message is delivered as
+	// RecvMsg delivers it. It keeps RecvMsg's rules, also when ctx ends
+	// part-way through a payload: the bytes read into room are then kept
+	// by the transport for the next receive. room's contents may have
+	// changed whatever RecvMsgRoom returns, and room is not retained after
+	// it returns.
+	RecvMsgRoom(ctx context.Context, room []byte, deliver func(tag uint32, payload []byte) error) error
 }
 
 // Pollable is implemented by transports whose readiness a Select can wait
