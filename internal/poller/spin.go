@@ -62,12 +62,15 @@ func (s *spinner) miss() {
 // allocate nothing.
 //
 // How it spins matters as much as how long. With other Ps to run this
-// process's other goroutines, it spins in place and never calls
-// runtime.Gosched: a Gosched puts the goroutine on the global run queue and
-// wakes an idle P to look for work, that is a second thread of this
-// process competing for a core with the peer it waits for. With
-// GOMAXPROCS 1 it must yield (the peer may be a goroutine of this
-// process), after a few tries. On shared memory (s.onMemory) a try costs a
+// process's other goroutines, it spins in place and calls runtime.Gosched
+// only every spinYieldEvery tries: a Gosched puts the goroutine on the
+// global run queue and wakes an idle P to look for work, that is a second
+// thread of this process competing for a core with the peer it waits for
+// (a Gosched per try, as this loop once made, cost a round trip on a ring
+// a sixth of its median), while a rare one lets a goroutine that became
+// runnable on this P run here rather than wake a thread of its own. With
+// GOMAXPROCS 1 it must yield after a few tries (the peer may be a
+// goroutine of this process). On shared memory (s.onMemory) a try costs a
 // few nanoseconds and reading the clock several tries: it puts a processor
 // hint between tries, and reads the clock every memoryClockEvery tries,
 // the first time only then — a peer that answers within those tries (a
@@ -92,7 +95,7 @@ func spinFor[A any](ctx context.Context, s *spinner, try func(A) error, arg A) e
 	var start time.Time // the first reading of the clock
 	for i := 1; ; i++ {
 		switch {
-		case yield && i > spinBeforeYield:
+		case yield && i > spinBeforeYield, i%spinYieldEvery == 0:
 			runtime.Gosched()
 		case s.onMemory:
 			cpuRelax()
@@ -128,6 +131,8 @@ const (
 	// spinBeforeYield is how many tries a spin with GOMAXPROCS 1 makes
 	// back to back before it yields between tries.
 	spinBeforeYield = 32
+	// spinYieldEvery is how often a spin yields with other Ps, in tries.
+	spinYieldEvery = 256
 	// memoryClockEvery and syscallClockEvery are how often a spin reads
 	// the clock, in tries, when they read shared memory and when they
 	// make system calls.
