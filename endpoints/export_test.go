@@ -7,3 +7,7 @@ func SetWaitHook(f func(desc string)) func() {
 	waitHook.Store(&f)
 	return func() { waitHook.Store(nil) }
 }
+
+// WriterParks returns the count of rounds parked ring writers have made
+// (each time one announced itself on wwait and went to sleep, or woke).
+func WriterParks() uint64 { return writerParks.Load() }

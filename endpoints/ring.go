@@ -184,12 +184,22 @@ type ringEnd struct {
 	curEnd   uint64
 
 	// Doorbells (ring_bell.go), on a ring that has them: bell is this
-	// end's own, to wait on; ringFD the other side's, to ring.
-	bell       *poller.FD
-	ringFD     int
-	bellKey    bellKey
-	parkReadFn func(int) error
-	wantRoom   atomic.Uint32 // a sender's last record that found no room
+	// end's own, to wait on; ringFD the other side's, to ring, and ownFD
+	// this end's own again (the process's shared descriptor, open until
+	// releaseBells), for a writer to ring the other writers.
+	bell        *poller.FD
+	ringFD      int
+	ownFD       int
+	bellKey     bellKey
+	parkReadFn  func(int) error
+	parkWriteFn func(int) error
+	wantRoom    atomic.Uint32 // a sender's last record that found no room
+
+	// A Send parked on the writers' bell (bellWrite): its record, and
+	// whether its wait has a deadline (a lock holder to check on). Sends
+	// on one end do not overlap (ipcchan.Sender serializes them).
+	parked  ringWrite
+	recheck bool
 
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool

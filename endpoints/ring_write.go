@@ -152,15 +152,21 @@ type fillError struct{ err error }
 
 func (e *fillError) Error() string { return e.err.Error() }
 
-// blockWrite parks until the reader frees room or the lock is released
-// (or an interrupt). It wakes every 10 ms to see whether a lock holder
-// died.
+// blockWrite parks on the wwait futex, holding its OS thread, until the
+// reader frees room or the lock is released (or an interrupt): the wait of
+// a ring without doorbells (a ring with them waits in bellWrite). It wakes
+// every 10 ms to see whether a lock holder died.
 func blockWrite(w ringWrite) error {
 	w.r.stealIfDead()
-	return parkOn(w.r.r.wwait, tryWrite, w, &writerRecheck)
+	writerParks.Add(1)
+	return parkOn(w.r.r.wwait, tryWriteWaiting, w, &writerRecheckTS)
 }
 
-var writerRecheck = unix.NsecToTimespec(int64(10 * time.Millisecond))
+// writerRecheck is how often a writer waiting for the lock looks whether
+// its holder died.
+const writerRecheck = 10 * time.Millisecond
+
+var writerRecheckTS = unix.NsecToTimespec(int64(writerRecheck))
 
 func (r *ringEnd) checkSend(n int) error {
 	switch {
@@ -222,14 +228,16 @@ func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
 	var err error = unix.EAGAIN
 	if !r.guard {
 		// Room now, the common case: no wait or fault guard to set up.
-		err = tryWrite(w)
+		err = tryWriteWaiting(w)
 	}
 	switch {
 	case err != unix.EAGAIN:
+	case block && r.bell != nil:
+		err = r.bellWrite(ctx, w)
 	case block:
-		err = ringDo(ctx, r, tryWrite, blockWrite, w)
+		err = ringDo(ctx, r, tryWriteWaiting, blockWrite, w)
 	default:
-		err = ringTry(r, tryWrite, w)
+		err = ringTry(r, tryWriteWaiting, w)
 	}
 	if f, ok := err.(*fillError); ok {
 		return f.err
