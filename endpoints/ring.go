@@ -55,9 +55,10 @@ func formatRingIn(m *Mapping, cfg *transport.Config) error {
 // anonymous shared memory (a memfd): the fastest transport between
 // processes. Hand either end to a child with [Pass]; the child picks it up
 // with InheritSender or InheritReceiver. The ring comes with eventfd
-// doorbells, which Pass hands over too: a parked receiver waits on its
-// doorbell holding no OS thread, and ipcchan.Select waits on the ends
-// without polling. An end opened on the ring's bare file in another
+// doorbells, which Pass hands over too: a parked receiver, and a Send
+// waiting for room or for another sender process's write lock, wait on
+// their doorbells holding no OS thread, and ipcchan.Select waits on the
+// ends (receive and send cases) without polling. An end opened on the ring's bare file in another
 // process, which has no doorbells, is refused. Several sender processes may share
 // a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
 // Options: those of RingSender and RingReceiver; WithMaxMessageSize also
@@ -98,7 +99,11 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 // knows its encoded length ([]byte, string, fixed sizes: see
 // ipcchan.Sender.Send), and copy the encoding in otherwise; they make no system call
 // unless the reader is parked (one futex wake) or the ring is full (the
-// sender parks). Close appends an end-of-stream record. Options: those of a
+// sender parks: on a futex in the mapping, holding an OS thread while
+// parked, until the reader has freed half of the ring; on a ring that
+// RingPair made, on its writers' eventfd doorbell through the runtime
+// poller, holding none — see PROTOCOL.md §8). Close appends an
+// end-of-stream record. Options: those of a
 // Sender, WithLinger and WithWaitForCreate (wait, polling, for a ring its
 // creator has not formatted yet).
 func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
