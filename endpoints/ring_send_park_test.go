@@ -597,3 +597,97 @@ func TestRingParkedSendSleeps(t *testing.T) {
 		})
 	}
 }
+
+// Several writers — goroutines with ends of their own and child processes
+// — parked on one full ring share its writers' bell: when the reader frees
+// room, every one of them sends.
+func TestRingParkedSendersShareBell(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	const children, locals = 3, 2
+	// tx's end of stream is dropped (no linger, a full ring): the others'
+	// end the stream.
+	tx, rx, err := endpoints.RingPair[string](256+4096, ipcchan.WithSenders(children+locals), ipcchan.WithLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	parked, release := ringWord(t, tx, offWWait)
+	defer release()
+	var ends []*ipcchan.Sender[string]
+	for range children + locals {
+		f, err := tx.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := endpoints.FileSender[string](f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, o)
+	}
+	n := fillRing(t, tx)
+	tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, locals)
+	for i, o := range ends[children:] {
+		wg.Go(func() {
+			err := o.Send(ctx, "local "+strconv.Itoa(i))
+			errs <- errors.Join(err, o.Close())
+		})
+	}
+	var procs []*helperProc
+	for i, o := range ends[:children] {
+		cmd := helperCmd(t, "send-lines")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := endpoints.Start(cmd, endpoints.Pass("out", o)); err != nil {
+			t.Fatal(err)
+		}
+		p := &helperProc{cmd: cmd, done: make(chan struct{})}
+		go func() { p.err = cmd.Wait(); close(p.done) }()
+		defer func() { in.Close(); cmd.Process.Kill(); <-p.done }()
+		fmt.Fprintln(in, "child "+strconv.Itoa(i))
+		in.Close() // the child sends its line, then closes its end
+		procs = append(procs, p)
+	}
+	awaitCond(t, "a writer to park", parked)
+	got := map[string]bool{}
+	for v, err := range rx.All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[v] = true
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range procs {
+		if err := p.wait(); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		if !got[strconv.Itoa(i)] {
+			t.Fatalf("value %d of the full ring is missing", i)
+		}
+	}
+	for i := range children {
+		if !got["child "+strconv.Itoa(i)] {
+			t.Fatalf("child %d's value is missing: got %v", i, got)
+		}
+	}
+	for i := range locals {
+		if !got["local "+strconv.Itoa(i)] {
+			t.Fatalf("local sender %d's value is missing", i)
+		}
+	}
+}
