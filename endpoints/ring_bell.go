@@ -433,6 +433,9 @@ func (b bellRing) Arm() (ready bool) {
 		word := r.r.rwait
 		if r.writer {
 			word = r.r.wwait
+			// A holder that died rings nobody: take its lock back, as a
+			// blocked Send does (a Select has no deadline to look again).
+			r.stealIfDead()
 		}
 		atomic.StoreUint32(word, 1)
 		ready = r.mayProceed()
