@@ -37,6 +37,10 @@ func init() {
 			return err
 		}
 		defer rx.Close()
+		// A test that fails leaves no child waiting for the end of stream.
+		if err := rx.WatchPeer(os.Getppid()); err != nil {
+			return err
+		}
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 			return err
 		}
