@@ -8,6 +8,6 @@ func SetWaitHook(f func(desc string)) func() {
 	return func() { waitHook.Store(nil) }
 }
 
-// RingWriterWaits returns how many times ring writers have gone round their
-// wait for room (or for the lock) in this process.
-func RingWriterWaits() uint64 { return ringWriterWaits.Load() }
+// WriterParks returns the count of rounds parked ring writers have made
+// (each time one announced itself on wwait and went to sleep, or woke).
+func WriterParks() uint64 { return writerParks.Load() }

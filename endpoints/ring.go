@@ -55,9 +55,10 @@ func formatRingIn(m *Mapping, cfg *transport.Config) error {
 // anonymous shared memory (a memfd): the fastest transport between
 // processes. Hand either end to a child with [Pass]; the child picks it up
 // with InheritSender or InheritReceiver. The ring comes with eventfd
-// doorbells, which Pass hands over too: a parked receiver waits on its
-// doorbell holding no OS thread, and ipcchan.Select waits on the ends
-// without polling. An end opened on the ring's bare file in another
+// doorbells, which Pass hands over too: a parked receiver, and a Send
+// waiting for room or for another sender process's write lock, wait on
+// their doorbells holding no OS thread, and ipcchan.Select waits on the
+// ends (receive and send cases) without polling. An end opened on the ring's bare file in another
 // process, which has no doorbells, is refused. Several sender processes may share
 // a ring (give the Receiver ipcchan.WithSenders(n) for end of stream).
 // Options: those of RingSender and RingReceiver; WithMaxMessageSize also
@@ -98,7 +99,11 @@ func RingPair[T any](size int, opts ...ipcchan.Option) (*ipcchan.Sender[T], *ipc
 // knows its encoded length ([]byte, string, fixed sizes: see
 // ipcchan.Sender.Send), and copy the encoding in otherwise; they make no system call
 // unless the reader is parked (one futex wake) or the ring is full (the
-// sender parks). Close appends an end-of-stream record. Options: those of a
+// sender parks: on a futex in the mapping, holding an OS thread while
+// parked, until the reader has freed half of the ring; on a ring that
+// RingPair made, on its writers' eventfd doorbell through the runtime
+// poller, holding none — see PROTOCOL.md §8). Close appends an
+// end-of-stream record. Options: those of a
 // Sender, WithLinger and WithWaitForCreate (wait, polling, for a ring its
 // creator has not formatted yet).
 func RingSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
@@ -184,12 +189,22 @@ type ringEnd struct {
 	curEnd   uint64
 
 	// Doorbells (ring_bell.go), on a ring that has them: bell is this
-	// end's own, to wait on; ringFD the other side's, to ring.
-	bell       *poller.FD
-	ringFD     int
-	bellKey    bellKey
-	parkReadFn func(int) error
-	wantRoom   atomic.Uint32 // a sender's last record that found no room
+	// end's own, to wait on; ringFD the other side's, to ring, and ownFD
+	// this end's own again (the process's shared descriptor, open until
+	// releaseBells), for a writer to ring the other writers.
+	bell        *poller.FD
+	ringFD      int
+	ownFD       int
+	bellKey     bellKey
+	parkReadFn  func(int) error
+	parkWriteFn func(int) error
+	wantRoom    atomic.Uint32 // a sender's last record that found no room
+
+	// A Send parked on the writers' bell (bellWrite): its record, and
+	// whether its wait has a deadline (a lock holder to check on). Sends
+	// on one end do not overlap (ipcchan.Sender serializes them).
+	parked  ringWrite
+	recheck bool
 
 	calls     callGuard // calls using the mapping; Close waits for them
 	handedOff atomic.Bool

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -180,8 +181,8 @@ func (r *ringEnd) attachBells() error {
 		return err
 	}
 	fd.SetReadSpin(0) // the ring end spins on the ring, not on the bell
-	r.bell, r.ringFD, r.bellKey = fd, other, key
-	r.parkReadFn = r.parkRead
+	r.bell, r.ringFD, r.ownFD, r.bellKey = fd, other, own, key
+	r.parkReadFn, r.parkWriteFn = r.parkRead, r.parkWrite
 	return nil
 }
 
@@ -220,14 +221,21 @@ func (r *ringEnd) releaseBells() {
 	dropBells(r.bellKey)
 }
 
-// ring wakes the other side's waiters: word (its futex word) was found
-// set. It clears the word, wakes the futex (waiters without a bell) and
-// rings the bell, if the ring has one.
+// ring wakes the waiters announced on word (rwait or wwait), which was
+// found set. It clears the word, wakes the futex (waiters without a bell)
+// and rings the bell of word's side, if the ring has bells: the reader's
+// for rwait, the writers' for wwait — the other side's bell, except for a
+// writer letting go of the lock, which rings its own side's (other
+// writers wait on it for the lock).
 func (r *ringEnd) ring(word *uint32) {
 	atomic.StoreUint32(word, 0)
 	sys.FutexWake(word, 1<<30)
 	if r.bell != nil {
-		addToBell(r.ringFD, 1)
+		fd := r.ringFD
+		if r.writer && word == r.r.wwait {
+			fd = r.ownFD
+		}
+		addToBell(fd, 1)
 	}
 }
 
@@ -291,6 +299,113 @@ func (r *ringEnd) bellRead(ctx context.Context) (err error) {
 	return r.bell.Read(ctx, r.parkReadFn)
 }
 
+// parkWrite is the operation a parked Send runs on the writers' bell each
+// time it may be readable, as parkRead does for a Recv: the record
+// written ends the wait; otherwise it empties the bell, announces the
+// waiter (wwait), and tries once more (the reader may have freed room, or
+// the lock holder let go, before it could see wwait) before parking. A
+// wait without a deadline that finds another process holding the lock
+// ends with errLockHolder, for bellWrite to wait again with one.
+func (r *ringEnd) parkWrite(fd int) error {
+	w := r.parked
+	writerParks.Add(1)
+	if err := tryWriteWaiting(w); err != unix.EAGAIN {
+		return err
+	}
+	n := drainBell(fd)
+	atomic.StoreUint32(r.r.wwait, 1)
+	err := tryWriteWaiting(w)
+	if err != unix.EAGAIN {
+		addToBell(fd, n)
+		return err
+	}
+	if !r.recheck && r.lockedByOther() {
+		return errLockHolder
+	}
+	return err
+}
+
+// writerParks counts the rounds of parked writers (parkWrite, blockWrite):
+// tests read it (WriterParks), to see that a parked Send sleeps.
+var writerParks atomic.Uint64
+
+// errLockHolder ends a Send's wait on the writers' bell that has no
+// deadline when another process holds the write lock: that process may
+// die holding it, and then nobody rings.
+var errLockHolder = errors.New("the ring's write lock is held by another process")
+
+// tryWriteWaiting is tryWrite for a writer while writers wait (wwait is
+// set, by itself too): it takes the lock only if the record may fit. A
+// try that takes the lock and finds no room lets go of it ringing the
+// writers' bell (step 4 of PROTOCOL.md §8: a writer waiting for the lock
+// may fit where this one did not), which wakes every waiting writer —
+// itself included — for nothing; each would try, fail and ring again, and
+// the waiters would go round waking each other instead of sleeping.
+func tryWriteWaiting(w ringWrite) error {
+	r := w.r
+	if atomic.LoadUint32(r.r.wwait) != 0 && !r.mayFit(w.size()) {
+		return unix.EAGAIN
+	}
+	return tryWrite(w)
+}
+
+// size is the payload length of w's record.
+func (w ringWrite) size() int {
+	if w.fill != nil {
+		return w.n
+	}
+	return len(w.msg)
+}
+
+// lockedByOther reports whether another process holds the write lock.
+func (r *ringEnd) lockedByOther() bool {
+	owner := atomic.LoadUint32(r.r.lock)
+	return owner != 0 && owner != r.pid
+}
+
+// bellWrite waits for room for w (and the write lock) on the writers'
+// bell, under the fault guard if the mapping needs it: it spins on the
+// ring first, as a futex wait would, then parks its goroutine on the
+// runtime poller, holding no OS thread. While another process holds the
+// lock, the wait has a deadline (writerRecheck): a holder that died rings
+// nobody, so the waiter looks at it every 10 ms and takes the lock from a
+// dead one (stealIfDead), as blockWrite does on the futex. Close wakes it
+// (the bell closes: os.ErrClosed), and so do Fail and ctx.
+func (r *ringEnd) bellWrite(ctx context.Context, w ringWrite) (err error) {
+	if r.guard {
+		if err := r.m.faultErr(); err != nil {
+			return err
+		}
+		defer r.m.catchFault(&err, debug.SetPanicOnFault(true))
+	}
+	if err := tryWriteWaiting(w); err != unix.EAGAIN {
+		return err
+	}
+	if err := r.wait.Failure(); err != nil {
+		return err
+	}
+	if err := poller.Spin(ctx, r.wait, tryWriteWaiting, w); err != unix.EAGAIN {
+		return err
+	}
+	r.parked = w
+	defer func() { r.parked = ringWrite{} }()
+	for {
+		r.stealIfDead()
+		r.recheck = r.lockedByOther()
+		if r.recheck {
+			wctx, cancel := context.WithTimeout(ctx, writerRecheck)
+			err = r.bell.Read(wctx, r.parkWriteFn)
+			cancel()
+		} else {
+			err = r.bell.Read(ctx, r.parkWriteFn)
+		}
+		if err == errLockHolder || err == context.DeadlineExceeded && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
+}
+
 // bellRing is a ring end with doorbells: the transport of the ends of a
 // ring RingPair made, which a Select waits on through the bell.
 type bellRing struct{ *ringEnd }
@@ -318,6 +433,9 @@ func (b bellRing) Arm() (ready bool) {
 		word := r.r.rwait
 		if r.writer {
 			word = r.r.wwait
+			// A holder that died rings nobody: take its lock back, as a
+			// blocked Send does (a Select has no deadline to look again).
+			r.stealIfDead()
 		}
 		atomic.StoreUint32(word, 1)
 		ready = r.mayProceed()
@@ -331,12 +449,19 @@ func (b bellRing) Arm() (ready bool) {
 
 // mayProceed reports whether a try of the end may succeed now.
 func (r *ringEnd) mayProceed() bool {
+	if !r.writer {
+		return atomic.LoadUint64(r.r.head) != atomic.LoadUint64(r.r.tail)
+	}
+	return r.mayFit(int(r.wantRoom.Load()))
+}
+
+// mayFit reports whether a writer's try may place a record of n payload
+// bytes now: the write lock is free and the ring has room for it (or is
+// at most half full, after which the reader rings no more).
+func (r *ringEnd) mayFit(n int) bool {
 	rm := r.r
 	head := atomic.LoadUint64(rm.head)
 	tail := atomic.LoadUint64(rm.tail)
-	if !r.writer {
-		return head != tail
-	}
 	if atomic.LoadUint32(rm.lock) != 0 {
 		return false
 	}
@@ -344,7 +469,7 @@ func (r *ringEnd) mayProceed() bool {
 	if used > rm.capacity || used <= rm.capacity/2 {
 		return true // corruption is for the try to report
 	}
-	size := recordSize(int(r.wantRoom.Load()))
+	size := recordSize(n)
 	i := head & rm.mask
 	if i+size > rm.capacity {
 		size += rm.capacity - i

@@ -303,11 +303,11 @@ func TestRingFullSenderSleeps(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			waits := endpoints.RingWriterWaits()
+			waits := endpoints.WriterParks()
 			done := make(chan error, 1)
 			go func() { done <- tx.Send(ctx, sent) }()
 			time.Sleep(200 * time.Millisecond) // the blocked spell under test
-			rounds := endpoints.RingWriterWaits() - waits
+			rounds := endpoints.WriterParks() - waits
 			t.Logf("a Send blocked for 0.2 s went round its wait %d times", rounds)
 			if rounds > 50 {
 				t.Errorf("a Send blocked for 0.2 s went round its wait %d times: it spins", rounds)

@@ -152,51 +152,43 @@ type fillError struct{ err error }
 
 func (e *fillError) Error() string { return e.err.Error() }
 
-// blockWrite tries w once more and, if the ring is still full or locked,
-// parks until the reader frees room or the lock is released (or an
-// interrupt); it returns unix.EINTR for the caller to call it again. While
-// another process holds the lock it wakes every 10 ms to see whether that
-// process died; on memory a peer can shrink, every 50 ms to see whether
-// it did (the next try then faults, which breaks the end as it should);
-// otherwise, waiting for room, it sleeps until woken.
-//
-// Unlike a reader's park, the check after the announcement (wwait) does
-// not try the write: a failed try releases the lock, and the release,
-// seeing wwait set — by this very writer — would wake the writers, this
-// one included, whose futex wait then returned at once: a writer blocked on
-// a full ring spun a whole core that way. The check reads the lock and the
-// room instead (mayProceed), which wakes nobody.
+// blockWrite parks on the wwait futex, holding its OS thread, until the
+// reader frees room or the lock is released (or an interrupt): the wait of
+// a ring without doorbells (a ring with them waits in bellWrite). Its try
+// after announcing itself is tryWriteWaiting, which takes the lock only if
+// the record may fit: a try that failed would release the lock, see wwait
+// set — by this very writer — and wake the writers, itself included. The
+// wait has a timeout only where something may go unnoticed (writerWait).
 func blockWrite(w ringWrite) error {
-	ringWriterWaits.Add(1)
-	r := w.r
-	r.stealIfDead()
-	if err := tryWrite(w); err != unix.EAGAIN {
-		return err
-	}
-	atomic.StoreUint32(r.r.wwait, 1)
-	if r.mayProceed() {
-		return unix.EINTR // room or the lock came meanwhile: try again
-	}
-	var timeout *unix.Timespec
-	if owner := atomic.LoadUint32(r.r.lock); owner != 0 && owner != r.pid {
-		timeout = &writerRecheck
-	} else if r.guard {
-		timeout = &shrinkRecheck
-	}
-	if sys.FutexWait(r.r.wwait, 1, timeout) == unix.EFAULT {
-		return unix.EFAULT // the memory is gone
-	}
-	return unix.EINTR
+	w.r.stealIfDead()
+	writerParks.Add(1)
+	return parkOn(w.r.r.wwait, tryWriteWaiting, w, w.r.writerWait())
 }
 
-var (
-	writerRecheck = unix.NsecToTimespec(int64(10 * time.Millisecond))
-	shrinkRecheck = unix.NsecToTimespec(int64(50 * time.Millisecond))
-)
+// writerWait is how long a writer sleeps on the futex before it looks
+// again: writerRecheck while another process holds the lock (it may die
+// holding it, and then nobody wakes the writer); shrinkRecheck on memory a
+// peer can shrink (the next try then faults, which breaks the end as it
+// should); otherwise, waiting for room, until the reader wakes it — a
+// blocked Send costs nothing while it waits.
+func (r *ringEnd) writerWait() *unix.Timespec {
+	switch {
+	case r.lockedByOther():
+		return &writerRecheckTS
+	case r.guard:
+		return &shrinkRecheckTS
+	}
+	return nil
+}
 
-// ringWriterWaits counts blockWrite's rounds, for tests: a writer that
-// waits without spinning makes a few.
-var ringWriterWaits atomic.Uint64
+// writerRecheck is how often a writer waiting for the lock looks whether
+// its holder died.
+const writerRecheck = 10 * time.Millisecond
+
+var (
+	writerRecheckTS = unix.NsecToTimespec(int64(writerRecheck))
+	shrinkRecheckTS = unix.NsecToTimespec(int64(50 * time.Millisecond))
+)
 
 func (r *ringEnd) checkSend(n int) error {
 	switch {
@@ -258,14 +250,16 @@ func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
 	var err error = unix.EAGAIN
 	if !r.guard {
 		// Room now, the common case: no wait or fault guard to set up.
-		err = tryWrite(w)
+		err = tryWriteWaiting(w)
 	}
 	switch {
 	case err != unix.EAGAIN:
+	case block && r.bell != nil:
+		err = r.bellWrite(ctx, w)
 	case block:
-		err = ringDo(ctx, r, tryWrite, blockWrite, w)
+		err = ringDo(ctx, r, tryWriteWaiting, blockWrite, w)
 	default:
-		err = ringTry(r, tryWrite, w)
+		err = ringTry(r, tryWriteWaiting, w)
 	}
 	if f, ok := err.(*fillError); ok {
 		return f.err

@@ -101,7 +101,13 @@ func (c *sendCase[T]) try() (bool, error) {
 }
 
 func (c *sendCase[T]) watch(set *poller.Set, ev *poller.Event) (func(), bool, bool) {
-	return watchEnd(set, ev, &c.s.selects, c.s.t, set.AddWriteConn)
+	add := set.AddWriteConn
+	if _, ok := c.s.t.(transport.Doorbell); ok {
+		// A doorbell is rung, for a sender too: it becomes readable. (An
+		// eventfd is always writable.)
+		add = set.AddConn
+	}
+	return watchEnd(set, ev, &c.s.selects, c.s.t, add)
 }
 
 // watchEnd registers ev with an end's waiters and adds its transport t's
@@ -284,6 +290,7 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool, po
 			return false, nil
 		}
 	}
+	poller.SelectWaits.Add(1)
 	if !poll {
 		return false, set.Wait(ctx)
 	}

@@ -38,6 +38,12 @@ type fdInterest struct {
 // that a Select waited on descriptors only.
 var SelectPolls atomic.Uint64
 
+// SelectWaits counts the waits of ipcchan.Select, timed or not: the rounds
+// after which it tries its cases again. Tests read it, to see that a
+// Select slept until woken rather than spinning on a descriptor that is
+// always ready.
+var SelectWaits atomic.Uint64
+
 // readEvents and writeEvents are what a Set watches a descriptor for, to
 // read from it and to write to it; a hang-up and an error are reported
 // with either.

@@ -98,8 +98,10 @@ type Pollable interface {
 // Doorbell is implemented by a Pollable transport whose descriptor becomes
 // ready only for a waiter that announced itself: the doorbell of a
 // shared-memory ring, which the other side rings only while the ring's
-// parked flag is set. A Select calls Arm after adding the descriptor to
-// its set and before waiting on it. Arm announces the waiter (the flag
+// parked flag is set. A doorbell is rung by making it readable, for a
+// sender as for a receiver (an eventfd is always writable): a Select
+// watches it for reading in either case. A Select calls Arm after adding
+// the descriptor to its set and before waiting on it. Arm announces the waiter (the flag
 // stays set until the other side rings) and reports whether the transport
 // may already make progress, in which case the Select tries again instead
 // of waiting. Arm is safe for concurrent use with the transport's calls.
