@@ -222,14 +222,16 @@ func (r *ringEnd) releaseBells() {
 }
 
 // ring wakes the waiters announced on word (rwait or wwait), which was
-// found set. It clears the word, wakes the futex (waiters without a bell)
-// and rings the bell of word's side, if the ring has bells: the reader's
-// for rwait, the writers' for wwait — the other side's bell, except for a
-// writer letting go of the lock, which rings its own side's (other
-// writers wait on it for the lock).
+// found set. It clears the word, rings the bell of word's side, if the
+// ring has bells — the reader's for rwait, the writers' for wwait: the
+// other side's bell, except for a writer letting go of the lock, which
+// rings its own side's (other writers wait on it for the lock) — and wakes
+// the futex (waiters without a bell: C peers, ends on rings opened
+// without bells). The bell goes first: a Go waiter, on the bell, need not
+// wait for a futex call that wakes nobody on a ring whose ends all have
+// bells (about 3 µs on the machine measured).
 func (r *ringEnd) ring(word *uint32) {
 	atomic.StoreUint32(word, 0)
-	sys.FutexWake(word, 1<<30)
 	if r.bell != nil {
 		fd := r.ringFD
 		if r.writer && word == r.r.wwait {
@@ -237,6 +239,7 @@ func (r *ringEnd) ring(word *uint32) {
 		}
 		addToBell(fd, 1)
 	}
+	sys.FutexWake(word, 1<<30)
 }
 
 // drainBell empties the eventfd fd; it returns the count it held.
