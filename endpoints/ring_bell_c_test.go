@@ -54,6 +54,7 @@ func scanLine(t *testing.T, sc *bufio.Scanner, want string) {
 // the writers' bell and a Go Send parked on the full ring wakes; many
 // messages then flow, wrapping around the ring, to the end of stream.
 func TestRingBellCReader(t *testing.T) {
+	cPeer(t, "ringbell") // first: a skip (no C compiler for GOARCH) leaves nothing open
 	ipcchantest.CheckFDs(t)
 	tx, rx, err := endpoints.RingPair[string](256+4096, ipcchan.WithLinger(0))
 	if err != nil {
@@ -124,6 +125,7 @@ func TestRingBellCReader(t *testing.T) {
 // writers' bell of a full ring wakes when the Go receiver frees room; many
 // messages, wrapping around, then the C writer's end of stream.
 func TestRingBellCWriter(t *testing.T) {
+	cPeer(t, "ringbell") // first: a skip (no C compiler for GOARCH) leaves nothing open
 	ipcchantest.CheckFDs(t)
 	tx, rx, err := endpoints.RingPair[string](256 + 4096)
 	if err != nil {
