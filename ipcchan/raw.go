@@ -31,7 +31,7 @@ func (s *Sender[T]) SendRaw(ctx context.Context, tag uint32, n int, fill func(ms
 	case n < 0:
 		return s.wrap(fmt.Errorf("SendRaw of %d bytes", n))
 	case n > s.max:
-		return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
+		return s.tooLarge(n)
 	case tag == handshakeTag && s.hello != nil:
 		return s.wrap(errHelloTag)
 	}

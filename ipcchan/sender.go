@@ -266,7 +266,7 @@ func (s *Sender[T]) sendInPlace(ctx context.Context, block bool, tag uint32, n i
 		return s.wrap(os.ErrClosed)
 	}
 	if n > s.max {
-		return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
+		return s.tooLarge(n)
 	}
 	s.pending = v
 	var err error
@@ -321,7 +321,7 @@ func (s *Sender[T]) message(v T) ([]byte, error) {
 	}
 	msg := s.viewer.View(v)
 	if len(msg) > s.max {
-		return nil, s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(msg), s.max))
+		return nil, s.tooLarge(len(msg))
 	}
 	return msg, nil
 }
@@ -342,9 +342,14 @@ func (s *Sender[T]) encode(v T) ([]byte, error) {
 		s.buf = nil
 	}
 	if len(buf) > s.max {
-		return nil, s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(buf), s.max))
+		return nil, s.tooLarge(len(buf))
 	}
 	return buf, nil
+}
+
+// tooLarge is the error for a message of n bytes, over the Sender's limit.
+func (s *Sender[T]) tooLarge(n int) error {
+	return s.wrap(fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, n, s.max))
 }
 
 // Flush waits until every message Send has accepted is in the kernel. On
