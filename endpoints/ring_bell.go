@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -280,26 +279,28 @@ func (r *ringEnd) parkRead(fd int) error {
 	return err
 }
 
-// bellRead waits for a record on the reader's bell, under the fault guard
-// if the mapping needs it: it spins on the ring first, as a futex wait
-// would, then parks its goroutine on the runtime poller.
-func (r *ringEnd) bellRead(ctx context.Context) (err error) {
-	if r.guard {
-		if err := r.m.faultErr(); err != nil {
+// bellRead waits for a record on the reader's bell (see bellWait).
+func (r *ringEnd) bellRead(ctx context.Context) error {
+	return bellWait(ctx, r, (*ringEnd).tryRead, r, func() error { return r.bell.Read(ctx, r.parkReadFn) })
+}
+
+// bellWait is the wait of a ring end with doorbells, under the fault guard
+// if the mapping needs it: it tries once, spins on the ring as a futex
+// wait would, then runs park, which parks the goroutine on the end's bell
+// through the runtime poller, holding no OS thread.
+func bellWait[A any](ctx context.Context, r *ringEnd, try func(A) error, arg A, park func() error) error {
+	return r.m.access(func() error {
+		if err := try(arg); err != unix.EAGAIN {
 			return err
 		}
-		defer r.m.catchFault(&err, debug.SetPanicOnFault(true))
-	}
-	if err := r.tryRead(); err != unix.EAGAIN {
-		return err
-	}
-	if err := r.wait.Failure(); err != nil {
-		return err
-	}
-	if err := poller.Spin(ctx, r.wait, (*ringEnd).tryRead, r); err != unix.EAGAIN {
-		return err
-	}
-	return r.bell.Read(ctx, r.parkReadFn)
+		if err := r.wait.Failure(); err != nil {
+			return err
+		}
+		if err := poller.Spin(ctx, r.wait, try, arg); err != unix.EAGAIN {
+			return err
+		}
+		return park()
+	})
 }
 
 // parkWrite is the operation a parked Send runs on the writers' bell each
@@ -352,14 +353,6 @@ func tryWriteWaiting(w ringWrite) error {
 	return tryWrite(w)
 }
 
-// size is the payload length of w's record.
-func (w ringWrite) size() int {
-	if w.fill != nil {
-		return w.n
-	}
-	return len(w.msg)
-}
-
 // lockedByOther reports whether another process holds the write lock.
 func (r *ringEnd) lockedByOther() bool {
 	owner := atomic.LoadUint32(r.r.lock)
@@ -367,29 +360,18 @@ func (r *ringEnd) lockedByOther() bool {
 }
 
 // bellWrite waits for room for w (and the write lock) on the writers'
-// bell, under the fault guard if the mapping needs it: it spins on the
-// ring first, as a futex wait would, then parks its goroutine on the
-// runtime poller, holding no OS thread. While another process holds the
-// lock, the wait has a deadline (writerRecheck): a holder that died rings
-// nobody, so the waiter looks at it every 10 ms and takes the lock from a
-// dead one (stealIfDead), as blockWrite does on the futex. Close wakes it
-// (the bell closes: os.ErrClosed), and so do Fail and ctx.
-func (r *ringEnd) bellWrite(ctx context.Context, w ringWrite) (err error) {
-	if r.guard {
-		if err := r.m.faultErr(); err != nil {
-			return err
-		}
-		defer r.m.catchFault(&err, debug.SetPanicOnFault(true))
-	}
-	if err := tryWriteWaiting(w); err != unix.EAGAIN {
-		return err
-	}
-	if err := r.wait.Failure(); err != nil {
-		return err
-	}
-	if err := poller.Spin(ctx, r.wait, tryWriteWaiting, w); err != unix.EAGAIN {
-		return err
-	}
+// bell (see bellWait). While another process holds the lock, the wait has
+// a deadline (writerRecheck): a holder that died rings nobody, so the
+// waiter looks at it every 10 ms and takes the lock from a dead one
+// (stealIfDead), as blockWrite does on the futex. Close wakes it (the bell
+// closes: os.ErrClosed), and so do Fail and ctx.
+func (r *ringEnd) bellWrite(ctx context.Context, w ringWrite) error {
+	return bellWait(ctx, r, tryWriteWaiting, w, func() error { return r.parkWrites(ctx, w) })
+}
+
+// parkWrites parks bellWrite's goroutine on the writers' bell until w is
+// written, with a deadline while another process holds the lock.
+func (r *ringEnd) parkWrites(ctx context.Context, w ringWrite) (err error) {
 	r.parked = w
 	defer func() { r.parked = ringWrite{} }()
 	for {

@@ -111,6 +111,14 @@ type ringWrite struct {
 	fill func([]byte) (int, error)
 }
 
+// size is the payload length of w's record.
+func (w ringWrite) size() int {
+	if w.fill != nil {
+		return w.n
+	}
+	return len(w.msg)
+}
+
 // tryWrite writes w's record, or returns unix.EAGAIN when the ring is full
 // (or locked by another writer). A fill runs with the write lock held, in
 // the record's room; if it fails, the record is abandoned and its error
@@ -121,10 +129,7 @@ func tryWrite(w ringWrite) error {
 		return unix.EAGAIN
 	}
 	defer r.unlockWriters()
-	n := len(w.msg)
-	if w.fill != nil {
-		n = w.n
-	}
+	n := w.size()
 	pos, err := r.reserve(n)
 	if err != nil {
 		return err
@@ -231,10 +236,7 @@ func (r *ringEnd) TrySendInPlace(tag uint32, n int, fill func([]byte) (int, erro
 
 // send writes w, waiting for room if block is set.
 func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
-	n := len(w.msg)
-	if w.fill != nil {
-		n = w.n
-	}
+	n := w.size()
 	if err := r.checkSend(n); err != nil {
 		return err
 	}
