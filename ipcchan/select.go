@@ -274,10 +274,10 @@ func waitCases(ctx context.Context, cases []Case, epochs []uint64, poll bool, po
 		}
 		release, pollable, r := cs.c.watch(set, ev)
 		defer release()
-		if first && cs.c.waiters() == owner {
+		if first { // the owner's: its descriptor stays in the set
 			ws.keep = set.Len()
+			first = false
 		}
-		first = false
 		poll = poll || !pollable
 		ready = ready || r
 	}

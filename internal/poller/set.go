@@ -138,16 +138,15 @@ func (s *Set) Len() int { return len(s.interest) }
 func (s *Set) Trim(n int) bool {
 	ok := true
 	for _, in := range s.interest[n:] {
-		var err error
-		s.ep.Control(func(epfd int) { err = unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, in.fd, nil) })
-		ok = ok && err == nil
+		ok = s.ctl(unix.EPOLL_CTL_DEL, in.fd, 0) == nil && ok
 	}
 	s.interest = s.interest[:n]
 	return ok
 }
 
-// ctl adds fd to the epoll instance (op EPOLL_CTL_ADD) or changes its
-// events (EPOLL_CTL_MOD); EEXIST is returned bare.
+// ctl adds fd to the epoll instance (op EPOLL_CTL_ADD), changes its
+// events (EPOLL_CTL_MOD) or removes it (EPOLL_CTL_DEL, events unused);
+// EEXIST is returned bare.
 func (s *Set) ctl(op, fd int, events uint32) error {
 	var err error
 	s.ep.Control(func(epfd int) {
