@@ -61,9 +61,9 @@ func TestRingBellCReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Close()
-	readerParked, release := ringWord(t, tx, offRWait)
+	readerParked, release := ringWord(t, tx, ringRWait)
 	defer release()
-	writerParked, release2 := ringWord(t, tx, offWWait)
+	writerParked, release2 := ringWord(t, tx, ringWWait)
 	defer release2()
 	cmd, in, out := ringbellCmd(t, endpoints.Pass("in", rx), "read", "in")
 	ctx := testCtx(t)
@@ -132,9 +132,9 @@ func TestRingBellCWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	readerParked, release := ringWord(t, rx, offRWait)
+	readerParked, release := ringWord(t, rx, ringRWait)
 	defer release()
-	writerParked, release2 := ringWord(t, rx, offWWait)
+	writerParked, release2 := ringWord(t, rx, ringWWait)
 	defer release2()
 	const k, many = 3, 5000
 	cmd, in, _ := ringbellCmd(t, endpoints.Pass("out", tx), "write", "out", strconv.Itoa(k), strconv.Itoa(many))

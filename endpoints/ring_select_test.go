@@ -8,10 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/internal/poller"
@@ -37,24 +35,6 @@ func init() {
 		}
 		return sc.Err()
 	}
-}
-
-// parkedFlag returns a function reporting whether the reader of the ring
-// behind rx has announced itself parked (its rwait word, PROTOCOL.md §8),
-// and a function to release what it mapped.
-func parkedFlag(t *testing.T, rx *ipcchan.Receiver[string]) (parked func() bool, release func()) {
-	t.Helper()
-	f, err := rx.File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := endpoints.MappingFromFile(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	word := (*uint32)(unsafe.Pointer(&m.Bytes()[192]))
-	return func() bool { return atomic.LoadUint32(word) != 0 }, func() { m.Close() }
 }
 
 // awaitCond waits, bounded, until cond holds.
@@ -90,7 +70,7 @@ func TestRingSelectWaitsOnDoorbell(t *testing.T) {
 			}
 			defer ptx.Close()
 			defer prx.Close()
-			parked, release := parkedFlag(t, rx)
+			parked, release := ringWord(t, rx, ringRWait)
 			defer release()
 
 			cmd := helperCmd(t, "send-lines")
@@ -172,7 +152,7 @@ func TestRingParkedReceiverHoldsNoThread(t *testing.T) {
 		}
 		defer tx.Close()
 		defer rx.Close()
-		parked, release := parkedFlag(t, rx)
+		parked, release := ringWord(t, rx, ringRWait)
 		defer release()
 		txs, rxs, flags = append(txs, tx), append(rxs, rx), append(flags, parked)
 	}
@@ -260,67 +240,5 @@ func TestSelectPollBacksOff(t *testing.T) {
 	}
 	if v := <-got; v != "late" {
 		t.Fatalf("Select received %q, want %q", v, "late")
-	}
-}
-
-// A Send blocked on a full ring sleeps: it used to wake itself (its failed
-// try released the write lock, saw its own waiter flag and woke the
-// writers) and spin a core until the reader made room. Over a fifth of a
-// second it goes round its wait a few times (it sleeps until woken), not
-// millions; then a receive frees room and it completes. Both ring kinds:
-// with doorbells (RingPair) and without (a named mapping).
-func TestRingFullSenderSleeps(t *testing.T) {
-	for _, kind := range []string{"RingPair", "named"} {
-		t.Run(kind, func(t *testing.T) {
-			var tx *ipcchan.Sender[int64]
-			var rx *ipcchan.Receiver[int64]
-			var err error
-			if kind == "RingPair" {
-				tx, rx, err = endpoints.RingPair[int64](256 + 4096)
-			} else {
-				var m *endpoints.Mapping
-				if m, err = endpoints.CreateShm(endpoints.ObjectName("full-sender"), 256+4096); err != nil {
-					t.Fatal(err)
-				}
-				defer m.Remove()
-				defer m.Close()
-				if err := endpoints.FormatRing(m); err != nil {
-					t.Fatal(err)
-				}
-				if tx, err = endpoints.RingSender[int64](m); err != nil {
-					t.Fatal(err)
-				}
-				rx, err = endpoints.RingReceiver[int64](m)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Close()
-			defer rx.Close()
-			sent := int64(0)
-			for tx.TrySend(sent) == nil {
-				sent++
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			waits := endpoints.WriterParks()
-			done := make(chan error, 1)
-			go func() { done <- tx.Send(ctx, sent) }()
-			time.Sleep(200 * time.Millisecond) // the blocked spell under test
-			rounds := endpoints.WriterParks() - waits
-			t.Logf("a Send blocked for 0.2 s went round its wait %d times", rounds)
-			if rounds > 50 {
-				t.Errorf("a Send blocked for 0.2 s went round its wait %d times: it spins", rounds)
-			}
-			for i := range sent + 1 {
-				v, err := rx.Recv(ctx)
-				if err != nil || v != i {
-					t.Fatalf("Recv = %d, %v; want %d", v, err, i)
-				}
-			}
-			if err := <-done; err != nil {
-				t.Fatalf("the blocked Send = %v", err)
-			}
-		})
 	}
 }

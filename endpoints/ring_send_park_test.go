@@ -12,19 +12,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 	"github.com/ipcchan/go/ipcchan/transport"
-)
-
-// Offsets of the ring header's futex words (PROTOCOL.md §8).
-const (
-	offRWait = 192
-	offWWait = 196
 )
 
 func init() {
@@ -74,7 +67,7 @@ func init() {
 }
 
 // ringWord returns a function reporting whether the futex word at off
-// (offRWait, offWWait) of the ring behind end is set — a side announced
+// (ringRWait, ringWWait) of the ring behind end is set — a side announced
 // itself parked — read through a mapping of its own, and a function to
 // release that mapping.
 func ringWord(t *testing.T, end interface{ File() (*os.File, error) }, off int) (set func() bool, release func()) {
@@ -88,7 +81,7 @@ func ringWord(t *testing.T, end interface{ File() (*os.File, error) }, off int) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	word := (*uint32)(unsafe.Pointer(&m.Bytes()[off]))
+	word := word32(m, off)
 	return func() bool { return atomic.LoadUint32(word) != 0 }, func() { m.Close() }
 }
 
@@ -127,7 +120,7 @@ func TestRingParkedSenderHoldsNoThread(t *testing.T) {
 		}
 		defer tx.Close()
 		defer rx.Close()
-		parked, release := ringWord(t, tx, offWWait)
+		parked, release := ringWord(t, tx, ringWWait)
 		defer release()
 		txs, rxs, flags = append(txs, tx), append(rxs, rx), append(flags, parked)
 		full = append(full, fillRing(t, tx))
@@ -176,7 +169,7 @@ func TestRingParkedSendWakesOnChildDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Close()
-	parked, release := ringWord(t, tx, offWWait)
+	parked, release := ringWord(t, tx, ringWWait)
 	defer release()
 	cmd := helperCmd(t, "drain-on-line")
 	in, err := cmd.StdinPipe()
@@ -242,7 +235,7 @@ func TestRingParkedSendInterrupted(t *testing.T) {
 			}
 			defer tx.Close()
 			defer rx.Close()
-			parked, release := ringWord(t, tx, offWWait)
+			parked, release := ringWord(t, tx, ringWWait)
 			defer release()
 			n := fillRing(t, tx)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -305,7 +298,7 @@ func TestRingParkedSendLockHolder(t *testing.T) {
 			}
 			defer tx.Close()
 			defer rx.Close()
-			parked, release := ringWord(t, tx, offWWait)
+			parked, release := ringWord(t, tx, ringWWait)
 			defer release()
 			f, err := tx.File()
 			if err != nil {
@@ -386,7 +379,7 @@ func TestRingSelectSendWaitsOnDoorbell(t *testing.T) {
 			if _, ok := tx.Transport().(transport.Doorbell); !ok {
 				t.Fatalf("the Sender's transport %T has no doorbell: a Select would poll it", tx.Transport())
 			}
-			parked, release := ringWord(t, tx, offWWait)
+			parked, release := ringWord(t, tx, ringWWait)
 			defer release()
 			ptx, prx, err := endpoints.PipePair[string]()
 			if err != nil {
@@ -426,7 +419,7 @@ func TestRingSelectSendWaitsOnDoorbell(t *testing.T) {
 		}
 		defer tx.Close()
 		defer rx.Close()
-		parked, release := ringWord(t, tx, offWWait)
+		parked, release := ringWord(t, tx, ringWWait)
 		defer release()
 		f, err := tx.File()
 		if err != nil {
@@ -504,21 +497,29 @@ func selectParked(t *testing.T, cases []ipcchan.Case, parked func() bool, wake f
 }
 
 // A Send parked on a full ring sleeps — on the doorbell of a ring that
-// RingPair made, on the futex of one formatted in a memfd — instead of
+// RingPair made, on the futex of one formatted in a memfd or in POSIX
+// shared memory (which a peer can shrink: the wait looks every 50 ms) —
+// instead of
 // going round: its own try, finding no room, let go of the write lock
 // ringing the writers, itself included. Nor do Selects parked to send on
 // one ring wake each other when a TrySend finds it full. Over a window
 // the parked writers make no more rounds than the futex wait's 10 ms
 // recheck of the lock holder allows (plus two).
 func TestRingParkedSendSleeps(t *testing.T) {
-	for _, mode := range []string{"bells", "futex", "selects"} {
+	for _, mode := range []string{"bells", "futex", "futex-shm", "selects"} {
 		t.Run(mode, func(t *testing.T) {
 			ipcchantest.CheckFDs(t)
 			var tx *ipcchan.Sender[string]
 			var rx *ipcchan.Receiver[string]
 			var err error
-			if mode == "futex" {
-				m, merr := endpoints.NewMemfd("ipcchan-test-ring", 256+4096)
+			if mode == "futex" || mode == "futex-shm" {
+				var m *endpoints.Mapping
+				var merr error
+				if mode == "futex" {
+					m, merr = endpoints.NewMemfd("ipcchan-test-ring", 256+4096)
+				} else if m, merr = endpoints.CreateShm(endpoints.ObjectName("parked-send"), 256+4096); merr == nil {
+					defer m.Remove()
+				}
 				if merr != nil {
 					t.Fatal(merr)
 				}
@@ -538,7 +539,7 @@ func TestRingParkedSendSleeps(t *testing.T) {
 			}
 			defer tx.Close()
 			defer rx.Close()
-			parked, release := ringWord(t, tx, offWWait)
+			parked, release := ringWord(t, tx, ringWWait)
 			defer release()
 			n := fillRing(t, tx)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -615,7 +616,7 @@ func TestRingParkedSendersShareBell(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	parked, release := ringWord(t, tx, offWWait)
+	parked, release := ringWord(t, tx, ringWWait)
 	defer release()
 	var ends []*ipcchan.Sender[string]
 	for range children + locals {
