@@ -3,7 +3,9 @@ package endpoints_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,5 +85,68 @@ func TestSelectKeptWaitSet(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("Select did not end when its ring closed")
+	}
+}
+
+// Many goroutines Select at once with the same end first, so that they
+// race for the one wait set it keeps (one takes it, the others make sets
+// of their own and close them, or give theirs to the end when it keeps
+// none): every value sent on the ring and the pipe is received exactly
+// once, and no descriptor is left once the ends are closed.
+func TestSelectKeptWaitSetConcurrent(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ringTx, ringRx, err := endpoints.RingPair[int](256 + 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ringRx.Close()
+	pipeTx, pipeRx, err := endpoints.PipePair[int]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipeRx.Close()
+	const goroutines, perEnd = 16, 500
+	got := make(chan int, 2*perEnd)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			rxs := [2]*ipcchan.Receiver[int]{ringRx, pipeRx}
+			for rxs[0] != nil || rxs[1] != nil {
+				k, err := ipcchan.Select(ctx,
+					ipcchan.OnRecv(rxs[0], func(v int) { got <- v }),
+					ipcchan.OnRecv(rxs[1], func(v int) { got <- v }))
+				switch {
+				case errors.Is(err, io.EOF):
+					rxs[k] = nil // that end is done, as a nil channel in a select
+				case err != nil:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i, tx := range []*ipcchan.Sender[int]{ringTx, pipeTx} {
+		wg.Go(func() {
+			defer tx.Close()
+			for v := range perEnd {
+				if err := tx.Send(ctx, i*perEnd+v); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(got)
+	seen := make(map[int]int)
+	for v := range got {
+		seen[v]++
+	}
+	for v := range 2 * perEnd {
+		if seen[v] != 1 {
+			t.Fatalf("value %d received %d times; want once (%d distinct values received)", v, seen[v], len(seen))
+		}
 	}
 }
