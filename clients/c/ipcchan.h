@@ -185,6 +185,60 @@ bad:
 	return -1;
 }
 
+/* ---- The type fingerprint and the hello (PROTOCOL.md §3, §4) ---- */
+
+/* IPCCHAN_HELLO_TAG is the tag of the hello frame or record. */
+#define IPCCHAN_HELLO_TAG 0x7FFFFFFFu
+
+/* IPCCHAN_HELLO_MAX is the longest hello payload: 8 + 2 + 1 + 255 + 8. */
+#define IPCCHAN_HELLO_MAX 274
+
+/*
+ * ipcchan_fingerprint returns the fingerprint of a type from its
+ * description (PROTOCOL.md §4), e.g. "[]uint8" for a Go []byte or
+ * "struct{ID uint32;Temp float64;}": the 64-bit FNV-1a hash of the
+ * description's bytes. `go run ./cmd/ipcchan fingerprint 'TYPE'` prints a Go
+ * type's description and fingerprint.
+ */
+static inline uint64_t ipcchan_fingerprint(const char *description) {
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)description; *p != '\0'; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * ipcchan_hello lays out in buf the hello payload (PROTOCOL.md §3) of a
+ * channel whose values the codec named codec (e.g. "bytes", "binary-le")
+ * encodes and whose element type has the given fingerprint. It returns the
+ * payload's length, or -1 with errno EINVAL if the codec's name is empty or
+ * longer than 255 bytes.
+ */
+static inline int ipcchan_hello(unsigned char buf[IPCCHAN_HELLO_MAX], const char *codec, uint64_t fingerprint) {
+	size_t n = strlen(codec);
+	if (n == 0 || n > 255) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(buf, "IPCCHAN", 8); /* with its NUL */
+	buf[8] = (unsigned char)(IPCCHAN_WIRE_VERSION >> 8);
+	buf[9] = (unsigned char)IPCCHAN_WIRE_VERSION;
+	buf[10] = (unsigned char)n;
+	memcpy(buf + 11, codec, n);
+	for (int i = 0; i < 8; i++)
+		buf[11 + n + (size_t)i] = (unsigned char)(fingerprint >> (56 - 8 * i));
+	return (int)(11 + n + 8);
+}
+
+/*
+ * ipcchan_hello_matches reports whether a received hello payload is equal
+ * to ours (same wire version, codec name and fingerprint): 1 if it is,
+ * 0 if not. Two hellos match exactly when their bytes are equal.
+ */
+static inline int ipcchan_hello_matches(const void *got, size_t got_len, const void *ours, size_t ours_len) {
+	return got_len == ours_len && memcmp(got, ours, ours_len) == 0;
+}
+
 /* ==== Streams, hello, fingerprints, codecs, datagrams, queues ==== */
 
 /* ==== The shared-memory ring ==== */
