@@ -16,6 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	ringChild() // c_ring_test.go: this binary re-executed as a Go ring peer
 	goleak.VerifyTestMain(removeBuiltAfter{m})
 }
 

@@ -1,0 +1,418 @@
+package clients_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
+)
+
+// These tests run the ring of c/ipcchan.h (c/peers/ring_peer.c) against Go
+// ring ends across real processes: Go writer to C reader and back, over a
+// memfd RingPair made (with doorbells) and over named rings FormatRing
+// made (futex only), several writer processes, killed peers, the hello,
+// and hostile headers and records.
+
+// Ring header offsets (PROTOCOL.md §8).
+const (
+	offVersion = 8
+	offHSize   = 12
+	offCap     = 16
+	offMaxRec  = 24
+	offLock    = 32
+	offHead    = 64
+	offTail    = 128
+	offRWait   = 192
+	offWWait   = 196
+	offBells   = 200
+	ringHeader = 256
+)
+
+// envRingChild names the Go child role of a re-executed test binary.
+const envRingChild = "IPCCHAN_CLIENTS_RING_CHILD"
+
+// ringChild runs this binary as a Go ring peer when envRingChild says so
+// (see TestMain), and exits.
+func ringChild() {
+	role, ok := os.LookupEnv(envRingChild)
+	if !ok {
+		return
+	}
+	if err := ringChildRole(role); err != nil {
+		fmt.Fprintf(os.Stderr, "ring child %s: %v\n", role, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func ringChildRole(role string) error {
+	ctx := context.Background()
+	switch role {
+	case "echo": // records from "in" back to "out" until the end of stream
+		rx, err := endpoints.InheritReceiver[[]byte]("in")
+		if err != nil {
+			return err
+		}
+		defer rx.Close()
+		tx, err := endpoints.InheritSender[[]byte]("out")
+		if err != nil {
+			return err
+		}
+		defer tx.Close()
+		var buf []byte
+		for {
+			if err := rx.RecvInto(ctx, &buf); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := tx.Send(ctx, buf); err != nil {
+				return err
+			}
+		}
+	case "sink": // takes every record of "in", then prints the count
+		rx, err := endpoints.InheritReceiver[[]byte]("in")
+		if err != nil {
+			return err
+		}
+		defer rx.Close()
+		var buf []byte
+		n := 0
+		for {
+			if err := rx.RecvInto(ctx, &buf); err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+			n++
+		}
+		fmt.Println(n)
+		return nil
+	case "write": // writes pattern records of writer 9 to "out" for ever
+		tx, err := endpoints.InheritSender[[]byte]("out")
+		if err != nil {
+			return err
+		}
+		defer tx.Close()
+		max := tx.Transport().MaxMsgSize()
+		for i := 0; ; i++ {
+			tag, p := pattern(9, i, max)
+			if err := tx.SendTag(ctx, tag, p); err != nil {
+				return err
+			}
+		}
+	case "hold": // holds the receiving end "in", reading nothing, until killed
+		rx, err := endpoints.InheritReceiver[[]byte]("in")
+		if err != nil {
+			return err
+		}
+		defer rx.Close()
+		fmt.Println("holding")
+		io.Copy(io.Discard, os.Stdin)
+		return nil
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// pattern returns record i of writer id as ring_peer.c writes it: tag
+// id<<24|i, and (i*7919+id) mod (max+1) bytes j*31+i+id.
+func pattern(id, i, max int) (uint32, []byte) {
+	p := make([]byte, (i*7919+id)%(max+1))
+	for j := range p {
+		p[j] = byte(j*31 + i + id)
+	}
+	return uint32(id)<<24 | uint32(i), p
+}
+
+// line is what ring_peer prints for a record: tag, length, FNV-1a hash.
+func line(tag uint32, p []byte) string {
+	h := fnv.New64a()
+	h.Write(p)
+	return fmt.Sprintf("%d %d %016x", tag, len(p), h.Sum64())
+}
+
+// peer is a running C or Go child.
+type peer struct {
+	t   testing.TB
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startPeer starts cmd with the ends handed over (and extra files given in
+// cmd.ExtraFiles with their IPCCHAN_FILES already in cmd.Env), its stdin
+// and stdout piped; it is killed and reaped when tb ends.
+func startPeer(tb testing.TB, cmd *exec.Cmd, ends ...endpoints.Handed) *peer {
+	tb.Helper()
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(ends) > 0 {
+		err = endpoints.Start(cmd, ends...)
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &peer{t: tb, cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	tb.Cleanup(func() { in.Close(); cmd.Process.Kill(); cmd.Wait() })
+	return p
+}
+
+// cRing starts ring_peer (built as bin) with args, bounded: it is killed
+// after a minute, which ends its output.
+func cRing(tb testing.TB, bin string, args []string, ends ...endpoints.Handed) *peer {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return startPeer(tb, exec.CommandContext(ctx, bin, args...), ends...)
+}
+
+// goRing starts this test binary as the Go ring child role.
+func goRing(tb testing.TB, role string, ends ...endpoints.Handed) *peer {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), envRingChild+"="+role)
+	return startPeer(tb, cmd, ends...)
+}
+
+// next returns the peer's next line of output, failing if it has none.
+func (p *peer) next() string {
+	p.t.Helper()
+	if !p.out.Scan() {
+		p.t.Fatalf("the peer ended its output (%v)", p.out.Err())
+	}
+	return p.out.Text()
+}
+
+// expect checks the peer's next line.
+func (p *peer) expect(want string) {
+	p.t.Helper()
+	if got := p.next(); got != want {
+		p.t.Fatalf("the peer printed %q; want %q", got, want)
+	}
+}
+
+// wait waits for the peer to exit and checks its status.
+func (p *peer) wait(wantOK bool) {
+	p.t.Helper()
+	err := p.cmd.Wait()
+	if (err == nil) != wantOK {
+		p.t.Fatalf("the peer exited with %v", err)
+	}
+}
+
+func ringCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// wordOf returns the 32-bit word at off in m.
+func wordOf(m *endpoints.Mapping, off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&m.Bytes()[off]))
+}
+
+// viewOf maps the memory of a ring end again, to watch its header words.
+func viewOf(t testing.TB, end interface{ File() (*os.File, error) }) *endpoints.Mapping {
+	t.Helper()
+	f, err := end.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := endpoints.MappingFromFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// awaitSet waits until the word is non-zero (a side announced that it
+// sleeps), for at most 20 seconds.
+func awaitSet(t testing.TB, what string, word *uint32) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for atomic.LoadUint32(word) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// cring is a ring between this process and a C (or Go) child: Go keeps
+// one end (tx or rx) and the child gets the other, handed over (hand) or
+// opened by name (src).
+type cring struct {
+	src  string             // ring_peer's SRC for the child's end
+	hand []endpoints.Handed // the child's end, handed over; nil for a named ring
+	view *endpoints.Mapping // the ring's memory, to watch its words
+	tx   *ipcchan.Sender[[]byte]
+	rx   *ipcchan.Receiver[[]byte]
+}
+
+// ringKinds are the rings the tests run over: a RingPair memfd with
+// doorbells, handed over with Pass (IPCCHAN_FILES name=M+R+W), and a
+// named POSIX shared memory ring that FormatRing made, which has no
+// doorbells (both sides sleep on the futex) and the C peer opens by name.
+var ringKinds = []string{"bells", "shm"}
+
+// newRing makes a ring of kind and size; Go keeps the writer if goWrites,
+// else the reader. The ends are closed when t ends.
+func newRing(t testing.TB, kind string, size int, goWrites bool, opts ...ipcchan.Option) *cring {
+	t.Helper()
+	r := &cring{}
+	switch kind {
+	case "bells":
+		tx, rx, err := endpoints.RingPair[[]byte](size, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.src, r.view = "inherit:ring", viewOf(t, tx)
+		if goWrites {
+			r.tx, r.hand = tx, []endpoints.Handed{endpoints.Pass("ring", rx)}
+		} else {
+			r.rx, r.hand = rx, []endpoints.Handed{endpoints.Pass("ring", tx)}
+		}
+	case "shm":
+		name := endpoints.ObjectName("cring")
+		m, err := endpoints.CreateShm(name, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Remove(); m.Close() })
+		if err := endpoints.FormatRing(m, opts...); err != nil {
+			t.Fatal(err)
+		}
+		r.src, r.view = "shm:"+name, m
+		if goWrites {
+			r.tx, err = endpoints.RingSender[[]byte](m, opts...)
+		} else {
+			r.rx, err = endpoints.RingReceiver[[]byte](m, opts...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("no ring kind %q", kind)
+	}
+	t.Cleanup(func() {
+		if r.tx != nil {
+			r.tx.Close()
+		}
+		if r.rx != nil {
+			r.rx.Close()
+		}
+	})
+	return r
+}
+
+// maxOf is the largest record of the ring behind a Go end.
+func maxOf(end interface{ MaxMsgSize() int }) int { return end.MaxMsgSize() }
+
+// Go writer → C reader: thousands of records of sizes 0 to the largest
+// with their tags arrive exactly and in order, read by copy and in place;
+// the C reader sleeping (rwait set) wakes on the first record, and a Go
+// Send parked on the full ring wakes when the C reader frees room; then
+// the end of stream.
+func TestCRingGoToC(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	for _, kind := range ringKinds {
+		for _, mode := range []string{"recv", "peek"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				r := newRing(t, kind, 256+8192, true)
+				args := []string{"read", r.src, "-pause-after", "2"}
+				if mode == "peek" {
+					args = append(args, "-peek")
+				}
+				c := cRing(t, bin, args, r.hand...)
+				ctx := ringCtx(t)
+				tx := r.tx
+				max := maxOf(tx.Transport())
+
+				awaitSet(t, "the C reader to sleep", wordOf(r.view, offRWait))
+				i := 0
+				send := func() string {
+					tag, p := pattern(1, i, max)
+					i++
+					if err := tx.SendTag(ctx, tag, p); err != nil {
+						t.Fatalf("send %d: %v", i-1, err)
+					}
+					return line(tag, p)
+				}
+				c.expect(send())
+				c.expect(send())
+				c.expect("paused")
+				// The ring fills while the C reader pauses; a Send parks.
+				var want []string
+				for ; ; i++ {
+					_, p := pattern(1, i, max)
+					if err := tx.TrySend(p); err == ipcchan.ErrWouldBlock {
+						break
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, line(0, p))
+				}
+				tag, p := pattern(1, i, max)
+				i++
+				want = append(want, line(tag, p))
+				done := make(chan error, 1)
+				go func() { done <- tx.SendTag(ctx, tag, p) }()
+				awaitSet(t, "the Go Send to park on the full ring", wordOf(r.view, offWWait))
+				fmt.Fprintln(c.in, "go")
+				if err := <-done; err != nil {
+					t.Fatalf("the parked Send: %v", err)
+				}
+				for _, w := range want {
+					c.expect(w)
+				}
+				const many = 3000
+				first := i
+				errs := make(chan error, 1)
+				go func() {
+					for j := first; j < first+many; j++ {
+						tag, p := pattern(1, j, max)
+						if err := tx.SendTag(ctx, tag, p); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- tx.Close()
+				}()
+				for j := first; j < first+many; j++ {
+					tag, p := pattern(1, j, max)
+					c.expect(line(tag, p))
+				}
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+				c.expect("eos")
+				c.wait(true)
+			})
+		}
+	}
+}
