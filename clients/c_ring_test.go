@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"encoding/binary"
 	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -279,22 +282,53 @@ type cring struct {
 // doorbells (both sides sleep on the futex) and the C peer opens by name.
 var ringKinds = []string{"bells", "shm"}
 
-// newRing makes a ring of kind and size; Go keeps the writer if goWrites,
-// else the reader. The ends are closed when t ends.
-func newRing(t testing.TB, kind string, size int, goWrites bool, opts ...ipcchan.Option) *cring {
+// The ends a test keeps in this process (newRing): the writer, the reader,
+// or both (the child then shares the writer's end).
+const (
+	keepTx = iota
+	keepRx
+	keepBoth
+)
+
+// newRing makes a ring of kind and size; Go keeps the ends keep says, with
+// opts (and a receiver waiting for senders ends of stream). They are closed
+// when t ends.
+func newRing(t testing.TB, kind string, size int, keep int, senders int, opts ...ipcchan.Option) *cring {
 	t.Helper()
 	r := &cring{}
+	rxOpts := append([]ipcchan.Option{ipcchan.WithSenders(senders)}, opts...)
 	switch kind {
 	case "bells":
-		tx, rx, err := endpoints.RingPair[[]byte](size, opts...)
+		tx, rx, err := endpoints.RingPair[[]byte](size, rxOpts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.src, r.view = "inherit:ring", viewOf(t, tx)
-		if goWrites {
+		switch keep {
+		case keepTx:
 			r.tx, r.hand = tx, []endpoints.Handed{endpoints.Pass("ring", rx)}
-		} else {
+		case keepRx:
 			r.rx, r.hand = rx, []endpoints.Handed{endpoints.Pass("ring", tx)}
+		default:
+			// The children share tx, which then posts no end of stream
+			// here; this process writes through an end of its own, on
+			// the same memfd (which finds the doorbells in this process).
+			t.Cleanup(func() { tx.Close() })
+			r.rx, r.hand = rx, []endpoints.Handed{endpoints.Share("ring", tx)}
+			f, err := tx.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := endpoints.MappingFromFile(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.tx, err = endpoints.RingSender[[]byte](m, opts...)
+			m.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	case "shm":
 		name := endpoints.ObjectName("cring")
@@ -303,17 +337,20 @@ func newRing(t testing.TB, kind string, size int, goWrites bool, opts ...ipcchan
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.Remove(); m.Close() })
-		if err := endpoints.FormatRing(m, opts...); err != nil {
+		if err := endpoints.FormatRing(m); err != nil {
 			t.Fatal(err)
 		}
 		r.src, r.view = "shm:"+name, m
-		if goWrites {
-			r.tx, err = endpoints.RingSender[[]byte](m, opts...)
-		} else {
-			r.rx, err = endpoints.RingReceiver[[]byte](m, opts...)
+		if keep != keepRx {
+			if r.tx, err = endpoints.RingSender[[]byte](m, opts...); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err != nil {
-			t.Fatal(err)
+		if keep != keepTx {
+			if r.rx, err = endpoints.RingReceiver[[]byte](m, rxOpts...); err != nil {
+				r.tx.Close()
+				t.Fatal(err)
+			}
 		}
 	default:
 		t.Fatalf("no ring kind %q", kind)
@@ -329,8 +366,8 @@ func newRing(t testing.TB, kind string, size int, goWrites bool, opts ...ipcchan
 	return r
 }
 
-// maxOf is the largest record of the ring behind a Go end.
-func maxOf(end interface{ MaxMsgSize() int }) int { return end.MaxMsgSize() }
+// max returns the ring's largest record, from its header.
+func (r *cring) max() int { return int(binary.NativeEndian.Uint32(r.view.Bytes()[offMaxRec:])) }
 
 // Go writer → C reader: thousands of records of sizes 0 to the largest
 // with their tags arrive exactly and in order, read by copy and in place;
@@ -343,7 +380,7 @@ func TestCRingGoToC(t *testing.T) {
 		for _, mode := range []string{"recv", "peek"} {
 			t.Run(kind+"/"+mode, func(t *testing.T) {
 				ipcchantest.CheckFDs(t)
-				r := newRing(t, kind, 256+8192, true)
+				r := newRing(t, kind, 256+8192, keepTx, 1)
 				args := []string{"read", r.src, "-pause-after", "2"}
 				if mode == "peek" {
 					args = append(args, "-peek")
@@ -351,7 +388,7 @@ func TestCRingGoToC(t *testing.T) {
 				c := cRing(t, bin, args, r.hand...)
 				ctx := ringCtx(t)
 				tx := r.tx
-				max := maxOf(tx.Transport())
+				max := r.max()
 
 				awaitSet(t, "the C reader to sleep", wordOf(r.view, offRWait))
 				i := 0
@@ -412,6 +449,199 @@ func TestCRingGoToC(t *testing.T) {
 				}
 				c.expect("eos")
 				c.wait(true)
+			})
+		}
+	}
+}
+
+// recvPattern receives the next record and checks it is record i of
+// writer id.
+func recvPattern(t testing.TB, ctx context.Context, rx *ipcchan.Receiver[[]byte], id, i, max int) {
+	t.Helper()
+	v, tag, err := rx.RecvTag(ctx)
+	wantTag, want := pattern(id, i, max)
+	if err != nil || tag != wantTag || string(v) != string(want) {
+		t.Fatalf("record %d of writer %d: tag %#x, %d bytes, %v; want tag %#x, %d bytes", i, id, tag, len(v), err, wantTag, len(want))
+	}
+}
+
+// C writer → Go reader: a Go receiver parked (rwait set) wakes on the C
+// writer's first record; the C writer sleeps (wwait set) on the full ring
+// and wakes when the Go receiver frees room; thousands of records, copied
+// in and written in place, arrive exactly and in order; then the end of
+// stream.
+func TestCRingCToGo(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	for _, kind := range ringKinds {
+		for _, mode := range []string{"send", "reserve"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				r := newRing(t, kind, 256+8192, keepRx, 1)
+				const n = 3000
+				args := []string{"write", r.src, "-id", "2", "-n", strconv.Itoa(n), "-wait-line"}
+				if mode == "reserve" {
+					args = append(args, "-reserve")
+				}
+				c := cRing(t, bin, args, r.hand...)
+				ctx := ringCtx(t)
+				rx := r.rx
+				max := r.max()
+				c.expect("ready")
+
+				got := make(chan error, 1)
+				go func() {
+					v, tag, err := rx.RecvTag(ctx)
+					if wantTag, want := pattern(2, 0, max); err == nil && (tag != wantTag || string(v) != string(want)) {
+						err = fmt.Errorf("tag %#x, %d bytes; want %#x, %d bytes", tag, len(v), wantTag, len(want))
+					}
+					got <- err
+				}()
+				awaitSet(t, "the Go receiver to park", wordOf(r.view, offRWait))
+				fmt.Fprintln(c.in, "go")
+				if err := <-got; err != nil {
+					t.Fatalf("the parked receive: %v", err)
+				}
+				awaitSet(t, "the C writer to sleep on the full ring", wordOf(r.view, offWWait))
+				for i := 1; i < n; i++ {
+					recvPattern(t, ctx, rx, 2, i, max)
+				}
+				if v, err := rx.Recv(ctx); err != io.EOF {
+					t.Fatalf("after the C writer's records: %q, %v; want io.EOF", v, err)
+				}
+				c.expect("done")
+				c.wait(true)
+			})
+		}
+	}
+}
+
+// collect receives from rx until the end of stream and checks that every
+// writer's records arrive whole, in its order, none lost: n of each of the
+// writers ids.
+func collect(t testing.TB, ctx context.Context, rx *ipcchan.Receiver[[]byte], max, n int, ids ...int) {
+	t.Helper()
+	next := map[int]int{}
+	for _, id := range ids {
+		next[id] = 0
+	}
+	for {
+		v, tag, err := rx.RecvTag(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("receive after %v: %v", next, err)
+		}
+		id := int(tag >> 24)
+		i, ok := next[id]
+		if !ok {
+			t.Fatalf("a record of writer %d (tag %#x, %q)", id, tag, v)
+		}
+		if wantTag, want := pattern(id, i, max); tag != wantTag || string(v) != string(want) {
+			t.Fatalf("writer %d: tag %#x, %d bytes; want record %d: tag %#x, %d bytes", id, tag, len(v), i, wantTag, len(want))
+		}
+		next[id] = i + 1
+	}
+	for _, id := range ids {
+		if next[id] != n {
+			t.Errorf("writer %d: %d records; want %d", id, next[id], n)
+		}
+	}
+}
+
+// sendPattern sends n records of writer id with tx, then closes it.
+func sendPattern(ctx context.Context, tx *ipcchan.Sender[[]byte], id, n int) error {
+	max := tx.Transport().MaxMsgSize()
+	for i := range n {
+		tag, p := pattern(id, i, max)
+		if err := tx.SendTag(ctx, tag, p); err != nil {
+			return err
+		}
+	}
+	return tx.Close()
+}
+
+// Two C writer processes and a Go writer into one ring: the write lock
+// keeps every record whole, each writer's records arrive in its order,
+// nothing is lost, and the reader ends after the three ends of stream.
+func TestCRingMultiWriter(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	for _, kind := range ringKinds {
+		t.Run(kind, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			r := newRing(t, kind, 256+16384, keepBoth, 3)
+			const n = 2000
+			ctx := ringCtx(t)
+			max := r.max()
+			var cs []*peer
+			for _, id := range []string{"4", "5"} {
+				args := []string{"write", r.src, "-id", id, "-n", strconv.Itoa(n)}
+				if id == "4" {
+					args = append(args, "-reserve") // in place, holding the lock longer
+				}
+				cs = append(cs, cRing(t, bin, args, r.hand...))
+			}
+			errs := make(chan error, 1)
+			go func() { errs <- sendPattern(ctx, r.tx, 6, n) }()
+			collect(t, ctx, r.rx, max, n, 4, 5, 6)
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				c.expect("done")
+				c.wait(true)
+			}
+		})
+	}
+}
+
+// A C writer SIGKILLed while it holds the write lock, its record half
+// written, leaves the lock to a dead (unreaped: a zombie) process. The
+// writers after it — C first, then Go, and Go first, then C — see that the
+// holder has exited, take the lock, and go on; the half-written record
+// never appears.
+func TestCRingDeadLockHolder(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	for _, kind := range ringKinds {
+		for _, first := range []string{"c", "go"} {
+			t.Run(kind+"/"+first+"-first", func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				r := newRing(t, kind, 256+8192, keepBoth, 2)
+				ctx := ringCtx(t)
+				max := r.max()
+				holder := cRing(t, bin, []string{"holdlock", r.src}, r.hand...)
+				holder.expect("locked")
+				pid := holder.cmd.Process.Pid
+				if got := atomic.LoadUint32(wordOf(r.view, offLock)); got != uint32(pid) {
+					t.Fatalf("the lock word is %d; want the holder's pid %d", got, pid)
+				}
+				// Killed, not reaped (its cleanup does): a zombie.
+				if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				const n = 500
+				cArgs := []string{"write", r.src, "-id", "7", "-n", strconv.Itoa(n)}
+				received := make(chan struct{})
+				go func() {
+					defer close(received)
+					collect(t, ctx, r.rx, max, n, 7, 8)
+				}()
+				if first == "c" {
+					c := cRing(t, bin, cArgs, r.hand...)
+					c.expect("done")
+					c.wait(true)
+					if err := sendPattern(ctx, r.tx, 8, n); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					if err := sendPattern(ctx, r.tx, 8, n); err != nil {
+						t.Fatal(err)
+					}
+					c := cRing(t, bin, cArgs, r.hand...)
+					c.expect("done")
+					c.wait(true)
+				}
+				<-received
 			})
 		}
 	}
