@@ -3,20 +3,24 @@ package clients_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/ctest"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
@@ -644,5 +648,365 @@ func TestCRingDeadLockHolder(t *testing.T) {
 				<-received
 			})
 		}
+	}
+}
+
+// A peer SIGKILLed mid-stream: the survivor gets a clear error once the
+// records already committed are taken — never a false end of stream,
+// never a hang. A Go end watches the C peer (WatchPeer: ErrPeerGone); a C
+// end watches the Go peer (-watch: EPIPE).
+func TestCRingKilledPeer(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	t.Run("c-writer", func(t *testing.T) {
+		ipcchantest.CheckFDs(t)
+		r := newRing(t, "bells", 256+8192, keepRx, 1)
+		c := cRing(t, bin, []string{"write", r.src, "-id", "2", "-n", "1000000000"}, r.hand...)
+		ctx := ringCtx(t)
+		if err := r.rx.WatchPeer(c.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		max := r.max()
+		for i := range 100 {
+			recvPattern(t, ctx, r.rx, 2, i, max)
+		}
+		c.cmd.Process.Kill()
+		for i := 100; ; i++ {
+			v, tag, err := r.rx.RecvTag(ctx)
+			if err != nil {
+				if !errors.Is(err, ipcchan.ErrPeerGone) {
+					t.Fatalf("after the C writer was killed: %v; want ErrPeerGone", err)
+				}
+				break
+			}
+			if wantTag, want := pattern(2, i, max); tag != wantTag || string(v) != string(want) {
+				t.Fatalf("record %d: tag %#x, %d bytes; want %#x, %d bytes", i, tag, len(v), wantTag, len(want))
+			}
+		}
+	})
+	t.Run("c-reader", func(t *testing.T) {
+		ipcchantest.CheckFDs(t)
+		r := newRing(t, "bells", 256+8192, keepTx, 1)
+		c := cRing(t, bin, []string{"read", r.src}, r.hand...)
+		ctx := ringCtx(t)
+		if err := r.tx.WatchPeer(c.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		max := r.max()
+		tag, p := pattern(1, 0, max)
+		if err := r.tx.SendTag(ctx, tag, p); err != nil {
+			t.Fatal(err)
+		}
+		c.expect(line(tag, p))
+		c.cmd.Process.Kill()
+		for i := 1; ; i++ {
+			tag, p := pattern(1, i, max)
+			if err := r.tx.SendTag(ctx, tag, p); err != nil {
+				if !errors.Is(err, ipcchan.ErrPeerGone) {
+					t.Fatalf("after the C reader was killed: %v; want ErrPeerGone", err)
+				}
+				break
+			}
+		}
+	})
+	t.Run("go-writer", func(t *testing.T) {
+		ipcchantest.CheckFDs(t)
+		tx, rx, err := endpoints.RingPair[[]byte](256 + 8192)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := goRing(t, "write", endpoints.Pass("out", tx))
+		c := cRing(t, bin, []string{"read", "inherit:ring", "-watch", strconv.Itoa(g.cmd.Process.Pid)}, endpoints.Pass("ring", rx))
+		for range 100 {
+			if l := c.next(); strings.HasPrefix(l, "error") || l == "eos" {
+				t.Fatalf("the C reader, before the Go writer was killed: %q", l)
+			}
+		}
+		g.cmd.Process.Kill()
+		for {
+			l := c.next()
+			if l == "eos" {
+				t.Fatal("the C reader saw an end of stream from a killed writer")
+			}
+			if strings.HasPrefix(l, "error") {
+				if !strings.HasPrefix(l, "error EPIPE") {
+					t.Fatalf("the C reader: %q; want EPIPE", l)
+				}
+				break
+			}
+		}
+		c.wait(false)
+	})
+	t.Run("go-reader", func(t *testing.T) {
+		ipcchantest.CheckFDs(t)
+		tx, rx, err := endpoints.RingPair[[]byte](256 + 8192)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := goRing(t, "hold", endpoints.Pass("in", rx))
+		g.expect("holding")
+		view := viewOf(t, tx)
+		c := cRing(t, bin, []string{"write", "inherit:ring", "-n", "1000000000", "-watch", strconv.Itoa(g.cmd.Process.Pid)}, endpoints.Pass("ring", tx))
+		awaitSet(t, "the C writer to sleep on the full ring", wordOf(view, offWWait))
+		g.cmd.Process.Kill()
+		if l := c.next(); !strings.HasPrefix(l, "error EPIPE") {
+			t.Fatalf("the C writer: %q; want EPIPE", l)
+		}
+		c.wait(false)
+	})
+}
+
+// The hello on the ring (PROTOCOL.md §3), turned on at both ends: a
+// matching hello lets the records through in both directions; a C reader
+// refuses a Go writer of another type and a Go writer with no hello
+// (EPROTO); a Go reader refuses a C writer of another type
+// (ErrHandshake).
+func TestCRingHello(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	const bytesHello = "bytes:27e5d96ac8cedf7b"   // []byte, codec bytes
+	const stringHello = "string:704be0d8faaffc58" // string: not []byte's
+	hs := ipcchan.WithHandshake(true)
+	t.Run("go-to-c", func(t *testing.T) {
+		for _, c := range []struct {
+			name, hello string
+			goHello     bool
+			want        string
+		}{
+			{"match", bytesHello, true, ""},
+			{"other-type", stringHello, true, "error EPROTO"},
+			{"no-go-hello", bytesHello, false, "error EPROTO"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				var opts []ipcchan.Option
+				if c.goHello {
+					opts = append(opts, hs)
+				}
+				r := newRing(t, "bells", 256+8192, keepTx, 1, opts...)
+				p := cRing(t, bin, []string{"read", r.src, "-hello", c.hello}, r.hand...)
+				ctx := ringCtx(t)
+				max := r.max()
+				go sendPattern(ctx, r.tx, 1, 10)
+				if c.want != "" {
+					if l := p.next(); !strings.HasPrefix(l, c.want) {
+						t.Fatalf("the C reader: %q; want %s", l, c.want)
+					}
+					p.wait(false)
+					return
+				}
+				for i := range 10 {
+					tag, v := pattern(1, i, max)
+					p.expect(line(tag, v))
+				}
+				p.expect("eos")
+				p.wait(true)
+			})
+		}
+	})
+	t.Run("c-to-go", func(t *testing.T) {
+		for _, c := range []struct {
+			name, hello string
+			ok          bool
+		}{{"match", bytesHello, true}, {"other-type", stringHello, false}} {
+			t.Run(c.name, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				r := newRing(t, "bells", 256+8192, keepRx, 1, hs)
+				p := cRing(t, bin, []string{"write", r.src, "-id", "3", "-n", "10", "-hello", c.hello}, r.hand...)
+				ctx := ringCtx(t)
+				if !c.ok {
+					if v, err := r.rx.Recv(ctx); !errors.Is(err, ipcchan.ErrHandshake) {
+						t.Fatalf("from a C writer of another type: %q, %v; want ErrHandshake", v, err)
+					}
+					return
+				}
+				collect(t, ctx, r.rx, r.max(), 10, 3)
+				p.expect("done")
+				p.wait(true)
+			})
+		}
+	})
+}
+
+// cProgramSanitized builds c/peers/NAME.c like cProgram, with
+// AddressSanitizer and UndefinedBehaviorSanitizer (an error aborts), or
+// skips tb if gcc cannot build with them here.
+func cProgramSanitized(tb testing.TB, name string) string {
+	tb.Helper()
+	plain := cProgram(tb, name) // builds (or skips) the plain one, and makes the directory
+	cPrograms.mu.Lock()
+	defer cPrograms.mu.Unlock()
+	key := name + "+san"
+	if bin, ok := cPrograms.bins[key]; ok {
+		return bin
+	}
+	src, err := os.ReadFile(filepath.Join("c", "peers", name+".c"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	include, err := filepath.Abs("c")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	probe := exec.Command("gcc", "-fsanitize=address,undefined", "-x", "c", "-o", filepath.Join(cPrograms.dir, "san-probe"), "-")
+	probe.Stdin = strings.NewReader("int main(void) { return 0; }\n")
+	if out, err := probe.CombinedOutput(); err != nil {
+		tb.Skipf("gcc cannot build with sanitizers here (%v: %s); %s is tested unsanitized", err, out, plain)
+	}
+	bin := ctest.BuildIn(tb, cPrograms.dir, name+"-san", string(src), "-std=c11", "-Wextra", "-Werror", "-g",
+		"-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", include, "-lrt")
+	cPrograms.bins[key] = bin
+	return bin
+}
+
+// A ring's memory damaged by a hostile or broken peer, one way at a time
+// (the Go reader's TestRingRefusesCorruption and more): the C reader,
+// built plain and with the sanitizers, fails with a clear error (EPROTO,
+// or ENOTSUP for a ring with doorbells handed over without them) when it
+// opens the ring or reads the record, and never reads out of bounds or
+// crashes. The control ring, undamaged, delivers its record and its end
+// of stream.
+func TestCRingHostile(t *testing.T) {
+	bins := map[string]string{"plain": cProgram(t, "ring_peer"), "sanitized": cProgramSanitized(t, "ring_peer")}
+	const size = ringHeader + 1024 // capacity 1024, largest record 504
+	u32 := func(m []byte, off int, v uint32) { binary.NativeEndian.PutUint32(m[off:], v) }
+	u64 := func(m []byte, off int, v uint64) { binary.NativeEndian.PutUint64(m[off:], v) }
+	// record writes a record word and tag at data offset i.
+	record := func(m []byte, i int, word, tag uint32) {
+		u32(m, ringHeader+i, word)
+		u32(m, ringHeader+i+4, tag)
+	}
+	cases := []struct {
+		name   string
+		size   int // of the mapping; 0: size
+		damage func(m []byte)
+		want   string // the C reader's first line
+	}{
+		{"control", 0, func(m []byte) {
+			record(m, 0, 5, 7)
+			copy(m[ringHeader+8:], "hello")
+			record(m, 16, 1<<30, 0) // the end of stream
+			u64(m, offHead, 24)
+		}, line(7, []byte("hello"))},
+		{"bad magic", 0, func(m []byte) { copy(m, "NOTARING") }, "error EPROTO open"},
+		{"version 0", 0, func(m []byte) { u32(m, offVersion, 0) }, "error EPROTO open"},
+		{"version 2", 0, func(m []byte) { u32(m, offVersion, 2) }, "error EPROTO open"},
+		{"header size 128", 0, func(m []byte) { u32(m, offHSize, 128) }, "error EPROTO open"},
+		{"capacity not a power of two", 0, func(m []byte) { u64(m, offCap, 1000) }, "error EPROTO open"},
+		{"capacity beyond the mapping", 0, func(m []byte) { u64(m, offCap, 2048) }, "error EPROTO open"},
+		{"capacity short of the mapping", 0, func(m []byte) { u64(m, offCap, 512) }, "error EPROTO open"},
+		{"capacity zero", 0, func(m []byte) { u64(m, offCap, 0) }, "error EPROTO open"},
+		{"largest record over C/2-8", 0, func(m []byte) { u32(m, offMaxRec, 505) }, "error EPROTO open"},
+		{"largest record zero", 0, func(m []byte) { u32(m, offMaxRec, 0) }, "error EPROTO open"},
+		{"mapping too small", ringHeader + 32, nil, "error EPROTO open"},
+		{"doorbells without them", 0, func(m []byte) { u32(m, offBells, 1) }, "error ENOTSUP open"},
+		{"head past tail plus capacity", 0, func(m []byte) { u64(m, offHead, 1032) }, "error EPROTO receive"},
+		{"head behind tail", 0, func(m []byte) { u64(m, offTail, 64) }, "error EPROTO receive"},
+		{"head unaligned", 0, func(m []byte) { record(m, 0, 4, 0); u64(m, offHead, 12) }, "error EPROTO receive"},
+		{"tail unaligned", 0, func(m []byte) { u64(m, offTail, 4); u64(m, offHead, 16) }, "error EPROTO receive"},
+		{"record beyond the committed bytes", 0, func(m []byte) { record(m, 0, 100, 0); u64(m, offHead, 16) }, "error EPROTO receive"},
+		{"record over the largest", 0, func(m []byte) { record(m, 0, 600, 0); u64(m, offHead, 608) }, "error EPROTO receive"},
+		{"record length with every bit", 0, func(m []byte) { record(m, 0, 1<<30-1, 0); u64(m, offHead, 1024) }, "error EPROTO receive"},
+		{"record past the data area", 0, func(m []byte) {
+			u64(m, offTail, 1016)
+			record(m, 1016, 5, 0)
+			u64(m, offHead, 1032)
+		}, "error EPROTO receive"},
+		{"pad in the wrong place", 0, func(m []byte) { record(m, 0, 1<<31, 0); u64(m, offHead, 16) }, "error EPROTO receive"},
+		{"pad then a bad record", 0, func(m []byte) {
+			u64(m, offTail, 1008)
+			record(m, 1008, 1<<31, 0) // a pad of 16, rightly placed
+			record(m, 0, 900, 0)
+			u64(m, offHead, 1040)
+		}, "error EPROTO receive"},
+	}
+	for _, build := range []string{"plain", "sanitized"} {
+		for _, c := range cases {
+			t.Run(build+"/"+c.name, func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				size := size
+				if c.size != 0 {
+					size = c.size
+				}
+				m, err := endpoints.NewMemfd("hostile", size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				if c.size == 0 {
+					if err := endpoints.FormatRing(m); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					copy(m.Bytes(), "IPCCRING")
+					u32(m.Bytes(), offVersion, 1)
+					u32(m.Bytes(), offHSize, ringHeader)
+				}
+				if c.damage != nil {
+					c.damage(m.Bytes())
+				}
+				f, err := m.File()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bins[build], "read", "inherit:ring", "-timeout", "2000")
+				cmd.ExtraFiles = []*os.File{f}
+				cmd.Env = append(os.Environ(), "IPCCHAN_FILES=ring=3")
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				f.Close()
+				first, _, _ := strings.Cut(string(out), "\n")
+				if !strings.HasPrefix(first, c.want) {
+					t.Fatalf("the C reader printed %q (%v, stderr %q); want %q", out, err, stderr.String(), c.want)
+				}
+				if c.name == "control" {
+					if err != nil || string(out) != c.want+"\neos\n" {
+						t.Fatalf("the C reader of the control ring: %q, %v", out, err)
+					}
+				} else if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 || stderr.Len() != 0 {
+					t.Fatalf("the C reader: %v, stderr %q; want exit status 1 and nothing on stderr", err, stderr.String())
+				}
+			})
+		}
+	}
+}
+
+// A C writer on a ring whose head a hostile peer set unaligned, or beyond
+// tail plus capacity, fails with EPROTO and writes nothing out of bounds.
+func TestCRingHostileToWriter(t *testing.T) {
+	bin := cProgramSanitized(t, "ring_peer")
+	for _, c := range []struct {
+		name       string
+		head, tail uint64
+	}{{"head unaligned", 12, 0}, {"head past tail plus capacity", 2048, 0}, {"tail unaligned", 1024, 4}} {
+		t.Run(c.name, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			m, err := endpoints.NewMemfd("hostile", ringHeader+1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if err := endpoints.FormatRing(m); err != nil {
+				t.Fatal(err)
+			}
+			binary.NativeEndian.PutUint64(m.Bytes()[offHead:], c.head)
+			binary.NativeEndian.PutUint64(m.Bytes()[offTail:], c.tail)
+			f, err := m.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "write", "inherit:ring", "-n", "1", "-id", "1", "-timeout", "2000")
+			cmd.ExtraFiles = []*os.File{f}
+			cmd.Env = append(os.Environ(), "IPCCHAN_FILES=ring=3")
+			cmd.Stderr = os.Stderr
+			out, _ := cmd.Output()
+			if !strings.HasPrefix(string(out), "error EPROTO send") {
+				t.Fatalf("the C writer printed %q; want EPROTO", out)
+			}
+		})
 	}
 }
