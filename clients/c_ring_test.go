@@ -1010,3 +1010,72 @@ func TestCRingHostileToWriter(t *testing.T) {
 		})
 	}
 }
+
+// The other named rings FormatRing makes, which a C peer opens by name
+// with no doorbells: a file and a SysV segment, in both directions.
+func TestCRingNamedMappings(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	kinds := []struct {
+		name string
+		make func(t *testing.T) (*endpoints.Mapping, string)
+	}{
+		{"file", func(t *testing.T) (*endpoints.Mapping, string) {
+			path := filepath.Join(t.TempDir(), "ring")
+			m, err := endpoints.CreateFileMapping(path, ringHeader+4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, "file:" + path
+		}},
+		{"sysv", func(t *testing.T) (*endpoints.Mapping, string) {
+			m, _, err := endpoints.CreateWithObjectKey(func(k endpoints.Key) (*endpoints.Mapping, error) {
+				return endpoints.CreateSysVShm(k, ringHeader+4096)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, "sysv:" + strconv.Itoa(m.ID())
+		}},
+	}
+	for _, kind := range kinds {
+		for _, goWrites := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/go-writes=%v", kind.name, goWrites), func(t *testing.T) {
+				ipcchantest.CheckFDs(t)
+				m, src := kind.make(t)
+				defer m.Close()
+				defer m.Remove()
+				if err := endpoints.FormatRing(m); err != nil {
+					t.Fatal(err)
+				}
+				ctx := ringCtx(t)
+				max := int(binary.NativeEndian.Uint32(m.Bytes()[offMaxRec:]))
+				const n = 500
+				if goWrites {
+					tx, err := endpoints.RingSender[[]byte](m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tx.Close()
+					c := cRing(t, bin, []string{"read", src})
+					go sendPattern(ctx, tx, 1, n)
+					for i := range n {
+						tag, p := pattern(1, i, max)
+						c.expect(line(tag, p))
+					}
+					c.expect("eos")
+					c.wait(true)
+					return
+				}
+				rx, err := endpoints.RingReceiver[[]byte](m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rx.Close()
+				c := cRing(t, bin, []string{"write", src, "-id", "2", "-n", strconv.Itoa(n)})
+				collect(t, ctx, rx, max, n, 2)
+				c.expect("done")
+				c.wait(true)
+			})
+		}
+	}
+}
