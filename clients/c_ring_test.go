@@ -46,8 +46,12 @@ const (
 	ringHeader = 256
 )
 
-// envRingChild names the Go child role of a re-executed test binary.
-const envRingChild = "IPCCHAN_CLIENTS_RING_CHILD"
+// envRingChild names the Go child role of a re-executed test binary, and
+// envRingN the number of records of the roles that send a count.
+const (
+	envRingChild = "IPCCHAN_CLIENTS_RING_CHILD"
+	envRingN     = "IPCCHAN_CLIENTS_RING_N"
+)
 
 // ringChild runs this binary as a Go ring peer when envRingChild says so
 // (see TestMain), and exits.
@@ -119,6 +123,46 @@ func ringChildRole(role string) error {
 				return err
 			}
 		}
+	case "ping", "source": // after a line on stdin: IPCCHAN_CLIENTS_N records of 64 bytes to "out", each echoed back on "in" (ping) or not (source); then "done"
+		n, err := strconv.Atoi(os.Getenv(envRingN))
+		if err != nil {
+			return err
+		}
+		tx, err := endpoints.InheritSender[[]byte]("out")
+		if err != nil {
+			return err
+		}
+		var rx *ipcchan.Receiver[[]byte]
+		if role == "ping" {
+			if rx, err = endpoints.InheritReceiver[[]byte]("in"); err != nil {
+				tx.Close()
+				return err
+			}
+			defer rx.Close()
+		}
+		fmt.Println("ready")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			tx.Close()
+			return err
+		}
+		msg, buf := make([]byte, 64), make([]byte, 0, 64)
+		for range n {
+			if err := tx.Send(ctx, msg); err != nil {
+				tx.Close()
+				return err
+			}
+			if rx != nil {
+				if err := rx.RecvInto(ctx, &buf); err != nil {
+					tx.Close()
+					return err
+				}
+			}
+		}
+		if err := tx.Close(); err != nil {
+			return err
+		}
+		fmt.Println("done")
+		return nil
 	case "hold": // holds the receiving end "in", reading nothing, until killed
 		rx, err := endpoints.InheritReceiver[[]byte]("in")
 		if err != nil {
@@ -193,13 +237,13 @@ func cRing(tb testing.TB, bin string, args []string, ends ...endpoints.Handed) *
 	return startPeer(tb, exec.CommandContext(ctx, bin, args...), ends...)
 }
 
-// goRing starts this test binary as the Go ring child role.
-func goRing(tb testing.TB, role string, ends ...endpoints.Handed) *peer {
+// goRing starts this test binary as the Go ring child role, with env.
+func goRing(tb testing.TB, role string, env []string, ends ...endpoints.Handed) *peer {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	tb.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), envRingChild+"="+role)
+	cmd.Env = append(append(os.Environ(), envRingChild+"="+role), env...)
 	return startPeer(tb, cmd, ends...)
 }
 
@@ -714,7 +758,7 @@ func TestCRingKilledPeer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := goRing(t, "write", endpoints.Pass("out", tx))
+		g := goRing(t, "write", nil, endpoints.Pass("out", tx))
 		c := cRing(t, bin, []string{"read", "inherit:ring", "-watch", strconv.Itoa(g.cmd.Process.Pid)}, endpoints.Pass("ring", rx))
 		for range 100 {
 			if l := c.next(); strings.HasPrefix(l, "error") || l == "eos" {
@@ -742,7 +786,7 @@ func TestCRingKilledPeer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := goRing(t, "hold", endpoints.Pass("in", rx))
+		g := goRing(t, "hold", nil, endpoints.Pass("in", rx))
 		g.expect("holding")
 		view := viewOf(t, tx)
 		c := cRing(t, bin, []string{"write", "inherit:ring", "-n", "1000000000", "-watch", strconv.Itoa(g.cmd.Process.Pid)}, endpoints.Pass("ring", tx))

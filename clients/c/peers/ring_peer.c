@@ -18,11 +18,15 @@
  *   echo       with -out SRC2: sends back every record read, same tag, until
  *              the end of stream, then closes SRC2.
  *   sink       reads until the end of stream, then prints the count.
+ *   ping       with -out SRC2: -n times, sends a record of -size bytes to
+ *              SRC2 and waits for it to come back on SRC; then closes SRC2,
+ *              and prints "done".
  * OPTIONS: -senders N, -hello CODEC:FINGERPRINT-HEX, -watch PID (watch the
  * peer), -timeout MS (each call's, default -1), -peek (read in place),
  * -reserve (write in place), -n N, -id ID, -max M, -wait-line (read a line
  * from stdin after "ready" before writing), -pause-after K (read: after K
- * records print "paused" and read a line from stdin).
+ * records print "paused" and read a line from stdin), -size S (write and
+ * ping: every record S bytes).
  */
 #include "ipcchan.h"
 
@@ -78,7 +82,7 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	const char *mode = argv[1], *src = argv[2], *out = NULL, *hello = NULL;
-	int pause_after = -1, senders = 1, watch = 0, timeout = -1, peek = 0, reserve = 0, id = 0, wait_line = 0;
+	int size = -1, pause_after = -1, senders = 1, watch = 0, timeout = -1, peek = 0, reserve = 0, id = 0, wait_line = 0;
 	long n = 0, max = -1;
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -88,6 +92,8 @@ int main(int argc, char **argv) {
 			reserve = 1;
 		else if (strcmp(a, "-wait-line") == 0)
 			wait_line = 1;
+		else if (strcmp(a, "-size") == 0)
+			size = atoi(v), i++;
 		else if (strcmp(a, "-pause-after") == 0)
 			pause_after = atoi(v), i++;
 		else if (strcmp(a, "-senders") == 0)
@@ -113,6 +119,12 @@ int main(int argc, char **argv) {
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	int writer = strcmp(mode, "write") == 0 || strcmp(mode, "holdlock") == 0;
+	if (wait_line) {
+		char line[16];
+		printf("ready\n");
+		if (fgets(line, sizeof line, stdin) == NULL)
+			return 2;
+	}
 	ipcchan_ring r;
 	if (open_src(&r, src, writer ? IPCCHAN_RING_WRITER : IPCCHAN_RING_READER) < 0)
 		return fail("open");
@@ -187,6 +199,25 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 
+	if (strcmp(mode, "ping") == 0) {
+		ipcchan_ring w;
+		if (out == NULL || size < 0 || (size_t)size > sizeof buf || open_src(&w, out, IPCCHAN_RING_WRITER) < 0)
+			return fail("open -out");
+		for (long i = 0; i < n; i++) {
+			size_t len;
+			if (ipcchan_ring_send(&w, 0, buf, (size_t)size, timeout) < 0)
+				return fail("send");
+			int got = ipcchan_ring_recv(&r, buf, sizeof buf, &len, NULL, timeout);
+			if (got <= 0)
+				return fail("receive");
+		}
+		if (ipcchan_ring_close(&w) < 0)
+			return fail("close");
+		ipcchan_ring_close(&r);
+		printf("done\n");
+		return 0;
+	}
+
 	if (strcmp(mode, "holdlock") == 0) {
 		void *room;
 		if (ipcchan_ring_reserve(&r, 8, &room, timeout) < 0)
@@ -202,15 +233,8 @@ int main(int argc, char **argv) {
 		size_t m = ipcchan_ring_max(&r);
 		if (max >= 0 && (size_t)max < m)
 			m = (size_t)max;
-		if (wait_line) {
-			char line[16];
-			printf("ready\n");
-			fflush(stdout);
-			if (fgets(line, sizeof line, stdin) == NULL)
-				return 2;
-		}
 		for (long i = 0; i < n; i++) {
-			size_t len = (size_t)((unsigned long)(i * 7919 + id) % (m + 1));
+			size_t len = size >= 0 ? (size_t)size : (size_t)((unsigned long)(i * 7919 + id) % (m + 1));
 			uint32_t tag = (uint32_t)id << 24 | (uint32_t)i;
 			unsigned char *p = buf;
 			void *room = NULL;
