@@ -718,6 +718,13 @@ static inline int ipcchan_ring_open_fds(ipcchan_ring *r, const int *fds, int n, 
 	}
 	close(m);
 	if (n == 3) {
+		/* Non-blocking, as §8 says (Go makes them so; this keeps a bell
+		 * given some other way from blocking a drain). */
+		for (int i = 1; i < 3; i++) {
+			int fl = fcntl(fds[i], F_GETFL);
+			if (fl >= 0 && !(fl & O_NONBLOCK))
+				fcntl(fds[i], F_SETFL, fl | O_NONBLOCK);
+		}
 		r->rbell = fds[1];
 		r->wbell = fds[2];
 	}
