@@ -923,44 +923,45 @@ func TestCRingHostile(t *testing.T) {
 		size   int // of the mapping; 0: size
 		damage func(m []byte)
 		want   string // the C reader's first line
+		tail   uint64 // where the reader leaves tail, if it moves it
 	}{
 		{"control", 0, func(m []byte) {
 			record(m, 0, 5, 7)
 			copy(m[ringHeader+8:], "hello")
 			record(m, 16, 1<<30, 0) // the end of stream
 			u64(m, offHead, 24)
-		}, line(7, []byte("hello"))},
-		{"bad magic", 0, func(m []byte) { copy(m, "NOTARING") }, "error EPROTO open"},
-		{"version 0", 0, func(m []byte) { u32(m, offVersion, 0) }, "error EPROTO open"},
-		{"version 2", 0, func(m []byte) { u32(m, offVersion, 2) }, "error EPROTO open"},
-		{"header size 128", 0, func(m []byte) { u32(m, offHSize, 128) }, "error EPROTO open"},
-		{"capacity not a power of two", 0, func(m []byte) { u64(m, offCap, 1000) }, "error EPROTO open"},
-		{"capacity beyond the mapping", 0, func(m []byte) { u64(m, offCap, 2048) }, "error EPROTO open"},
-		{"capacity short of the mapping", 0, func(m []byte) { u64(m, offCap, 512) }, "error EPROTO open"},
-		{"capacity zero", 0, func(m []byte) { u64(m, offCap, 0) }, "error EPROTO open"},
-		{"largest record over C/2-8", 0, func(m []byte) { u32(m, offMaxRec, 505) }, "error EPROTO open"},
-		{"largest record zero", 0, func(m []byte) { u32(m, offMaxRec, 0) }, "error EPROTO open"},
-		{"mapping too small", ringHeader + 32, nil, "error EPROTO open"},
-		{"doorbells without them", 0, func(m []byte) { u32(m, offBells, 1) }, "error ENOTSUP open"},
-		{"head past tail plus capacity", 0, func(m []byte) { u64(m, offHead, 1032) }, "error EPROTO receive"},
-		{"head behind tail", 0, func(m []byte) { u64(m, offTail, 64) }, "error EPROTO receive"},
-		{"head unaligned", 0, func(m []byte) { record(m, 0, 4, 0); u64(m, offHead, 12) }, "error EPROTO receive"},
-		{"tail unaligned", 0, func(m []byte) { u64(m, offTail, 4); u64(m, offHead, 16) }, "error EPROTO receive"},
-		{"record beyond the committed bytes", 0, func(m []byte) { record(m, 0, 100, 0); u64(m, offHead, 16) }, "error EPROTO receive"},
-		{"record over the largest", 0, func(m []byte) { record(m, 0, 600, 0); u64(m, offHead, 608) }, "error EPROTO receive"},
-		{"record length with every bit", 0, func(m []byte) { record(m, 0, 1<<30-1, 0); u64(m, offHead, 1024) }, "error EPROTO receive"},
+		}, line(7, []byte("hello")), 24},
+		{"bad magic", 0, func(m []byte) { copy(m, "NOTARING") }, "error EPROTO open", 0},
+		{"version 0", 0, func(m []byte) { u32(m, offVersion, 0) }, "error EPROTO open", 0},
+		{"version 2", 0, func(m []byte) { u32(m, offVersion, 2) }, "error EPROTO open", 0},
+		{"header size 128", 0, func(m []byte) { u32(m, offHSize, 128) }, "error EPROTO open", 0},
+		{"capacity not a power of two", 0, func(m []byte) { u64(m, offCap, 1000) }, "error EPROTO open", 0},
+		{"capacity beyond the mapping", 0, func(m []byte) { u64(m, offCap, 2048) }, "error EPROTO open", 0},
+		{"capacity short of the mapping", 0, func(m []byte) { u64(m, offCap, 512) }, "error EPROTO open", 0},
+		{"capacity zero", 0, func(m []byte) { u64(m, offCap, 0) }, "error EPROTO open", 0},
+		{"largest record over C/2-8", 0, func(m []byte) { u32(m, offMaxRec, 505) }, "error EPROTO open", 0},
+		{"largest record zero", 0, func(m []byte) { u32(m, offMaxRec, 0) }, "error EPROTO open", 0},
+		{"mapping too small", ringHeader + 32, nil, "error EPROTO open", 0},
+		{"doorbells without them", 0, func(m []byte) { u32(m, offBells, 1) }, "error ENOTSUP open", 0},
+		{"head past tail plus capacity", 0, func(m []byte) { u64(m, offHead, 1032) }, "error EPROTO receive", 0},
+		{"head behind tail", 0, func(m []byte) { u64(m, offTail, 64) }, "error EPROTO receive", 0},
+		{"head unaligned", 0, func(m []byte) { record(m, 0, 4, 0); u64(m, offHead, 12) }, "error EPROTO receive", 0},
+		{"tail unaligned", 0, func(m []byte) { u64(m, offTail, 4); u64(m, offHead, 16) }, "error EPROTO receive", 0},
+		{"record beyond the committed bytes", 0, func(m []byte) { record(m, 0, 100, 0); u64(m, offHead, 16) }, "error EPROTO receive", 0},
+		{"record over the largest", 0, func(m []byte) { record(m, 0, 600, 0); u64(m, offHead, 608) }, "error EPROTO receive", 0},
+		{"record length with every bit", 0, func(m []byte) { record(m, 0, 1<<30-1, 0); u64(m, offHead, 1024) }, "error EPROTO receive", 0},
 		{"record past the data area", 0, func(m []byte) {
 			u64(m, offTail, 1016)
 			record(m, 1016, 5, 0)
 			u64(m, offHead, 1032)
-		}, "error EPROTO receive"},
-		{"pad in the wrong place", 0, func(m []byte) { record(m, 0, 1<<31, 0); u64(m, offHead, 16) }, "error EPROTO receive"},
+		}, "error EPROTO receive", 0},
+		{"pad in the wrong place", 0, func(m []byte) { record(m, 0, 1<<31, 0); u64(m, offHead, 16) }, "error EPROTO receive", 0},
 		{"pad then a bad record", 0, func(m []byte) {
 			u64(m, offTail, 1008)
 			record(m, 1008, 1<<31, 0) // a pad of 16, rightly placed
 			record(m, 0, 900, 0)
 			u64(m, offHead, 1040)
-		}, "error EPROTO receive"},
+		}, "error EPROTO receive", 1024},
 	}
 	for _, build := range []string{"plain", "sanitized"} {
 		for _, c := range cases {
@@ -987,6 +988,7 @@ func TestCRingHostile(t *testing.T) {
 				if c.damage != nil {
 					c.damage(m.Bytes())
 				}
+				before := append([]byte(nil), m.Bytes()[:ringHeader]...)
 				f, err := m.File()
 				if err != nil {
 					t.Fatal(err)
@@ -1003,6 +1005,15 @@ func TestCRingHostile(t *testing.T) {
 				first, _, _ := strings.Cut(string(out), "\n")
 				if !strings.HasPrefix(first, c.want) {
 					t.Fatalf("the C reader printed %q (%v, stderr %q); want %q", out, err, stderr.String(), c.want)
+				}
+				// The reader followed no bad offset: tail stays where it was,
+				// or where the records before the damage took it.
+				wantTail := c.tail
+				if wantTail == 0 && c.size == 0 {
+					wantTail = binary.NativeEndian.Uint64(before[offTail:])
+				}
+				if got := binary.NativeEndian.Uint64(m.Bytes()[offTail:]); c.size == 0 && got != wantTail {
+					t.Fatalf("the C reader left tail at %d; want %d", got, wantTail)
 				}
 				if c.name == "control" {
 					if err != nil || string(out) != c.want+"\neos\n" {
