@@ -1134,3 +1134,34 @@ func TestCRingNamedMappings(t *testing.T) {
 		}
 	}
 }
+
+// A C reader with a buffer shorter than a record skips that record with
+// EMSGSIZE, saying its length, and goes on with the next (as a Go receiver
+// discards a message over its limit); a receive on an empty ring with a
+// timeout ends with ETIMEDOUT.
+func TestCRingRecvLimits(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	ipcchantest.CheckFDs(t)
+	r := newRing(t, "bells", 256+8192, keepTx, 1)
+	c := cRing(t, bin, []string{"read", r.src, "-buf", "50", "-timeout", "100"}, r.hand...)
+	if l := c.next(); !strings.HasPrefix(l, "error ETIMEDOUT receive") {
+		t.Fatalf("the C reader of an empty ring: %q; want ETIMEDOUT", l)
+	}
+	c.wait(false)
+
+	r = newRing(t, "bells", 256+8192, keepTx, 1)
+	c = cRing(t, bin, []string{"read", r.src, "-buf", "50"}, r.hand...)
+	ctx := ringCtx(t)
+	for i, n := range []int{50, 51, 0, 1000, 7} {
+		if err := r.tx.SendTag(ctx, uint32(i), make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.tx.Close()
+	for i, want := range []string{line(0, make([]byte, 50)), "skipped 51", line(2, nil), "skipped 1000", line(4, make([]byte, 7)), "eos"} {
+		if got := c.next(); got != want {
+			t.Fatalf("line %d of the C reader: %q; want %q", i, got, want)
+		}
+	}
+	c.wait(true)
+}

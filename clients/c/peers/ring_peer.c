@@ -21,6 +21,7 @@
  *   ping       with -out SRC2: -n times, sends a record of -size bytes to
  *              SRC2 and waits for it to come back on SRC; then closes SRC2,
  *              and prints "done".
+ *              A record longer than -buf (default 16 MiB) prints "skipped LEN".
  * OPTIONS: -senders N, -hello CODEC:FINGERPRINT-HEX, -watch PID (watch the
  * peer), -timeout MS (each call's, default -1), -peek (read in place),
  * -reserve (write in place), -n N, -id ID, -max M, -wait-line (read a line
@@ -82,6 +83,7 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	const char *mode = argv[1], *src = argv[2], *out = NULL, *hello = NULL;
+	long bufsize = (long)sizeof buf;
 	int size = -1, pause_after = -1, senders = 1, watch = 0, timeout = -1, peek = 0, reserve = 0, id = 0, wait_line = 0;
 	long n = 0, max = -1;
 	for (int i = 3; i < argc; i++) {
@@ -92,6 +94,8 @@ int main(int argc, char **argv) {
 			reserve = 1;
 		else if (strcmp(a, "-wait-line") == 0)
 			wait_line = 1;
+		else if (strcmp(a, "-buf") == 0)
+			bufsize = atol(v), i++;
 		else if (strcmp(a, "-size") == 0)
 			size = atoi(v), i++;
 		else if (strcmp(a, "-pause-after") == 0)
@@ -149,7 +153,11 @@ int main(int argc, char **argv) {
 			size_t len;
 			uint32_t tag;
 			int got = peek ? ipcchan_ring_peek(&r, &p, &len, &tag, timeout)
-			               : ipcchan_ring_recv(&r, buf, sizeof buf, &len, &tag, timeout);
+			               : ipcchan_ring_recv(&r, buf, (size_t)bufsize, &len, &tag, timeout);
+			if (got < 0 && errno == EMSGSIZE) {
+				printf("skipped %zu\n", len);
+				continue;
+			}
 			if (got < 0)
 				return fail("receive");
 			if (got == 0)
