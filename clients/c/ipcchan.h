@@ -269,8 +269,8 @@ static inline int ipcchan_hello_matches(const void *got, size_t got_len, const v
  *
  * Waiting. Every call that may wait takes timeout_ms: -1 waits for ever,
  * 0 does not wait (EAGAIN), more waits at most that long (ETIMEDOUT). A
- * side that finds nothing to do spins briefly (IPCCHAN_RING_SPIN_NS) on
- * the ring, then sleeps as §8 says: on its doorbell with poll(2) if the
+ * side that finds nothing to do spins briefly on the ring (for an adaptive
+ * budget, as the Go ends do: IPCCHAN_RING_SPIN_NS), then sleeps as §8 says: on its doorbell with poll(2) if the
  * ring has them, else on the futex word in the mapping. EINTR from a
  * signal is retried inside.
  *
@@ -309,10 +309,18 @@ static inline int ipcchan_hello_matches(const void *got, size_t got_len, const v
 /* IPCCHAN_RING_EOS is the record flag of a writer's end of stream. */
 #define IPCCHAN_RING_EOS 0x40000000u
 
-/* IPCCHAN_RING_SPIN_NS is how long a side spins on the ring before it
- * sleeps (define it before including the header to change it; 0: never). */
+/* IPCCHAN_RING_SPIN_NS is how long a side first spins on the ring before
+ * it sleeps, in nanoseconds (define it before including the header to
+ * change it; 0: never spin). As the Go ends do, the budget then adapts: it
+ * doubles (up to IPCCHAN_RING_SPIN_MAX_NS) when spinning caught the peer
+ * and halves (down to 2 µs) when it ran out, so that a side whose peer is
+ * slow, or off the processor on a loaded machine, soon sleeps at once
+ * instead of burning the processor the peer needs. */
 #ifndef IPCCHAN_RING_SPIN_NS
 #define IPCCHAN_RING_SPIN_NS 20000
+#endif
+#ifndef IPCCHAN_RING_SPIN_MAX_NS
+#define IPCCHAN_RING_SPIN_MAX_NS 50000
 #endif
 
 /* IPCCHAN_RING_LINGER_MS is how long ipcchan_ring_close waits for room for
@@ -342,6 +350,7 @@ typedef struct ipcchan_ring {
 	int shm;          /* 1: a SysV attachment (shmdt), 0: mmap */
 	uint32_t pid;     /* this process, the write lock's value */
 	int err;          /* the sticky error, or 0 */
+	int64_t spin_ns;  /* the spin budget */
 	int watched;      /* the peer's pid (ipcchan_ring_watch), or 0 */
 	/* reader */
 	uint64_t head_seen, cur_end;
@@ -565,6 +574,17 @@ static inline void ipcchan__cpu_relax(void) {
 #endif
 }
 
+/* ipcchan__spun adapts r's spin budget to a spin that caught the peer
+ * (caught, after waited nanoseconds) or ran out. */
+static inline void ipcchan__spun(struct ipcchan_ring *r, int caught, int64_t waited) {
+	if (caught) {
+		int64_t b = 2 * r->spin_ns > 2 * waited ? 2 * r->spin_ns : 2 * waited;
+		r->spin_ns = b < IPCCHAN_RING_SPIN_MAX_NS ? b : IPCCHAN_RING_SPIN_MAX_NS;
+	} else {
+		r->spin_ns = r->spin_ns / 2 > 2000 ? r->spin_ns / 2 : 2000;
+	}
+}
+
 /* ipcchan__process_running reports whether the process pid runs: not if
  * it has exited, a zombie included (its pidfd is readable then). */
 static inline int ipcchan__process_running(int pid) {
@@ -682,6 +702,7 @@ static inline int ipcchan__ring_setup(ipcchan_ring *r, unsigned char *mem, size_
 	r->writer = flags == IPCCHAN_RING_WRITER;
 	r->pid = (uint32_t)getpid();
 	r->senders = 1;
+	r->spin_ns = IPCCHAN_RING_SPIN_NS;
 	return 0;
 }
 
@@ -862,13 +883,19 @@ static inline int ipcchan__read_wait(ipcchan_ring *r, uint32_t *w, const unsigne
 		return -1;
 	}
 	uint32_t *rw = IPCCHAN__U32(r, IPCCHAN__R_RWAIT);
-	int64_t spin_end = ipcchan__now_ns() + IPCCHAN_RING_SPIN_NS;
-	for (unsigned k = 1;; k++) {
-		if ((got = ipcchan__try_read(r, w, p, tag)) != 0)
-			return got;
-		if ((k & 63) == 0 && ipcchan__now_ns() >= spin_end)
-			break;
-		ipcchan__cpu_relax();
+	if (r->spin_ns > 0) {
+		int64_t start = ipcchan__now_ns(), last = start;
+		for (unsigned k = 1;; k++) {
+			ipcchan__cpu_relax();
+			if ((got = ipcchan__try_read(r, w, p, tag)) != 0) {
+				ipcchan__spun(r, 1, last - start);
+				return got;
+			}
+			if ((k & 31) == 0 && (last = ipcchan__now_ns()) - start >= r->spin_ns) {
+				ipcchan__spun(r, 0, 0);
+				break;
+			}
+		}
 	}
 	for (;;) {
 		uint64_t c = r->rbell >= 0 ? ipcchan__drain_bell(r->rbell) : 0;
@@ -1095,13 +1122,19 @@ static inline int ipcchan__write_wait(ipcchan_ring *r, uint32_t n, int64_t deadl
 		return -1;
 	}
 	uint32_t *ww = IPCCHAN__U32(r, IPCCHAN__R_WWAIT);
-	int64_t spin_end = ipcchan__now_ns() + IPCCHAN_RING_SPIN_NS;
-	for (unsigned k = 1;; k++) {
-		if ((got = ipcchan__try_reserve(r, n)) != 0)
-			return got > 0 ? 0 : -1;
-		if ((k & 63) == 0 && ipcchan__now_ns() >= spin_end)
-			break;
-		ipcchan__cpu_relax();
+	if (r->spin_ns > 0) {
+		int64_t start = ipcchan__now_ns(), last = start;
+		for (unsigned k = 1;; k++) {
+			ipcchan__cpu_relax();
+			if ((got = ipcchan__try_reserve(r, n)) != 0) {
+				ipcchan__spun(r, 1, last - start);
+				return got > 0 ? 0 : -1;
+			}
+			if ((k & 31) == 0 && (last = ipcchan__now_ns()) - start >= r->spin_ns) {
+				ipcchan__spun(r, 0, 0);
+				break;
+			}
+		}
 	}
 	for (;;) {
 		ipcchan__steal_if_dead(r);
