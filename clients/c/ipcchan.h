@@ -269,10 +269,23 @@ static inline int ipcchan_hello_matches(const void *got, size_t got_len, const v
  *
  * Waiting. Every call that may wait takes timeout_ms: -1 waits for ever,
  * 0 does not wait (EAGAIN), more waits at most that long (ETIMEDOUT). A
- * side that finds nothing to do spins briefly on the ring (for an adaptive
- * budget, as the Go ends do: IPCCHAN_RING_SPIN_NS), then sleeps as §8 says: on its doorbell with poll(2) if the
- * ring has them, else on the futex word in the mapping. EINTR from a
- * signal is retried inside.
+ * side that finds nothing to do spins briefly on the ring (an adaptive
+ * budget, as the Go ends have: IPCCHAN_RING_SPIN_NS), then sleeps as §8
+ * says: on its doorbell with poll(2) if the ring has them, else on the
+ * futex word in the mapping; it rings both the futex and the other side's
+ * doorbell when it finds that side asleep. A signal's EINTR is retried
+ * inside. A writer waiting while another process holds the write lock
+ * looks every 10 ms whether that process has exited (a zombie counts as
+ * exited) and then takes the lock back; what the dead writer was writing
+ * was never published. A peer that dies leaves the other side waiting
+ * unless it watches it (ipcchan_ring_watch).
+ *
+ * Atomics. head, tail, the lock, the futex words and every record word are
+ * accessed with __atomic builtins (sequentially consistent, the record word
+ * stored with release and loaded with acquire semantics), as §8 asks; the
+ * 8-byte words are 8-aligned in the mapping and declared so, which makes
+ * their atomics lock-free on 32-bit x86 too (gcc -m32 inlines them: no
+ * libatomic).
  *
  * Corruption. The reader validates head, tail and every record word before
  * use; a writer validates head and tail. A violation (a hostile or broken
