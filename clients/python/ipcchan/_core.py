@@ -222,6 +222,9 @@ class Receiver(Generic[T]):
         self._closed = False
         self._ended = False
         if self._hello is not None:
+            if transport.max_payload < len(self._hello):
+                raise ValueError("ipcchan: a %d-byte message limit is less than the %d-byte hello that opens the channel: "
+                                 "raise it, or turn the handshake off on both ends" % (transport.max_payload, len(self._hello)))
             transport.limit = min(transport.limit, MAX_HELLO)
 
     @property

@@ -129,7 +129,9 @@ def stage(transform: Callable[[Any], Any], in_codec: Codec = BYTES, out_codec: C
 
     transform returns the value to send, or None to send nothing. A first
     stage (no ``in``) reads source instead. At the end of ``in`` the stage
-    closes ``out`` (its end of stream) and returns: exit with status 0.
+    closes ``out`` (its end of stream) and returns: exit with status 0. If
+    the next stage has gone (a broken pipe) it stops and returns too, so
+    that the neighbour's failure is the one Go reports.
     """
     rx, tx = stage_ends(in_codec, out_codec)
     values: Any = rx if rx is not None else (source or iter(()))
@@ -138,6 +140,8 @@ def stage(transform: Callable[[Any], Any], in_codec: Codec = BYTES, out_codec: C
             out = transform(v)
             if out is not None and tx is not None:
                 tx.send(out)
+    except BrokenPipeError:
+        pass  # the next stage has gone: its failure is the one to report (exit 0 here)
     finally:
         if tx is not None:
             tx.close()

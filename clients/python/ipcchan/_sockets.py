@@ -101,10 +101,17 @@ class PacketTransport:
                 if not wait_fd(self.sock.fileno(), select.POLLIN, deadline, watch, "receive"):
                     raise PeerGoneError("ipcchan: the peer (pid %d) has exited without ending its stream" % watch.gone)  # type: ignore
                 continue
-            except ConnectionResetError:
-                return None
-            if n == 0 and self.seqpacket and self._hung_up():
-                return None
+            except (ConnectionResetError, ConnectionRefusedError) as e:
+                raise PeerGoneError("ipcchan: the peer has gone: %s" % e) from None
+            if n == 0 and self.seqpacket:
+                # The end, or an empty record? Take whatever is there; the
+                # kernel reports the end only once the peer has hung up
+                # with nothing queued (as the Go receiver tells them apart).
+                self.sock.recv_into(peek, 1)
+                if self._hung_up() and self._peek_len() == 0:
+                    return None
+                self.refused += 1
+                raise CorruptError("ipcchan: an empty record, shorter than its tag, was dropped")
             if n > self.limit + 4:
                 self.sock.recv_into(peek, 1)  # take it off the queue: the kernel drops the rest
                 raise MessageTooLarge("ipcchan: a %d-byte datagram exceeds the %d-byte limit: discarded (raise "
@@ -126,6 +133,12 @@ class PacketTransport:
         p = select.poll()
         p.register(self.sock.fileno(), select.POLLIN | _POLLRDHUP)
         return any(ev & (select.POLLHUP | _POLLRDHUP) for _, ev in p.poll(0))
+
+    def _peek_len(self) -> int:
+        try:
+            return self.sock.recv_into(bytearray(1), 1, socket.MSG_PEEK | socket.MSG_TRUNC | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return 0
 
     def close(self) -> None:
         self.sock.close()
