@@ -1,0 +1,400 @@
+package clients_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
+)
+
+// The Python package (python/ipcchan) against Go endpoints, across real
+// processes: python/peers/py_peer.py sends or receives what the arguments
+// say and prints one line per message received ("msg TAG SIZE SHA256" for
+// bytes, "val TAG JSON" for values, then "eof" or "error CLASS: TEXT"), which
+// these tests check against what Go sent; values Python sends are checked
+// here as Go receives them. The content is pyPayload, pySize and pyTag on
+// both sides.
+
+// pyPattern holds the bytes of every payload: message i of n bytes is
+// pyPattern[i%256 : i%256+n], as py_peer.py's payload computes it.
+var pyPattern = func() []byte {
+	b := make([]byte, 16<<20+512)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
+func pyPayload(i, n int) []byte { return pyPattern[i%256 : i%256+n] }
+
+// pySize is py_peer.py's size: sizes from 0 up to limit, the last message
+// exactly at it.
+func pySize(i, count, limit int) int {
+	switch {
+	case i == count-1:
+		return limit
+	case i%10 != 0:
+		return (i * 97) % (limit + 1)
+	}
+	return i % 3
+}
+
+// pyTag is py_peer.py's tag_of.
+func pyTag(transport string, i int) uint32 {
+	switch transport {
+	case "posixmq":
+		return 3
+	case "sysvmq":
+		return uint32(1 + i%3)
+	}
+	return uint32((uint64(i) * 2654435761) % 0x7FFFFFFF)
+}
+
+// pySample is py_peer.py's Sample.
+type pySample struct {
+	ID   uint32
+	Temp float64
+	Name [8]byte
+	Ok   bool
+	Pair [2]int16
+}
+
+func pySampleOf(i int) pySample {
+	s := pySample{ID: uint32(i), Temp: float64(i) / 4, Ok: i%2 == 0, Pair: [2]int16{int16(i % 100), -int16(i % 300)}}
+	copy(s.Name[:], fmt.Sprintf("n%d", i))
+	return s
+}
+
+// pyDoc is py_peer.py's Doc, for the JSON codec.
+type pyDoc struct {
+	Name  string
+	Tags  []string
+	Count int64
+	Blob  []byte
+	Meta  map[string]int
+}
+
+func pyDocOf(i int) pyDoc {
+	d := pyDoc{Name: fmt.Sprintf("doc %d é", i), Tags: []string{}, Count: -int64(i) * 1000003,
+		Blob: append([]byte{}, pyPayload(i, i%17)...), Meta: map[string]int{}}
+	for j := range i % 4 {
+		d.Tags = append(d.Tags, fmt.Sprintf("t%d", j))
+	}
+	for j := range i % 3 {
+		d.Meta[fmt.Sprintf("k%d", j)] = j * i
+	}
+	return d
+}
+
+func pyString(i, n int) string { return fmt.Sprintf("s%d:", i) + strings.Repeat("x", max(0, n-8)) }
+
+// pyProc is a running py_peer.py.
+type pyProc struct {
+	t     testing.TB
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan struct{}
+	err   error
+	timer *time.Timer
+}
+
+// startPy starts py_peer.py with args, handing it ends (endpoints.Start),
+// and kills it if it runs longer than a minute.
+func startPy(t testing.TB, args []string, ends ...endpoints.Handed) *pyProc {
+	t.Helper()
+	return startPyProgram(t, "py_peer", args, ends...)
+}
+
+func startPyProgram(t testing.TB, name string, args []string, ends ...endpoints.Handed) *pyProc {
+	t.Helper()
+	cmd := pythonCommand(t, name, args...)
+	return startCmd(t, cmd, ends...)
+}
+
+func startCmd(t testing.TB, cmd *exec.Cmd, ends ...endpoints.Handed) *pyProc {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	if err := endpoints.Start(cmd, ends...); err != nil {
+		t.Fatal(err)
+	}
+	p := &pyProc{t: t, cmd: cmd, lines: make(chan string, 4096), done: make(chan struct{})}
+	p.timer = time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.err = cmd.Wait()
+		p.timer.Stop()
+		if p.err != nil && stderr.Len() > 0 {
+			p.err = fmt.Errorf("%w; stderr:\n%s", p.err, stderr.String())
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// line returns the program's next line of output, failing after 30 s or at
+// its end.
+func (p *pyProc) line() string {
+	p.t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			<-p.done
+			p.t.Fatalf("the Python peer ended its output early: %v", p.err)
+		}
+		return l
+	case <-time.After(30 * time.Second):
+		p.t.Fatal("no output from the Python peer within 30 s")
+	}
+	return ""
+}
+
+// expect fails unless the next line starts with prefix.
+func (p *pyProc) expect(prefix string) string {
+	p.t.Helper()
+	l := p.line()
+	if !strings.HasPrefix(l, prefix) {
+		p.t.Fatalf("the Python peer said %q, want %q...", l, prefix)
+	}
+	return l
+}
+
+// wait waits for the program to exit (30 s at most) and fails unless it
+// exited with status 0.
+func (p *pyProc) wait() {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.t.Fatal("the Python peer did not exit within 30 s")
+	}
+	for l := range p.lines {
+		p.t.Errorf("unexpected output from the Python peer: %q", l)
+	}
+	if p.err != nil {
+		p.t.Fatalf("the Python peer failed: %v", p.err)
+	}
+}
+
+// kill kills the program with SIGKILL and waits for it.
+func (p *pyProc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkBytesLines reads the receiver's lines for count messages sent with
+// pyPayload, pySize(limit) and pyTag, then "eof".
+func checkBytesLines(t *testing.T, p *pyProc, transport string, count, limit int) {
+	t.Helper()
+	for i := range count {
+		b := pyPayload(i, pySize(i, count, limit))
+		sum := sha256.Sum256(b)
+		want := fmt.Sprintf("msg %d %d %s", pyTag(transport, i), len(b), hex.EncodeToString(sum[:]))
+		if got := p.line(); got != want {
+			t.Fatalf("message %d: the Python receiver got %q, want %q", i, got, want)
+		}
+	}
+	p.expect("eof")
+}
+
+// sendBytes sends count messages (pyPayload, pySize, pyTag) and closes tx.
+func sendBytes(t *testing.T, ctx context.Context, tx *ipcchan.Sender[[]byte], transport string, count, limit int) {
+	t.Helper()
+	for i := range count {
+		if err := tx.SendTag(ctx, pyTag(transport, i), pyPayload(i, pySize(i, count, limit))); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if err := tx.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recvBytes receives count messages from a Python sender and checks them
+// and the end of stream.
+func recvBytes(t *testing.T, ctx context.Context, rx *ipcchan.Receiver[[]byte], transport string, count, limit int) {
+	t.Helper()
+	for i := range count {
+		v, tag, err := rx.RecvTag(ctx)
+		if err != nil {
+			t.Fatalf("receive %d: %v", i, err)
+		}
+		want := pyPayload(i, pySize(i, count, limit))
+		if tag != pyTag(transport, i) || string(v) != string(want) {
+			t.Fatalf("message %d: tag %d, %d bytes; want tag %d, %d bytes (content equal: %v)", i, tag, len(v), pyTag(transport, i), len(want), string(v) == string(want))
+		}
+	}
+	if _, err := rx.Recv(ctx); err != io.EOF {
+		t.Fatalf("after %d messages: %v, want io.EOF", count, err)
+	}
+}
+
+// Limits each transport is tested up to, set on both ends.
+const (
+	pyStreamLimit = 64 << 10
+	pyFIFOLimit   = 4096 - 8 // frames written whole to a FIFO
+	pyPacketLimit = 16 << 10
+	pyMQSize      = 512
+	pyCount       = 300
+)
+
+func pyArgs(role, transport, addr string, extra ...string) []string {
+	return append([]string{role, "--transport", transport, "--addr", addr}, extra...)
+}
+
+// TestPythonPipe: frames, the hello and end of stream on an anonymous pipe,
+// with bytes, string, binary-le, binary-be and JSON values, both ways.
+func TestPythonPipe(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	t.Run("GoToPython", func(t *testing.T) {
+		ctx := testCtx(t)
+		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(pyStreamLimit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startPy(t, pyArgs("recv", "pipe", "in", "--limit", strconv.Itoa(pyStreamLimit)), endpoints.Pass("in", rx))
+		p.expect("ready")
+		sendBytes(t, ctx, tx, "pipe", pyCount, pyStreamLimit)
+		checkBytesLines(t, p, "pipe", pyCount, pyStreamLimit)
+		p.wait()
+	})
+	t.Run("PythonToGo", func(t *testing.T) {
+		ctx := testCtx(t)
+		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(pyStreamLimit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		p := startPy(t, pyArgs("send", "pipe", "out", "--limit", strconv.Itoa(pyStreamLimit)), endpoints.Pass("out", tx))
+		p.expect("ready")
+		recvBytes(t, ctx, rx, "pipe", pyCount, pyStreamLimit)
+		p.wait()
+	})
+	t.Run("Values", func(t *testing.T) {
+		const n = 50
+		le, err := codec.Binary[pySample](binary.LittleEndian)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be, err := codec.Binary[pySample](binary.BigEndian)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipeValues(t, "string", n, pyString, nil)
+		pipeValues(t, "binary-sample", n, func(i, _ int) pySample { return pySampleOf(i) }, le)
+		pipeValues(t, "binary-be-sample", n, func(i, _ int) pySample { return pySampleOf(i) }, be)
+		pipeValues(t, "json-doc", n, func(i, _ int) pyDoc { return pyDocOf(i) }, codec.JSON[pyDoc]())
+	})
+}
+
+// pipeValues sends n values of T made by make_ from Go to Python and back
+// over pipes with codec c (nil: codec.Default), Python's codec being
+// pyCodec, and checks each exactly: Python prints the values it received as
+// JSON, which Go decodes and compares; Go compares what Python sent.
+func pipeValues[T any](t *testing.T, pyCodec string, n int, make_ func(i, size int) T, c codec.Codec[T]) {
+	t.Run(pyCodec, func(t *testing.T) {
+		ctx := testCtx(t)
+		var opts []ipcchan.Option
+		if c != nil {
+			opts = append(opts, ipcchan.WithCodec(c))
+		}
+		tx, rx, err := endpoints.PipePair[T](opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startPy(t, pyArgs("recv", "pipe", "in", "--codec", pyCodec), endpoints.Pass("in", rx))
+		p.expect("ready")
+		for i := range n {
+			if err := tx.SendTag(ctx, pyTag("pipe", i), make_(i, pySize(i, n, 100))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Close()
+		for i := range n {
+			l := p.expect("val ")
+			tagText, js, _ := strings.Cut(strings.TrimPrefix(l, "val "), " ")
+			var got T
+			if err := json.Unmarshal([]byte(js), &got); err != nil {
+				t.Fatalf("value %d: %q: %v", i, l, err)
+			}
+			if want := make_(i, pySize(i, n, 100)); tagText != strconv.Itoa(int(pyTag("pipe", i))) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("value %d: Python received tag %s %+v, want tag %d %+v", i, tagText, got, pyTag("pipe", i), want)
+			}
+		}
+		p.expect("eof")
+		p.wait()
+
+		tx, rx, err = endpoints.PipePair[T](opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		p = startPy(t, pyArgs("send", "pipe", "out", "--codec", pyCodec, "--count", strconv.Itoa(n), "--limit", "100"), endpoints.Pass("out", tx))
+		p.expect("ready")
+		for i := range n {
+			v, tag, err := rx.RecvTag(ctx)
+			if err != nil {
+				t.Fatalf("value %d: %v", i, err)
+			}
+			if want := make_(i, pySize(i, n, 100)); tag != pyTag("pipe", i) || !reflect.DeepEqual(v, want) {
+				t.Fatalf("value %d: Go received tag %d %+v, want tag %d %+v", i, tag, v, pyTag("pipe", i), want)
+			}
+		}
+		if _, err := rx.Recv(ctx); err != io.EOF {
+			t.Fatalf("after %d values: %v, want io.EOF", n, err)
+		}
+		p.wait()
+	})
+}
+
+var _, _, _, _ = errors.New, filepath.Join, os.Getpid, syscall.SIGKILL
