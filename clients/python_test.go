@@ -397,4 +397,217 @@ func pipeValues[T any](t *testing.T, pyCodec string, n int, make_ func(i, size i
 	})
 }
 
-var _, _, _, _ = errors.New, filepath.Join, os.Getpid, syscall.SIGKILL
+// pyTransport is how a test sets up one transport between Go and Python.
+type pyTransport struct {
+	name  string
+	limit int
+	// setup makes what the transport needs and returns py_peer.py's --addr.
+	setup func(t *testing.T) string
+	// goSend and goRecv open the Go end at addr, calling start (which
+	// starts the Python peer and waits until its end is open) at the
+	// point the transport needs the peer.
+	goSend func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte]
+	goRecv func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte]
+}
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sysvLimit is the largest SysV message the tests send: 8 KiB, or the
+// system's msgmax if lower.
+func sysvLimit() int {
+	b, err := os.ReadFile("/proc/sys/kernel/msgmax")
+	if err != nil {
+		return 8192
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 8192
+	}
+	return min(n, 8192)
+}
+
+func listenConn(t *testing.T, ctx context.Context, network, addr string, limit int, start func()) *endpoints.Conn[[]byte, []byte] {
+	l, err := endpoints.Listen[[]byte, []byte](ctx, network, addr, ipcchan.WithMaxMessageSize(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var pyTransports = []pyTransport{
+	{
+		name: "fifo", limit: pyFIFOLimit,
+		setup: func(t *testing.T) string {
+			path := filepath.Join(t.TempDir(), "fifo")
+			if err := endpoints.CreateFIFO(path); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		},
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			start()
+			v, err := endpoints.OpenFIFOSender[[]byte](ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			start()
+			v, err := endpoints.OpenFIFOReceiver[[]byte](ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+	},
+	{
+		name: "unix", limit: pyStreamLimit,
+		setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "sock") },
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			c := listenConn(t, ctx, "unix", addr, pyStreamLimit, start)
+			c.Receiver().Close()
+			return c.Sender()
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			c := listenConn(t, ctx, "unix", addr, pyStreamLimit, start)
+			c.Sender().Close()
+			return c.Receiver()
+		},
+	},
+	{
+		name: "seqpacket", limit: pyPacketLimit,
+		setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "sock") },
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			c := listenConn(t, ctx, "unixpacket", addr, pyPacketLimit, start)
+			c.Receiver().Close()
+			return c.Sender()
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			c := listenConn(t, ctx, "unixpacket", addr, pyPacketLimit, start)
+			c.Sender().Close()
+			return c.Receiver()
+		},
+	},
+	{
+		name: "unixgram", limit: pyPacketLimit,
+		setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "sock") },
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			start() // the Python receiver binds addr
+			v, err := endpoints.DialPacket[[]byte](ctx, "unixgram", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			rx, _, err := endpoints.ListenPacket[[]byte](ctx, "unixgram", addr, ipcchan.WithMaxMessageSize(pyPacketLimit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start()
+			return rx
+		},
+	},
+	{
+		name: "posixmq", limit: pyMQSize,
+		setup: func(t *testing.T) string {
+			name := endpoints.ObjectName("py")
+			if err := endpoints.CreateMQ(name, endpoints.MQAttr{MaxMsgs: 10, MsgSize: pyMQSize}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { endpoints.RemoveMQ(name) })
+			return name
+		},
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			start()
+			v, err := endpoints.OpenMQSender[[]byte](addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			start()
+			v, err := endpoints.OpenMQReceiver[[]byte](addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+	},
+	{
+		name: "sysvmq", limit: sysvLimit(),
+		setup: func(t *testing.T) string {
+			q, err := endpoints.CreateSysVQueue(endpoints.ObjectKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { q.Remove() })
+			return strconv.Itoa(q.ID())
+		},
+		goSend: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Sender[[]byte] {
+			start()
+			v, err := endpoints.SysVSender[[]byte](endpoints.SysVQueueByID(atoi(t, addr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+		goRecv: func(t *testing.T, ctx context.Context, addr string, start func()) *ipcchan.Receiver[[]byte] {
+			start()
+			v, err := endpoints.SysVReceiver[[]byte](endpoints.SysVQueueByID(atoi(t, addr)), endpoints.MsgSelect{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		},
+	},
+}
+
+// TestPythonTransports: every transport but the pipe (TestPythonPipe), both
+// ways: hundreds of messages from 0 bytes to the transport's limit, in
+// order, with their tags (priorities, message types), then end of stream.
+func TestPythonTransports(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	for _, tr := range pyTransports {
+		t.Run(tr.name+"/GoToPython", func(t *testing.T) {
+			ctx := testCtx(t)
+			addr := tr.setup(t)
+			var p *pyProc
+			tx := tr.goSend(t, ctx, addr, func() {
+				p = startPy(t, pyArgs("recv", tr.name, addr, "--limit", strconv.Itoa(tr.limit)))
+				p.expect("ready")
+			})
+			sendBytes(t, ctx, tx, tr.name, pyCount, tr.limit)
+			checkBytesLines(t, p, tr.name, pyCount, tr.limit)
+			p.wait()
+		})
+		t.Run(tr.name+"/PythonToGo", func(t *testing.T) {
+			ctx := testCtx(t)
+			addr := tr.setup(t)
+			var p *pyProc
+			rx := tr.goRecv(t, ctx, addr, func() {
+				p = startPy(t, pyArgs("send", tr.name, addr, "--limit", strconv.Itoa(tr.limit)))
+			})
+			defer rx.Close()
+			p.expect("ready")
+			recvBytes(t, ctx, rx, tr.name, pyCount, tr.limit)
+			p.wait()
+		})
+	}
+}
+var _, _ = errors.Is, syscall.SIGKILL

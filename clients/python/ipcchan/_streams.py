@@ -34,6 +34,7 @@ class StreamTransport:
         self.name = name
         st = os.fstat(fd)
         self.is_socket = stat.S_ISSOCK(st.st_mode)
+        self.is_fifo = stat.S_ISFIFO(st.st_mode)
         os.set_blocking(fd, False)
         self.atomic = atomic
         self.max_payload = min(max_message, PIPE_BUF - 8) if atomic else min(max_message, 0xFFFFFFFF)
@@ -81,6 +82,12 @@ class StreamTransport:
 
     def _fill(self, deadline: Deadline, watch: Optional[PeerWatch]) -> None:
         """Read what has arrived into the buffer; set _eof at the end."""
+        if self.is_fifo:
+            # A FIFO read before any writer has come returns 0 bytes, which is
+            # no end; poll reports the hang-up only after a writer has come
+            # and gone (PROTOCOL.md §2), so wait for it first.
+            if not wait_fd(self.fd, select.POLLIN, deadline, watch, "receive"):
+                raise PeerGoneError("ipcchan: the peer (pid %d) has exited" % watch.gone)  # type: ignore
         while True:
             try:
                 data = os.read(self.fd, _READ)

@@ -130,6 +130,8 @@ class Streams(unittest.TestCase):
             path = os.path.join(d, "fifo")
             os.mkfifo(path, 0o600)
             rx = ic.open_fifo_receiver(path, ic.STRING)
+            with self.assertRaises(TimeoutError):  # no writer has come yet: no end either
+                rx.recv(timeout=0.05)
             tx = ic.open_fifo_sender(path, ic.STRING, timeout=5)
             with rx:
                 tx.send("one")
