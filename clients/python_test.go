@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -610,4 +609,302 @@ func TestPythonTransports(t *testing.T) {
 		})
 	}
 }
-var _, _ = errors.Is, syscall.SIGKILL
+
+// TestPythonFingerprints: the Python package describes and fingerprints a
+// dozen shapes exactly as ipcchan.Fingerprint and TypeDescription do for
+// the same Go types, and lays out C structs as codec.CStructLayout does.
+func TestPythonFingerprints(t *testing.T) {
+	type reading struct {
+		ID    int32
+		Value float64
+		Unit  string `c:"char[8]"`
+	}
+	type header struct {
+		Kind uint8
+		Len  uint16
+		_    [1]byte
+		Seq  uint64
+	}
+	type packet struct {
+		Hdr   header
+		Ok    bool
+		Vals  [3]float32
+		Items [2]struct {
+			A int16
+			B int8
+		}
+	}
+	type node struct {
+		Val  int
+		Left *node
+		Kids []node
+	}
+	types := map[string]reflect.Type{
+		"bytes":      reflect.TypeFor[[]byte](),
+		"string":     reflect.TypeFor[string](),
+		"int64":      reflect.TypeFor[int64](),
+		"uintptr":    reflect.TypeFor[uintptr](),
+		"complex128": reflect.TypeFor[complex128](),
+		"floats":     reflect.TypeFor[[4]float32](),
+		"map":        reflect.TypeFor[map[string][]*int16](),
+		"reading":    reflect.TypeFor[reading](),
+		"header":     reflect.TypeFor[header](),
+		"packet":     reflect.TypeFor[packet](),
+		"any":        reflect.TypeFor[map[int]any](),
+		"node":       reflect.TypeFor[node](),
+		"matrix":     reflect.TypeFor[[2][3]uint8](),
+		// The pool's envelopes (PROTOCOL.md §12) for J = struct{ N int64 }, R = string.
+		"job":    reflect.TypeFor[struct{ ID uint64; Job struct{ N int64 } }](),
+		"result": reflect.TypeFor[struct{ ID uint64; Value string; Err string; Ok bool }](),
+	}
+	layouts := map[string]func() (codec.CLayout, error){
+		"reading": codec.CStructLayout[reading],
+		"header":  codec.CStructLayout[header],
+		"packet":  codec.CStructLayout[packet],
+	}
+	p := startPyProgram(t, "py_fingerprint", nil)
+	seen := 0
+	for range len(types) + len(layouts) {
+		line := p.line()
+		fields := strings.Fields(line)
+		if fields[0] == "layout" {
+			want, err := layouts[fields[1]]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, f := range want.Fields {
+				parts = append(parts, fmt.Sprintf("%s:%d:%d", f.Name, f.Offset, f.Size))
+			}
+			if got, want := strings.Join(fields[2:], " "), fmt.Sprintf("%d %s", want.Size, strings.Join(parts, ",")); got != want {
+				t.Errorf("C layout of %s: Python %s, Go %s", fields[1], got, want)
+			}
+			seen++
+			continue
+		}
+		// "name DESCRIPTION FINGERPRINT", the description holding spaces.
+		name, rest, _ := strings.Cut(line, " ")
+		i := strings.LastIndexByte(rest, ' ')
+		typ, ok := types[name]
+		if !ok || i < 0 {
+			t.Fatalf("unexpected line %q", line)
+		}
+		if desc, fp := ipcchan.TypeDescription(typ), fmt.Sprintf("%016x", ipcchan.Fingerprint(typ)); rest[:i] != desc || rest[i+1:] != fp {
+			t.Errorf("%s: Python %s, Go %s %s", name, rest, desc, fp)
+		}
+		seen++
+	}
+	p.wait()
+	if seen != len(types)+len(layouts) {
+		t.Fatalf("compared %d shapes, want %d", seen, len(types)+len(layouts))
+	}
+}
+
+// TestPythonPriorities: a POSIX queue hands out the highest priority first
+// and the end-of-stream marker (priority 0) last, whichever side sent them;
+// a SysV receiver takes only the message type it selects, and ends at the
+// marker of that type.
+func TestPythonPriorities(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	posix := pyTransports[4]
+	sysv := pyTransports[5]
+	if posix.name != "posixmq" || sysv.name != "sysvmq" {
+		t.Fatal("pyTransports changed order")
+	}
+	prios := []uint32{1, 9, 5, 9}
+	wantOrder := []uint32{9, 9, 5, 1}
+	t.Run("posixmq/GoToPython", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := posix.setup(t)
+		tx := posix.goSend(t, ctx, addr, func() {})
+		for _, p := range prios {
+			if err := tx.SendTag(ctx, p, pyPayload(int(p), int(p))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Close()
+		p := startPy(t, pyArgs("recv", "posixmq", addr))
+		p.expect("ready")
+		for _, prio := range wantOrder {
+			sum := sha256.Sum256(pyPayload(int(prio), int(prio)))
+			if got, want := p.line(), fmt.Sprintf("msg %d %d %x", prio, prio, sum); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		p.expect("eof")
+		p.wait()
+	})
+	t.Run("posixmq/PythonToGo", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := posix.setup(t)
+		p := startPy(t, pyArgs("send", "posixmq", addr, "--mode", "priorities"))
+		p.expect("ready")
+		p.wait() // everything queued before Go reads
+		rx := posix.goRecv(t, ctx, addr, func() {})
+		defer rx.Close()
+		for _, prio := range wantOrder {
+			v, tag, err := rx.RecvTag(ctx)
+			if err != nil || tag != prio || string(v) != string(pyPayload(int(prio), int(prio))) {
+				t.Fatalf("got tag %d %q, %v; want tag %d", tag, v, err, prio)
+			}
+		}
+		if _, err := rx.Recv(ctx); err != io.EOF {
+			t.Fatalf("%v, want io.EOF", err)
+		}
+	})
+	t.Run("sysvmq/GoToPython", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := sysv.setup(t)
+		tx, err := endpoints.SysVSender[[]byte](endpoints.SysVQueueByID(atoi(t, addr)), ipcchan.WithTag(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 30 {
+			if err := tx.SendTag(ctx, pyTag("sysvmq", i), pyPayload(i, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Close() // the marker has type 2
+		p := startPy(t, pyArgs("recv", "sysvmq", addr, "--tag", "2"))
+		p.expect("ready")
+		for i := range 30 {
+			if pyTag("sysvmq", i) != 2 {
+				continue
+			}
+			sum := sha256.Sum256(pyPayload(i, i))
+			if got, want := p.line(), fmt.Sprintf("msg 2 %d %x", i, sum); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		p.expect("eof")
+		p.wait()
+	})
+	t.Run("sysvmq/PythonToGo", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := sysv.setup(t)
+		rx, err := endpoints.SysVReceiver[[]byte](endpoints.SysVQueueByID(atoi(t, addr)), endpoints.MsgSelect{Type: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		p := startPy(t, pyArgs("send", "sysvmq", addr, "--tag", "2", "--count", "30", "--limit", "100"))
+		p.expect("ready")
+		for i := range 30 {
+			if pyTag("sysvmq", i) != 2 {
+				continue
+			}
+			v, tag, err := rx.RecvTag(ctx)
+			if want := pyPayload(i, pySize(i, 30, 100)); err != nil || tag != 2 || string(v) != string(want) {
+				t.Fatalf("message %d: tag %d, %d bytes, %v; want tag 2, %d bytes", i, tag, len(v), err, len(want))
+			}
+		}
+		if _, err := rx.Recv(ctx); err != io.EOF {
+			t.Fatalf("%v, want io.EOF", err)
+		}
+		p.wait()
+	})
+}
+
+// pySampleOther has binary-le like pySample, but another shape: the
+// handshake refuses it.
+type pySampleOther struct {
+	ID   uint32
+	Temp float32
+}
+
+// TestPythonHandshakeRefused: a mismatched codec or element type is refused
+// in both directions, and the refusal sticks — on a pipe (hello by
+// default) and on a seqpacket socket with the handshake turned on.
+func TestPythonHandshakeRefused(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	t.Run("GoToPython/codec", func(t *testing.T) {
+		pyRefuses[[]byte](t, "string", `codec 'bytes'`)
+	})
+	t.Run("GoToPython/type", func(t *testing.T) {
+		pyRefuses[pySampleOther](t, "binary-sample", "another element type")
+	})
+	t.Run("PythonToGo/codec", func(t *testing.T) {
+		goRefuses[[]byte](t, "string")
+	})
+	t.Run("PythonToGo/type", func(t *testing.T) {
+		goRefuses[pySampleOther](t, "binary-sample")
+	})
+	t.Run("seqpacket", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := filepath.Join(t.TempDir(), "sock")
+		l, err := endpoints.Listen[[]byte, []byte](ctx, "unixpacket", addr, ipcchan.WithHandshake(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		p := startPy(t, pyArgs("send", "seqpacket", addr, "--codec", "string", "--handshake", "on", "--count", "3", "--limit", "100"))
+		c, err := l.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		p.expect("ready")
+		for range 2 {
+			if _, err := c.Recv(ctx); !errors.Is(err, ipcchan.ErrHandshake) {
+				t.Fatalf("%v, want ErrHandshake", err)
+			}
+		}
+		p.wait()
+
+		p = startPy(t, pyArgs("recv", "seqpacket", addr, "--codec", "string", "--handshake", "on"))
+		c2, err := l.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		p.expect("ready")
+		if err := c2.Send(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		c2.Sender().Close()
+		p.expect("error HandshakeError: ipcchan: handshake refused: the peer encodes with codec 'bytes'")
+		p.expect("error-again HandshakeError")
+		p.wait()
+	})
+}
+
+// pyRefuses sends a T from Go to a Python receiver with codec pyCodec and
+// checks that it refuses with HandshakeError, for good.
+func pyRefuses[T any](t *testing.T, pyCodec, why string) {
+	ctx := testCtx(t)
+	tx, rx, err := endpoints.PipePair[T]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPy(t, pyArgs("recv", "pipe", "in", "--codec", pyCodec), endpoints.Pass("in", rx))
+	p.expect("ready")
+	var v T
+	if err := tx.Send(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	tx.Close()
+	if l := p.expect("error HandshakeError: ipcchan: handshake refused: "); !strings.Contains(l, why) {
+		t.Errorf("%q does not say %q", l, why)
+	}
+	p.expect("error-again HandshakeError")
+	p.wait()
+}
+
+// goRefuses has a Go Receiver[T] refuse what a Python sender with codec
+// pyCodec sends, for good.
+func goRefuses[T any](t *testing.T, pyCodec string) {
+	ctx := testCtx(t)
+	tx, rx, err := endpoints.PipePair[T]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	p := startPy(t, pyArgs("send", "pipe", "out", "--codec", pyCodec, "--count", "3", "--limit", "10"), endpoints.Pass("out", tx))
+	p.expect("ready")
+	for range 2 {
+		if _, err := rx.Recv(ctx); !errors.Is(err, ipcchan.ErrHandshake) {
+			t.Fatalf("%v, want ErrHandshake", err)
+		}
+	}
+	p.wait()
+}

@@ -383,7 +383,16 @@ class _Layout:
                 return flat_bytes, (lambda it: next(it))
             if s.n == 0:
                 return (lambda v, out: None), (lambda it: [])
+            scalar = isinstance(e, Kind)
+            if scalar:
+                # An array of scalars is one leaf field, as codec.CStructLayout lists it.
+                if self.c:
+                    self._pad_to(_align(e))
+                start, before = self.offset, len(self.fields)
             parts = [self._compile(e, "%s[%d]" % (path, i)) for i in range(s.n)]
+            if scalar:
+                del self.fields[before:]
+                self.fields.append((where, start, self.offset - start))
             count = s.n
 
             def flat_array(v: Any, out: list) -> None:

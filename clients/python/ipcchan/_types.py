@@ -158,8 +158,11 @@ class Struct(Shape):
     def make(self, values: Dict[str, Any]) -> Any:
         """Build a value of this struct from its named field values."""
         if self.cls is None:
-            return values
-        return self.cls(**{k: v for k, v in values.items() if k != "_"})
+            return {k: v for k, v in values.items() if k != "_"}
+        kwargs = {k: v for k, v in values.items() if k != "_"}
+        if any(name == "_" for name, _ in self.fields):
+            kwargs["_"] = None  # a blank field's value is nothing: padding
+        return self.cls(**kwargs)
 
     def get(self, value: Any, name: str) -> Any:
         """Return field name of value (a dataclass instance, a dict or a mapping)."""

@@ -77,6 +77,7 @@ CODECS = {
     "binary-sample": (ic.Binary(Sample), lambda i, n: sample(i)),
     "binary-be-sample": (ic.Binary(Sample, "big"), lambda i, n: sample(i)),
     "json-doc": (ic.JSON(Doc), lambda i, n: doc(i)),
+    "binary-other": (ic.Binary(ic.Struct([("ID", ic.uint32), ("Temp", ic.float32)])), lambda i, n: {"ID": i, "Temp": 0.5}),
 }
 
 
@@ -161,9 +162,11 @@ def send(a) -> None:
 def recv(a) -> None:
     codec, _ = CODECS[a.codec]
     rx = open_end(a, False, codec)
+    ready(a)
+    if a.watch < 0:
+        a.watch = int(sys.stdin.readline())  # the Go test writes the sender's pid once it has started it
     if a.watch:
         rx.watch_peer(a.watch)
-    ready(a)
     while True:
         try:
             m = rx.recv_message(timeout=a.timeout)
