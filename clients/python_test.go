@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +112,7 @@ func pyString(i, n int) string { return fmt.Sprintf("s%d:", i) + strings.Repeat(
 type pyProc struct {
 	t     testing.TB
 	cmd   *exec.Cmd
+	in    io.WriteCloser
 	lines chan string
 	done  chan struct{}
 	err   error
@@ -136,12 +138,19 @@ func startCmd(t testing.TB, cmd *exec.Cmd, ends ...endpoints.Handed) *pyProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cmd.Stdin != nil {
+		t.Fatal("startCmd sets the command's stdin")
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &lockedWriter{w: &stderr}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := endpoints.Start(cmd, ends...); err != nil {
 		t.Fatal(err)
 	}
-	p := &pyProc{t: t, cmd: cmd, lines: make(chan string, 4096), done: make(chan struct{})}
+	p := &pyProc{t: t, cmd: cmd, in: in, lines: make(chan string, 4096), done: make(chan struct{})}
 	p.timer = time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -218,6 +227,9 @@ func (p *pyProc) wait() {
 		p.t.Fatalf("the Python peer failed: %v", p.err)
 	}
 }
+
+// stdin returns the program's standard input.
+func (p *pyProc) stdin(t testing.TB) io.Writer { return p.in }
 
 // kill kills the program with SIGKILL and waits for it.
 func (p *pyProc) kill() {
@@ -907,4 +919,176 @@ func goRefuses[T any](t *testing.T, pyCodec string) {
 		}
 	}
 	p.wait()
+}
+
+// envGoChild makes the test binary a Go sender that the tests kill (see
+// goChildMain): "TRANSPORT ADDR COUNT".
+const envGoChild = "IPCCHAN_CLIENTS_PY_GO_SENDER"
+
+func init() {
+	if args, ok := os.LookupEnv(envGoChild); ok {
+		if err := goChildMain(strings.Fields(args)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// goChildMain sends COUNT messages (pyPayload, pySize(limit 100), pyTag) on
+// the transport without closing it — on a pipe it then writes the first
+// part of a frame announcing 1 MiB — says "hanging" and waits to be killed.
+func goChildMain(args []string) error {
+	ctx := context.Background()
+	transport, addr := args[0], args[1]
+	count, err := strconv.Atoi(args[2])
+	if err != nil {
+		return err
+	}
+	var tx *ipcchan.Sender[[]byte]
+	switch transport {
+	case "pipe":
+		tx, err = endpoints.InheritSender[[]byte](addr)
+	case "unixgram":
+		tx, err = endpoints.DialPacket[[]byte](ctx, "unixgram", addr)
+	case "posixmq":
+		tx, err = endpoints.OpenMQSender[[]byte](addr)
+	case "sysvmq":
+		var id int
+		if id, err = strconv.Atoi(addr); err == nil {
+			tx, err = endpoints.SysVSender[[]byte](endpoints.SysVQueueByID(id))
+		}
+	default:
+		err = fmt.Errorf("unknown transport %q", transport)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range count {
+		if err := tx.SendTag(ctx, pyTag(transport, i), pyPayload(i, pySize(i, count, 100))); err != nil {
+			return err
+		}
+	}
+	if err := tx.Flush(ctx); err != nil {
+		return err
+	}
+	if transport == "pipe" {
+		f, err := tx.File()
+		if err != nil {
+			return err
+		}
+		header := []byte{0, 0x10, 0, 0, 0, 0, 0, 0} // 1 MiB, tag 0
+		if _, err := f.Write(append(header, make([]byte, 1000)...)); err != nil {
+			return err
+		}
+	}
+	fmt.Println("hanging")
+	time.Sleep(time.Hour)
+	return nil
+}
+
+// goChild starts the test binary as a Go sender (goChildMain) with ends.
+func goChild(t *testing.T, transport, addr string, count int, ends ...endpoints.Handed) *pyProc {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", envGoChild, transport, addr, count))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return startCmd(t, cmd, ends...)
+}
+
+// TestPythonKilledPeer: a peer killed mid-stream (SIGKILL) gives the
+// survivor a clear error, never a clean end and never a hang, both ways: on
+// a pipe the stream ends inside a frame (Go: io.ErrUnexpectedEOF; Python:
+// TruncatedError); on transports with no kernel end of stream the
+// survivor watches the peer's pid (Go: WatchPeer and ErrPeerGone; Python:
+// watch_peer and PeerGoneError) after taking what it sent.
+func TestPythonKilledPeer(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	const count = 8 // all queued while the receiver waits: a POSIX queue and a datagram socket hold 10
+	for _, name := range []string{"pipe", "unixgram", "posixmq", "sysvmq"} {
+		var tr pyTransport
+		for _, x := range pyTransports {
+			if x.name == name {
+				tr = x
+			}
+		}
+		t.Run(name+"/PythonKilled", func(t *testing.T) {
+			ctx := testCtx(t)
+			mode := "hang"
+			var rx *ipcchan.Receiver[[]byte]
+			var p *pyProc
+			args := []string{"--count", strconv.Itoa(count), "--limit", "100", "--mode", mode}
+			if name == "pipe" {
+				tx, r, err := endpoints.PipePair[[]byte]()
+				if err != nil {
+					t.Fatal(err)
+				}
+				rx = r
+				args[len(args)-1] = "partial"
+				p = startPy(t, pyArgs("send", "pipe", "out", args...), endpoints.Pass("out", tx))
+			} else {
+				addr := tr.setup(t)
+				rx = tr.goRecv(t, ctx, addr, func() { p = startPy(t, pyArgs("send", name, addr, args...)) })
+				if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer rx.Close()
+			p.expect("ready")
+			p.expect("hanging")
+			p.kill()
+			for i := range count {
+				v, tag, err := rx.RecvTag(ctx)
+				if want := pyPayload(i, pySize(i, count, 100)); err != nil || tag != pyTag(name, i) || string(v) != string(want) {
+					t.Fatalf("message %d: tag %d, %d bytes, %v", i, tag, len(v), err)
+				}
+			}
+			_, err := rx.Recv(ctx)
+			want := ipcchan.ErrPeerGone
+			if name == "pipe" {
+				want = io.ErrUnexpectedEOF
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("after the sender was killed: %v, want %v", err, want)
+			}
+		})
+		t.Run(name+"/GoKilled", func(t *testing.T) {
+			addr := "out"
+			var ends []endpoints.Handed
+			var pyRx *pyProc
+			startRx := func(addr string, ends ...endpoints.Handed) {
+				pyRx = startPy(t, pyArgs("recv", name, addr, "--watch", "-1"), ends...)
+				pyRx.expect("ready")
+			}
+			if name == "pipe" {
+				tx, rx, err := endpoints.PipePair[[]byte]()
+				if err != nil {
+					t.Fatal(err)
+				}
+				startRx("in", endpoints.Pass("in", rx))
+				ends = append(ends, endpoints.Pass("out", tx))
+			} else {
+				addr = tr.setup(t)
+				startRx(addr)
+			}
+			g := goChild(t, name, addr, count, ends...)
+			fmt.Fprintf(pyRx.stdin(t), "%d\n", g.cmd.Process.Pid)
+			g.expect("hanging")
+			g.kill()
+			for i := range count {
+				b := pyPayload(i, pySize(i, count, 100))
+				sum := sha256.Sum256(b)
+				if got, want := pyRx.line(), fmt.Sprintf("msg %d %d %x", pyTag(name, i), len(b), sum); got != want {
+					t.Fatalf("message %d: %q, want %q", i, got, want)
+				}
+			}
+			if name == "pipe" {
+				pyRx.expect("error TruncatedError: ")
+				pyRx.expect("error-again none")
+			} else {
+				pyRx.expect(fmt.Sprintf("error PeerGoneError: ipcchan: the peer (pid %d) has exited", g.cmd.Process.Pid))
+				pyRx.expect("error-again PeerGoneError")
+			}
+			pyRx.wait()
+		})
+	}
 }
