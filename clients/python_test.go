@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"golang.org/x/sys/unix"
 )
 
 // The Python package (python/ipcchan) against Go endpoints, across real
@@ -666,8 +668,16 @@ func TestPythonFingerprints(t *testing.T) {
 		"node":       reflect.TypeFor[node](),
 		"matrix":     reflect.TypeFor[[2][3]uint8](),
 		// The pool's envelopes (PROTOCOL.md §12) for J = struct{ N int64 }, R = string.
-		"job":    reflect.TypeFor[struct{ ID uint64; Job struct{ N int64 } }](),
-		"result": reflect.TypeFor[struct{ ID uint64; Value string; Err string; Ok bool }](),
+		"job": reflect.TypeFor[struct {
+			ID  uint64
+			Job struct{ N int64 }
+		}](),
+		"result": reflect.TypeFor[struct {
+			ID    uint64
+			Value string
+			Err   string
+			Ok    bool
+		}](),
 	}
 	layouts := map[string]func() (codec.CLayout, error){
 		"reading": codec.CStructLayout[reading],
@@ -1091,4 +1101,176 @@ func TestPythonKilledPeer(t *testing.T) {
 			pyRx.wait()
 		})
 	}
+}
+
+// rawEnd hands a plain descriptor to a child as an endpoint (endpoints.Pass).
+type rawEnd struct{ f *os.File }
+
+func (r rawEnd) File() (*os.File, error) {
+	fd, err := unix.FcntlInt(r.f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), r.f.Name()), nil
+}
+
+func (r rawEnd) Close() error { return r.f.Close() }
+
+func frame(tag uint32, payload []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	b = binary.BigEndian.AppendUint32(b, tag)
+	return append(b, payload...)
+}
+
+// helloBytes is the hello of a []byte channel with the bytes codec.
+var helloBytes = frame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\x05bytes\x27\xe5\xd9\x6a\xc8\xce\xdf\x7b"))
+
+func msgLine(tag uint32, b []byte) string {
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("msg %d %d %x", tag, len(b), sum)
+}
+
+// expectLines checks the Python receiver's lines: each want is a prefix
+// of the line.
+func expectLines(p *pyProc, want ...string) {
+	p.t.Helper()
+	for _, w := range want {
+		p.expect(w)
+	}
+	p.wait()
+}
+
+// TestPythonHostileInput: what Go writes that no ipcchan sender would — a
+// header announcing 4 GiB, frames before a hello or hellos that are not,
+// a stream cut inside a frame, records and datagrams shorter than their
+// tag or over the limit, a marker's tag with a payload, look-alikes of the
+// queue marker, SysV types above 32 bits — makes the Python receivers
+// raise a clear error and skip the message (or refuse for good, for the
+// handshake), never crash, never allocate what a header announces.
+func TestPythonHostileInput(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	big := binary.BigEndian.AppendUint32(nil, 0xFFFFFFFF)
+	big = append(big, 0, 0, 0, 0)
+	streams := []struct {
+		name, limit string
+		data        []byte
+		want        []string
+	}{
+		{"4GiB after the hello", "", slices.Concat(helloBytes, big, make([]byte, 100)),
+			[]string{"error MessageTooLarge: ", "error TruncatedError: ", "error-again none"}},
+		{"4GiB before the hello", "", slices.Concat(big, make([]byte, 100)),
+			[]string{"error HandshakeError: ipcchan: handshake refused: the first message is longer than any hello", "error-again HandshakeError"}},
+		{"frame before the hello", "", slices.Concat(frame(0, []byte("x")), helloBytes),
+			[]string{"error HandshakeError: ipcchan: handshake refused: a message came before any hello", "error-again HandshakeError"}},
+		{"malformed hello", "", frame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\xffbytes")),
+			[]string{"error HandshakeError: ipcchan: handshake refused: the peer's hello is malformed", "error-again HandshakeError"}},
+		{"other wire version", "", frame(0x7FFFFFFF, slices.Concat([]byte("IPCCHAN\x00\x00\x02"), helloBytes[18:])),
+			[]string{"error HandshakeError: ipcchan: handshake refused: the peer speaks wire version 2", "error-again HandshakeError"}},
+		{"cut inside a frame", "", slices.Concat(helloBytes, frame(1, []byte("ok")), frame(0, make([]byte, 10))[:11]),
+			[]string{msgLine(1, []byte("ok")), "error TruncatedError: ", "error-again none"}},
+		{"cut inside a header", "", slices.Concat(helloBytes, frame(0, nil)[:5]),
+			[]string{"error TruncatedError: ", "error-again none"}},
+		{"over the limit, then a message", "64", slices.Concat(helloBytes, frame(0, make([]byte, 100)), frame(5, []byte("ok"))),
+			[]string{"error MessageTooLarge: ipcchan: a 100-byte frame exceeds the 64-byte limit", msgLine(5, []byte("ok")), "eof"}},
+	}
+	for _, c := range streams {
+		t.Run("pipe/"+c.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := pyArgs("recv", "pipe", "in")
+			if c.limit != "" {
+				args = append(args, "--limit", c.limit)
+			}
+			p := startPy(t, args, endpoints.Pass("in", rawEnd{r}))
+			p.expect("ready")
+			if _, err := w.Write(c.data); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			expectLines(p, c.want...)
+		})
+	}
+	t.Run("seqpacket", func(t *testing.T) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := os.NewFile(uintptr(fds[0]), "seqpacket")
+		p := startPy(t, pyArgs("recv", "pipe", "in", "--limit", "64"), endpoints.Pass("in", rawEnd{os.NewFile(uintptr(fds[1]), "seqpacket")}))
+		p.expect("ready")
+		for _, rec := range [][]byte{{}, {1, 2}, make([]byte, 4+200), slices.Concat([]byte{0, 0, 0, 5}, []byte("ok"))} {
+			if _, err := mine.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mine.Close()
+		expectLines(p, "error CorruptError: ", "error CorruptError: ", "error MessageTooLarge: ", msgLine(5, []byte("ok")), "eof")
+	})
+	t.Run("unixgram", func(t *testing.T) {
+		addr := filepath.Join(t.TempDir(), "sock")
+		p := startPy(t, pyArgs("recv", "unixgram", addr, "--limit", "64"))
+		p.expect("ready")
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		for _, d := range [][]byte{{0xff, 0xff}, {0xff, 0xff, 0xff, 0xff, 'x'}, make([]byte, 4+200),
+			slices.Concat([]byte{0, 0, 0, 7}, []byte("four")), {0xff, 0xff, 0xff, 0xff}} {
+			if err := unix.Sendto(fd, d, 0, &unix.SockaddrUnix{Name: addr}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expectLines(p, "error CorruptError: ", "error CorruptError: ", "error MessageTooLarge: ", msgLine(7, []byte("four")), "eof")
+	})
+	marker := []byte("\x00IPCCHAN-EOS\x00\x00\x00\x01")
+	lookAlike := slices.Concat(marker[:15], []byte{3})
+	escaped := slices.Concat(marker[:15], []byte{2}, []byte("payload"))
+	t.Run("posixmq", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := pyTransports[4].setup(t)
+		p := startPy(t, pyArgs("recv", "posixmq", addr, "--limit", "64"))
+		p.expect("ready")
+		tx, err := endpoints.OpenMQSender[[]byte](addr, ipcchan.WithForeignPeer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Close()
+		for _, m := range []struct {
+			prio uint32
+			body []byte
+		}{{2, lookAlike}, {2, marker}, {2, escaped}, {2, make([]byte, 100)}, {0, marker}} {
+			if err := tx.SendTag(ctx, m.prio, m.body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A marker at priority 2 is a value; an escape carries what follows.
+		expectLines(p, msgLine(2, lookAlike), msgLine(2, marker), msgLine(2, []byte("payload")), "error MessageTooLarge: ", "eof")
+	})
+	t.Run("sysvmq", func(t *testing.T) {
+		ctx := testCtx(t)
+		addr := pyTransports[5].setup(t)
+		q := endpoints.SysVQueueByID(atoi(t, addr))
+		p := startPy(t, pyArgs("recv", "sysvmq", addr, "--limit", "64"))
+		p.expect("ready")
+		var want []string
+		if strconv.IntSize == 64 {
+			if err := q.Send(ctx, 1<<40, []byte("wide")); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, "error MsgTypeError: ipcchan: a SysV message of type 1099511627776")
+		}
+		for _, m := range []struct {
+			typ  int64
+			body []byte
+		}{{1, make([]byte, 100)}, {1, escaped}, {2, lookAlike}, {3, marker}} {
+			if err := q.Send(ctx, m.typ, m.body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want = append(want, "error MessageTooLarge: ", msgLine(1, []byte("payload")), msgLine(2, lookAlike), "eof")
+		expectLines(p, want...)
+	})
 }
