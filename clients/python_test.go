@@ -26,6 +26,7 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -1273,4 +1274,151 @@ func TestPythonHostileInput(t *testing.T) {
 		want = append(want, "error MessageTooLarge: ", msgLine(1, []byte("payload")), msgLine(2, lookAlike), "eof")
 		expectLines(p, want...)
 	})
+}
+
+// pyWorkerJob is examples/pyworker's Job (and worker.py's).
+type pyWorkerJob struct {
+	N     int64
+	Scale float64
+}
+
+// pyWorkerScript is the Python worker of examples/pyworker, which README.md's
+// "From Python" section shows whole.
+const pyWorkerScript = "../examples/pyworker/worker.py"
+
+// TestPythonPoolWorker runs README.md's Python program (examples/pyworker's
+// worker.py) as the workers of a proc.Start pool, unchanged Go pool code:
+// every job is answered once with the exact result, a job the Python code
+// raises on fails with the exception's text, and the workers exit when the
+// pool closes.
+func TestPythonPoolWorker(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	script, err := filepath.Abs(pyWorkerScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	py := pythonCommand(t, "py_peer") // its interpreter and PYTHONPATH, or a skip
+	pool, err := proc.Start[pyWorkerJob, string](ctx, proc.Options{
+		Workers: 2,
+		Command: func(int) *exec.Cmd {
+			cmd := exec.Command(py.Path, script)
+			cmd.Env = py.Env
+			cmd.Stderr = os.Stderr
+			return cmd
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobs = 100
+	go func() {
+		defer pool.Close()
+		for i := range jobs {
+			if err := pool.Submit(ctx, pyWorkerJob{N: int64(i - 3), Scale: 0.5}); err != nil {
+				return
+			}
+		}
+	}()
+	seen := map[int64]bool{}
+	for r := range pool.Results() {
+		if seen[r.Job.N] {
+			t.Errorf("job %d answered twice", r.Job.N)
+		}
+		seen[r.Job.N] = true
+		switch {
+		case r.Job.N < 0:
+			if r.Err == nil || r.Err.Error() != fmt.Sprintf("cannot take %d items", r.Job.N) {
+				t.Errorf("job %d: %q, %v; want the Python exception", r.Job.N, r.Value, r.Err)
+			}
+		case r.Err != nil:
+			t.Errorf("job %d: %v", r.Job.N, r.Err)
+		default:
+			if want := fmt.Sprintf("%d items of 0.5: %g", r.Job.N, float64(r.Job.N)*0.5); r.Value != want {
+				t.Errorf("job %d: %q, want %q", r.Job.N, r.Value, want)
+			}
+		}
+	}
+	if len(seen) != jobs {
+		t.Fatalf("%d jobs answered, want %d", len(seen), jobs)
+	}
+	if st := pool.Stats(); st.Failed != 3 {
+		t.Errorf("stats: %+v, want 3 failed jobs", st)
+	}
+}
+
+// TestPythonREADME: the README's "From Python" section opens with exactly
+// the program TestPythonPoolWorker runs, under 30 lines.
+func TestPythonREADME(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := os.ReadFile(pyWorkerScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## From Python\n")
+	if !ok {
+		t.Fatal(`README.md has no "## From Python" section`)
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	_, block, ok := strings.Cut(section, "```python\n")
+	if !ok {
+		t.Fatal(`the "From Python" section has no python block`)
+	}
+	block, _, _ = strings.Cut(block, "```\n")
+	if block != string(prog) {
+		t.Errorf("the README's first Python block is not %s byte for byte:\n%s", pyWorkerScript, block)
+	}
+	if n := strings.Count(block, "\n"); n >= 30 {
+		t.Errorf("the README's Python program has %d lines, want under 30", n)
+	}
+}
+
+// TestPythonPipelineStage: a Python program is a stage of a proc.Pipeline
+// between Go's feed and drain (PROTOCOL.md §12), reading "in" to its end,
+// writing "out", closing it and exiting 0.
+func TestPythonPipelineStage(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	stage := pythonCommand(t, "py_stage")
+	stage.Stderr = os.Stderr
+	const n = 200
+	var got []string
+	err := proc.Pipeline(ctx, []*exec.Cmd{stage},
+		func(ctx context.Context, tx *ipcchan.Sender[string]) error {
+			for i := range n {
+				if err := tx.Send(ctx, fmt.Sprintf("value %d", i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(ctx context.Context, rx *ipcchan.Receiver[string]) error {
+			for {
+				v, err := rx.Recv(ctx)
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				got = append(got, v)
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n {
+		if i%3 != 0 { // the stage drops every third value
+			want = append(want, fmt.Sprintf("VALUE %d", i))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d values %q..., want %d", len(got), got[:min(3, len(got))], len(want))
+	}
 }
