@@ -201,7 +201,7 @@ class Packets(unittest.TestCase):
 
 class Queues(unittest.TestCase):
     def test_posix(self) -> None:
-        name = "/ipcchan-pytest-%d" % os.getpid()
+        name = "/ipcchan-%d-pytest" % os.getpid()
         try:
             ic.create_mq(name, max_msgs=8, msg_size=64)
         except OSError as e:
