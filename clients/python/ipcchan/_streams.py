@@ -15,7 +15,7 @@ from typing import Any, Optional, Tuple
 
 from ._codecs import BYTES, Codec
 from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
-from ._errors import MessageTooLarge, PeerGoneError, ReservedTagError, TruncatedError
+from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError, TruncatedError
 
 __all__ = ["pipe", "fd_sender", "fd_receiver", "open_fifo_sender", "open_fifo_receiver",
            "connect_unix", "PIPE_BUF"]
@@ -123,7 +123,7 @@ class StreamTransport:
                         # A frame carrying descriptors: this end takes none,
                         # so the kernel closed them; drop the count.
                         if len(payload) < 4:
-                            raise TruncatedError("ipcchan: a frame marked as carrying descriptors has no count")
+                            raise CorruptError("ipcchan: a frame marked as carrying descriptors has no count: dropped")
                         payload, tag = payload[4:], tag & 0x7FFFFFFF
                     return tag, payload
             if self._eof:

@@ -125,6 +125,24 @@ class Streams(unittest.TestCase):
                 tx.send(b"x" * (ic.PIPE_BUF - 7))
         os.close(r)
 
+    def test_unix_stream_descriptor_frames(self) -> None:
+        # Bit 31 marks a frame carrying descriptors (PROTOCOL.md §5): this end
+        # takes none, so the value comes without them and with its own tag.
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        rx = ic.fd_receiver(b.detach(), handshake=False)
+        with rx, a:
+            a.sendall(frame(0x80000005, struct.pack(">I", 1) + b"hi") + frame(0x80000000, b"x") + frame(6, b"ok"))
+            a.shutdown(socket.SHUT_WR)
+            self.assertEqual(rx.recv_message(timeout=5), ic.Message(5, b"hi"))
+            with self.assertRaises(ic.CorruptError):
+                rx.recv(timeout=5)
+            self.assertEqual(rx.recv_message(timeout=5), ic.Message(6, b"ok"))
+            self.assertIsNone(rx.recv_message(timeout=5))
+        c, d = socket.socketpair()
+        tx = ic.fd_sender(c.detach())
+        with tx, d, self.assertRaises(ic.ReservedTagError):
+            tx.send(b"x", tag=0x80000000)
+
     def test_fifo(self) -> None:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "fifo")
