@@ -232,7 +232,7 @@ func (p *pyProc) wait() {
 }
 
 // stdin returns the program's standard input.
-func (p *pyProc) stdin(t testing.TB) io.Writer { return p.in }
+func (p *pyProc) stdin() io.Writer { return p.in }
 
 // kill kills the program with SIGKILL and waits for it.
 func (p *pyProc) kill() {
@@ -1082,7 +1082,7 @@ func TestPythonKilledPeer(t *testing.T) {
 				startRx(addr)
 			}
 			g := goChild(t, name, addr, count, ends...)
-			fmt.Fprintf(pyRx.stdin(t), "%d\n", g.cmd.Process.Pid)
+			fmt.Fprintf(pyRx.stdin(), "%d\n", g.cmd.Process.Pid)
 			g.expect("hanging")
 			g.kill()
 			for i := range count {
