@@ -131,7 +131,8 @@ class JSON(Codec):
     structs, lists for slices and arrays, ``bytes`` for ``[]byte`` (base64 in
     the JSON, as Go writes it), dicts for maps, ``None`` for a nil pointer.
     Decoding follows Go: field names match case-insensitively, unknown
-    fields are ignored, missing ones are zero, ``null`` is the zero value.
+    fields are ignored, missing ones are zero, ``null`` is the zero value;
+    unexported fields (a lower-case name) are neither written nor read.
     Integers out of their kind's range, NaN and infinities are refused.
     """
 
@@ -191,8 +192,13 @@ def _to_json(s: Shape, v: Any) -> Any:
         k = shape_of(s.key)
         return {_map_key(k, key): _to_json(shape_of(s.value), val) for key, val in v.items()}
     if isinstance(s, Struct):
-        return {name: _to_json(shape_of(ft), s.get(v, name)) for name, ft in s.fields if name != "_"}
+        return {name: _to_json(shape_of(ft), s.get(v, name)) for name, ft in s.fields if _exported(name)}
     raise TypeError("ipcchan: json: cannot encode %r" % (s,))
+
+
+def _exported(name: str) -> bool:
+    """Whether Go's encoding/json sees a field: an exported one, its name starting with an upper-case letter."""
+    return name[:1].isupper()
 
 
 def _map_key(k: Shape, key: Any) -> str:
@@ -289,7 +295,9 @@ def _from_json(s: Shape, d: Any) -> Any:
         lower = {key.lower(): key for key in d}
         values = {}
         for name, ft in s.fields:
-            if name == "_":
+            if not _exported(name):
+                if name != "_":
+                    values[name] = _zero(shape_of(ft))
                 continue
             key = name if name in d else lower.get(name.lower())
             values[name] = _from_json(shape_of(ft), d[key]) if key is not None else _zero(shape_of(ft))

@@ -174,10 +174,12 @@ class Sender(Generic[T]):
         self._t.send_msg(tag, payload, deadline)
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Send the end of stream (the hello first if nothing was sent) and release the end.
+        """Send the end of stream and release the end. Idempotent.
 
-        Idempotent. The marker of a message transport waits for room up to
-        timeout seconds (default: 5).
+        On a byte stream the end is the close itself (a Unix socket is shut
+        down for writing); on datagrams and queues it is a marker, which
+        waits for room up to timeout seconds (default: 5); on seqpacket the
+        shutdown.
         """
         if self._closed:
             return

@@ -12,7 +12,7 @@ import os
 import re
 import socket
 import stat
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ._codecs import BYTES, Codec
 from ._core import DEFAULT_MAX_MESSAGE, Receiver, Sender
@@ -76,7 +76,8 @@ def _entry(name: str) -> Entry:
     return e
 
 
-def _transport(name: str, sending: bool, max_message: int, senders: int, atomic: bool):
+def _transport(name: str, sending: bool, max_message: int, senders: int, atomic: bool) -> Tuple[Any, bool]:
+    """The transport of the inherited end name, and whether it is a byte stream."""
     e = _entry(name)
     if isinstance(e, tuple):
         _, qid, typ, flags = e

@@ -317,7 +317,7 @@ class SysVQueueTransport:
         while True:
             if not self.raw and self.markers >= self.senders:
                 return None
-            n = _libc.msgrcv(self.qid, self._buf, cap, self.mtype if self.mtype > 0 or self.except_ else self.mtype, flags)
+            n = _libc.msgrcv(self.qid, self._buf, cap, self.mtype, flags)
             if n < 0:
                 e = ctypes.get_errno()
                 if e == errno.ENOMSG:

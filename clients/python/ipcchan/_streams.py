@@ -67,6 +67,9 @@ class StreamTransport:
                 wait_fd(self.fd, select.POLLOUT, deadline, None, "send")
                 continue
             view = view[n:]
+            # Part of the frame is out: it must be finished whatever the
+            # deadline, or the stream would be cut inside a frame.
+            deadline = Deadline(None)
 
     def close_send(self, deadline: Deadline) -> None:
         if self.is_socket:

@@ -121,6 +121,10 @@ class OtherCodecs(unittest.TestCase):
             c.decode(b'{"Name":1}')
         with self.assertRaises(ic.CorruptError):
             c.decode(b"{")
+        # Unexported fields are not JSON's business, as in Go.
+        hidden = ic.JSON(ic.Struct([("Shown", ic.int32), ("hidden", ic.int32)]))
+        self.assertEqual(hidden.encode({"Shown": 1, "hidden": 2}), b'{"Shown":1}')
+        self.assertEqual(hidden.decode(b'{"Shown":1,"hidden":2}'), {"Shown": 1, "hidden": 0})
         with self.assertRaises(ValueError):
             ic.JSON(ic.float64).encode(math.nan)
         with self.assertRaises(ValueError):

@@ -108,6 +108,51 @@ class Streams(unittest.TestCase):
         with self.assertRaises(ValueError):
             tx.send("closed")
 
+    def test_send_timeout_never_cuts_a_frame(self) -> None:
+        # A frame larger than the pipe: the first write fills the pipe, the
+        # deadline passes while the rest waits; the send must finish the
+        # frame rather than raise with half of it written.
+        import fcntl
+        import termios
+        import threading
+        import time
+
+        tx, rx = ic.pipe()
+        value = bytes(range(256)) * 1024  # 256 KiB: more than a pipe holds
+        start = time.monotonic()
+        drained = threading.Event()
+
+        def drain() -> None:
+            # Wait until the pipe is full and the send's deadline has passed.
+            buf = bytearray(4)
+            while True:
+                fcntl.ioctl(rx.fileno(), termios.FIONREAD, buf)
+                if int.from_bytes(buf, sys.byteorder) >= 4096 and time.monotonic() > start + 0.2:
+                    break
+                time.sleep(0.005)
+            drained.set()
+
+        t = threading.Thread(target=drain)
+        t.start()
+        errors = []
+
+        def send() -> None:
+            try:
+                tx.send(value, timeout=0.05)
+            except Exception as e:  # noqa: BLE001 - recorded for the assertion below
+                errors.append(e)
+            tx.close()
+
+        s = threading.Thread(target=send)
+        s.start()
+        self.assertTrue(drained.wait(10))
+        with rx:
+            self.assertEqual(rx.recv(timeout=10), value)
+            self.assertIsNone(rx.recv_message(timeout=10))
+        s.join(10)
+        t.join(10)
+        self.assertEqual(errors, [])
+
     def test_first_bytes_are_the_hello(self) -> None:
         r, w = os.pipe()
         tx = ic.fd_sender(w)
