@@ -1422,3 +1422,61 @@ func TestPythonPipelineStage(t *testing.T) {
 		t.Fatalf("got %d values %q..., want %d", len(got), got[:min(3, len(got))], len(want))
 	}
 }
+
+// TestPythonInheritedSysV: SysV queue ends handed to a Python program
+// (IPCCHAN_FILES "name=sysvmq:ID:TYPE:FLAGS") keep their message type: a
+// receiver takes only its type and ends at that type's marker, a sender
+// sends with its type.
+func TestPythonInheritedSysV(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	q := endpoints.SysVQueueByID(atoi(t, pyTransports[5].setup(t)))
+	const n = 30
+	t.Run("receiver", func(t *testing.T) {
+		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{Type: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startPy(t, pyArgs("recv", "inherited", "in"), endpoints.Pass("in", rx))
+		p.expect("ready")
+		tx, err := endpoints.SysVSender[[]byte](q, ipcchan.WithTag(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i := range n {
+			tag := uint32(1 + i%3)
+			if err := tx.SendTag(ctx, tag, pyPayload(i, i)); err != nil {
+				t.Fatal(err)
+			}
+			if tag == 2 {
+				want = append(want, msgLine(2, pyPayload(i, i)))
+			}
+		}
+		tx.Close()
+		expectLines(p, append(want, "eof")...)
+	})
+	t.Run("sender", func(t *testing.T) {
+		tx, err := endpoints.SysVSender[[]byte](q, ipcchan.WithTag(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startPy(t, pyArgs("send", "inherited", "out", "--count", strconv.Itoa(n), "--limit", "100"), endpoints.Pass("out", tx))
+		p.expect("ready")
+		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{Type: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		for i := range n {
+			v, tag, err := rx.RecvTag(ctx)
+			if want := pyPayload(i, pySize(i, n, 100)); err != nil || tag != 7 || string(v) != string(want) {
+				t.Fatalf("message %d: tag %d, %d bytes, %v; want tag 7, %d bytes", i, tag, len(v), err, len(want))
+			}
+		}
+		if _, err := rx.Recv(ctx); err != io.EOF {
+			t.Fatalf("%v, want io.EOF", err)
+		}
+		p.wait()
+	})
+}

@@ -2,7 +2,8 @@
 
     py_peer.py send|recv --transport T --addr A [--codec C] [--count N] [--limit L] ...
 
-Transports: pipe (the end inherited as --addr), fifo (a path), unix and
+Transports: pipe and inherited (the end inherited as --addr; inherited
+sends with the end's own tag), fifo (a path), unix and
 seqpacket (a path a Go listener listens on), unixgram (a path: the receiver
 binds it), posixmq (a queue name), sysvmq (a queue id).
 
@@ -87,6 +88,8 @@ def tag_of(transport: str, i: int) -> int:
         return 3  # one priority: the order is the order sent
     if transport == "sysvmq":
         return 1 + i % 3
+    if transport == "inherited":
+        return None  # the end's own: a SysV end's type from IPCCHAN_FILES
     return (i * 2654435761) % 0x7FFFFFFF
 
 
@@ -101,7 +104,7 @@ def to_json(v):
 def open_end(a, sending: bool, codec: ic.Codec):
     t = a.transport
     hs = {"on": True, "off": False}.get(a.handshake)
-    if t == "pipe":
+    if t in ("pipe", "inherited"):
         if sending:
             return ic.inherit_sender(a.addr, codec, handshake=hs)
         return ic.inherit_receiver(a.addr, codec, handshake=hs, max_message=a.limit)
