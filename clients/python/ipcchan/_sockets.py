@@ -18,7 +18,7 @@ from ._codecs import BYTES, Codec
 from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError
 
-__all__ = ["connect_seqpacket", "datagram_sender", "datagram_receiver", "socket_sender",
+__all__ = ["check_listener", "connect_seqpacket", "datagram_sender", "datagram_receiver", "socket_sender",
            "socket_receiver", "EOS_TAG"]
 
 EOS_TAG = 0xFFFFFFFF
@@ -28,6 +28,26 @@ _POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)
 
 def _address(path: str) -> str:
     return "\0" + path[1:] if path.startswith("@") else path
+
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def check_listener(sock: socket.socket, path: str, any_user: bool) -> None:
+    """Refuse (PermissionError, closing sock) a listener on an abstract name run by another user.
+
+    An abstract name has no file permission, so anyone may listen on it:
+    as the Go side does by default, a connection to one is refused unless
+    the listener runs as this process's real uid, or any_user is given.
+    """
+    if not path.startswith("@") or any_user:
+        return
+    pid, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+    if uid != os.getuid():
+        sock.close()
+        raise PermissionError("ipcchan: %s is served by pid %d running as uid %d, not this process's uid %d (an abstract "
+                              "name has no permissions, so only the same user is trusted by default; pass any_user=True "
+                              "to trust it)" % (path, pid, uid, os.getuid()))
 
 
 def _sndbuf_limit(sock: socket.socket) -> int:
@@ -50,7 +70,9 @@ class PacketTransport:
         self.senders = senders
         self.markers = 0
         self.refused = 0
-        """Malformed datagrams dropped (shorter than the tag)."""
+        """Datagrams dropped: malformed ones, and those of senders the uid check refused."""
+        self.check_uid: Optional[int] = None
+        """If set, datagrams whose sender does not run as this uid are dropped unread (SO_PASSCRED)."""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -112,11 +134,25 @@ class PacketTransport:
                     return None
                 self.refused += 1
                 raise CorruptError("ipcchan: an empty record, shorter than its tag, was dropped")
-            if n > self.limit + 4:
+            if self.check_uid is not None:
+                # Read the sender's credentials with it (at most the limit: the
+                # kernel drops the rest); drop, unread, what another user sent.
+                data, anc, _, _ = self.sock.recvmsg(min(max(n, 1), self.limit + 5), socket.CMSG_SPACE(_UCRED.size))
+                uid = None
+                for level, typ, cdata in anc:
+                    if level == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS and len(cdata) >= _UCRED.size:
+                        uid = _UCRED.unpack_from(cdata)[1]
+                if uid != self.check_uid:
+                    self.refused += 1
+                    continue
+            elif n > self.limit + 4:
+                data = b""
                 self.sock.recv_into(peek, 1)  # take it off the queue: the kernel drops the rest
+            else:
+                data = self.sock.recv(max(n, 1))
+            if n > self.limit + 4:
                 raise MessageTooLarge("ipcchan: a %d-byte datagram exceeds the %d-byte limit: discarded (raise "
                                       "max_message on this side, or send less)" % (n - 4, self.limit))
-            data = self.sock.recv(max(n, 1))
             if len(data) < 4:
                 self.refused += 1
                 raise CorruptError("ipcchan: a %d-byte datagram, shorter than its tag, was dropped" % len(data))
@@ -165,11 +201,13 @@ def _kind(sock: socket.socket) -> str:
 
 def connect_seqpacket(path: str, send_codec: Codec = BYTES, recv_codec: Optional[Codec] = None,
                       handshake: bool = False, max_message: int = DEFAULT_MAX_MESSAGE,
-                      timeout: Optional[float] = None) -> Tuple[Sender, Receiver]:
+                      timeout: Optional[float] = None, any_user: bool = False) -> Tuple[Sender, Receiver]:
     """Connect to the Unix seqpacket socket at path (Go's "unixpacket") and return (Sender, Receiver).
 
     Closing the Sender shuts the socket down for writing: the peer's end of
-    stream. The Receiver ends at the peer's shutdown.
+    stream. The Receiver ends at the peer's shutdown. On an abstract name
+    (``@name``) a listener running as another user is refused with
+    PermissionError unless any_user is true.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sock.settimeout(timeout)
@@ -178,6 +216,7 @@ def connect_seqpacket(path: str, send_codec: Codec = BYTES, recv_codec: Optional
     except BaseException:
         sock.close()
         raise
+    check_listener(sock, path, any_user)
     other = sock.dup()
     tx = socket_sender(sock, send_codec, handshake)
     rx = socket_receiver(other, recv_codec or send_codec, handshake, max_message=max_message)
@@ -202,13 +241,17 @@ def datagram_sender(path: str, codec: Codec = BYTES, handshake: bool = False, ta
 
 
 def datagram_receiver(path: str, codec: Codec = BYTES, handshake: bool = False, senders: int = 1,
-                      max_message: int = DEFAULT_MAX_MESSAGE) -> Receiver:
+                      max_message: int = DEFAULT_MAX_MESSAGE, any_user: bool = False) -> Receiver:
     """Bind a Unix datagram socket at path (``@name``: abstract) and return its Receiver.
 
     It ends after ``senders`` end-of-stream markers; a datagram over
     max_message is discarded (MessageTooLarge) and one shorter than its
-    tag dropped (CorruptError), and the next receive goes on. close() does
-    not remove the path: the caller made it, the caller removes it.
+    tag dropped (CorruptError), and the next receive goes on. A path is
+    made 0600. On an abstract name, which has no permission, datagrams
+    (markers included) from senders not running as this process's real
+    uid are dropped unread, as the Go receiver does, unless any_user is
+    true. close() does not remove the path: the caller made it, the
+    caller removes it.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
@@ -220,4 +263,7 @@ def datagram_receiver(path: str, codec: Codec = BYTES, handshake: bool = False, 
         raise
     r = socket_receiver(sock, codec, handshake, senders, max_message)
     r._t.name = "unixgram " + path
+    if path.startswith("@") and not any_user:
+        r._t.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        r._t.check_uid = os.getuid()
     return r

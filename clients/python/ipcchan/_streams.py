@@ -15,6 +15,7 @@ from typing import Any, Optional, Tuple
 
 from ._codecs import BYTES, Codec
 from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
+from ._sockets import check_listener
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError, TruncatedError
 
 __all__ = ["pipe", "fd_sender", "fd_receiver", "open_fifo_sender", "open_fifo_receiver",
@@ -211,11 +212,13 @@ def open_fifo_receiver(path: str, codec: Codec = BYTES, handshake: bool = True,
 
 def connect_unix(path: str, send_codec: Codec = BYTES, recv_codec: Optional[Codec] = None,
                  handshake: bool = True, max_message: int = DEFAULT_MAX_MESSAGE,
-                 timeout: Optional[float] = None) -> Tuple[Sender, Receiver]:
+                 timeout: Optional[float] = None, any_user: bool = False) -> Tuple[Sender, Receiver]:
     """Connect to the Unix stream socket at path (``@name``: abstract) and return (Sender, Receiver).
 
     Each direction has its own hello. Closing the Sender shuts the socket
-    down for writing (the peer's end of stream); the Receiver reads on.
+    down for writing (the peer's end of stream); the Receiver reads on. On
+    an abstract name a listener running as another user is refused with
+    PermissionError unless any_user is true (as on the Go side).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -224,6 +227,7 @@ def connect_unix(path: str, send_codec: Codec = BYTES, recv_codec: Optional[Code
     except BaseException:
         sock.close()
         raise
+    check_listener(sock, path, any_user)
     fd = sock.detach()
     tx = fd_sender(os.dup(fd), send_codec, handshake)
     rx = fd_receiver(fd, recv_codec or send_codec, handshake, max_message)

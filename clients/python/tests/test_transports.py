@@ -262,6 +262,71 @@ class Packets(unittest.TestCase):
                 self.assertIsNone(rx.recv_message(timeout=5))
 
 
+def _as_nobody(action) -> int:
+    """Run action in a child process running as uid/gid 65534; return its pid (wait for it)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            action()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root to run a peer as another user")
+class AbstractNames(unittest.TestCase):
+    """An abstract name has no permission: only the same user is trusted by default, as on the Go side."""
+
+    def test_datagrams_of_another_user_are_dropped(self) -> None:
+        name = "@ipcchan-%d-pytest-dgram" % os.getpid()
+        with ic.datagram_receiver(name) as rx:
+            def send() -> None:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                s.sendto(b"\0\0\0\1evil", "\0" + name[1:])
+                s.sendto(b"\xff\xff\xff\xff", "\0" + name[1:])  # a forged end
+                s.close()
+            self.assertEqual(os.waitpid(_as_nobody(send), 0)[1], 0)
+            with ic.datagram_sender(name) as tx:
+                tx.send(b"mine", tag=2)
+            self.assertEqual(rx.recv_message(timeout=5), ic.Message(2, b"mine"))
+            self.assertIsNone(rx.recv_message(timeout=5))
+            self.assertEqual(rx._t.refused, 2)
+        with ic.datagram_receiver(name, any_user=True) as rx:
+            self.assertEqual(os.waitpid(_as_nobody(lambda: ic.datagram_sender(name).close()), 0)[1], 0)
+            self.assertIsNone(rx.recv_message(timeout=5))
+
+    def test_listener_of_another_user_is_refused(self) -> None:
+        for kind, connect in ((socket.SOCK_STREAM, ic.connect_unix), (socket.SOCK_SEQPACKET, ic.connect_seqpacket)):
+            name = "@ipcchan-%d-pytest-listen-%d" % (os.getpid(), kind)
+            r, w = os.pipe()
+
+            def listen() -> None:
+                s = socket.socket(socket.AF_UNIX, kind)
+                s.bind("\0" + name[1:])
+                s.listen(4)
+                s.settimeout(10)  # a parent that fails does not connect: give up
+                os.write(w, b"x")
+                for _ in range(2):
+                    s.accept()[0].close()
+
+            pid = _as_nobody(listen)
+            os.close(w)
+            self.assertEqual(os.read(r, 1), b"x")
+            os.close(r)
+            with self.subTest(kind=kind):
+                with self.assertRaises(PermissionError):
+                    connect(name, timeout=5)
+                tx, rx = connect(name, timeout=5, any_user=True)
+                tx.close()
+                rx.close()
+            self.assertEqual(os.waitpid(pid, 0)[1], 0)
+
+
 class Queues(unittest.TestCase):
     def test_posix(self) -> None:
         name = "/ipcchan-%d-pytest" % os.getpid()
