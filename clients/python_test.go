@@ -629,6 +629,7 @@ func TestPythonTransports(t *testing.T) {
 // dozen shapes exactly as ipcchan.Fingerprint and TypeDescription do for
 // the same Go types, and lays out C structs as codec.CStructLayout does.
 func TestPythonFingerprints(t *testing.T) {
+	ipcchantest.CheckFDs(t)
 	type reading struct {
 		ID    int32
 		Value float64
