@@ -95,6 +95,10 @@ def _transport(name: str, sending: bool, max_message: int, senders: int, atomic:
             sock.detach()
             return StreamTransport(fd, "%s (socket fd %d)" % (name, fd), max_message), True
         t = PacketTransport(sock, "%s (socket fd %d)" % (name, fd), max_message, senders)
+        if not sending and sock.type == socket.SOCK_DGRAM and _abstract(sock):
+            # As datagram_receiver on an abstract name: only this user's datagrams.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            t.check_uid = os.getuid()
         return t, False
     try:
         mq_attr(fd)
@@ -103,6 +107,15 @@ def _transport(name: str, sending: bool, max_message: int, senders: int, atomic:
             raise NotImplementedError("ipcchan: %r is shared memory: %s" % (name, RING_UNSUPPORTED)) from None
         raise ValueError("ipcchan: %r (fd %d) is no endpoint this package speaks" % (name, fd)) from None
     return PosixQueueTransport(fd, "%s (POSIX queue fd %d)" % (name, fd), max_message, senders), False
+
+
+def _abstract(sock: socket.socket) -> bool:
+    """Whether sock is a Unix socket bound to an abstract name (which has no permission)."""
+    try:
+        addr = sock.getsockname()
+    except OSError:
+        return False
+    return isinstance(addr, bytes) and addr[:1] == b"\0" or isinstance(addr, str) and addr[:1] == "\0"
 
 
 def inherit_sender(name: str, codec: Codec = BYTES, handshake: Optional[bool] = None, tag: Optional[int] = None,
@@ -122,7 +135,11 @@ def inherit_sender(name: str, codec: Codec = BYTES, handshake: Optional[bool] = 
 
 def inherit_receiver(name: str, codec: Codec = BYTES, handshake: Optional[bool] = None, senders: int = 1,
                      max_message: int = DEFAULT_MAX_MESSAGE) -> Receiver:
-    """Return a Receiver on the end the parent handed over as name; see :func:`inherit_sender`."""
+    """Return a Receiver on the end the parent handed over as name; see :func:`inherit_sender`.
+
+    A datagram socket bound to an abstract name drops, unread, what senders
+    running as another user send, as :func:`datagram_receiver` does.
+    """
     t, stream = _transport(name, False, max_message, senders, False)
     return Receiver(t, codec, stream if handshake is None else handshake)
 

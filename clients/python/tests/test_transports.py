@@ -300,6 +300,28 @@ class AbstractNames(unittest.TestCase):
             self.assertEqual(os.waitpid(_as_nobody(lambda: ic.datagram_sender(name).close()), 0)[1], 0)
             self.assertIsNone(rx.recv_message(timeout=5))
 
+    def test_inherited_datagram_receiver_checks_too(self) -> None:
+        name = "@ipcchan-%d-pytest-inherited" % os.getpid()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind("\0" + name[1:])
+        old = os.environ.get(ic.ENV_FILES)
+        os.environ[ic.ENV_FILES] = "in=%d" % sock.detach()
+        try:
+            rx = ic.inherit_receiver("in")
+        finally:
+            if old is None:
+                del os.environ[ic.ENV_FILES]
+            else:
+                os.environ[ic.ENV_FILES] = old
+        with rx:
+            def send() -> None:
+                ic.datagram_sender(name).close()  # a forged end
+            self.assertEqual(os.waitpid(_as_nobody(send), 0)[1], 0)
+            with ic.datagram_sender(name) as tx:
+                tx.send(b"mine")
+            self.assertEqual(rx.recv_message(timeout=5), ic.Message(0, b"mine"))
+            self.assertIsNone(rx.recv_message(timeout=5))
+
     def test_listener_of_another_user_is_refused(self) -> None:
         for kind, connect in ((socket.SOCK_STREAM, ic.connect_unix), (socket.SOCK_SEQPACKET, ic.connect_seqpacket)):
             name = "@ipcchan-%d-pytest-listen-%d" % (os.getpid(), kind)
