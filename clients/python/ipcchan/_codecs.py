@@ -151,6 +151,8 @@ class JSON(Codec):
             return _from_json(self.shape, doc)
         except (ValueError, TypeError, KeyError) as e:
             raise CorruptError("ipcchan: json: %s" % e) from None
+        except RecursionError:
+            raise CorruptError("ipcchan: json: nested too deeply") from None
 
 
 def _to_json(s: Shape, v: Any) -> Any:

@@ -297,7 +297,7 @@ class Receiver(Generic[T]):
                 value = self.codec.decode(payload)
             except CorruptError:
                 raise
-            except (ValueError, TypeError, UnicodeDecodeError) as e:
+            except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as e:
                 raise CorruptError("ipcchan: %s: cannot decode a %d-byte payload: %s" % (self.codec.name, len(payload), e)) from None
             return Message(tag, value)
 

@@ -121,6 +121,8 @@ class OtherCodecs(unittest.TestCase):
             c.decode(b'{"Name":1}')
         with self.assertRaises(ic.CorruptError):
             c.decode(b"{")
+        with self.assertRaises(ic.CorruptError):  # hostile nesting: an error, not a RecursionError
+            ic.JSON(ic.interface).decode(b"[" * 100000 + b"]" * 100000)
         # Unexported fields are not JSON's business, as in Go.
         hidden = ic.JSON(ic.Struct([("Shown", ic.int32), ("hidden", ic.int32)]))
         self.assertEqual(hidden.encode({"Shown": 1, "hidden": 2}), b'{"Shown":1}')
