@@ -23,7 +23,7 @@ import base64
 import json
 import struct
 import sys
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from ._errors import CorruptError
 from ._types import (Array, Char, Kind, Map, Pointer, Shape, ShapeLike, Slice, Struct,

@@ -9,10 +9,10 @@ end of stream, the watch on a peer process.
 import os
 import select
 import time
-from typing import Any, Generic, Iterator, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Generic, Iterator, NamedTuple, Optional, TypeVar
 
 from ._codecs import BYTES, HELLO_TAG, MAX_HELLO, WIRE_VERSION, Codec, parse_hello
-from ._errors import CorruptError, HandshakeError, MessageTooLarge, PeerGoneError, ReservedTagError
+from ._errors import CorruptError, HandshakeError, MessageTooLarge, ReservedTagError
 
 __all__ = ["Sender", "Receiver", "Message", "DEFAULT_MAX_MESSAGE", "Deadline"]
 

@@ -11,7 +11,7 @@ import socket
 import stat
 import struct
 import time
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
 from ._codecs import BYTES, Codec
 from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd

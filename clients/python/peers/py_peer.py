@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import socket
 import struct
 import sys
 import time
