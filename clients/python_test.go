@@ -949,7 +949,8 @@ func init() {
 
 // goChildMain sends COUNT messages (pyPayload, pySize(limit 100), pyTag) on
 // the transport without closing it — on a pipe it then writes the first
-// part of a frame announcing 1 MiB — says "hanging" and waits to be killed.
+// 1000 bytes of a frame announcing 4000 — says "hanging" and waits to be
+// killed.
 func goChildMain(args []string) error {
 	ctx := context.Background()
 	transport, addr := args[0], args[1]
@@ -989,7 +990,7 @@ func goChildMain(args []string) error {
 		if err != nil {
 			return err
 		}
-		header := []byte{0, 0x10, 0, 0, 0, 0, 0, 0} // 1 MiB, tag 0
+		header := []byte{0, 0, 0x0f, 0xa0, 0, 0, 0, 0} // 4000 bytes, tag 0
 		if _, err := f.Write(append(header, make([]byte, 1000)...)); err != nil {
 			return err
 		}
@@ -1009,23 +1010,27 @@ func goChild(t *testing.T, transport, addr string, count int, ends ...endpoints.
 
 // TestPythonKilledPeer: a peer killed mid-stream (SIGKILL) gives the
 // survivor a clear error, never a clean end and never a hang, both ways: on
-// a pipe the stream ends inside a frame (Go: io.ErrUnexpectedEOF; Python:
+// a pipe (a FIFO, a Unix stream socket) the stream ends inside a frame (Go: io.ErrUnexpectedEOF; Python:
 // TruncatedError); on transports with no kernel end of stream the
 // survivor watches the peer's pid (Go: WatchPeer and ErrPeerGone; Python:
 // watch_peer and PeerGoneError) after taking what it sent.
 func TestPythonKilledPeer(t *testing.T) {
 	ipcchantest.CheckFDs(t)
 	const count = 8 // all queued while the receiver waits: a POSIX queue and a datagram socket hold 10
-	for _, name := range []string{"pipe", "unixgram", "posixmq", "sysvmq"} {
+	for _, name := range []string{"pipe", "fifo", "unix", "unixgram", "posixmq", "sysvmq"} {
 		var tr pyTransport
 		for _, x := range pyTransports {
 			if x.name == name {
 				tr = x
 			}
 		}
+		stream := name == "pipe" || name == "fifo" || name == "unix"
 		t.Run(name+"/PythonKilled", func(t *testing.T) {
 			ctx := testCtx(t)
 			mode := "hang"
+			if stream {
+				mode = "partial" // killed inside a frame
+			}
 			var rx *ipcchan.Receiver[[]byte]
 			var p *pyProc
 			args := []string{"--count", strconv.Itoa(count), "--limit", "100", "--mode", mode}
@@ -1035,13 +1040,14 @@ func TestPythonKilledPeer(t *testing.T) {
 					t.Fatal(err)
 				}
 				rx = r
-				args[len(args)-1] = "partial"
 				p = startPy(t, pyArgs("send", "pipe", "out", args...), endpoints.Pass("out", tx))
 			} else {
 				addr := tr.setup(t)
 				rx = tr.goRecv(t, ctx, addr, func() { p = startPy(t, pyArgs("send", name, addr, args...)) })
-				if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
-					t.Fatal(err)
+				if !stream {
+					if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			defer rx.Close()
@@ -1056,13 +1062,16 @@ func TestPythonKilledPeer(t *testing.T) {
 			}
 			_, err := rx.Recv(ctx)
 			want := ipcchan.ErrPeerGone
-			if name == "pipe" {
+			if stream {
 				want = io.ErrUnexpectedEOF
 			}
 			if !errors.Is(err, want) {
 				t.Fatalf("after the sender was killed: %v, want %v", err, want)
 			}
 		})
+		if name == "fifo" || name == "unix" {
+			continue // a Go sender killed on these is as on a pipe: the GoKilled case of the pipe
+		}
 		t.Run(name+"/GoKilled", func(t *testing.T) {
 			addr := "out"
 			var ends []endpoints.Handed

@@ -150,11 +150,11 @@ def send(a) -> None:
     for i in range(a.count):
         tx.send(make(i, size(i, a.count, a.limit)), tag=tag_of(a.transport, i))
     if a.mode == "partial":
-        # Half a frame: a 1 MiB payload announced, some of it written, and
-        # then this process is killed: the receiver must not see a clean end.
+        # Part of a frame: 4000 bytes announced, 1000 written, and then this
+        # process is killed: the receiver must not see a clean end.
         fd = tx.fileno()
         os.set_blocking(fd, True)
-        os.write(fd, struct.pack(">II", 1 << 20, 0) + b"p" * 1000)
+        os.write(fd, struct.pack(">II", 4000, 0) + b"p" * 1000)
     if a.mode in ("hang", "partial"):
         print("hanging", flush=True)
         time.sleep(3600)
