@@ -1751,8 +1751,8 @@ static inline int ipcchan__needs_escape(const void *p, size_t n) {
 
 static inline int ipcchan_mq_sender_init(struct ipcchan_mq_sender *s, mqd_t q) {
 	struct mq_attr a;
+	memset(s, 0, sizeof *s);
 	s->q = (mqd_t)-1;
-	s->scratch = NULL;
 	if (mq_getattr(q, &a) < 0)
 		return -1;
 	if (a.mq_msgsize >= IPCCHAN_QUEUE_EOS_LEN && (s->scratch = malloc((size_t)a.mq_msgsize)) == NULL) {
@@ -1922,7 +1922,7 @@ static inline size_t ipcchan__msgmax(void) {
 }
 
 static inline int ipcchan_sysv_sender_init(struct ipcchan_sysv_sender *s, int id, long type) {
-	s->msg = NULL;
+	memset(s, 0, sizeof *s);
 	if (type < 1) {
 		errno = EINVAL;
 		return -1;
