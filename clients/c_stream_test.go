@@ -607,7 +607,7 @@ func clientsChild(role string) int {
 			return 1
 		}
 		for i := range 5 {
-			if err := tx.SendTag(ctx, uint32(cTag("seq1", i)), cPayload(i, 100, 1000)); err != nil {
+			if err := tx.SendTag(ctx, 1, cPayload(i, 100, 1000)); err != nil {
 				fmt.Println(err)
 				return 1
 			}
