@@ -1670,9 +1670,12 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 			return -1;
 		}
 		if (got == 0 && r->type == SOCK_SEQPACKET) {
-			/* The peer's close, or an empty record (malformed) from a live peer. */
+			/* The peer's close (a read of 0 bytes with nothing queued behind
+			 * it), or an empty record, malformed, from a peer still there or
+			 * with records behind it. */
+			char c;
 			struct pollfd p = {r->fd, POLLRDHUP, 0};
-			if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
+			if (recv(r->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
 				r->ended = 1;
 				return 0;
 			}
