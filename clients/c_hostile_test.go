@@ -242,6 +242,15 @@ func TestCHostilePackets(t *testing.T) {
 			})
 			checkLines(t, "C receiver", got, []string{"error EBADMSG 0 0", "error EBADMSG 0 0", cLine(1, []byte("ok")), "error EBADMSG 0 0", "error EMSGSIZE 2 11", "end"})
 		})
+		t.Run(filepath.Base(bin)+"/unix stream, descriptor frames", func(t *testing.T) {
+			// Tag bit 31 on a Unix stream socket: a count, then the value.
+			a, b := socketpair(t, syscall.SOCK_STREAM)
+			got := runCOn(t, bin, a, []string{"recv", "stream", "-nohs"}, func() {
+				b.Write(cat(frame(0x80000001, []byte{0, 0}), frame(0x80000002, []byte{0, 0, 0, 0, 'o', 'k'}), frame(3, []byte("x"))))
+				b.Close()
+			})
+			checkLines(t, "C receiver", got, []string{"error EBADMSG 2147483649 2", cLine(2, []byte("ok")), cLine(3, []byte("x")), "end"})
+		})
 		t.Run(filepath.Base(bin)+"/seqpacket", func(t *testing.T) {
 			a, b := socketpair(t, syscall.SOCK_SEQPACKET)
 			got := runCOn(t, bin, a, []string{"recv", "packet"}, func() {

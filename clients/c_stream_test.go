@@ -618,3 +618,58 @@ func clientsChild(role string) int {
 	fmt.Println("unknown role", role)
 	return 2
 }
+
+// On a Unix stream socket, tags from 0x80000000 up mark frames that carry
+// descriptors (PROTOCOL.md §5): a Go SendFiles reaches the C receiver, which
+// takes no descriptors, as its value alone (the kernel closes the file);
+// a C sender refuses such tags there with EINVAL, while on a pipe they are
+// tags like any other.
+func TestCStreamDescriptorFrames(t *testing.T) {
+	bin := cProgram(t, "c_peer")
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	a, b, err := endpoints.SocketPair[[]byte, []byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startC(t, bin, []string{"recv", "stream"}, endpoints.Pass("ch", b))
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sender().SendFiles(ctx, []byte("with a file"), f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := a.Sender().SendTag(ctx, 0x7ffffffe, []byte("plain")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	got, err := r.wait()
+	if err != nil {
+		t.Errorf("C receiver: %v", err)
+	}
+	checkLines(t, "C received", got, []string{cLine(0, []byte("with a file")), cLine(0x7ffffffe, []byte("plain")), "end"})
+
+	a, b, err = endpoints.SocketPair[[]byte, []byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	out, err := startC(t, bin, []string{"send", "stream", "-n", "1", "-tag", "2147483649"}, endpoints.Pass("ch", b)).wait()
+	if err == nil || strings.Join(out, ",") != "error EINVAL 0 0" {
+		t.Errorf("C sender of tag 0x80000001 on a Unix socket: %v %q, want error EINVAL", err, out)
+	}
+
+	tx, rx, err := endpoints.PipePair[[]byte]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	startC(t, bin, []string{"send", "stream", "-n", "1", "-tag", "2147483649"}, endpoints.Pass("ch", tx))
+	got, err = goRecvAll(t, ctx, rx)
+	if err != io.EOF {
+		t.Errorf("Go receiver: %v", err)
+	}
+	checkLines(t, "Go received on a pipe", got, []string{cLine(0x80000001, nil)})
+}

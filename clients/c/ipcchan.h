@@ -470,7 +470,7 @@ static inline ssize_t ipcchan_ctext_unpack(const void *in, size_t n, char *s, si
 struct ipcchan_stream_sender {
 	int fd;
 	unsigned flags;
-	int greeted, sock;
+	int greeted, sock, unixsock;
 	size_t hello_len;
 	unsigned char hello[IPCCHAN_HELLO_MAX];
 };
@@ -489,7 +489,7 @@ static inline int ipcchan_stream_sender_init(struct ipcchan_stream_sender *s, in
  * ipcchan_stream_send writes one frame: tag and the n bytes at p. It
  * handles EINTR and short writes, and waits while the stream is full. It
  * returns 0, or -1 with errno EINVAL (the hello's tag with the handshake
- * on; on a socket, a tag from 0x80000000 up, which §5 reserves), EMSGSIZE
+ * on; on a Unix socket, a tag from 0x80000000 up, which §5 reserves), EMSGSIZE
  * (n above 4 GiB - 1, or above PIPE_BUF - 8 with IPCCHAN_SHARED; nothing is
  * written), EPIPE (no reader), or write's errno. A frame cut by a failed
  * write leaves the stream broken: close it.
@@ -510,6 +510,7 @@ struct ipcchan_stream_receiver {
 	uint32_t limit;
 	unsigned flags;
 	int greeted, ended, err;
+	int unixsock;         /* an AF_UNIX stream socket: tags from 0x80000000 mark descriptors (§5) */
 	int pending;          /* a frame's payload is being read into the caller's buffer */
 	uint32_t ptag;
 	size_t plen, pgot;
@@ -539,6 +540,11 @@ static inline int ipcchan_stream_receiver_init(struct ipcchan_stream_receiver *r
  *   EMSGSIZE   the frame is longer than cap or r->limit: *len and *tag say
  *              what it was; it is skipped, and the next call goes on with
  *              the frame after it;
+ *   EBADMSG    on a Unix stream socket, a frame marked as carrying
+ *              descriptors (tag bit 31) too short for their count: dropped.
+ *              (A well-formed one is delivered without them, as §5 says:
+ *              the kernel closes them, the tag loses bit 31, the payload
+ *              its count);
  *   ENODATA    the stream ended inside a frame (sticks);
  *   ETIMEDOUT  timeout_ms passed. If it passed inside a frame, what was
  *              read of it is kept in buf: call again with the same buf and
@@ -1179,6 +1185,13 @@ static inline uint32_t ipcchan__get32(const unsigned char *b) {
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/* ipcchan__is_unix reports whether fd is an AF_UNIX socket. */
+static inline int ipcchan__is_unix(int fd) {
+	int dom;
+	socklen_t l = sizeof dom;
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX;
+}
+
 /* ipcchan__hello_init lays out our hello, if flags ask for one. */
 static inline int ipcchan__hello_init(unsigned char *hello, size_t *len, const char *codec, uint64_t fp, int on) {
 	*len = 0;
@@ -1206,6 +1219,7 @@ static inline int ipcchan_stream_sender_init(struct ipcchan_stream_sender *s, in
 	s->fd = fd;
 	s->flags = flags;
 	s->sock = S_ISSOCK(st.st_mode);
+	s->unixsock = s->sock && ipcchan__is_unix(fd);
 	return 0;
 }
 
@@ -1256,7 +1270,7 @@ static inline int ipcchan__frame(struct ipcchan_stream_sender *s, uint32_t tag, 
 }
 
 static inline int ipcchan_stream_send(struct ipcchan_stream_sender *s, uint32_t tag, const void *p, size_t n) {
-	if (s->fd < 0 || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->sock && tag >= 0x80000000u)) {
+	if (s->fd < 0 || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->unixsock && tag >= 0x80000000u)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1291,6 +1305,7 @@ static inline int ipcchan_stream_receiver_init(struct ipcchan_stream_receiver *r
 	r->fd = fd;
 	r->flags = flags;
 	r->limit = IPCCHAN_FRAME_MAX;
+	r->unixsock = ipcchan__is_unix(fd);
 	return 0;
 }
 
@@ -1431,6 +1446,17 @@ static inline int ipcchan_stream_recv(struct ipcchan_stream_receiver *r, uint32_
 			r->pgot += (size_t)got;
 		}
 		r->pending = 0;
+		if (r->unixsock && (r->ptag & 0x80000000u)) {
+			/* A frame that carried descriptors (§5): read without a control
+			 * buffer, the kernel closed them; the value follows their count. */
+			if (r->plen < 4) {
+				errno = EBADMSG; /* dropped */
+				return -1;
+			}
+			memmove(buf, (unsigned char *)buf + 4, r->plen - 4);
+			r->plen -= 4;
+			r->ptag &= 0x7FFFFFFFu;
+		}
 		if (tag != NULL)
 			*tag = r->ptag;
 		if (len != NULL)
