@@ -155,6 +155,39 @@ func TestCPacketHandshakeRefused(t *testing.T) {
 	r.wait()
 }
 
+// With the hello on, a C datagram receiver of two Go senders whose buffer
+// is smaller than a hello checks the second sender's hello too (it reads
+// hellos into a buffer of its own) and delivers both senders' values.
+func TestCPacketHelloSmallBuffer(t *testing.T) {
+	bin := cProgram(t, "c_peer")
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	rx, addr, err := endpoints.ListenPacket[[]byte](ctx, "unixgram", filepath.Join(t.TempDir(), "g"), ipcchan.WithHandshake(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txs []*ipcchan.Sender[[]byte]
+	for range 2 {
+		tx, err := endpoints.DialPacket[[]byte](ctx, "unixgram", addr, ipcchan.WithHandshake(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	r := startC(t, bin, []string{"recv", "packet", "-hs", "-cap", "16", "-senders", "2"}, endpoints.Pass("ch", rx))
+	var want []string
+	for i, tx := range txs {
+		goSendPattern(t, 10, 16, fmt.Sprint(i+1), func(tag uint64, p []byte) error { return tx.SendTag(ctx, uint32(tag), p) })
+		tx.Close()
+		want = append(want, cWant(10, 16, fmt.Sprint(i+1))...)
+	}
+	got, err := r.wait()
+	if err != nil {
+		t.Errorf("C receiver: %v", err)
+	}
+	checkLines(t, "C received", got, append(want, "end"))
+}
+
 // mqName makes a POSIX queue for the test and removes it after.
 func mqName(t *testing.T, attr endpoints.MQAttr) string {
 	t.Helper()

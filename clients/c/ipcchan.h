@@ -464,6 +464,7 @@ static inline ssize_t ipcchan_ctext_unpack(const void *in, size_t n, char *s, si
  * (at least 512); define it before including the header to change it. */
 #define IPCCHAN_STREAM_BUF 4096
 #endif
+_Static_assert(IPCCHAN_STREAM_BUF >= 512, "IPCCHAN_STREAM_BUF must hold a frame header and the longest hello");
 
 /* struct ipcchan_stream_sender writes frames to a byte stream. Fields are
  * private. */
@@ -770,7 +771,8 @@ static inline int ipcchan_sysv_receiver_init(struct ipcchan_sysv_receiver *r, in
  * timeout other than -1, or a peer to watch, it polls the queue (SysV
  * queues have no descriptor): every millisecond, backing off to 10 ms. It
  * returns 1, 0 after the senders' markers, or -1 with errno EMSGSIZE
- * (longer than cap: dropped), ETIMEDOUT, ESRCH, EIDRM, or msgrcv's.
+ * (longer than cap, or than msgmax was at init: dropped), ETIMEDOUT,
+ * ESRCH, EIDRM, or msgrcv's.
  */
 static inline int ipcchan_sysv_recv(struct ipcchan_sysv_receiver *r, long *type, void *buf, size_t cap, size_t *len, int timeout_ms);
 
@@ -1434,7 +1436,8 @@ static inline int ipcchan_stream_recv(struct ipcchan_stream_receiver *r, uint32_
 		}
 		size_t have = r->tail - r->head, need = r->plen - r->pgot;
 		size_t k = have < need ? have : need;
-		memcpy((unsigned char *)buf + r->pgot, r->buf + r->head, k);
+		if (k > 0)
+			memcpy((unsigned char *)buf + r->pgot, r->buf + r->head, k);
 		r->head += k;
 		r->pgot += k;
 		while (r->pgot < r->plen) {
@@ -1679,10 +1682,13 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 	}
 	for (;;) {
 		unsigned char h[4];
-		/* Before the hello, read at most a hello's length into our own buffer. */
+		/* Before the hello, read at most a hello's length, into our own
+		 * buffer; and there too while the handshake is on and the caller's
+		 * buffer could not hold another sender's hello. */
 		int hs = r->hello_len > 0, greet = hs && !r->greeted;
 		unsigned char hb[IPCCHAN_HELLO_MAX];
-		struct iovec iov[2] = {{h, 4}, {greet ? hb : buf, greet ? sizeof hb : cap}};
+		int own = greet || (hs && cap < sizeof hb);
+		struct iovec iov[2] = {{h, 4}, {own ? hb : buf, own ? sizeof hb : cap}};
 		struct msghdr m;
 		memset(&m, 0, sizeof m);
 		m.msg_iov = iov;
@@ -1723,13 +1729,9 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 			}
 			continue;
 		}
-		if (hs && t == IPCCHAN_HELLO_TAG) {
-			if (!greet) { /* another sender's hello: check it, from buf if it fits */
-				if (n > cap || !ipcchan_hello_matches(buf, n, r->hello, r->hello_len))
-					return ipcchan__stick(&r->err, EPROTO);
-			} else if (!ipcchan_hello_matches(hb, n, r->hello, r->hello_len)) {
+		if (hs && t == IPCCHAN_HELLO_TAG) { /* a sender's hello: the first, or another sender's */
+			if (!ipcchan_hello_matches(own ? hb : buf, n, r->hello, r->hello_len))
 				return ipcchan__stick(&r->err, EPROTO);
-			}
 			r->greeted = 1;
 			continue;
 		}
@@ -1743,6 +1745,8 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 			errno = EMSGSIZE; /* the kernel dropped the rest */
 			return -1;
 		}
+		if (own && n > 0)
+			memcpy(buf, hb, n);
 		return 1;
 	}
 }
@@ -1909,7 +1913,8 @@ static inline int ipcchan_mq_recv(struct ipcchan_mq_receiver *r, unsigned *prio,
 			errno = EMSGSIZE;
 			return -1;
 		}
-		memcpy(buf, v, n);
+		if (n > 0)
+			memcpy(buf, v, n);
 		return 1;
 	}
 }
@@ -2045,6 +2050,21 @@ static inline int ipcchan_sysv_recv(struct ipcchan_sysv_receiver *r, long *type,
 		 * died is still delivered by the msgrcv below. */
 		int gone = r->peer >= 0 && poll(&(struct pollfd){r->peer, POLLIN, 0}, 1, 0) == 1;
 		ssize_t got = msgrcv(r->id, r->msg, r->max, r->type, r->msgflg | (nowait ? IPC_NOWAIT : 0));
+		if (got < 0 && errno == E2BIG) {
+			/* Longer than msgmax was at init (it was raised since): take it
+			 * off the queue, cut, and report it dropped, rather than leave
+			 * it in the way of every later receive. */
+			if (msgrcv(r->id, r->msg, r->max, r->type, r->msgflg | MSG_NOERROR | IPC_NOWAIT) >= 0) {
+				if (type != NULL)
+					*type = *r->msg;
+				if (len != NULL)
+					*len = r->max + 1; /* at least */
+				errno = EMSGSIZE;
+				return -1;
+			}
+			if (errno == ENOMSG)
+				continue; /* another receiver took it */
+		}
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -2088,7 +2108,8 @@ static inline int ipcchan_sysv_recv(struct ipcchan_sysv_receiver *r, long *type,
 			errno = EMSGSIZE;
 			return -1;
 		}
-		memcpy(buf, v, n);
+		if (n > 0)
+			memcpy(buf, v, n);
 		return 1;
 	}
 }
