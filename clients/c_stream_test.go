@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,7 +74,6 @@ type cPeerRun struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string
-	all    []string
 	done   chan struct{}
 	cancel context.CancelFunc
 }
@@ -566,8 +564,6 @@ func startGoChild(t *testing.T, role string, ends ...endpoints.Handed) *cPeerRun
 // childEnv names the role of a Go child process; TestMain hands it to
 // clientsChild.
 const childEnv = "IPCCHAN_CLIENTS_CHILD"
-
-var childOnce sync.Once
 
 // clientsChild is a Go peer process of the tests: it runs the role
 // IPCCHAN_CLIENTS_CHILD names and returns the exit code.
