@@ -18,7 +18,8 @@
  *     broke the protocol, or its hello does not match ours: the refusal
  *     sticks), EMSGSIZE (a message longer than the buffer or the limit; it
  *     is skipped or refused, never truncated), EBADMSG (a malformed message,
- *     dropped), EINVAL (a bad argument).
+ *     dropped), EINVAL (a bad argument); the streams and queues section
+ *     adds ENODATA, ETIMEDOUT, ESRCH and ERANGE (see its comment).
  *   - A receive returns 1 when it delivered a message, 0 at the end of the
  *     stream, and -1 on failure. A zero-length message is a message (1).
  *   - Nothing on the message path allocates. An endpoint is a struct the
@@ -563,7 +564,9 @@ static inline int ipcchan_stream_receiver_close(struct ipcchan_stream_receiver *
 
 /* ipcchan_fifo_open opens the FIFO at path for writing (write non-zero) or
  * reading, waiting as open(2) does for the other side, close-on-exec. It
- * returns the descriptor, or -1 with open's errno (ENXIO never: it waits). */
+ * returns the descriptor, or -1 with open's errno. Several processes may
+ * write to one FIFO: give its sender IPCCHAN_SHARED unless it is the only
+ * writer (Go's OpenFIFOSender writes atomically by default). */
 static inline int ipcchan_fifo_open(const char *path, int write);
 
 /* ipcchan_unix_connect connects a Unix socket of type (SOCK_STREAM,
