@@ -386,6 +386,34 @@ func TestCSysVQueues(t *testing.T) {
 		}
 		checkLines(t, "C received", got, append(cWant(10, 100, "2"), "end"))
 		other.Close()
+		// MSG_EXCEPT, and a negative type (the lowest type up to 2 first),
+		// as the Go receivers handed over select them.
+		for _, sel := range []endpoints.MsgSelect{{Type: 3, Except: true}, {Type: -2}} {
+			rx, err := endpoints.SysVReceiver[[]byte](q, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := startC(t, bin, []string{"recv", "sysv", "-timeout", "200"}, endpoints.Pass("ch", rx))
+			for _, typ := range []int64{3, 4, 2, 1} {
+				if err := q.Send(ctx, typ, []byte{byte(typ)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, _ := r.wait()
+			want := []string{cLine(4, []byte{4}), cLine(2, []byte{2}), cLine(1, []byte{1}), "error ETIMEDOUT 0 0"}
+			if sel.Type < 0 {
+				want = []string{cLine(1, []byte{1}), cLine(2, []byte{2}), "error ETIMEDOUT 0 0"}
+			}
+			checkLines(t, fmt.Sprintf("C receiver of %+v", sel), got, want)
+			for { // empty the queue for the next selection
+				if st, err := q.Stats(); err != nil || st.Messages == 0 {
+					break
+				}
+				if _, _, err := q.Receive(ctx, endpoints.MsgSelect{}, make([]byte, 16)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		if strconv.IntSize == 32 {
 			return // a C long holds no type above 2^31 - 1
 		}

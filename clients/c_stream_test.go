@@ -298,6 +298,19 @@ func streamCases() []streamCase {
 			}},
 		socket("unix"),
 		socket("tcp"),
+		{name: "unix, C listens", max: 100000,
+			goToC: func(t *testing.T, ctx context.Context, bin string, args []string) (*ipcchan.Sender[[]byte], *cPeerRun, func()) {
+				path := filepath.Join(t.TempDir(), "s")
+				r := startC(t, bin, append([]string{"recv", "listen:" + path}, args...))
+				c := dialC(t, ctx, r, path)
+				return c.Sender(), r, func() { c.Close() }
+			},
+			cToGo: func(t *testing.T, ctx context.Context, bin string, args []string) (*ipcchan.Receiver[[]byte], *cPeerRun, func()) {
+				path := filepath.Join(t.TempDir(), "s")
+				r := startC(t, bin, append([]string{"send", "listen:" + path}, args...))
+				c := dialC(t, ctx, r, path)
+				return c.Receiver(), r, func() { c.Close() }
+			}},
 	}
 }
 
@@ -668,4 +681,66 @@ func TestCStreamDescriptorFrames(t *testing.T) {
 		t.Errorf("Go receiver: %v", err)
 	}
 	checkLines(t, "Go received on a pipe", got, []string{cLine(0x80000001, nil)})
+}
+
+// dialC dials the Unix socket a C peer listens on, once it says so.
+func dialC(t *testing.T, ctx context.Context, r *cPeerRun, path string) *endpoints.Conn[[]byte, []byte] {
+	t.Helper()
+	if l := r.line(); l != "listening" {
+		t.Fatalf("C peer: %q", l)
+	}
+	c, err := endpoints.Dial[[]byte, []byte](ctx, "unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Messages of exactly the receivers' default limit (16 MiB) go both ways;
+// one byte more is refused by the receiver (Go: ErrFrameTooLarge; C:
+// EMSGSIZE), skipped, and the stream goes on to its end.
+func TestCStreamLimit(t *testing.T) {
+	bin := cProgram(t, "c_peer")
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	const limit = 16 << 20
+	for _, max := range []int{limit, limit + 1} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			want := cWant(3, max, "seq")
+			wantC := append(want[:2:2], "error EMSGSIZE 2 16777217", "end")
+			if max == limit {
+				wantC = append(want[:3:3], "end")
+			}
+			tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(2 * limit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := startC(t, bin, []string{"recv", "stream", "-cap", fmt.Sprint(2 * limit)}, endpoints.Pass("ch", rx))
+			goSendPattern(t, 3, max, "seq", func(tag uint64, p []byte) error { return tx.SendTag(ctx, uint32(tag), p) })
+			tx.Close()
+			got, _ := r.wait()
+			checkLines(t, "C received", got, wantC)
+
+			tx, rx2, err := endpoints.PipePair[[]byte]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx2.Close()
+			startC(t, bin, []string{"send", "stream", "-n", "3", "-max", fmt.Sprint(max), "-tag", "seq"}, endpoints.Pass("ch", tx))
+			got, err = goRecvAll(t, ctx, rx2)
+			if max > limit {
+				if !errors.Is(err, ipcchan.ErrFrameTooLarge) {
+					t.Errorf("Go receiver of a frame over its limit: %v, want ErrFrameTooLarge", err)
+				}
+				var more []string
+				more, err = goRecvAll(t, ctx, rx2)
+				got = append(got, more...)
+				want = want[:2]
+			}
+			if err != io.EOF {
+				t.Errorf("Go receiver: %v, want io.EOF", err)
+			}
+			checkLines(t, "Go received", got, want)
+		})
+	}
 }

@@ -5,7 +5,9 @@
  *   c_peer send|recv TRANSPORT [options]
  *
  * TRANSPORT: stream (IPCCHAN_FILES entry "ch"), fifo:PATH, unix:PATH,
- * tcp:HOST:PORT, packet ("ch": unixgram or seqpacket), unixgram:PATH
+ * tcp:HOST:PORT, listen:PATH (a Unix stream socket it listens on, printing
+ * "listening", and the one connection it accepts), packet ("ch": unixgram
+ * or seqpacket), unixgram:PATH
  * (connect), seqpacket:PATH (connect), mq:NAME, sysv ("ch", by
  * ipcchan_inherit_sysv), sysvid:ID:TYPE.
  *
@@ -144,6 +146,18 @@ int main(int argc, char **argv) {
 	} else if (strncmp(tr, "unix:", 5) == 0) {
 		if ((fd = ipcchan_unix_connect(tr + 5, SOCK_STREAM)) < 0)
 			die("connect");
+		kind = STREAM;
+	} else if (strncmp(tr, "listen:", 7) == 0) {
+		int l = ipcchan_unix_listen(tr + 7, SOCK_STREAM);
+		if (l < 0)
+			die("listen");
+		printf("listening\n");
+		while ((fd = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
+			;
+		if (fd < 0)
+			die("accept");
+		close(l);
+		unlink(tr + 7);
 		kind = STREAM;
 	} else if (strncmp(tr, "tcp:", 4) == 0) {
 		char host[256];
