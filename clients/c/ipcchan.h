@@ -465,7 +465,11 @@ static inline ssize_t ipcchan_ctext_unpack(const void *in, size_t n, char *s, si
  * (at least 512); define it before including the header to change it. */
 #define IPCCHAN_STREAM_BUF 4096
 #endif
+#ifdef __cplusplus
+static_assert(IPCCHAN_STREAM_BUF >= 512, "IPCCHAN_STREAM_BUF must hold a frame header and the longest hello");
+#else
 _Static_assert(IPCCHAN_STREAM_BUF >= 512, "IPCCHAN_STREAM_BUF must hold a frame header and the longest hello");
+#endif
 
 /* struct ipcchan_stream_sender writes frames to a byte stream. Fields are
  * private. */
@@ -1027,7 +1031,7 @@ static inline int ipcchan__walk(const struct ipcchan_type *t, int pack, int big,
 		if (f->kind == IPCCHAN_CHARS || f->kind == IPCCHAN_CSTRING) {
 			size_t used = n;
 			if (f->kind == IPCCHAN_CSTRING) {
-				const unsigned char *nul = memchr(pack ? fv : fw, 0, n);
+				const unsigned char *nul = (const unsigned char *)memchr(pack ? fv : fw, 0, n);
 				if (nul == NULL && pack && !blank)
 					return -1; /* Go refuses a string that fills char[N]: C would read it cut */
 				used = nul == NULL ? n : (size_t)(nul - (pack ? fv : fw));
@@ -1111,7 +1115,7 @@ static inline ssize_t ipcchan_ctext_pack(const char *s, void *out, size_t size) 
 }
 
 static inline ssize_t ipcchan_ctext_unpack(const void *in, size_t n, char *s, size_t cap) {
-	const char *nul = memchr(in, 0, n);
+	const char *nul = (const char *)memchr(in, 0, n);
 	size_t len = nul ? (size_t)(nul - (const char *)in) : n;
 	if (len + 1 > cap) {
 		errno = EMSGSIZE;
@@ -1264,7 +1268,7 @@ static inline int ipcchan__writev(int fd, int sock, struct iovec *iov, int cnt) 
 /* ipcchan__frame writes one frame. */
 static inline int ipcchan__frame(struct ipcchan_stream_sender *s, uint32_t tag, const void *p, size_t n) {
 	unsigned char h[8];
-	if (n > UINT32_MAX || ((s->flags & IPCCHAN_SHARED) && n > PIPE_BUF - 8)) {
+	if ((uint64_t)n > 0xFFFFFFFFu || ((s->flags & IPCCHAN_SHARED) && n > PIPE_BUF - 8)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -1279,7 +1283,7 @@ static inline int ipcchan_stream_send(struct ipcchan_stream_sender *s, uint32_t 
 		errno = EINVAL;
 		return -1;
 	}
-	if (n > UINT32_MAX || ((s->flags & IPCCHAN_SHARED) && n > PIPE_BUF - 8)) {
+	if ((uint64_t)n > 0xFFFFFFFFu || ((s->flags & IPCCHAN_SHARED) && n > PIPE_BUF - 8)) {
 		errno = EMSGSIZE; /* before the hello: nothing is written */
 		return -1;
 	}
@@ -1791,7 +1795,7 @@ static inline int ipcchan_mq_sender_init(struct ipcchan_mq_sender *s, mqd_t q) {
 	s->q = (mqd_t)-1;
 	if (mq_getattr(q, &a) < 0)
 		return -1;
-	if (a.mq_msgsize >= IPCCHAN_QUEUE_EOS_LEN && (s->scratch = malloc((size_t)a.mq_msgsize)) == NULL) {
+	if (a.mq_msgsize >= IPCCHAN_QUEUE_EOS_LEN && (s->scratch = (unsigned char *)malloc((size_t)a.mq_msgsize)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -1857,7 +1861,7 @@ static inline int ipcchan_mq_receiver_init(struct ipcchan_mq_receiver *r, mqd_t 
 	}
 	if (mq_getattr(q, &a) < 0)
 		return -1;
-	if ((r->body = malloc((size_t)a.mq_msgsize > 0 ? (size_t)a.mq_msgsize : 1)) == NULL) {
+	if ((r->body = (unsigned char *)malloc((size_t)a.mq_msgsize > 0 ? (size_t)a.mq_msgsize : 1)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -1965,7 +1969,7 @@ static inline int ipcchan_sysv_sender_init(struct ipcchan_sysv_sender *s, int id
 		return -1;
 	}
 	s->max = ipcchan__msgmax();
-	if ((s->msg = malloc(sizeof(long) + s->max)) == NULL) {
+	if ((s->msg = (long *)malloc(sizeof(long) + s->max)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -2027,7 +2031,7 @@ static inline int ipcchan_sysv_receiver_init(struct ipcchan_sysv_receiver *r, in
 		return -1;
 	}
 	r->max = ipcchan__msgmax();
-	if ((r->msg = malloc(sizeof(long) + r->max)) == NULL) {
+	if ((r->msg = (long *)malloc(sizeof(long) + r->max)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -2051,7 +2055,8 @@ static inline int ipcchan_sysv_recv(struct ipcchan_sysv_receiver *r, long *type,
 		int nowait = deadline >= 0 || r->peer >= 0;
 		/* Look at the peer before the queue: a message it sent before it
 		 * died is still delivered by the msgrcv below. */
-		int gone = r->peer >= 0 && poll(&(struct pollfd){r->peer, POLLIN, 0}, 1, 0) == 1;
+		struct pollfd pp = {r->peer, POLLIN, 0};
+		int gone = r->peer >= 0 && poll(&pp, 1, 0) == 1;
 		ssize_t got = msgrcv(r->id, r->msg, r->max, r->type, r->msgflg | (nowait ? IPC_NOWAIT : 0));
 		if (got < 0 && errno == E2BIG) {
 			/* Longer than msgmax was at init (it was raised since): take it
