@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
@@ -675,4 +677,130 @@ func TestCSysVLongerThanMsgmaxAtInit(t *testing.T) {
 	if want := "-1 EMSGSIZE 1\n1 1 after\n0 0 "; got != strings.TrimSpace(want) {
 		t.Errorf("C receiver:\n%s\nwant\n%s", got, want)
 	}
+}
+
+// A C peer whose blocking calls signals keep interrupting (a SIGUSR1
+// handler without SA_RESTART, the signal sent as fast as the test can):
+// every read, write, poll, mq_send/mq_receive and msgsnd/msgrcv that fails
+// with EINTR is retried, and every message arrives whole and in order.
+func TestCInterruptedCalls(t *testing.T) {
+	bin := cProgram(t, "c_peer")
+	ipcchantest.CheckFDs(t)
+	ctx := testCtx(t)
+	const n, max = 300, 8192
+	storm := func(r *cPeerRun) func() {
+		if l := r.line(); l != "signals" { // SIGUSR1 before the handler would kill it
+			t.Fatalf("C peer: %q", l)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					r.cmd.Process.Signal(syscall.SIGUSR1)
+					time.Sleep(50 * time.Microsecond) // a storm, not a busy loop: the machine is shared
+				}
+			}
+		}()
+		return func() { close(stop); <-done }
+	}
+	t.Run("pipe", func(t *testing.T) {
+		tx, rx, err := endpoints.PipePair[[]byte]()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := startC(t, bin, []string{"recv", "stream", "-sigs", "-timeout", "-1", "-cap", fmt.Sprint(max)}, endpoints.Pass("ch", rx))
+		stop := storm(r)
+		goSendPattern(t, n, max, "seq", func(tag uint64, p []byte) error { return tx.SendTag(ctx, uint32(tag), p) })
+		tx.Close()
+		got, err := r.wait()
+		stop()
+		if err != nil {
+			t.Errorf("C receiver: %v", err)
+		}
+		checkLines(t, "C received", got, append(cWant(n, max, "seq"), "end"))
+
+		tx, rx, err = endpoints.PipePair[[]byte]()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		r = startC(t, bin, []string{"send", "stream", "-sigs", "-n", fmt.Sprint(n), "-max", "100000", "-tag", "seq"}, endpoints.Pass("ch", tx))
+		stop = storm(r)
+		got, err = goRecvAll(t, ctx, rx)
+		stop()
+		if err != io.EOF {
+			t.Errorf("Go receiver: %v", err)
+		}
+		checkLines(t, "Go received", got, cWant(n, 100000, "seq"))
+		r.wait()
+	})
+	t.Run("posix", func(t *testing.T) {
+		name := mqName(t, endpoints.MQAttr{MaxMsgs: 2, MsgSize: max})
+		r := startC(t, bin, []string{"recv", "mq:" + name, "-sigs", "-timeout", "-1", "-cap", fmt.Sprint(max)})
+		stop := storm(r)
+		tx, err := endpoints.OpenMQSender[[]byte](name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goSendPattern(t, n, max, "7", func(tag uint64, p []byte) error { return tx.SendTag(ctx, uint32(tag), p) })
+		tx.Close()
+		got, err := r.wait()
+		stop()
+		if err != nil {
+			t.Errorf("C receiver: %v", err)
+		}
+		checkLines(t, "C received", got, append(cWant(n, max, "7"), "end"))
+
+		rx, err := endpoints.OpenMQReceiver[[]byte](name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		r = startC(t, bin, []string{"send", "mq:" + name, "-sigs", "-n", fmt.Sprint(n), "-max", fmt.Sprint(max), "-tag", "7"})
+		stop = storm(r)
+		got, err = goRecvAll(t, ctx, rx)
+		stop()
+		if err != io.EOF {
+			t.Errorf("Go receiver: %v", err)
+		}
+		checkLines(t, "Go received", got, cWant(n, max, "7"))
+		r.wait()
+	})
+	t.Run("sysv", func(t *testing.T) {
+		q := sysvQueue(t)
+		r := startC(t, bin, []string{"recv", fmt.Sprintf("sysvid:%d:0", q.ID()), "-sigs", "-timeout", "-1", "-cap", fmt.Sprint(max)})
+		stop := storm(r)
+		tx, err := endpoints.SysVSender[[]byte](q, ipcchan.WithTag(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		goSendPattern(t, n, max, "seq1", func(tag uint64, p []byte) error { return tx.SendTag(ctx, uint32(tag), p) })
+		tx.Close()
+		got, err := r.wait()
+		stop()
+		if err != nil {
+			t.Errorf("C receiver: %v", err)
+		}
+		checkLines(t, "C received", got, append(cWant(n, max, "seq1"), "end"))
+
+		rx, err := endpoints.SysVReceiver[[]byte](q, endpoints.MsgSelect{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		r = startC(t, bin, []string{"send", fmt.Sprintf("sysvid:%d:1", q.ID()), "-sigs", "-n", fmt.Sprint(n), "-max", fmt.Sprint(max), "-tag", "seq1"})
+		stop = storm(r)
+		got, err = goRecvAll(t, ctx, rx)
+		stop()
+		if err != io.EOF {
+			t.Errorf("Go receiver: %v", err)
+		}
+		checkLines(t, "Go received", got, cWant(n, max, "seq1"))
+		r.wait()
+	})
 }

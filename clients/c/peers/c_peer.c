@@ -24,7 +24,9 @@
  *
  * Options: -n N, -max M, -codec NAME, -desc DESCRIPTION (fingerprint),
  * -nohs (streams: no hello), -hs (packets: a hello), -shared, -senders N,
- * -timeout MS, -watch PID, -cap BYTES (receive buffer), -limit BYTES.
+ * -timeout MS, -watch PID, -cap BYTES (receive buffer), -limit BYTES,
+ * -sigs (a SIGUSR1 handler without SA_RESTART: every blocking call the
+ * signals interrupt fails with EINTR, which the library must absorb).
  */
 #include "ipcchan.h" /* first: it defines _GNU_SOURCE */
 
@@ -82,6 +84,10 @@ static unsigned long tagof(const char *mode, long i) {
 	return strtoul(mode, NULL, 10);
 }
 
+static void on_signal(int sig) {
+	(void)sig;
+}
+
 static void ready(void) {
 	printf("ready\n");
 	fflush(stdout);
@@ -103,6 +109,14 @@ int main(int argc, char **argv) {
 		else if (strcmp(a, "-hs") == 0) flags |= IPCCHAN_HANDSHAKE;
 		else if (strcmp(a, "-shared") == 0) flags |= IPCCHAN_SHARED;
 		else if (strcmp(a, "-partial") == 0) partial = 1;
+		else if (strcmp(a, "-sigs") == 0) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = on_signal; /* no SA_RESTART */
+			sigaction(SIGUSR1, &sa, NULL);
+			printf("signals\n"); /* the handler is in place: signal away */
+			fflush(stdout);
+		}
 		else {
 			i++;
 			if (strcmp(a, "-n") == 0) n = atol(v);
