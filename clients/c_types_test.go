@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -182,9 +181,6 @@ func TestCTypesMatchGo(t *testing.T) {
 			t.Errorf("%s: C fingerprint %s, Go %s", s.name, got[1], want)
 		}
 		for i, c := range []string{"binary-le", "binary-be", "cstruct"} {
-			if c == "cstruct" && lp32 {
-				continue
-			}
 			want, _ := s.encode(c)
 			if got[2+i] != want {
 				t.Errorf("%s %s: C packed %s, Go encodes %s", s.name, c, got[2+i], want)
@@ -220,7 +216,7 @@ func TestCTypesRoundTripGoValues(t *testing.T) {
 	for _, s := range cShapes(t) {
 		for _, c := range []string{"binary-le", "binary-be", "cstruct"} {
 			want, ok := s.encode(c)
-			if !ok || c == "cstruct" && lp32 {
+			if !ok {
 				continue
 			}
 			out, err := exec.Command(bin, "roundtrip", s.name, c, want).Output()
@@ -233,11 +229,6 @@ func TestCTypesRoundTripGoValues(t *testing.T) {
 		}
 	}
 }
-
-// lp32 is true on 32-bit machines, where codec.CStruct's layout (LP64
-// alignment: a double or int64 on 8 bytes) is not the C compiler's (i386
-// aligns them on 4 in structs), so the cstruct comparisons are left out.
-const lp32 = strconv.IntSize == 32
 
 func hexFP(fp uint64) string {
 	return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, fp))
