@@ -164,11 +164,11 @@ static inline int ipcchan_inherit_sysv(const char *name, int *id, long *type, in
 		return -1;
 	}
 	long long qid, t;
+	int flags = 0;
 	if (ipcchan__number(v, len, &i, 0, &qid) < 0 || qid > INT32_MAX || i == len || v[i++] != ':')
 		goto bad;
 	if (ipcchan__number(v, len, &i, 1, &t) < 0 || (long long)(long)t != t || i == len || v[i++] != ':')
 		goto bad;
-	int flags = 0;
 	for (; i < len; i++) {
 		if (v[i] == 'e')
 			flags |= 020000; /* MSG_EXCEPT */
