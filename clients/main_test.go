@@ -16,6 +16,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		os.Exit(clientsChild(role))
+	}
 	goleak.VerifyTestMain(removeBuiltAfter{m})
 }
 

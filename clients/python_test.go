@@ -240,7 +240,7 @@ func (p *pyProc) kill() {
 	<-p.done
 }
 
-func testCtx(t testing.TB) context.Context {
+func pyCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -311,7 +311,7 @@ func pyArgs(role, transport, addr string, extra ...string) []string {
 func TestPythonPipe(t *testing.T) {
 	ipcchantest.CheckFDs(t)
 	t.Run("GoToPython", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(pyStreamLimit))
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +323,7 @@ func TestPythonPipe(t *testing.T) {
 		p.wait()
 	})
 	t.Run("PythonToGo", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		tx, rx, err := endpoints.PipePair[[]byte](ipcchan.WithMaxMessageSize(pyStreamLimit))
 		if err != nil {
 			t.Fatal(err)
@@ -357,7 +357,7 @@ func TestPythonPipe(t *testing.T) {
 // JSON, which Go decodes and compares; Go compares what Python sent.
 func pipeValues[T any](t *testing.T, pyCodec string, n int, make_ func(i, size int) T, c codec.Codec[T]) {
 	t.Run(pyCodec, func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		var opts []ipcchan.Option
 		if c != nil {
 			opts = append(opts, ipcchan.WithCodec(c))
@@ -599,7 +599,7 @@ func TestPythonTransports(t *testing.T) {
 	ipcchantest.CheckFDs(t)
 	for _, tr := range pyTransports {
 		t.Run(tr.name+"/GoToPython", func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := pyCtx(t)
 			addr := tr.setup(t)
 			var p *pyProc
 			tx := tr.goSend(t, ctx, addr, func() {
@@ -611,7 +611,7 @@ func TestPythonTransports(t *testing.T) {
 			p.wait()
 		})
 		t.Run(tr.name+"/PythonToGo", func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := pyCtx(t)
 			addr := tr.setup(t)
 			var p *pyProc
 			rx := tr.goRecv(t, ctx, addr, func() {
@@ -738,7 +738,7 @@ func TestPythonPriorities(t *testing.T) {
 	prios := []uint32{1, 9, 5, 9}
 	wantOrder := []uint32{9, 9, 5, 1}
 	t.Run("posixmq/GoToPython", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := posix.setup(t)
 		tx := posix.goSend(t, ctx, addr, func() {})
 		for _, p := range prios {
@@ -759,7 +759,7 @@ func TestPythonPriorities(t *testing.T) {
 		p.wait()
 	})
 	t.Run("posixmq/PythonToGo", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := posix.setup(t)
 		p := startPy(t, pyArgs("send", "posixmq", addr, "--mode", "priorities"))
 		p.expect("ready")
@@ -777,7 +777,7 @@ func TestPythonPriorities(t *testing.T) {
 		}
 	})
 	t.Run("sysvmq/GoToPython", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := sysv.setup(t)
 		tx, err := endpoints.SysVSender[[]byte](endpoints.SysVQueueByID(atoi(t, addr)), ipcchan.WithTag(2))
 		if err != nil {
@@ -804,7 +804,7 @@ func TestPythonPriorities(t *testing.T) {
 		p.wait()
 	})
 	t.Run("sysvmq/PythonToGo", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := sysv.setup(t)
 		rx, err := endpoints.SysVReceiver[[]byte](endpoints.SysVQueueByID(atoi(t, addr)), endpoints.MsgSelect{Type: 2})
 		if err != nil {
@@ -854,7 +854,7 @@ func TestPythonHandshakeRefused(t *testing.T) {
 		goRefuses[pySampleOther](t, "binary-sample")
 	})
 	t.Run("seqpacket", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := filepath.Join(t.TempDir(), "sock")
 		l, err := endpoints.Listen[[]byte, []byte](ctx, "unixpacket", addr, ipcchan.WithHandshake(true))
 		if err != nil {
@@ -895,7 +895,7 @@ func TestPythonHandshakeRefused(t *testing.T) {
 // pyRefuses sends a T from Go to a Python receiver with codec pyCodec and
 // checks that it refuses with HandshakeError, for good.
 func pyRefuses[T any](t *testing.T, pyCodec, why string) {
-	ctx := testCtx(t)
+	ctx := pyCtx(t)
 	tx, rx, err := endpoints.PipePair[T]()
 	if err != nil {
 		t.Fatal(err)
@@ -917,7 +917,7 @@ func pyRefuses[T any](t *testing.T, pyCodec, why string) {
 // goRefuses has a Go Receiver[T] refuse what a Python sender with codec
 // pyCodec sends, for good.
 func goRefuses[T any](t *testing.T, pyCodec string) {
-	ctx := testCtx(t)
+	ctx := pyCtx(t)
 	tx, rx, err := endpoints.PipePair[T]()
 	if err != nil {
 		t.Fatal(err)
@@ -1026,7 +1026,7 @@ func TestPythonKilledPeer(t *testing.T) {
 		}
 		stream := name == "pipe" || name == "fifo" || name == "unix"
 		t.Run(name+"/PythonKilled", func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := pyCtx(t)
 			mode := "hang"
 			if stream {
 				mode = "partial" // killed inside a frame
@@ -1127,14 +1127,14 @@ func (r rawEnd) File() (*os.File, error) {
 
 func (r rawEnd) Close() error { return r.f.Close() }
 
-func frame(tag uint32, payload []byte) []byte {
+func pyFrame(tag uint32, payload []byte) []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
 	b = binary.BigEndian.AppendUint32(b, tag)
 	return append(b, payload...)
 }
 
 // helloBytes is the hello of a []byte channel with the bytes codec.
-var helloBytes = frame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\x05bytes\x27\xe5\xd9\x6a\xc8\xce\xdf\x7b"))
+var helloBytes = pyFrame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\x05bytes\x27\xe5\xd9\x6a\xc8\xce\xdf\x7b"))
 
 func msgLine(tag uint32, b []byte) string {
 	sum := sha256.Sum256(b)
@@ -1171,17 +1171,17 @@ func TestPythonHostileInput(t *testing.T) {
 			[]string{"error MessageTooLarge: ", "error TruncatedError: ", "error-again none"}},
 		{"4GiB before the hello", "", slices.Concat(big, make([]byte, 100)),
 			[]string{"error HandshakeError: ipcchan: handshake refused: the first message is longer than any hello", "error-again HandshakeError"}},
-		{"frame before the hello", "", slices.Concat(frame(0, []byte("x")), helloBytes),
+		{"frame before the hello", "", slices.Concat(pyFrame(0, []byte("x")), helloBytes),
 			[]string{"error HandshakeError: ipcchan: handshake refused: a message came before any hello", "error-again HandshakeError"}},
-		{"malformed hello", "", frame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\xffbytes")),
+		{"malformed hello", "", pyFrame(0x7FFFFFFF, []byte("IPCCHAN\x00\x00\x01\xffbytes")),
 			[]string{"error HandshakeError: ipcchan: handshake refused: the peer's hello is malformed", "error-again HandshakeError"}},
-		{"other wire version", "", frame(0x7FFFFFFF, slices.Concat([]byte("IPCCHAN\x00\x00\x02"), helloBytes[18:])),
+		{"other wire version", "", pyFrame(0x7FFFFFFF, slices.Concat([]byte("IPCCHAN\x00\x00\x02"), helloBytes[18:])),
 			[]string{"error HandshakeError: ipcchan: handshake refused: the peer speaks wire version 2", "error-again HandshakeError"}},
-		{"cut inside a frame", "", slices.Concat(helloBytes, frame(1, []byte("ok")), frame(0, make([]byte, 10))[:11]),
+		{"cut inside a frame", "", slices.Concat(helloBytes, pyFrame(1, []byte("ok")), pyFrame(0, make([]byte, 10))[:11]),
 			[]string{msgLine(1, []byte("ok")), "error TruncatedError: ", "error-again none"}},
-		{"cut inside a header", "", slices.Concat(helloBytes, frame(0, nil)[:5]),
+		{"cut inside a header", "", slices.Concat(helloBytes, pyFrame(0, nil)[:5]),
 			[]string{"error TruncatedError: ", "error-again none"}},
-		{"over the limit, then a message", "64", slices.Concat(helloBytes, frame(0, make([]byte, 100)), frame(5, []byte("ok"))),
+		{"over the limit, then a message", "64", slices.Concat(helloBytes, pyFrame(0, make([]byte, 100)), pyFrame(5, []byte("ok"))),
 			[]string{"error MessageTooLarge: ipcchan: a 100-byte frame exceeds the 64-byte limit", msgLine(5, []byte("ok")), "eof"}},
 	}
 	for _, c := range streams {
@@ -1240,7 +1240,7 @@ func TestPythonHostileInput(t *testing.T) {
 	lookAlike := slices.Concat(marker[:15], []byte{3})
 	escaped := slices.Concat(marker[:15], []byte{2}, []byte("payload"))
 	t.Run("posixmq", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := pyTransports[4].setup(t)
 		p := startPy(t, pyArgs("recv", "posixmq", addr, "--limit", "64"))
 		p.expect("ready")
@@ -1261,7 +1261,7 @@ func TestPythonHostileInput(t *testing.T) {
 		expectLines(p, msgLine(2, lookAlike), msgLine(2, marker), msgLine(2, []byte("payload")), "error MessageTooLarge: ", "eof")
 	})
 	t.Run("sysvmq", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := pyCtx(t)
 		addr := pyTransports[5].setup(t)
 		q := endpoints.SysVQueueByID(atoi(t, addr))
 		p := startPy(t, pyArgs("recv", "sysvmq", addr, "--limit", "64"))
@@ -1303,7 +1303,7 @@ const pyWorkerScript = "../examples/pyworker/worker.py"
 // pool closes.
 func TestPythonPoolWorker(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t)
+	ctx := pyCtx(t)
 	script, err := filepath.Abs(pyWorkerScript)
 	if err != nil {
 		t.Fatal(err)
@@ -1393,7 +1393,7 @@ func TestPythonREADME(t *testing.T) {
 // writing "out", closing it and exiting 0.
 func TestPythonPipelineStage(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t)
+	ctx := pyCtx(t)
 	stage := pythonCommand(t, "py_stage")
 	stage.Stderr = os.Stderr
 	const n = 200
@@ -1439,7 +1439,7 @@ func TestPythonPipelineStage(t *testing.T) {
 // sends with its type.
 func TestPythonInheritedSysV(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t)
+	ctx := pyCtx(t)
 	q := endpoints.SysVQueueByID(atoi(t, pyTransports[5].setup(t)))
 	const n = 30
 	t.Run("receiver", func(t *testing.T) {
