@@ -20,6 +20,7 @@ write.
 """
 
 import base64
+import ctypes
 import json
 import struct
 import sys
@@ -348,7 +349,7 @@ class _Layout:
                 raise TypeError("ipcchan: %s is %s, which has no fixed layout: %s" % (where, s.name, hint))
             size = s.size or 0
             if self.c:
-                self._pad_to(size)
+                self._pad_to(_align(s))
             self.fields.append((where, self.offset, size))
             self._emit(f, size)
             if s.name == "bool":
@@ -443,10 +444,25 @@ class _Layout:
         raise TypeError("ipcchan: %s is %r, which has no fixed layout (slices, maps, pointers and strings have none)" % (where, s))
 
 
+class _DoubleProbe(ctypes.Structure):
+    _fields_ = [("c", ctypes.c_char), ("x", ctypes.c_double)]
+
+
+class _Int64Probe(ctypes.Structure):
+    _fields_ = [("c", ctypes.c_char), ("x", ctypes.c_int64)]
+
+
+# Where the C compiler puts an 8-byte scalar after a char: its alignment in a struct.
+_C_MAX_ALIGN = min(8, max(_DoubleProbe.x.offset, _Int64Probe.x.offset))
+"""The largest alignment of a scalar inside a C struct on this machine: 8, but 4 on i386 (as codec.CStruct's cMaxAlign)."""
+
+
 def _align(s: Shape) -> int:
-    """The C alignment codec.CStruct gives s: a scalar's size, an array's element's, a struct's largest field's."""
+    """The C alignment codec.CStruct gives s: a scalar's size (at most the ABI's largest), an array's
+    element's, a struct's largest field's."""
     if isinstance(s, Kind):
-        return max(s.size or 1, 1) if s.name not in ("complex64", "complex128") else (s.size or 2) // 2
+        a = max(s.size or 1, 1) if s.name not in ("complex64", "complex128") else (s.size or 2) // 2
+        return min(a, _C_MAX_ALIGN)
     if isinstance(s, Char):
         return 1
     if isinstance(s, Array):

@@ -1,13 +1,16 @@
 """Prints the description and fingerprint of a dozen shapes, and the cstruct layout of some,
 for clients/python_test.go to compare with ipcchan.Fingerprint and codec.CStructLayout.
 
+    abi MAXALIGN POINTERSIZE
     name DESCRIPTION FINGERPRINT
     layout name SIZE FIELD:OFFSET:SIZE,...
 """
 
 import dataclasses
+import struct
 
 import ipcchan as ic
+from ipcchan import _codecs
 
 
 @dataclasses.dataclass
@@ -60,6 +63,9 @@ SHAPES = {
 
 LAYOUTS = {"reading": Reading, "header": Header, "packet": Packet}
 
+# The C ABI the layouts are for: the largest alignment of a scalar in a
+# struct, and the pointer size (a 64-bit Python's differ from a 32-bit Go's).
+print("abi %d %d" % (_codecs._C_MAX_ALIGN, struct.calcsize("P")))
 for name, shape in SHAPES.items():
     print("%s %s %016x" % (name, ic.describe(shape), ic.fingerprint(shape)))
 for name, shape in LAYOUTS.items():

@@ -78,6 +78,24 @@ class FixedLayouts(unittest.TestCase):
         with self.assertRaises(ValueError):
             c.encode({"A": 0, "B": 0, "C": 0, "S": "a\x00"})
 
+    def test_cstruct_i386_alignment(self) -> None:
+        # On i386 (System V ABI) 8-byte scalars are 4-aligned inside structs,
+        # as codec.CStruct lays them out there: the layout follows the
+        # machine's C compiler, probed through ctypes.
+        from ipcchan import _codecs
+        s = ic.Struct([("ID", ic.int32), ("Value", ic.float64), ("Unit", ic.Char(8))])
+        self.assertEqual(ic.CStruct(s).fields, [("ID", 0, 4), ("Value", 8 if _codecs._C_MAX_ALIGN == 8 else 4, 8),
+                                                ("Unit", 16 if _codecs._C_MAX_ALIGN == 8 else 12, 8)])
+        saved = _codecs._C_MAX_ALIGN
+        _codecs._C_MAX_ALIGN = 4
+        try:
+            c = ic.CStruct(s)
+            self.assertEqual((c.size, c.fields), (20, [("ID", 0, 4), ("Value", 4, 8), ("Unit", 12, 8)]))
+            self.assertEqual(ic.CStruct(ic.Struct([("A", ic.uint8), ("B", ic.Array(ic.uint64, 2))])).fields,
+                             [("A", 0, 1), ("B", 4, 16)])
+        finally:
+            _codecs._C_MAX_ALIGN = saved
+
     def test_cstruct_nested_and_arrays(self) -> None:
         # struct { uint8_t x; struct { uint16_t a; uint8_t b; } in[2]; } : in at 2, each 4, size 10.
         inner = ic.Struct([("A", ic.uint16), ("B", ic.uint8)])
