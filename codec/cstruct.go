@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,13 +227,13 @@ func (b *planBuilder) alignTo(a int) {
 	}
 }
 
-// cAlign is the C ABI alignment of t on LP64 Linux (x86-64, arm64,
-// riscv64): a scalar's own size (a complex number's part size), an
-// array's element's, a struct's largest field's.
+// cAlign is the C ABI alignment of t on Linux: a scalar's own size (a
+// complex number's part size), at most cMaxAlign; an array's element's; a
+// struct's largest field's.
 func cAlign(t reflect.Type) int {
 	switch k := t.Kind(); k {
 	case reflect.Complex64, reflect.Complex128:
-		return scalarWidth(k)
+		return min(scalarWidth(k), cMaxAlign)
 	case reflect.Array:
 		return cAlign(t.Elem())
 	case reflect.Struct:
@@ -244,8 +245,20 @@ func cAlign(t reflect.Type) int {
 		}
 		return a
 	default:
-		return max(scalarWidth(k), 1)
+		return min(max(scalarWidth(k), 1), cMaxAlign)
 	}
+}
+
+// cMaxAlign is the largest alignment of a scalar inside a C struct: 8 on
+// every Linux ABI Go runs on but i386's System V ABI, where double, long
+// long and their kin are 4-aligned in structs.
+var cMaxAlign = cMaxAlignOn(runtime.GOARCH)
+
+func cMaxAlignOn(goarch string) int {
+	if goarch == "386" {
+		return 4
+	}
+	return 8
 }
 
 // charArrayLen reads N from a string field's `c:"char[N]"` tag.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -242,3 +244,28 @@ func FuzzCStruct(f *testing.F) {
 }
 
 func FuzzCText(f *testing.F) { fuzzDecoder(f, codec.CText(32), "hello") }
+
+// An 8-byte scalar after a 4-byte one sits where the machine's C ABI puts
+// it: at offset 8 (the struct 8-aligned) on every Linux ABI but i386's,
+// where double and long long are 4-aligned inside structs (offset 4). The
+// gcc tests above check it wherever gcc can build for GOARCH; this one also
+// runs where it cannot (GOARCH=386 without a 32-bit C library).
+func TestCStructEightByteAlignment(t *testing.T) {
+	type s struct {
+		A int32
+		B float64
+		C int32
+		D uint64
+	}
+	layout, err := codec.CStructLayout[s]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := codec.CLayout{Size: 32, Align: 8, Fields: []codec.CField{{"A", 0, 4}, {"B", 8, 8}, {"C", 16, 4}, {"D", 24, 8}}}
+	if runtime.GOARCH == "386" {
+		want = codec.CLayout{Size: 24, Align: 4, Fields: []codec.CField{{"A", 0, 4}, {"B", 4, 8}, {"C", 12, 4}, {"D", 16, 8}}}
+	}
+	if !reflect.DeepEqual(layout, want) {
+		t.Fatalf("CStructLayout on %s = %+v, want %+v (gcc's)", runtime.GOARCH, layout, want)
+	}
+}

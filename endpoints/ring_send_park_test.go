@@ -697,46 +697,62 @@ func TestRingParkedSendersShareBell(t *testing.T) {
 	}
 }
 
-// A Select with a send case on a ring whose write lock a dead process
-// holds takes the lock back, as a blocked Send does, instead of sleeping
-// on a bell nobody will ring.
-func TestRingSelectSendAfterLockHolderDied(t *testing.T) {
-	ipcchantest.CheckFDs(t)
-	tx, rx, err := endpoints.RingPair[[]byte](256+4096, ipcchan.WithSenders(2))
-	if err != nil {
-		t.Fatal(err)
+// A Select with a send case, or a TrySend, on a ring whose write lock a
+// dead process holds takes the lock back, as a blocked Send does, instead
+// of sleeping on a bell nobody will ring (Select) or failing with
+// ErrWouldBlock for ever (TrySend).
+func TestRingSendAfterLockHolderDied(t *testing.T) {
+	sends := map[string]func(context.Context, *ipcchan.Sender[[]byte], []byte) error{
+		"Select": func(ctx context.Context, tx *ipcchan.Sender[[]byte], v []byte) error {
+			if k, err := ipcchan.Select(ctx, ipcchan.OnSend(tx, v, nil)); k != 0 || err != nil {
+				return fmt.Errorf("Select = %d, %v; want 0, nil", k, err)
+			}
+			return nil
+		},
+		"TrySend": func(_ context.Context, tx *ipcchan.Sender[[]byte], v []byte) error {
+			return tx.TrySend(v)
+		},
 	}
-	defer tx.Close()
-	defer rx.Close()
-	f, err := tx.File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	childTx, err := endpoints.FileSender[[]byte](f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := helperCmd(t, "reserve-and-hang")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := endpoints.Start(cmd, endpoints.Pass("out", childTx)); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line := make([]byte, 9)
-	if _, err := io.ReadFull(out, line); err != nil || string(line) != "reserved\n" {
-		t.Fatalf("child: %q, %v", line, err)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	ctx := testCtx(t)
-	if k, err := ipcchan.Select(ctx, ipcchan.OnSend(tx, []byte("selected"), nil)); k != 0 || err != nil {
-		t.Fatalf("Select after the lock holder died = %d, %v; want 0, nil", k, err)
-	}
-	if v, err := rx.Recv(ctx); err != nil || string(v) != "selected" {
-		t.Fatalf("Recv = %q, %v; want %q", v, err, "selected")
+	for name, send := range sends {
+		t.Run(name, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			tx, rx, err := endpoints.RingPair[[]byte](256+4096, ipcchan.WithSenders(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			defer rx.Close()
+			f, err := tx.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			childTx, err := endpoints.FileSender[[]byte](f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := helperCmd(t, "reserve-and-hang")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := endpoints.Start(cmd, endpoints.Pass("out", childTx)); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			line := make([]byte, 9)
+			if _, err := io.ReadFull(out, line); err != nil || string(line) != "reserved\n" {
+				t.Fatalf("child: %q, %v", line, err)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			ctx := testCtx(t)
+			if err := send(ctx, tx, []byte("sent")); err != nil {
+				t.Fatalf("%s after the lock holder died: %v", name, err)
+			}
+			if v, err := rx.Recv(ctx); err != nil || string(v) != "sent" {
+				t.Fatalf("Recv = %q, %v; want %q", v, err, "sent")
+			}
+		})
 	}
 }

@@ -37,11 +37,11 @@ func (r *ringEnd) tryLock() bool {
 // stealIfDead frees the write lock if the process holding it has exited —
 // a zombie its parent has not reaped yet included. Since that process never
 // advanced head, what it was writing is simply lost, never torn.
-func (r *ringEnd) stealIfDead() {
+// It reports whether it freed it.
+func (r *ringEnd) stealIfDead() bool {
 	owner := atomic.LoadUint32(r.r.lock)
-	if owner != 0 && owner != r.pid && !sys.ProcessRunning(int(owner)) {
+	return owner != 0 && owner != r.pid && !sys.ProcessRunning(int(owner)) &&
 		atomic.CompareAndSwapUint32(r.r.lock, owner, 0)
-	}
 }
 
 // unlockWriters frees the write lock and wakes the writers parked for it.
@@ -150,6 +150,16 @@ func tryWrite(w ringWrite) error {
 	}
 	r.publish(pos, n, 0, w.tag)
 	return nil
+}
+
+// stealThenWrite frees the lock from a dead holder and tries w again; it
+// returns unix.EAGAIN, trying nothing, if the holder is alive or there is
+// none (the ring was full).
+func stealThenWrite(w ringWrite) error {
+	if !w.r.stealIfDead() {
+		return unix.EAGAIN
+	}
+	return tryWriteWaiting(w)
 }
 
 // fillError carries the error of SendInPlace's fill out of the tries.
@@ -261,7 +271,11 @@ func (r *ringEnd) send(ctx context.Context, block bool, w ringWrite) error {
 	case block:
 		err = ringDo(ctx, r, tryWriteWaiting, blockWrite, w)
 	default:
-		err = ringTry(r, tryWriteWaiting, w)
+		// A TrySend looks at the lock's holder only when it failed: a
+		// holder that died would otherwise make every later TrySend fail.
+		if err = ringTry(r, tryWriteWaiting, w); err == ipcchan.ErrWouldBlock {
+			err = ringTry(r, stealThenWrite, w)
+		}
 	}
 	if f, ok := err.(*fillError); ok {
 		return f.err

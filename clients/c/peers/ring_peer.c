@@ -55,7 +55,7 @@ static int fail(const char *what) {
 	return 1;
 }
 
-static int open_src(ipcchan_ring *r, const char *src, int flags) {
+static int open_src(struct ipcchan_ring *r, const char *src, int flags) {
 	if (strncmp(src, "inherit:", 8) == 0)
 		return ipcchan_ring_inherit(r, src + 8, flags);
 	if (strncmp(src, "shm:", 4) == 0)
@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
 		if (fgets(line, sizeof line, stdin) == NULL)
 			return 2;
 	}
-	ipcchan_ring r;
+	struct ipcchan_ring r;
 	if (open_src(&r, src, writer ? IPCCHAN_RING_WRITER : IPCCHAN_RING_READER) < 0)
 		return fail("open");
 	ipcchan_ring_senders(&r, senders);
@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
 	}
 
 	if (strcmp(mode, "echo") == 0) {
-		ipcchan_ring w;
+		struct ipcchan_ring w;
 		if (out == NULL || open_src(&w, out, IPCCHAN_RING_WRITER) < 0)
 			return fail("open -out");
 		ipcchan_ring_watch(&w, watch);
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
 	}
 
 	if (strcmp(mode, "ping") == 0) {
-		ipcchan_ring w;
+		struct ipcchan_ring w;
 		if (out == NULL || size < 0 || (size_t)size > sizeof buf || open_src(&w, out, IPCCHAN_RING_WRITER) < 0)
 			return fail("open -out");
 		for (long i = 0; i < n; i++) {
