@@ -1165,3 +1165,30 @@ func TestCRingRecvLimits(t *testing.T) {
 	}
 	c.wait(true)
 }
+
+// A non-blocking C send (timeout 0) that finds the lock held by a dead
+// writer takes it back and writes, rather than failing with EAGAIN for as
+// long as the dead holder stays in the lock word (as Go's TrySend does).
+func TestCRingDeadLockHolderTrySend(t *testing.T) {
+	bin := cProgram(t, "ring_peer")
+	for _, kind := range ringKinds {
+		t.Run(kind, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			r := newRing(t, kind, 256+8192, keepBoth, 2)
+			ctx := ringCtx(t)
+			holder := cRing(t, bin, []string{"holdlock", r.src}, r.hand...)
+			holder.expect("locked")
+			if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			const n = 20 // records of at most 100 bytes: the ring holds them all
+			c := cRing(t, bin, []string{"write", r.src, "-id", "7", "-n", strconv.Itoa(n), "-max", "100", "-timeout", "0"}, r.hand...)
+			c.expect("done")
+			c.wait(true)
+			if err := r.tx.Close(); err != nil { // the other sender: nothing
+				t.Fatal(err)
+			}
+			collect(t, ctx, r.rx, 100, n, 7)
+		})
+	}
+}

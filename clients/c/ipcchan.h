@@ -2929,12 +2929,13 @@ static inline void ipcchan__unlock_writers(struct ipcchan_ring *r) {
 }
 
 /* ipcchan__steal_if_dead frees the lock of a holder that has exited (a
- * zombie included): what it was writing was never published. */
-static inline void ipcchan__steal_if_dead(struct ipcchan_ring *r) {
+ * zombie included): what it was writing was never published. It reports
+ * whether it freed it. */
+static inline int ipcchan__steal_if_dead(struct ipcchan_ring *r) {
 	uint32_t *lock = IPCCHAN__U32(r, IPCCHAN__R_LOCK);
 	uint32_t owner = __atomic_load_n(lock, IPCCHAN__SC);
-	if (owner != 0 && owner != r->pid && owner <= INT32_MAX && !ipcchan__process_running((int)owner))
-		__atomic_compare_exchange_n(lock, &owner, 0, 0, IPCCHAN__SC, IPCCHAN__SC);
+	return owner != 0 && owner != r->pid && owner <= INT32_MAX && !ipcchan__process_running((int)owner) &&
+	       __atomic_compare_exchange_n(lock, &owner, 0, 0, IPCCHAN__SC, IPCCHAN__SC);
 }
 
 static inline int ipcchan__locked_by_other(struct ipcchan_ring *r) {
@@ -3019,7 +3020,10 @@ static inline int ipcchan__write_wait(struct ipcchan_ring *r, uint32_t n, int64_
 	if (got != 0)
 		return got > 0 ? 0 : -1;
 	if (!block) {
-		ipcchan__steal_if_dead(r);
+		/* The holder is looked at only when the try failed: a holder that
+		 * died would otherwise make every later non-blocking send fail. */
+		if (ipcchan__steal_if_dead(r) && (got = ipcchan__try_reserve(r, n)) != 0)
+			return got > 0 ? 0 : -1;
 		errno = EAGAIN;
 		return -1;
 	}
