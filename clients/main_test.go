@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(clientsChild(role))
 	}
+	ringChild() // c_ring_test.go: this binary re-executed as a Go ring peer
 	goleak.VerifyTestMain(removeBuiltAfter{m})
 }
 

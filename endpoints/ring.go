@@ -341,11 +341,19 @@ func (r *ringEnd) leave() { r.calls.leave() }
 // parkOn announces a waiter on word, tries once more (the other side may
 // have acted before it could see the announcement), and sleeps on the
 // futex for at most timeout (nil: until woken). It returns try's result, or
-// unix.EINTR to be called again.
-func parkOn[A any](word *uint32, try func(A) error, arg A, timeout *unix.Timespec) error {
+// unix.EINTR to be called again. A try that succeeded takes the
+// announcement back only if the word is this end's alone (rwait: one
+// reader). wwait is shared by every writer process: another writer may
+// have announced itself on it since, and clearing it would leave that
+// writer asleep with nobody to wake it (the reader and the lock's holder
+// wake writers only while the word is set); the writer's own unlock has
+// already woken the writers and cleared it if it was set.
+func parkOn[A any](word *uint32, shared bool, try func(A) error, arg A, timeout *unix.Timespec) error {
 	atomic.StoreUint32(word, 1)
 	if err := try(arg); err != unix.EAGAIN {
-		atomic.StoreUint32(word, 0)
+		if !shared {
+			atomic.StoreUint32(word, 0)
+		}
 		return err
 	}
 	if sys.FutexWait(word, 1, timeout) == unix.EFAULT {

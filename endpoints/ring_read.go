@@ -131,4 +131,4 @@ func (r *ringEnd) advance(tail uint64) {
 	}
 }
 
-func (r *ringEnd) blockRead() error { return parkOn(r.r.rwait, (*ringEnd).tryRead, r, nil) }
+func (r *ringEnd) blockRead() error { return parkOn(r.r.rwait, false, (*ringEnd).tryRead, r, nil) }

@@ -177,7 +177,7 @@ func (e *fillError) Error() string { return e.err.Error() }
 func blockWrite(w ringWrite) error {
 	w.r.stealIfDead()
 	writerParks.Add(1)
-	return parkOn(w.r.r.wwait, tryWriteWaiting, w, w.r.writerWait())
+	return parkOn(w.r.r.wwait, true, tryWriteWaiting, w, w.r.writerWait())
 }
 
 // writerWait is how long a writer sleeps on the futex before it looks
