@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/internal/ctest"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
@@ -25,15 +26,7 @@ const readmeStage = "../examples/cstage/c/stage.c"
 // and drain of struct{ ID uint32; Temp float64 }, converting every value.
 func TestCReadmeProgram(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(readme), "\n## From C\n")
-	if !ok {
-		t.Fatal(`README.md has no section "## From C"`)
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := readmeSection(t, "From C")
 	if i := strings.Index(section, "```"); i < 0 || !strings.HasPrefix(section[i:], "```c\n") {
 		t.Fatal(`README's "From C" does not start with a C program`)
 	}
@@ -97,4 +90,74 @@ func TestCReadmeProgram(t *testing.T) {
 		want = append(want, fmt.Sprintf("%d %g", i, (float64(i)-40)*9/5+32))
 	}
 	checkLines(t, "through the C stage", got, want)
+}
+
+// readmeSection returns the text of README.md's section "## NAME", up to
+// the next section.
+func readmeSection(t *testing.T, name string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## "+name+"\n")
+	if !ok {
+		t.Fatalf("README.md has no section %q", "## "+name)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+// README's "From C" shows a ring reader, clients/c/peers/readme_ring.c byte
+// for byte; handed the receiving end of a Go RingPair[string] as "jobs", it
+// prints every record with its tag, in order, until the end of stream.
+func TestCReadmeRing(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	section := readmeSection(t, "From C")
+	_, after, ok := strings.Cut(section, "**Rings.**")
+	if !ok {
+		t.Fatal(`README's "From C" has no **Rings.** paragraph`)
+	}
+	_, block, ok := strings.Cut(after, "```c\n")
+	if !ok {
+		t.Fatal(`README's **Rings.** paragraph shows no C program`)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	src, err := os.ReadFile(filepath.Join("c", "peers", "readme_ring.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if block != string(src) {
+		t.Fatalf("README's ring reader is not c/peers/readme_ring.c byte for byte:\n%s", block)
+	}
+	bin := cProgram(t, "readme_ring")
+	tx, rx, err := endpoints.RingPair[string](256 + 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := endpoints.Start(cmd, endpoints.Pass("jobs", rx)); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 1000 {
+		v := strings.Repeat("x", i%300) + fmt.Sprint(i)
+		if err := tx.SendTag(ctx, uint32(i%7), v); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("tag %d: %s", i%7, v))
+	}
+	if err := tx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the README's ring reader: %v", err)
+	}
+	checkLines(t, "from the README's ring reader", strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"), want)
 }
