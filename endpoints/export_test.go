@@ -11,3 +11,11 @@ func SetWaitHook(f func(desc string)) func() {
 // WriterParks returns the count of rounds parked ring writers have made
 // (each time one announced itself on wwait and went to sleep, or woke).
 func WriterParks() uint64 { return writerParks.Load() }
+
+// EventWaiting returns how many goroutines of this process wait on e
+// (parked, having looked at the event once).
+func EventWaiting(e *Event) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.waiting
+}

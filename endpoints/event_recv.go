@@ -1,0 +1,153 @@
+package endpoints
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/ipcchan"
+)
+
+// Receiver returns a channel view of the event, for ipcchan.Select and
+// the other ways of receiving: each receive waits until the event has
+// been set (Set, Notify or Raise) since this Receiver's last receive — for
+// the first, until it is set, at once if it is — and delivers the event's
+// counter then. Notifications that come while nobody receives are one
+// change: a receive tells that something changed, not how many times
+// (Notify's counter says how much). Receivers do not consume anything:
+// every Receiver, in every process, sees every change, whatever Clear
+// does. Clear, Take and WaitTake stay the event's.
+//
+// A blocking receive (Recv, All, Chan) parks as Wait does and is woken at
+// once. The event has no descriptor, so a Select polls its case: every
+// millisecond at first, backing off to every 50 ms while nothing happens
+// (see ipcchan.Select); a Select notices a Set within that. Closing the
+// Receiver ends its receives (os.ErrClosed) and leaves the event open;
+// closing the event ends them too. The Receiver never reports io.EOF: an
+// event has no end of stream. Options: those of a Receiver.
+func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], error) {
+	if err := e.begin("receiver"); err != nil {
+		return nil, err
+	}
+	defer e.calls.leave()
+	t := &eventRecv{e: e, fresh: true, stop: make(chan struct{})}
+	c, err := codec.Binary[uint64](binary.LittleEndian)
+	if err != nil {
+		return nil, err
+	}
+	return ipcchan.NewReceiver[uint64](t, append([]ipcchan.Option{ipcchan.WithCodec(c)}, opts...)...)
+}
+
+// eventRecv is the transport of an event's Receiver: a position in the
+// event's changes (the change counter of its state at the last receive).
+type eventRecv struct {
+	e *Event
+
+	// Used by RecvMsg and TryRecvMsg, which a Receiver calls one at a
+	// time.
+	last  uint32 // the state at the last receive
+	fresh bool   // no receive yet: a set event is news
+	buf   [8]byte
+
+	stop     chan struct{} // closed by Close and Fail
+	stopOnce sync.Once
+	closed   atomic.Bool
+	failed   atomic.Pointer[error]
+}
+
+// news reports whether the state s is news to the receiver.
+func (t *eventRecv) news(s uint32) bool {
+	if t.fresh {
+		return s&evSet != 0
+	}
+	return s>>1 != t.last>>1
+}
+
+// take records the state s as received and delivers the counter.
+func (t *eventRecv) take(s uint32, deliver func(uint32, []byte) error) error {
+	var c uint64
+	err := t.e.access("recv", func() { c = atomic.LoadUint64(t.e.w.count) })
+	if err != nil {
+		return err
+	}
+	t.last, t.fresh = s, false
+	binary.LittleEndian.PutUint64(t.buf[:], c)
+	return deliver(0, t.buf[:])
+}
+
+// stopped returns the error of a receiver closed or failed, or nil.
+func (t *eventRecv) stopped() error {
+	if t.closed.Load() {
+		return os.ErrClosed
+	}
+	if e := t.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// RecvMsg waits for news and delivers the counter.
+func (t *eventRecv) RecvMsg(ctx context.Context, deliver func(uint32, []byte) error) error {
+	if err := t.stopped(); err != nil {
+		return err
+	}
+	e := t.e
+	if err := e.begin("recv"); err != nil {
+		return err
+	}
+	defer e.calls.leave()
+	var s uint32
+	err := e.await("recv", ctx, t.stop, func(st uint32) bool {
+		s = st
+		return t.news(st)
+	})
+	if errors.Is(err, errEventStopped) {
+		err = t.stopped()
+	}
+	if err != nil {
+		return err
+	}
+	return t.take(s, deliver)
+}
+
+// TryRecvMsg delivers the counter if there is news, and returns
+// ipcchan.ErrWouldBlock otherwise.
+func (t *eventRecv) TryRecvMsg(deliver func(uint32, []byte) error) error {
+	if err := t.stopped(); err != nil {
+		return err
+	}
+	e := t.e
+	if err := e.begin("recv"); err != nil {
+		return err
+	}
+	defer e.calls.leave()
+	var s uint32
+	if err := e.access("recv", func() { s = atomic.LoadUint32(e.w.state) }); err != nil {
+		return err
+	}
+	if !t.news(s) {
+		return ipcchan.ErrWouldBlock
+	}
+	return t.take(s, deliver)
+}
+
+func (t *eventRecv) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
+
+// Fail ends receives with err, for WatchPeer.
+func (t *eventRecv) Fail(err error) {
+	t.failed.CompareAndSwap(nil, &err)
+	t.halt()
+}
+
+// Close ends the receives; the event stays open.
+func (t *eventRecv) Close() error {
+	t.closed.Store(true)
+	t.halt()
+	return nil
+}
+
+func (t *eventRecv) String() string { return "receiver of " + t.e.desc }
