@@ -76,7 +76,7 @@ type Event struct {
 // scribbling over the event made the notifier skip, on noticing memory a
 // peer truncated, and on the parked thread's life after its last waiter
 // left.
-const eventRecheck = 100 * time.Millisecond
+var eventRecheck = 100 * time.Millisecond // a variable for the tests (SetEventRecheck)
 
 // NewEvent returns a clear event in anonymous shared memory (a memfd,
 // sealed against shrinking): nothing names it, so nothing is left behind

@@ -15,7 +15,8 @@ import (
 // Receiver returns a channel view of the event, for ipcchan.Select and
 // the other ways of receiving: each receive waits until the event has
 // been set (Set, Notify or Raise) since this Receiver's last receive — for
-// the first, until it is set, at once if it is — and delivers the event's
+// the first, since the Receiver was made, or at once if the event was set
+// then — and delivers the event's
 // counter then. Notifications that come while nobody receives are one
 // change: a receive tells that something changed, not how many times
 // (Notify's counter says how much). Receivers do not consume anything:
@@ -34,7 +35,11 @@ func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], err
 		return nil, err
 	}
 	defer e.calls.leave()
-	t := &eventRecv{e: e, fresh: true, stop: make(chan struct{})}
+	t := &eventRecv{e: e, stop: make(chan struct{})}
+	if err := e.access("receiver", func() { t.last = atomic.LoadUint32(e.w.state) }); err != nil {
+		return nil, err
+	}
+	t.pending = t.last&evSet != 0
 	c, err := codec.Binary[uint64](binary.LittleEndian)
 	if err != nil {
 		return nil, err
@@ -49,9 +54,9 @@ type eventRecv struct {
 
 	// Used by RecvMsg and TryRecvMsg, which a Receiver calls one at a
 	// time.
-	last  uint32 // the state at the last receive
-	fresh bool   // no receive yet: a set event is news
-	buf   [8]byte
+	last    uint32 // the state at the last receive, or when made
+	pending bool   // made on a set event, not received from since
+	buf     [8]byte
 
 	stop     chan struct{} // closed by Close and Fail
 	stopOnce sync.Once
@@ -61,10 +66,7 @@ type eventRecv struct {
 
 // news reports whether the state s is news to the receiver.
 func (t *eventRecv) news(s uint32) bool {
-	if t.fresh {
-		return s&evSet != 0
-	}
-	return s>>1 != t.last>>1
+	return t.pending || s>>1 != t.last>>1
 }
 
 // take records the state s as received and delivers the counter.
@@ -74,7 +76,7 @@ func (t *eventRecv) take(s uint32, deliver func(uint32, []byte) error) error {
 	if err != nil {
 		return err
 	}
-	t.last, t.fresh = s, false
+	t.last, t.pending = s, false
 	binary.LittleEndian.PutUint64(t.buf[:], c)
 	return deliver(0, t.buf[:])
 }

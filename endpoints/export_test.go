@@ -1,5 +1,7 @@
 package endpoints
 
+import "time"
+
 // SetWaitHook makes f be called with the object's description each time an
 // open waiting for it (ipcchan.WithWaitForCreate) is about to sleep, and
 // returns the function that removes it.
@@ -19,3 +21,8 @@ func EventWaiting(e *Event) int {
 	defer e.mu.Unlock()
 	return e.waiting
 }
+
+// SetEventRecheck sets how long a parked event waiter sleeps before it
+// looks again (100 ms), before any event is used: a test child sets it to
+// hours, so that a lost wake-up shows as a timeout rather than a delay.
+func SetEventRecheck(d time.Duration) { eventRecheck = d }
