@@ -140,6 +140,24 @@ func init() {
 		return err
 	}
 
+	// event-mismatch takes an event for a Receiver and a ring for an
+	// event: both are refused.
+	childRoles["event-mismatch"] = func() error {
+		if ev, err := endpoints.InheritEvent("ring"); !errors.Is(err, endpoints.ErrNotInherited) {
+			if ev != nil {
+				ev.Close()
+			}
+			return fmt.Errorf("InheritEvent of a ring: %v, want ErrNotInherited", err)
+		}
+		if rx, err := endpoints.InheritReceiver[uint64]("ev"); !errors.Is(err, endpoints.ErrNotInherited) {
+			if rx != nil {
+				rx.Close()
+			}
+			return fmt.Errorf("InheritReceiver of an event: %v, want ErrNotInherited", err)
+		}
+		return nil
+	}
+
 	// event-named opens the named event EVENT_NAME, waiting for its
 	// creation, and adds 5 to its counter.
 	childRoles["event-named"] = func() error {
@@ -328,5 +346,22 @@ func TestEventNamed(t *testing.T) {
 	}
 	if _, err := endpoints.CreateEvent(name); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("CreateEvent of an existing name: %v", err)
+	}
+}
+
+// TestEventInheritMismatch: a child that takes an event for a channel
+// end, or a ring for an event, gets an error wrapping ErrNotInherited.
+func TestEventInheritMismatch(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	tx, rx, err := endpoints.RingPair[int](4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	defer rx.Close()
+	ev := newTestEvent(t)
+	p := startHelper(t, "event-mismatch", nil, endpoints.Share("ring", rx), endpoints.Share("ev", ev))
+	if err := p.wait(); err != nil {
+		t.Fatal(err)
 	}
 }
