@@ -76,7 +76,9 @@ type Event struct {
 // scribbling over the event made the notifier skip, on noticing memory a
 // peer truncated, and on the parked thread's life after its last waiter
 // left.
-var eventRecheck = 100 * time.Millisecond // a variable for the tests (SetEventRecheck)
+var eventRecheck atomic.Int64 // nanoseconds; the tests may change it (SetEventRecheck)
+
+func init() { eventRecheck.Store(int64(100 * time.Millisecond)) }
 
 // NewEvent returns a clear event in anonymous shared memory (a memfd,
 // sealed against shrinking): nothing names it, so nothing is left behind
@@ -605,7 +607,7 @@ func (e *Event) unpark() {
 // when the memory faults.
 func (e *Event) watch() {
 	defer e.calls.leave() // entered by park
-	timeout := unix.NsecToTimespec(int64(eventRecheck))
+	timeout := unix.NsecToTimespec(eventRecheck.Load())
 	var s uint32
 	read := func() error {
 		s = atomic.LoadUint32(e.w.state)

@@ -25,4 +25,8 @@ func EventWaiting(e *Event) int {
 // SetEventRecheck sets how long a parked event waiter sleeps before it
 // looks again (100 ms), before any event is used: a test child sets it to
 // hours, so that a lost wake-up shows as a timeout rather than a delay.
-func SetEventRecheck(d time.Duration) { eventRecheck = d }
+// It returns the function that restores the default.
+func SetEventRecheck(d time.Duration) func() {
+	eventRecheck.Store(int64(d))
+	return func() { eventRecheck.Store(int64(100 * time.Millisecond)) }
+}
