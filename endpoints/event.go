@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -50,8 +51,8 @@ import (
 // lives as long as its memory.
 //
 // A peer that scribbles over the event's words can only make waiters wake
-// up for nothing, see wrong values, or wake up late — at most eventRecheck
-// (100 ms) after the change: a parked waiter looks again that often. A
+// up for nothing, see wrong values, or wake up late — at most 100 ms
+// after the change: a parked waiter looks again that often. A
 // peer that shrinks memory that can shrink (a named event's object, a
 // file) makes every call return an error wrapping [ErrCorrupt], for good.
 type Event struct {
@@ -501,7 +502,7 @@ func (e *Event) WaitTake(ctx context.Context) (uint64, error) {
 }
 
 // errEventStopped ends an await that its stop channel stopped.
-var errEventStopped = fmt.Errorf("event receiver stopped")
+var errEventStopped = errors.New("event receiver stopped")
 
 // await waits until done, given the state word and run on the event's
 // memory, reports true; the call is in e.calls. It looks at once, then

@@ -29,7 +29,9 @@ import (
 // (see ipcchan.Select); a Select notices a Set within that. Closing the
 // Receiver ends its receives (os.ErrClosed) and leaves the event open;
 // closing the event ends them too. The Receiver never reports io.EOF: an
-// event has no end of stream. Options: those of a Receiver.
+// event has no end of stream. Options: those of a Receiver; a WithCodec
+// among them is overridden (the counter travels as codec.Binary,
+// little-endian).
 func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], error) {
 	if err := e.begin("receiver"); err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], err
 	if err != nil {
 		return nil, err
 	}
-	return ipcchan.NewReceiver[uint64](t, append([]ipcchan.Option{ipcchan.WithCodec(c)}, opts...)...)
+	return ipcchan.NewReceiver[uint64](t, append(opts[:len(opts):len(opts)], ipcchan.WithCodec(c))...)
 }
 
 // eventRecv is the transport of an event's Receiver: a position in the
