@@ -41,7 +41,8 @@ import (
 // compare-and-swap and a load. Waiting goroutines of one process share one
 // OS thread, parked on the futex (no thread per waiter); they themselves
 // wait on a channel, so that cancellation is immediate. [Event.Receiver]
-// makes the event a channel, for ipcchan.Select.
+// makes the event a channel, which ipcchan.Select waits on through a
+// doorbell that thread rings (no polling).
 //
 // Make one with [NewEvent] (anonymous memory, handed to children with
 // [Pass] or [Share] and picked up with [InheritEvent]), [CreateEvent] and
@@ -66,10 +67,11 @@ type Event struct {
 	closeErr  error
 
 	mu       sync.Mutex
-	waiting  int           // goroutines of this process waiting on wake
-	watching bool          // the parked thread (watch) runs
-	seen     uint32        // the state the waiters found, while watching
-	wake     chan struct{} // closed, and replaced, when watch sees state differ from seen
+	waiting  int                     // goroutines of this process waiting on wake
+	watching bool                    // the parked thread (watch) runs
+	seen     uint32                  // the state the waiters found, while watching
+	wake     chan struct{}           // closed, and replaced, when watch sees state differ from seen
+	armed    map[*eventRecv]struct{} // Receivers whose doorbell a Select waits on (Arm)
 }
 
 // eventRecheck is how long a parked waiter sleeps on the futex before it
@@ -628,10 +630,9 @@ func (e *Event) watch() {
 			// A change (or the memory gone, which the waiters see when
 			// they look): wake the waiters.
 			e.seen = s
-			close(e.wake)
-			e.wake = make(chan struct{})
+			e.wakeAll()
 		}
-		if err != nil || e.waiting == 0 || e.calls.closed() {
+		if err != nil || e.waiting == 0 && len(e.armed) == 0 || e.calls.closed() {
 			e.watching = false
 			e.mu.Unlock()
 			return
@@ -639,12 +640,22 @@ func (e *Event) watch() {
 		e.mu.Unlock()
 		if err := e.m.access(sleep); err != nil {
 			e.mu.Lock()
-			close(e.wake)
-			e.wake = make(chan struct{})
+			e.wakeAll()
 			e.watching = false
 			e.mu.Unlock()
 			return
 		}
+	}
+}
+
+// wakeAll wakes the goroutines that wait, and rings the doorbells of the
+// armed Receivers; e.mu is held.
+func (e *Event) wakeAll() {
+	close(e.wake)
+	e.wake = make(chan struct{})
+	for t := range e.armed {
+		t.bell.Control(func(fd int) { addToBell(fd, 1) })
+		delete(e.armed, t)
 	}
 }
 
@@ -681,6 +692,11 @@ func (e *Event) Close() error {
 	e.closeOnce.Do(func() {
 		e.calls.close()
 		close(e.closing)
+		// Selects waiting on Receivers' doorbells try again, and find
+		// the event closed.
+		e.mu.Lock()
+		e.wakeAll()
+		e.mu.Unlock()
 		// The parked thread is a call: wake it (and, the futex being
 		// shared, other processes' waiters, which look and sleep again)
 		// until it has gone.

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/internal/poller"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
@@ -156,6 +158,17 @@ func init() {
 			return fmt.Errorf("InheritReceiver of an event: %v, want ErrNotInherited", err)
 		}
 		return nil
+	}
+
+	// event-notify-once adds 7 to the counter of "ev".
+	childRoles["event-notify-once"] = func() error {
+		ev, err := endpoints.InheritEvent("ev")
+		if err != nil {
+			return err
+		}
+		defer ev.Close()
+		_, err = ev.Notify(7)
+		return err
 	}
 
 	// event-named opens the named event EVENT_NAME, waiting for its
@@ -363,5 +376,60 @@ func TestEventInheritMismatch(t *testing.T) {
 	p := startHelper(t, "event-mismatch", nil, endpoints.Share("ring", rx), endpoints.Share("ev", ev))
 	if err := p.wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEventSelectDoorbell: a Select on an event's Receiver waits on its
+// doorbell, polling nothing, and is woken by a Notify from another
+// process; a Select waiting when the event is closed returns
+// os.ErrClosed.
+func TestEventSelectDoorbell(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ev, err := endpoints.NewEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	rx, err := ev.Receiver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx := eventCtx(t)
+	type result struct {
+		n   uint64
+		err error
+	}
+	selectOnce := func() (chan result, uint64) {
+		waits := poller.SelectWaits.Load()
+		res := make(chan result, 1)
+		go func() {
+			var got uint64
+			_, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, func(n uint64) { got = n }))
+			res <- result{got, err}
+		}()
+		for poller.SelectWaits.Load() == waits {
+			time.Sleep(time.Millisecond) // no signal says that a Select waits
+		}
+		waitParked(t, os.Getpid())
+		return res, poller.SelectPolls.Load()
+	}
+
+	res, polls := selectOnce()
+	p := startHelper(t, "event-notify-once", nil, endpoints.Share("ev", ev))
+	if r := <-res; r.err != nil || r.n != 7 {
+		t.Fatalf("Select = %d, %v; want the count 7", r.n, r.err)
+	}
+	if n := poller.SelectPolls.Load() - polls; n != 0 {
+		t.Errorf("the Select polled %d times: it should wait on the doorbell", n)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	res, _ = selectOnce()
+	ev.Close()
+	if r := <-res; !errors.Is(r.err, os.ErrClosed) {
+		t.Fatalf("Select across the event's Close: %v, want os.ErrClosed", r.err)
 	}
 }

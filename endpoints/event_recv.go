@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/internal/poller"
+	"github.com/ipcchan/go/internal/sys"
 	"github.com/ipcchan/go/ipcchan"
 )
 
@@ -24,9 +30,11 @@ import (
 // does. Clear, Take and WaitTake stay the event's.
 //
 // A blocking receive (Recv, All, Chan) parks as Wait does and is woken at
-// once. The event has no descriptor, so a Select polls its case: every
-// millisecond at first, backing off to every 50 ms while nothing happens
-// (see ipcchan.Select); a Select notices a Set within that. Closing the
+// once. A Select waits on the Receiver's doorbell, an eventfd of this
+// process that the event's parked thread rings when the event changes: it
+// is woken at once too, polling nothing (the thread stays parked until the
+// next change after the Select, or Close, even if the Select returned for
+// another case). The Receiver holds that descriptor until closed. Closing the
 // Receiver ends its receives (os.ErrClosed) and leaves the event open;
 // closing the event ends them too. The Receiver never reports io.EOF: an
 // event has no end of stream. Options: those of a Receiver; a WithCodec
@@ -38,13 +46,22 @@ func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], err
 	}
 	defer e.calls.leave()
 	t := &eventRecv{e: e, stop: make(chan struct{})}
-	if err := e.access("receiver", func() { t.last = atomic.LoadUint32(e.w.state) }); err != nil {
+	var s uint32
+	if err := e.access("receiver", func() { s = atomic.LoadUint32(e.w.state) }); err != nil {
 		return nil, err
 	}
-	t.pending = t.last&evSet != 0
+	t.last.Store(s)
+	t.pending.Store(s&evSet != 0)
 	c, err := codec.Binary[uint64](binary.LittleEndian)
 	if err != nil {
 		return nil, err
+	}
+	bfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, &ipcchan.OpError{Op: "receiver", Endpoint: e.desc, Err: fmt.Errorf("eventfd: %w", sys.DescriptorLimit(err))}
+	}
+	if t.bell, err = poller.Open(bfd, "doorbell of "+t.String()); err != nil {
+		return nil, &ipcchan.OpError{Op: "receiver", Endpoint: e.desc, Err: err}
 	}
 	return ipcchan.NewReceiver[uint64](t, append(opts[:len(opts):len(opts)], ipcchan.WithCodec(c))...)
 }
@@ -54,11 +71,16 @@ func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], err
 type eventRecv struct {
 	e *Event
 
-	// Used by RecvMsg and TryRecvMsg, which a Receiver calls one at a
-	// time.
-	last    uint32 // the state at the last receive, or when made
-	pending bool   // made on a set event, not received from since
+	// Written by RecvMsg and TryRecvMsg, which a Receiver calls one at a
+	// time, and read by Arm too.
+	last    atomic.Uint32 // the state at the last receive, or when made
+	pending atomic.Bool   // made on a set event, not received from since
 	buf     [8]byte
+
+	// bell is this receiver's doorbell for Select (an eventfd, in this
+	// process only): Arm puts the receiver among the event's armed ones,
+	// and the event's parked thread (watch) rings it at the next change.
+	bell *poller.FD
 
 	stop     chan struct{} // closed by Close and Fail
 	stopOnce sync.Once
@@ -68,7 +90,7 @@ type eventRecv struct {
 
 // news reports whether the state s is news to the receiver.
 func (t *eventRecv) news(s uint32) bool {
-	return t.pending || s>>1 != t.last>>1
+	return t.pending.Load() || s>>1 != t.last.Load()>>1
 }
 
 // take records the state s as received and delivers the counter.
@@ -78,7 +100,8 @@ func (t *eventRecv) take(s uint32, deliver func(uint32, []byte) error) error {
 	if err != nil {
 		return err
 	}
-	t.last, t.pending = s, false
+	t.last.Store(s)
+	t.pending.Store(false)
 	binary.LittleEndian.PutUint64(t.buf[:], c)
 	return deliver(0, t.buf[:])
 }
@@ -139,7 +162,58 @@ func (t *eventRecv) TryRecvMsg(deliver func(uint32, []byte) error) error {
 	return t.take(s, deliver)
 }
 
-func (t *eventRecv) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
+// halt ends the receives, disarms the receiver and lets go of its bell
+// (a poller.FD closes it once no Select holds it).
+func (t *eventRecv) halt() {
+	t.stopOnce.Do(func() {
+		close(t.stop)
+		t.e.mu.Lock()
+		delete(t.e.armed, t)
+		t.e.mu.Unlock()
+		t.bell.Close()
+	})
+}
+
+// SyscallConn lets ipcchan.Select wait on the receiver's doorbell:
+// readable once the event may have news, for a Select that armed it.
+func (t *eventRecv) SyscallConn() (syscall.RawConn, error) { return rawConn{t.bell}, nil }
+
+// Arm announces a waiting Select (see transport.Doorbell): it empties the
+// bell and reports whether there is news already; if not, it counts the
+// receiver among the event's armed ones, starting the event's parked
+// thread (watch) if none runs, and watch rings the bell at the next
+// change. A Select that returns for another case leaves the receiver
+// armed until that change (or the receiver's Close): watch, and its
+// thread, stay until then.
+func (t *eventRecv) Arm() (ready bool) {
+	e := t.e
+	if t.stopped() != nil || e.begin("recv") != nil {
+		return true // the next try says why
+	}
+	defer e.calls.leave()
+	t.bell.Control(func(fd int) { drainBell(fd) })
+	var s uint32
+	if e.access("recv", func() { s = atomic.LoadUint32(e.w.state) }) != nil || t.news(s) {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.watching {
+		if !e.calls.enter() {
+			return true
+		}
+		e.watching, e.seen = true, s
+		go e.watch()
+	}
+	if e.seen != s {
+		return true // changed since watch looked, or since s: try again
+	}
+	if e.armed == nil {
+		e.armed = map[*eventRecv]struct{}{}
+	}
+	e.armed[t] = struct{}{}
+	return false
+}
 
 // Fail ends receives with err, for WatchPeer.
 func (t *eventRecv) Fail(err error) {
