@@ -395,7 +395,8 @@ func (e *Event) Notify(n uint64) (uint64, error) {
 		e.w.notify()
 	}
 	if e.m.guard {
-		return c, e.guarded("notify", add)
+		err := e.guarded("notify", add)
+		return c, err
 	}
 	add()
 	return c, nil
@@ -410,7 +411,8 @@ func (e *Event) Count() (uint64, error) {
 	var c uint64
 	load := func() { c = atomic.LoadUint64(e.w.count) }
 	if e.m.guard {
-		return c, e.guarded("count", load)
+		err := e.guarded("count", load)
+		return c, err
 	}
 	load()
 	return c, nil
@@ -445,7 +447,8 @@ func (e *Event) Take() (uint64, error) {
 	var b uint64
 	take := func() { b = atomic.SwapUint64(e.w.bits, 0) }
 	if e.m.guard {
-		return b, e.guarded("take", take)
+		err := e.guarded("take", take)
+		return b, err
 	}
 	take()
 	return b, nil

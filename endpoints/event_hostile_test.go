@@ -176,3 +176,29 @@ func TestEventTruncated(t *testing.T) {
 		t.Fatal("OpenEvent of an empty object: no error")
 	}
 }
+
+// TestEventNamedValues: the calls that return a value return it on a
+// named event too, whose calls run under the fault guard.
+func TestEventNamedValues(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	name := endpoints.ObjectName("event-values")
+	ev, err := endpoints.CreateEvent(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	defer ev.Remove()
+	if n, err := ev.Notify(5); n != 5 || err != nil {
+		t.Fatalf("Notify(5) = %d, %v", n, err)
+	}
+	if n, err := ev.Count(); n != 5 || err != nil {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+	ev.Raise(6)
+	if b, err := ev.Take(); b != 6 || err != nil {
+		t.Fatalf("Take = %d, %v", b, err)
+	}
+	if n, err := ev.WaitCount(eventCtx(t), 0); n != 5 || err != nil {
+		t.Fatalf("WaitCount = %d, %v", n, err)
+	}
+}
