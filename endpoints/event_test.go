@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,3 +328,91 @@ func inSharedFutexWait(pid int) bool {
 
 var _ = syscall.SIGKILL
 var _ = ipcchan.ErrPeerGone
+
+// TestEventCloseWhileBusy: Close while goroutines wait (Wait, WaitCount,
+// Selects on Receivers) and notify: every call returns — the waits with
+// os.ErrClosed — and nothing is left running (goleak, CheckFDs).
+func TestEventCloseWhileBusy(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := eventCtx(t)
+	for round := range 20 {
+		ev, err := endpoints.NewEvent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 3 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for {
+					if err := ev.Wait(ctx); err != nil {
+						errs <- err
+						return
+					}
+					ev.Clear()
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				var seen uint64
+				for {
+					n, err := ev.WaitCount(ctx, seen)
+					if err != nil {
+						errs <- err
+						return
+					}
+					seen = n
+				}
+			}()
+		}
+		var rxs []*ipcchan.Receiver[uint64]
+		for range 2 {
+			rx, err := ev.Receiver()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rxs = append(rxs, rx)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := ipcchan.Select(ctx, ipcchan.OnRecv(rx, nil)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := ev.Notify(1); err != nil {
+					errs <- err
+					return
+				}
+				if round%2 == 0 {
+					ev.Clear()
+				}
+			}
+		}()
+		for c, _ := ev.Count(); c < 200; c, _ = ev.Count() {
+			runtime.Gosched() // until the notifier is well under way
+		}
+		if err := ev.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("round %d: a call across Close: %v, want os.ErrClosed", round, err)
+			}
+		}
+		for _, rx := range rxs {
+			rx.Close()
+		}
+	}
+}
