@@ -202,3 +202,70 @@ func TestEventNamedValues(t *testing.T) {
 		t.Fatalf("WaitCount = %d, %v", n, err)
 	}
 }
+
+// TestEventInMappings: an event beside other state in each kind of
+// mapping — a SysV segment, a file, POSIX shared memory — opened twice
+// (two handles, as two processes would have): a Wait on one handle is
+// woken by a Set on the other.
+func TestEventInMappings(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	kinds := []struct {
+		name string
+		make func(t *testing.T) *endpoints.Mapping
+	}{
+		{"sysv", func(t *testing.T) *endpoints.Mapping {
+			m, err := endpoints.CreateSysVShm(endpoints.ObjectKey(), 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}},
+		{"file", func(t *testing.T) *endpoints.Mapping {
+			m, err := endpoints.CreateFileMapping(t.TempDir()+"/state", 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}},
+		{"shm", func(t *testing.T) *endpoints.Mapping {
+			m, err := endpoints.CreateShm(endpoints.ObjectName("event-in"), 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			m := k.make(t)
+			defer m.Close()
+			defer m.Remove()
+			if err := endpoints.FormatEvent(m, 1024); err != nil {
+				t.Fatal(err)
+			}
+			a, err := endpoints.OpenEventIn(m, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := endpoints.OpenEventIn(m, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ctx := eventCtx(t)
+			done := make(chan error, 1)
+			go func() { done <- a.Wait(ctx) }()
+			waitWaiting(t, a, 1)
+			if err := b.Set(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if m.Bytes()[1024+evState]&1 == 0 {
+				t.Fatal("the flag is not in the caller's mapping at the offset given")
+			}
+		})
+	}
+}
