@@ -63,7 +63,12 @@ func (e *Event) Receiver(opts ...ipcchan.Option) (*ipcchan.Receiver[uint64], err
 	if t.bell, err = poller.Open(bfd, "doorbell of "+t.String()); err != nil {
 		return nil, &ipcchan.OpError{Op: "receiver", Endpoint: e.desc, Err: err}
 	}
-	return ipcchan.NewReceiver[uint64](t, append(opts[:len(opts):len(opts)], ipcchan.WithCodec(c))...)
+	rx, err := ipcchan.NewReceiver[uint64](t, append(opts[:len(opts):len(opts)], ipcchan.WithCodec(c))...)
+	if err != nil {
+		t.Close() // its doorbell
+		return nil, err
+	}
+	return rx, nil
 }
 
 // eventRecv is the transport of an event's Receiver: a position in the

@@ -416,3 +416,14 @@ func TestEventCloseWhileBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestEventReceiverBadOption: a Receiver refused for an option leaves no
+// descriptor open (its doorbell).
+func TestEventReceiverBadOption(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ev := newTestEvent(t)
+	if rx, err := ev.Receiver(ipcchan.WithPerm(0o644)); err == nil {
+		rx.Close()
+		t.Fatal("a Receiver with WithPerm: no error")
+	}
+}
