@@ -107,7 +107,12 @@ func CreateEvent(name string, opts ...ipcchan.Option) (*Event, error) {
 		return nil, err
 	}
 	formatEvent(m.data) // fresh memory, reserved: nothing can fault yet
-	return newEventOn(m, 0, "event "+name)
+	remove := m.remove
+	e, err := newEventOn(m, 0, "event "+name)
+	if err != nil {
+		remove() // made here: leave nothing behind
+	}
+	return e, err
 }
 
 // OpenEvent opens the named event name that [CreateEvent] made (in this
