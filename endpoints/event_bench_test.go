@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
 )
 
 // eventStop is a count an event-echo child stops at.
@@ -39,30 +40,50 @@ func init() {
 
 // BenchmarkEventWake measures a set→wake across processes: the parent
 // notifies "ping", a child parked on it wakes and notifies "pong", on
-// which the parent is parked. An op is a round trip, two wake-ups of a
-// parked waiter in another process; wake-ns is half of it.
+// which the parent waits — parked in WaitCount ("wait"), or in a Select
+// on a Receiver of pong, through its doorbell ("select"). An op is a
+// round trip, two wake-ups of a parked waiter in another process;
+// wake-ns is half of it.
 func BenchmarkEventWake(b *testing.B) {
-	ping, pong := newTestEvent(b), newTestEvent(b)
-	p := startHelper(b, "event-echo", nil, endpoints.Share("ping", ping), endpoints.Share("pong", pong))
-	ctx := eventCtx(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	var seen uint64
-	for range b.N {
-		if _, err := ping.Notify(1); err != nil {
-			b.Fatal(err)
-		}
-		n, err := pong.WaitCount(ctx, seen)
-		if err != nil {
-			b.Fatal(err)
-		}
-		seen = n
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "wake-ns")
-	ping.Notify(eventStop)
-	if err := p.wait(); err != nil {
-		b.Fatal(err)
+	for _, how := range []string{"wait", "select"} {
+		b.Run(how, func(b *testing.B) {
+			ping, pong := newTestEvent(b), newTestEvent(b)
+			p := startHelper(b, "event-echo", nil, endpoints.Share("ping", ping), endpoints.Share("pong", pong))
+			rx, err := pong.Receiver()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rx.Close()
+			var got uint64
+			onPong := ipcchan.OnRecv(rx, func(n uint64) { got = n })
+			ctx := eventCtx(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var seen uint64
+			for range b.N {
+				if _, err := ping.Notify(1); err != nil {
+					b.Fatal(err)
+				}
+				if how == "wait" {
+					if got, err = pong.WaitCount(ctx, seen); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					for got == seen {
+						if _, err := ipcchan.Select(ctx, onPong); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				seen = got
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "wake-ns")
+			ping.Notify(eventStop)
+			if err := p.wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
