@@ -51,7 +51,10 @@
 //     its uncontended calls, one CAS and no lock, and what keeps Close
 //     from unmapping the memory under them); sysvsem.go:
 //     [SemSet], System V semaphores with undo; filelock.go: [FileLock];
-//     tokens.go: each of them as a channel of tokens.
+//     tokens.go: each of them as a channel of tokens;
+//   - event.go: [Event], a notification with a counter and a bit set,
+//     waking every waiter of every process (PROTOCOL.md §14);
+//     event_recv.go: its Receiver view, with a doorbell for Select.
 //
 // Handing endpoints to other processes and picking them up:
 //

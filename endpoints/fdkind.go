@@ -23,6 +23,7 @@ const (
 	classSocket                // a socket; fdInfo.sockType says which
 	classMQueue                // a POSIX message queue
 	classRing                  // a shared-memory ring (memfd, POSIX shm or file)
+	classEvent                 // an Event's shared memory
 )
 
 // fdInfo describes a descriptor.
@@ -44,6 +45,8 @@ func (i fdInfo) name() string {
 		return "posix mq"
 	case classRing:
 		return "ring"
+	case classEvent:
+		return "event"
 	}
 	return "fifo"
 }
@@ -72,10 +75,12 @@ func inspectFD(fd int) (fdInfo, error) {
 		info.unix = isUnixSocket(fd)
 	case isRingFile(fd):
 		info.class = classRing
+	case isEventFile(fd):
+		info.class = classEvent
 	case isMQueue(fd):
 		info.class = classMQueue
 	default:
-		return fdInfo{}, fmt.Errorf("descriptor %d is a %s, not a pipe, FIFO, socket, message queue or ring", fd, fileType(st.Mode))
+		return fdInfo{}, fmt.Errorf("descriptor %d is a %s, not a pipe, FIFO, socket, message queue, ring or event", fd, fileType(st.Mode))
 	}
 	return info, nil
 }
@@ -83,6 +88,10 @@ func inspectFD(fd int) (fdInfo, error) {
 // check says what is wrong with using the descriptor as want, or "".
 func (i fdInfo) check(want use) string {
 	switch {
+	case want == useEvent && i.class != classEvent:
+		return fmt.Sprintf("is a %s, not an event", i.name())
+	case want != useEvent && i.class == classEvent:
+		return "is an event: take it with InheritEvent"
 	case want == useConn && i.class != classSocket:
 		return fmt.Sprintf("is a %s, not a socket; the other end gave a Sender or Receiver", i.name())
 	case want == useConn && i.sockType == unix.SOCK_DGRAM:

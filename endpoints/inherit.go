@@ -22,6 +22,7 @@ const (
 	useRead  use = iota // a Receiver: a pipe or FIFO read end, or a stream socket
 	useWrite            // a Sender: a pipe or FIFO write end, or a stream socket
 	useConn             // a Conn: a stream socket
+	useEvent            // an Event: its shared memory
 )
 
 // claimInherited finds the descriptor handed down under name, checks that it
