@@ -641,7 +641,8 @@ struct ipcchan_packet_receiver {
 
 /*
  * ipcchan_packet_receiver_init makes r receive on fd (a bound unixgram or
- * UDP socket, a connected seqpacket socket) from senders senders (at least
+ * UDP socket, a connected seqpacket socket; blocking or not, a receive
+ * waits as its timeout says either way) from senders senders (at least
  * 1): a datagram receiver ends after that many end-of-stream markers, a
  * seqpacket one at its peer's close. With IPCCHAN_HANDSHAKE it refuses
  * everything before a hello equal to ours. It returns 0, or -1 with errno
@@ -707,7 +708,8 @@ struct ipcchan_mq_receiver {
 };
 
 /* ipcchan_mq_receiver_init makes r receive from the POSIX queue q (opened
- * for reading) the values of senders senders (at least 1). It allocates
+ * for reading, blocking or O_NONBLOCK: a receive waits as its timeout says
+ * either way) the values of senders senders (at least 1). It allocates
  * one message's room. It returns 0, or -1 with errno. r owns q. */
 static inline int ipcchan_mq_receiver_init(struct ipcchan_mq_receiver *r, mqd_t q, int senders);
 
@@ -1704,7 +1706,11 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 			return -1;
 		ssize_t got = recvmsg(r->fd, &m, MSG_TRUNC | (deadline >= 0 || r->peer >= 0 ? MSG_DONTWAIT : 0));
 		if (got < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
+				continue;
+			/* Nothing there after all, or a non-blocking socket: wait
+			 * (again) as the timeout says, rather than spin on recvmsg. */
+			if (errno == EAGAIN && ipcchan__wait(r->fd, POLLIN, r->peer, deadline) == 0)
 				continue;
 			return -1;
 		}
@@ -1888,13 +1894,17 @@ static inline int ipcchan_mq_recv(struct ipcchan_mq_receiver *r, unsigned *prio,
 			struct timespec now; /* ready: a zero wait, in case another reader took it */
 			clock_gettime(CLOCK_REALTIME, &now);
 			got = mq_timedreceive(r->q, (char *)r->body, r->msgsize, &pr, &now);
-			if (got < 0 && errno == ETIMEDOUT)
+			if (got < 0 && (errno == ETIMEDOUT || errno == EAGAIN)) /* EAGAIN: q is O_NONBLOCK */
 				continue;
 		} else {
 			got = mq_receive(r->q, (char *)r->body, r->msgsize, &pr);
 		}
 		if (got < 0) {
 			if (errno == EINTR)
+				continue;
+			/* q is O_NONBLOCK (a queue a Go program opened, or the
+			 * caller's): wait as the timeout says instead of failing. */
+			if (errno == EAGAIN && ipcchan__wait((int)r->q, POLLIN, r->peer, deadline) == 0)
 				continue;
 			return -1;
 		}
