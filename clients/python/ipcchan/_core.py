@@ -29,19 +29,35 @@ class Message(NamedTuple):
     value: Any
 
 
+_POLL_MAX_MS = 2**31 - 1
+"""The longest wait one poll() takes (a C int of milliseconds); longer ones poll again."""
+
+
 class Deadline:
-    """A point in time a wait must end by; None waits for ever."""
+    """A point in time a wait must end by; None (or an infinite timeout) waits for ever.
+
+    Raises ValueError for a timeout that is not a number (NaN).
+    """
 
     def __init__(self, timeout: Optional[float]) -> None:
-        if timeout is not None and timeout < 0:
-            timeout = 0
+        if timeout is not None:
+            if timeout != timeout:
+                raise ValueError("ipcchan: the timeout is NaN: give seconds, or None to wait for ever")
+            if timeout == float("inf"):
+                timeout = None
+            elif timeout < 0:
+                timeout = 0
         self.at = None if timeout is None else time.monotonic() + timeout
 
     def remaining_ms(self, cap_ms: Optional[int] = None) -> int:
-        """Milliseconds left for poll() (-1: for ever), at most cap_ms if given."""
+        """Milliseconds left for poll() (-1: for ever), at most cap_ms if given.
+
+        At most what one poll() can wait: a longer deadline polls again.
+        """
         if self.at is None:
             return -1 if cap_ms is None else cap_ms
-        ms = max(0, int((self.at - time.monotonic()) * 1000 + 0.999))
+        left = (self.at - time.monotonic()) * 1000 + 0.999
+        ms = max(0, int(min(left, _POLL_MAX_MS)))
         return ms if cap_ms is None else min(ms, cap_ms)
 
     def expired(self) -> bool:
@@ -51,6 +67,15 @@ class Deadline:
         """Raise TimeoutError if the deadline has passed."""
         if self.expired():
             raise TimeoutError("ipcchan: %s timed out" % what)
+
+
+def socket_timeout(timeout: Optional[float]) -> Optional[float]:
+    """timeout for socket.settimeout: None (blocking) for an infinite or longer than a year one.
+
+    Raises ValueError for NaN.
+    """
+    Deadline(timeout)  # refuses NaN
+    return None if timeout is not None and timeout > 365 * 86400 else timeout
 
 
 class PeerWatch:

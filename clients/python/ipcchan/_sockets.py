@@ -15,7 +15,7 @@ import struct
 from typing import Optional, Tuple
 
 from ._codecs import BYTES, Codec
-from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
+from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, socket_timeout, wait_fd
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError
 
 __all__ = ["check_listener", "connect_seqpacket", "datagram_sender", "datagram_receiver", "socket_sender",
@@ -210,7 +210,7 @@ def connect_seqpacket(path: str, send_codec: Codec = BYTES, recv_codec: Optional
     PermissionError unless any_user is true.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(timeout)
+    sock.settimeout(socket_timeout(timeout))
     try:
         sock.connect(_address(path))
     except BaseException:

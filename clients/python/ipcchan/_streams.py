@@ -14,7 +14,7 @@ import time
 from typing import Optional, Tuple
 
 from ._codecs import BYTES, Codec
-from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
+from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, socket_timeout, wait_fd
 from ._sockets import check_listener
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError, TruncatedError
 
@@ -221,7 +221,7 @@ def connect_unix(path: str, send_codec: Codec = BYTES, recv_codec: Optional[Code
     PermissionError unless any_user is true (as on the Go side).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock.settimeout(socket_timeout(timeout))
     try:
         sock.connect("\0" + path[1:] if path.startswith("@") else path)
     except BaseException:

@@ -421,3 +421,37 @@ class Inherited(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Timeouts(unittest.TestCase):
+    """Any timeout a caller may write works: 0, huge ones, infinity (for ever); NaN is refused."""
+
+    def test_huge_and_infinite_timeouts(self) -> None:
+        tx, rx = ic.pipe()
+        with tx, rx:
+            for t in (1e10, 2.0 ** 40, 1e300, float("inf")):
+                tx.send(b"v%r" % t, timeout=t)
+                # Data is there: the receive returns at once, whatever its timeout.
+                self.assertEqual(rx.recv(timeout=t), b"v%r" % t)
+            self.assertRaises(TimeoutError, rx.recv, 0)
+
+    def test_nan_timeout_refused(self) -> None:
+        tx, rx = ic.pipe()
+        with tx, rx:
+            self.assertRaises(ValueError, tx.send, b"x", timeout=float("nan"))
+            self.assertRaises(ValueError, rx.recv, float("nan"))
+            tx.send(b"y")
+            self.assertEqual(rx.recv(timeout=5), b"y")
+
+    def test_connect_with_infinite_timeout(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            for kind, connect in ((socket.SOCK_STREAM, ic.connect_unix), (socket.SOCK_SEQPACKET, ic.connect_seqpacket)):
+                path = os.path.join(d, "s%d" % kind)
+                with socket.socket(socket.AF_UNIX, kind) as ls:
+                    ls.bind(path)
+                    ls.listen(1)
+                    for t in (float("inf"), 1e10):
+                        tx, rx = connect(path, timeout=t)
+                        tx.close()
+                        rx.close()
+                        ls.accept()[0].close()
