@@ -9,6 +9,7 @@ end of stream, the watch on a peer process.
 import os
 import select
 import time
+import warnings
 from typing import Any, Generic, Iterator, NamedTuple, Optional, TypeVar
 
 from ._codecs import BYTES, HELLO_TAG, MAX_HELLO, WIRE_VERSION, Codec, parse_hello
@@ -141,17 +142,24 @@ class Sender(Generic[T]):
     Made by the transport functions (``pipe``, ``open_fifo_sender``,
     ``inherit_sender``, ...). With the handshake on, the hello goes before
     the first message. A Sender is a context manager (``close`` on exit) and
-    is not safe for concurrent use by several threads.
+    is not safe for concurrent use by several threads. Like a Python file, a
+    Sender the garbage collector finds unclosed warns (ResourceWarning) and
+    is closed: the end of stream goes if it can without waiting.
     """
 
     def __init__(self, transport: Any, codec: Codec = BYTES, handshake: bool = False,
                  tag: int = 0) -> None:
+        self._closed = True  # until made: nothing for __del__ to do
         self._t = transport
         self.codec = codec
-        self._hello = codec.hello() if handshake else None
-        if self._hello is not None and len(self._hello) > transport.max_payload:
-            raise MessageTooLarge("ipcchan: the %d-byte hello does not fit the transport's %d-byte messages"
-                                  % (len(self._hello), transport.max_payload))
+        try:
+            self._hello = codec.hello() if handshake else None
+            if self._hello is not None and len(self._hello) > transport.max_payload:
+                raise MessageTooLarge("ipcchan: the %d-byte hello does not fit the transport's %d-byte messages"
+                                      % (len(self._hello), transport.max_payload))
+        except BaseException:
+            transport.close()  # the Sender owned it
+            raise
         self._greeted = False
         self.tag = tag
         self._closed = False
@@ -219,6 +227,22 @@ class Sender(Generic[T]):
         """True once close() was called."""
         return self._closed
 
+    def __del__(self) -> None:
+        # As Python's files: an end collected unclosed warns (ResourceWarning)
+        # and is closed, end of stream included if it can go without waiting.
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            warnings.warn("ipcchan: unclosed %r" % self, ResourceWarning, source=self)
+        finally:
+            try:
+                self._t.close_send(Deadline(0))
+            except Exception:
+                pass
+            finally:
+                self._t.close()
+
     def __enter__(self) -> "Sender[T]":
         return self
 
@@ -236,23 +260,30 @@ class Receiver(Generic[T]):
     before the peer's hello, which must match ours: a differing hello, or a
     message before any hello, raises HandshakeError now and on every later
     receive. A Receiver is a context manager and is not safe for concurrent
-    use by several threads.
+    use by several threads. Like a Python file, a Receiver the garbage
+    collector finds unclosed warns (ResourceWarning) and is closed.
     """
 
     def __init__(self, transport: Any, codec: Codec = BYTES, handshake: bool = False) -> None:
+        self._closed = True  # until made: nothing for __del__ to do
         self._t = transport
         self.codec = codec
-        self._hello = codec.hello() if handshake else None
+        try:
+            self._hello = codec.hello() if handshake else None
+            if self._hello is not None:
+                if transport.max_payload < len(self._hello):
+                    raise ValueError("ipcchan: a %d-byte message limit is less than the %d-byte hello that opens the "
+                                     "channel: raise it, or turn the handshake off on both ends"
+                                     % (transport.max_payload, len(self._hello)))
+                transport.limit = min(transport.limit, MAX_HELLO)
+        except BaseException:
+            transport.close()  # the Receiver owned it
+            raise
         self._greeted = False
         self._sticky: Optional[BaseException] = None
         self._watch = PeerWatch()
         self._closed = False
         self._ended = False
-        if self._hello is not None:
-            if transport.max_payload < len(self._hello):
-                raise ValueError("ipcchan: a %d-byte message limit is less than the %d-byte hello that opens the channel: "
-                                 "raise it, or turn the handshake off on both ends" % (transport.max_payload, len(self._hello)))
-            transport.limit = min(transport.limit, MAX_HELLO)
 
     @property
     def max_payload(self) -> int:
@@ -361,6 +392,18 @@ class Receiver(Generic[T]):
     def closed(self) -> bool:
         """True once close() was called."""
         return self._closed
+
+    def __del__(self) -> None:
+        # As Python's files: an end collected unclosed warns (ResourceWarning)
+        # and is closed.
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            warnings.warn("ipcchan: unclosed %r" % self, ResourceWarning, source=self)
+        finally:
+            self._watch.close()
+            self._t.close()
 
     def __enter__(self) -> "Receiver[T]":
         return self

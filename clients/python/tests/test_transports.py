@@ -328,13 +328,13 @@ class AbstractNames(unittest.TestCase):
             r, w = os.pipe()
 
             def listen() -> None:
-                s = socket.socket(socket.AF_UNIX, kind)
-                s.bind("\0" + name[1:])
-                s.listen(4)
-                s.settimeout(10)  # a parent that fails does not connect: give up
-                os.write(w, b"x")
-                for _ in range(2):
-                    s.accept()[0].close()
+                with socket.socket(socket.AF_UNIX, kind) as s:
+                    s.bind("\0" + name[1:])
+                    s.listen(4)
+                    s.settimeout(10)  # a parent that fails does not connect: give up
+                    os.write(w, b"x")
+                    for _ in range(2):
+                        s.accept()[0].close()
 
             pid = _as_nobody(listen)
             os.close(w)
@@ -391,6 +391,8 @@ class Queues(unittest.TestCase):
                              [ic.Message(5, "a"), ic.Message(5, ic.MARKER.decode("latin-1"))])
             with self.assertRaises(TimeoutError):
                 other.recv(timeout=0.02)
+            rx.close()
+            other.close()
         finally:
             ic.sysv_remove(qid)
 
@@ -455,3 +457,39 @@ class Timeouts(unittest.TestCase):
                         tx.close()
                         rx.close()
                         ls.accept()[0].close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+class Unclosed(unittest.TestCase):
+    """As Python's files: an end collected unclosed warns and is closed; one that fails to open leaks nothing."""
+
+    def test_collected_ends_warn_and_close(self) -> None:
+        import gc
+        import warnings
+        before = _open_fds()
+        tx, rx = ic.pipe()
+        rfd = rx.fileno()
+        keep = os.dup(rfd)  # to see the end of stream the collected Sender sends
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del tx, rx
+            gc.collect()
+        self.assertEqual([str(w.message)[:16] for w in caught if issubclass(w.category, ResourceWarning)],
+                         ["ipcchan: unclose"] * 2)
+        try:
+            self.assertEqual(_open_fds(), before + 1)
+            with ic.fd_receiver(keep) as rx:  # takes keep over
+                self.assertIsNone(rx.recv_message(timeout=5))
+        finally:
+            if _open_fds() > before:
+                os.close(keep)
+
+    def test_failed_construction_closes(self) -> None:
+        r, w = os.pipe()
+        os.close(w)
+        # A limit below the hello's length is refused: the Receiver owned r.
+        self.assertRaises(ValueError, ic.fd_receiver, r, max_message=4)
+        self.assertRaises(OSError, os.fstat, r)
