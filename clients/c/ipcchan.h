@@ -36,6 +36,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,8 +63,9 @@ extern "C" {
  * in fds: one for a pipe, FIFO, socket or POSIX queue; three for a ring with
  * doorbells (its memory, the reader's bell, the writers' bell). It returns
  * how many it stored (1 or 3), or -1 with errno ENOENT (no such entry, or no
- * IPCCHAN_FILES at all), EBADMSG (the entry is malformed) or ENOTSUP (a
- * SysV queue entry: see ipcchan_inherit_sysv).
+ * IPCCHAN_FILES at all), EBADMSG (the entry is malformed, or NAME appears
+ * twice), EBADF (a descriptor it names is not open in this process) or
+ * ENOTSUP (a SysV queue entry: see ipcchan_inherit_sysv).
  */
 static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]);
 
@@ -71,17 +73,20 @@ static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]);
  * ipcchan_inherit_sysv finds the SysV queue entry NAME
  * ("name=sysvmq:ID:TYPE:FLAGS") in IPCCHAN_FILES and stores the queue
  * identifier, the message type and MSG_EXCEPT/MSG_NOERROR flags it names.
- * It returns 0, or -1 with errno ENOENT, EBADMSG, or ENOTSUP (the entry is a
- * descriptor: see ipcchan_inherit).
+ * It returns 0, or -1 with errno ENOENT, EBADMSG (malformed, or NAME
+ * appears twice), or ENOTSUP (the entry is a descriptor: see
+ * ipcchan_inherit).
  */
 static inline int ipcchan_inherit_sysv(const char *name, int *id, long *type, int *msgflg);
 
 /* ---- Implementation ---- */
 
 /* ipcchan__entry finds NAME's value in IPCCHAN_FILES and returns its start
- * and length, or NULL with errno ENOENT. */
+ * and length, or NULL with errno ENOENT, or EBADMSG if NAME appears twice
+ * (PROTOCOL.md §9: each name appears once; which one was meant is not
+ * known). */
 static inline const char *ipcchan__entry(const char *name, size_t *len) {
-	const char *env = getenv("IPCCHAN_FILES");
+	const char *env = getenv("IPCCHAN_FILES"), *found = NULL;
 	size_t n = strlen(name);
 	if (env == NULL || n == 0) {
 		errno = ENOENT;
@@ -91,15 +96,20 @@ static inline const char *ipcchan__entry(const char *name, size_t *len) {
 		const char *end = strchr(e, ',');
 		size_t elen = end ? (size_t)(end - e) : strlen(e);
 		if (elen > n && memcmp(e, name, n) == 0 && e[n] == '=') {
+			if (found != NULL) {
+				errno = EBADMSG;
+				return NULL;
+			}
 			*len = elen - n - 1;
-			return e + n + 1;
+			found = e + n + 1;
 		}
 		if (end == NULL)
 			break;
 		e = end + 1;
 	}
-	errno = ENOENT;
-	return NULL;
+	if (found == NULL)
+		errno = ENOENT;
+	return found;
 }
 
 /* ipcchan__number parses a decimal number of at most 19 digits, with a sign
@@ -148,6 +158,10 @@ static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]) 
 	}
 	if (n == 2)
 		goto bad;
+	for (int k = 0; k < n; k++) {
+		if (fcntl(fds[k], F_GETFD) < 0)
+			return -1; /* EBADF: not open here (the parent did not hand it over) */
+	}
 	return n;
 bad:
 	errno = EBADMSG;
