@@ -96,6 +96,11 @@ class PacketTransport:
                 if e.errno in (errno.EMSGSIZE, errno.ENOBUFS):
                     raise MessageTooLarge("ipcchan: a %d-byte datagram is too large for the socket%s"
                                           % (len(data), self.limit_hint)) from None
+                if e.errno in (errno.ECONNREFUSED, errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE):
+                    # A datagram socket whose receiver has closed refuses the
+                    # next send, and is disconnected from then on (ENOTCONN).
+                    raise BrokenPipeError(errno.EPIPE, "ipcchan: %s: the receiver has gone (%s)"
+                                          % (self.name, os.strerror(e.errno))) from None
                 raise
 
     def close_send(self, deadline: Deadline) -> None:

@@ -262,6 +262,33 @@ class Packets(unittest.TestCase):
                 self.assertIsNone(rx.recv_message(timeout=5))
 
 
+class ReceiverGone(unittest.TestCase):
+    """A send once the receiver has gone raises BrokenPipeError, as documented, every time; close() does not raise."""
+
+    def _check(self, tx: ic.Sender) -> None:
+        for _ in range(2):  # the first send is refused, the socket is disconnected from then on
+            with self.assertRaises(BrokenPipeError):
+                tx.send(b"x", timeout=5)
+        tx.close()  # nobody to tell: no error
+        self.assertTrue(tx.closed)
+
+    def test_datagram_receiver_gone(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "g")
+            rx = ic.datagram_receiver(path)
+            tx = ic.datagram_sender(path)
+            rx.close()
+            self._check(tx)
+
+    def test_datagram_pair_and_seqpacket_peer_gone(self) -> None:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+            with self.subTest(kind=kind):
+                a, b = socket.socketpair(socket.AF_UNIX, kind)
+                tx = ic.socket_sender(a)
+                b.close()
+                self._check(tx)
+
+
 def _as_nobody(action) -> int:
     """Run action in a child process running as uid/gid 65534; return its pid (wait for it)."""
     pid = os.fork()
