@@ -8,6 +8,7 @@ end of stream, the watch on a peer process.
 
 import os
 import select
+import threading
 import time
 import warnings
 from typing import Any, Generic, Iterator, NamedTuple, Optional, TypeVar
@@ -79,6 +80,16 @@ def socket_timeout(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is not None and timeout > 365 * 86400 else timeout
 
 
+def _take(lock: Any, deadline: "Deadline", what: str) -> None:
+    """Take an end's lock by the deadline (TimeoutError if another thread holds it that long)."""
+    if deadline.at is None:
+        lock.acquire()
+        return
+    left = max(0.0, min(deadline.at - time.monotonic(), threading.TIMEOUT_MAX))
+    if not lock.acquire(timeout=left):
+        raise TimeoutError("ipcchan: %s timed out (another thread's was under way)" % what)
+
+
 class PeerWatch:
     """Watches peer processes (pidfd where there is one, else kill(pid, 0))."""
 
@@ -141,8 +152,10 @@ class Sender(Generic[T]):
 
     Made by the transport functions (``pipe``, ``open_fifo_sender``,
     ``inherit_sender``, ...). With the handshake on, the hello goes before
-    the first message. A Sender is a context manager (``close`` on exit) and
-    is not safe for concurrent use by several threads. Like a Python file, a
+    the first message. A Sender is a context manager (``close`` on exit).
+    Several threads may send on one Sender: each message goes whole, one
+    send at a time (time spent waiting for another thread's send counts
+    against a send's timeout); close() does not wait for them. Like a Python file, a
     Sender the garbage collector finds unclosed warns (ResourceWarning) and
     is closed: the end of stream goes if it can without waiting.
     """
@@ -162,6 +175,7 @@ class Sender(Generic[T]):
             raise
         self._greeted = False
         self.tag = tag
+        self._lock = threading.Lock()
         self._closed = False
 
     @property
@@ -203,8 +217,14 @@ class Sender(Generic[T]):
             raise MessageTooLarge("ipcchan: a %d-byte message exceeds this channel's %d-byte limit%s"
                                   % (len(payload), self._t.max_payload, self._t.limit_hint))
         deadline = Deadline(timeout)
-        self._greet(deadline)
-        self._t.send_msg(tag, payload, deadline)
+        _take(self._lock, deadline, "send")
+        try:
+            if self._closed:
+                raise ValueError("ipcchan: send on a closed Sender")
+            self._greet(deadline)
+            self._t.send_msg(tag, payload, deadline)
+        finally:
+            self._lock.release()
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Send the end of stream and release the end. Idempotent.
@@ -259,8 +279,12 @@ class Receiver(Generic[T]):
     With the handshake on (the default on byte streams) nothing is decoded
     before the peer's hello, which must match ours: a differing hello, or a
     message before any hello, raises HandshakeError now and on every later
-    receive. A Receiver is a context manager and is not safe for concurrent
-    use by several threads. Like a Python file, a Receiver the garbage
+    receive. A Receiver is a context manager. Several threads may receive
+    from one Receiver: each receive takes whole messages, one receive at a
+    time, so that every message goes to exactly one of them (time spent
+    waiting for another thread's receive counts against a receive's
+    timeout); close() does not interrupt a receive under way in another
+    thread. Like a Python file, a Receiver the garbage
     collector finds unclosed warns (ResourceWarning) and is closed.
     """
 
@@ -282,6 +306,7 @@ class Receiver(Generic[T]):
         self._greeted = False
         self._sticky: Optional[BaseException] = None
         self._watch = PeerWatch()
+        self._lock = threading.Lock()
         self._closed = False
         self._ended = False
 
@@ -313,13 +338,20 @@ class Receiver(Generic[T]):
         receive goes on), CorruptError for malformed input, PeerGoneError
         when a watched peer has gone, ValueError after close.
         """
+        deadline = Deadline(timeout)
+        _take(self._lock, deadline, "receive")
+        try:
+            return self._recv_message(deadline)
+        finally:
+            self._lock.release()
+
+    def _recv_message(self, deadline: Deadline) -> Optional[Message]:
         if self._closed:
             raise ValueError("ipcchan: receive on a closed Receiver")
         if self._sticky is not None:
             raise self._sticky
         if self._ended:
             return None
-        deadline = Deadline(timeout)
         while True:
             try:
                 m = self._t.recv_msg(deadline, self._watch)

@@ -520,3 +520,103 @@ class Unclosed(unittest.TestCase):
         # A limit below the hello's length is refused: the Receiver owned r.
         self.assertRaises(ValueError, ic.fd_receiver, r, max_message=4)
         self.assertRaises(OSError, os.fstat, r)
+
+
+class Threads(unittest.TestCase):
+    """Several threads on one end, as the docstrings allow: every message whole, to exactly one receiver."""
+
+    N = 6000
+
+    def setUp(self) -> None:
+        # Switch threads as often as the interpreter can, so that two threads
+        # inside one end's receive or send meet (they did: duplicated, lost
+        # and invented messages) instead of once in a long while.
+        self.interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+
+    def tearDown(self) -> None:
+        sys.setswitchinterval(self.interval)
+
+    @staticmethod
+    def value(i: int) -> bytes:
+        return struct.pack(">I", i) * (1 + i % 40)
+
+    def run_threads(self, targets) -> None:
+        import threading
+        ts = [threading.Thread(target=t) for t in targets]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+            self.assertFalse(t.is_alive(), "a thread hung")
+
+    def check(self, got, errors, want) -> None:
+        import collections
+        self.assertEqual(errors, [])
+        extra = collections.Counter(got) - collections.Counter(want)
+        missing = collections.Counter(want) - collections.Counter(got)
+        self.assertEqual((len(got), sum(extra.values()), sum(missing.values())), (len(want), 0, 0),
+                         "(messages received, ones not sent or duplicated, ones lost)")
+
+    def test_two_receivers(self) -> None:
+        tx, rx = ic.pipe()
+        got, errors = [], []
+
+        def send() -> None:
+            with tx:
+                for i in range(self.N):
+                    tx.send(self.value(i), timeout=60)
+
+        def recv() -> None:
+            try:
+                while True:
+                    m = rx.recv_message(timeout=60)
+                    if m is None:
+                        return
+                    got.append(m.value)
+            except Exception as e:  # reported by check
+                errors.append(repr(e))
+
+        with rx:
+            self.run_threads([send, recv, recv])
+        self.check(got, errors, [self.value(i) for i in range(self.N)])
+
+    def test_two_senders(self) -> None:
+        # Values longer than the pipe holds, so that each is written in parts.
+        n, big = 100, lambda i: struct.pack(">I", i) * 40000
+        tx, rx = ic.pipe()
+        got, errors = [], []
+
+        def send() -> None:
+            try:
+                for i in range(n):
+                    tx.send(big(i), timeout=60)
+            except Exception as e:
+                errors.append(repr(e))
+
+        def recv() -> None:
+            try:
+                got.extend(rx)
+            except Exception as e:
+                errors.append(repr(e))
+
+        with rx:
+            import threading
+            r = threading.Thread(target=recv)
+            r.start()
+            self.run_threads([send, send])
+            tx.close()
+            r.join(120)
+        self.check(got, errors, [big(i) for i in range(n) for _ in range(2)])
+
+    def test_waiting_for_another_threads_receive_times_out(self) -> None:
+        import threading
+        tx, rx = ic.pipe()
+        with tx, rx:
+            started = threading.Event()
+            t = threading.Thread(target=lambda: (started.set(), self.assertRaises(TimeoutError, rx.recv, 2)))
+            t.start()
+            started.wait(10)
+            # Whether or not the other thread's receive has the end yet, this one ends by its timeout.
+            self.assertRaises(TimeoutError, rx.recv, 0.05)
+            t.join(10)
