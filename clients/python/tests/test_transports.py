@@ -620,3 +620,67 @@ class Threads(unittest.TestCase):
             # Whether or not the other thread's receive has the end yet, this one ends by its timeout.
             self.assertRaises(TimeoutError, rx.recv, 0.05)
             t.join(10)
+
+
+class Interrupted(unittest.TestCase):
+    """KeyboardInterrupt (any exception a signal handler raises) inside a send never leaves half a frame behind."""
+
+    def test_send_interrupted_inside_a_frame(self) -> None:
+        import fcntl
+        import signal
+        import termios
+        import threading
+
+        class Interrupt(Exception):
+            pass
+
+        def handler(signum, frame) -> None:
+            raise Interrupt()
+
+        old = signal.signal(signal.SIGUSR1, handler)
+        tx, rx = ic.pipe()
+        big = bytes(range(256)) * 1024  # 256 KiB: more than the pipe holds
+        try:
+            with tx, rx:
+                main = threading.get_ident()
+
+                def interrupt_when_full() -> None:
+                    # The pipe is full once the send has written part of the frame.
+                    buf = bytearray(4)
+                    for _ in range(100000):
+                        fcntl.ioctl(rx.fileno(), termios.FIONREAD, buf)
+                        if int.from_bytes(buf, sys.byteorder) >= 4096:
+                            break
+                        threading.Event().wait(0.001)
+                    signal.pthread_kill(main, signal.SIGUSR1)
+
+                t = threading.Thread(target=interrupt_when_full)
+                t.start()
+                with self.assertRaises(Interrupt):
+                    tx.send(big, timeout=30)
+                t.join(30)
+                got = []
+                r = threading.Thread(target=lambda: got.extend(rx.recv(timeout=30) for _ in range(2)))
+                r.start()
+                tx.send(b"next", timeout=30)  # finishes the interrupted frame first
+                r.join(60)
+                self.assertEqual([len(v) for v in got], [len(big), 4])
+                self.assertEqual(got, [big, b"next"])
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+
+    def test_send_interrupted_before_writing_sends_nothing(self) -> None:
+        # An exception before any byte of the frame went: the message is not sent later.
+        tx, rx = ic.pipe()
+        with tx, rx:
+            fill = b"x" * 70000  # fills the pipe; written in parts while the receiver reads
+            import threading
+            got = []
+            r = threading.Thread(target=lambda: got.extend(rx.recv(timeout=30) for _ in range(2)))
+            tx.send(b"first", timeout=5)
+            with self.assertRaises(ic.MessageTooLarge):
+                tx.send(b"y" * (ic.DEFAULT_MAX_MESSAGE + 1))
+            r.start()
+            tx.send(fill, timeout=30)
+            r.join(60)
+            self.assertEqual(got, [b"first", fill])
