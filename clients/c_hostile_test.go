@@ -357,3 +357,20 @@ func TestCInheritMisuse(t *testing.T) {
 		})
 	}
 }
+
+// Every end of the streams and queues section used after its close: a
+// second close returns 0, and a send fails with EBADF as a receive (and the
+// ring's ends) do; it failed with EINVAL, which says an argument was wrong.
+func TestCClosedEnds(t *testing.T) {
+	out, err := exec.Command(cProgram(t, "c_closed")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("c_closed: %v\n%s", err, out)
+	}
+	var want []string
+	for _, end := range []string{"stream", "packet", "mq", "sysv"} {
+		want = append(want, end+"-send 0 -1 EBADF", end+"-recv 0 -1 EBADF")
+	}
+	if got := strings.TrimSpace(string(out)); got != strings.Join(want, "\n") {
+		t.Errorf("C ends after close:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}

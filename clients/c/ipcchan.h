@@ -18,7 +18,8 @@
  *     broke the protocol, or its hello does not match ours: the refusal
  *     sticks), EMSGSIZE (a message longer than the buffer or the limit; it
  *     is skipped or refused, never truncated), EBADMSG (a malformed message,
- *     dropped), EINVAL (a bad argument); the streams and queues section
+ *     dropped), EINVAL (a bad argument), EBADF (a send or receive on an end
+ *     already closed; closing again returns 0); the streams and queues section
  *     adds ENODATA, ETIMEDOUT, ESRCH and ERANGE (see its comment).
  *   - A receive returns 1 when it delivered a message, 0 at the end of the
  *     stream, and -1 on failure. A zero-length message is a message (1).
@@ -1295,7 +1296,11 @@ static inline int ipcchan__frame(struct ipcchan_stream_sender *s, uint32_t tag, 
 }
 
 static inline int ipcchan_stream_send(struct ipcchan_stream_sender *s, uint32_t tag, const void *p, size_t n) {
-	if (s->fd < 0 || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->unixsock && tag >= 0x80000000u)) {
+	if (s->fd < 0) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if ((s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->unixsock && tag >= 0x80000000u)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1646,7 +1651,11 @@ static inline int ipcchan__packet(int fd, uint32_t tag, const void *p, size_t n)
 }
 
 static inline int ipcchan_packet_send(struct ipcchan_packet_sender *s, uint32_t tag, const void *p, size_t n) {
-	if (s->fd < 0 || (s->type == SOCK_DGRAM && tag == IPCCHAN_TAG_EOS) || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG)) {
+	if (s->fd < 0) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if ((s->type == SOCK_DGRAM && tag == IPCCHAN_TAG_EOS) || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1834,7 +1843,11 @@ static inline int ipcchan__mq_put(mqd_t q, const void *p, size_t n, unsigned pri
 }
 
 static inline int ipcchan_mq_send(struct ipcchan_mq_sender *s, unsigned prio, const void *p, size_t n) {
-	if (s->q == (mqd_t)-1 || prio > 32767) {
+	if (s->q == (mqd_t)-1) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if (prio > 32767) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -2012,7 +2025,11 @@ static inline int ipcchan__msgsnd(struct ipcchan_sysv_sender *s, size_t n) {
 }
 
 static inline int ipcchan_sysv_send(struct ipcchan_sysv_sender *s, long type, const void *p, size_t n) {
-	if (s->msg == NULL || type < 0) {
+	if (s->msg == NULL) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if (type < 0) {
 		errno = EINVAL;
 		return -1;
 	}
