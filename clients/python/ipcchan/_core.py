@@ -325,8 +325,11 @@ class Receiver(Generic[T]):
         Once it has exited, receives return what it sent that is still queued
         and then raise PeerGoneError where they would wait. It matters on
         transports with no kernel end of stream (queues, datagrams); streams
-        end by themselves. Raises ProcessLookupError for no such process.
+        end by themselves. Raises ProcessLookupError for no such process,
+        ValueError after close.
         """
+        if self._closed:
+            raise ValueError("ipcchan: watch_peer on a closed Receiver")
         self._watch.add(pid)
 
     def recv_message(self, timeout: Optional[float] = None) -> Optional[Message]:

@@ -514,6 +514,16 @@ class Unclosed(unittest.TestCase):
             if _open_fds() > before:
                 os.close(keep)
 
+    def test_watch_peer_after_close(self) -> None:
+        # It opened a pidfd nothing would ever close.
+        tx, rx = ic.pipe()
+        tx.close()
+        rx.close()
+        before = _open_fds()
+        with self.assertRaises(ValueError):
+            rx.watch_peer(os.getpid())
+        self.assertEqual(_open_fds(), before)
+
     def test_failed_construction_closes(self) -> None:
         r, w = os.pipe()
         os.close(w)
