@@ -317,3 +317,60 @@ func TestCHostileQueues(t *testing.T) {
 		})
 	}
 }
+
+// IPCCHAN_FILES as a careless or hostile parent writes it: the C header
+// refuses a name given twice (PROTOCOL.md §9: each name appears once; it
+// took the first) and a descriptor that is not open in the child (it
+// returned it, for the caller to fail on later or, worse, to use a
+// descriptor the process opens afterwards), as the Go and Python ends do.
+func TestCInheritMisuse(t *testing.T) {
+	bin := cProgram(t, "c_inherit")
+	for _, c := range []struct{ kind, env, name, want string }{
+		{"fd", "ch=3", "ch", "3"},
+		{"fd", "x=4,ch=3", "ch", "3"},
+		{"fd", "ch=3,ch=4", "ch", "-1 EBADMSG"},
+		{"fd", "ch=3,other=4,ch=3", "ch", "-1 EBADMSG"},
+		{"fd", "ch=9", "ch", "-1 EBADF"},
+		{"fd", "ch=3+9+4", "ch", "-1 EBADF"},
+		{"sysv", "q=sysvmq:1:1:", "q", "1 1 0"},
+		{"sysv", "q=sysvmq:1:1:,q=sysvmq:2:1:", "q", "-1 EBADMSG"},
+		{"ring", "r=3,r=4", "r", "-1 EBADMSG"},
+	} {
+		t.Run(c.kind+" "+c.env, func(t *testing.T) {
+			ipcchantest.CheckFDs(t)
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			defer pw.Close()
+			cmd := exec.Command(bin, c.kind, c.name)
+			cmd.Env = append(os.Environ(), "IPCCHAN_FILES="+c.env)
+			cmd.ExtraFiles = []*os.File{pr, pw} // 3 and 4; 9 is not open
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("c_inherit: %v", err)
+			}
+			if got := strings.TrimSpace(string(out)); got != c.want {
+				t.Errorf("IPCCHAN_FILES=%s: %s %s: got %q, want %q", c.env, c.kind, c.name, got, c.want)
+			}
+		})
+	}
+}
+
+// Every end of the streams and queues section used after its close: a
+// second close returns 0, and a send fails with EBADF as a receive (and the
+// ring's ends) do; it failed with EINVAL, which says an argument was wrong.
+func TestCClosedEnds(t *testing.T) {
+	out, err := exec.Command(cProgram(t, "c_closed")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("c_closed: %v\n%s", err, out)
+	}
+	var want []string
+	for _, end := range []string{"stream", "packet", "mq", "sysv"} {
+		want = append(want, end+"-send 0 -1 EBADF", end+"-recv 0 -1 EBADF")
+	}
+	if got := strings.TrimSpace(string(out)); got != strings.Join(want, "\n") {
+		t.Errorf("C ends after close:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}

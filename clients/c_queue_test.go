@@ -804,3 +804,22 @@ func TestCInterruptedCalls(t *testing.T) {
 		r.wait()
 	})
 }
+
+// Receivers given non-blocking descriptors (a SOCK_NONBLOCK socket, an
+// O_NONBLOCK POSIX queue, as event loops and Go programs open them) wait as
+// their timeout says: a packet receive without a timeout spun on recvmsg's
+// EAGAIN at full speed, and a queue receive returned EAGAIN, with no
+// timeout or when another reader took the message poll had announced.
+// c_nonblock makes every message arrive at the receive's own poll, so no
+// timing is involved.
+func TestCNonblockingDescriptors(t *testing.T) {
+	bin := cProgram(t, "c_nonblock")
+	out, err := exec.Command(bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("c_nonblock: %v\n%s", err, out)
+	}
+	want := "seqpacket 1 7 late\nunixgram 1 7 late\nmq-blocking 1 3 late\nmq-timeout-taken 1 3 late"
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("C receivers on non-blocking descriptors:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -18,7 +18,8 @@
  *     broke the protocol, or its hello does not match ours: the refusal
  *     sticks), EMSGSIZE (a message longer than the buffer or the limit; it
  *     is skipped or refused, never truncated), EBADMSG (a malformed message,
- *     dropped), EINVAL (a bad argument); the streams and queues section
+ *     dropped), EINVAL (a bad argument), EBADF (a send or receive on an end
+ *     already closed; closing again returns 0); the streams and queues section
  *     adds ENODATA, ETIMEDOUT, ESRCH and ERANGE (see its comment).
  *   - A receive returns 1 when it delivered a message, 0 at the end of the
  *     stream, and -1 on failure. A zero-length message is a message (1).
@@ -36,6 +37,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,8 +64,9 @@ extern "C" {
  * in fds: one for a pipe, FIFO, socket or POSIX queue; three for a ring with
  * doorbells (its memory, the reader's bell, the writers' bell). It returns
  * how many it stored (1 or 3), or -1 with errno ENOENT (no such entry, or no
- * IPCCHAN_FILES at all), EBADMSG (the entry is malformed) or ENOTSUP (a
- * SysV queue entry: see ipcchan_inherit_sysv).
+ * IPCCHAN_FILES at all), EBADMSG (the entry is malformed, or NAME appears
+ * twice), EBADF (a descriptor it names is not open in this process) or
+ * ENOTSUP (a SysV queue entry: see ipcchan_inherit_sysv).
  */
 static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]);
 
@@ -71,17 +74,20 @@ static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]);
  * ipcchan_inherit_sysv finds the SysV queue entry NAME
  * ("name=sysvmq:ID:TYPE:FLAGS") in IPCCHAN_FILES and stores the queue
  * identifier, the message type and MSG_EXCEPT/MSG_NOERROR flags it names.
- * It returns 0, or -1 with errno ENOENT, EBADMSG, or ENOTSUP (the entry is a
- * descriptor: see ipcchan_inherit).
+ * It returns 0, or -1 with errno ENOENT, EBADMSG (malformed, or NAME
+ * appears twice), or ENOTSUP (the entry is a descriptor: see
+ * ipcchan_inherit).
  */
 static inline int ipcchan_inherit_sysv(const char *name, int *id, long *type, int *msgflg);
 
 /* ---- Implementation ---- */
 
 /* ipcchan__entry finds NAME's value in IPCCHAN_FILES and returns its start
- * and length, or NULL with errno ENOENT. */
+ * and length, or NULL with errno ENOENT, or EBADMSG if NAME appears twice
+ * (PROTOCOL.md §9: each name appears once; which one was meant is not
+ * known). */
 static inline const char *ipcchan__entry(const char *name, size_t *len) {
-	const char *env = getenv("IPCCHAN_FILES");
+	const char *env = getenv("IPCCHAN_FILES"), *found = NULL;
 	size_t n = strlen(name);
 	if (env == NULL || n == 0) {
 		errno = ENOENT;
@@ -91,15 +97,20 @@ static inline const char *ipcchan__entry(const char *name, size_t *len) {
 		const char *end = strchr(e, ',');
 		size_t elen = end ? (size_t)(end - e) : strlen(e);
 		if (elen > n && memcmp(e, name, n) == 0 && e[n] == '=') {
+			if (found != NULL) {
+				errno = EBADMSG;
+				return NULL;
+			}
 			*len = elen - n - 1;
-			return e + n + 1;
+			found = e + n + 1;
 		}
 		if (end == NULL)
 			break;
 		e = end + 1;
 	}
-	errno = ENOENT;
-	return NULL;
+	if (found == NULL)
+		errno = ENOENT;
+	return found;
 }
 
 /* ipcchan__number parses a decimal number of at most 19 digits, with a sign
@@ -148,6 +159,10 @@ static inline int ipcchan_inherit(const char *name, int fds[IPCCHAN_FILES_MAX]) 
 	}
 	if (n == 2)
 		goto bad;
+	for (int k = 0; k < n; k++) {
+		if (fcntl(fds[k], F_GETFD) < 0)
+			return -1; /* EBADF: not open here (the parent did not hand it over) */
+	}
 	return n;
 bad:
 	errno = EBADMSG;
@@ -641,7 +656,8 @@ struct ipcchan_packet_receiver {
 
 /*
  * ipcchan_packet_receiver_init makes r receive on fd (a bound unixgram or
- * UDP socket, a connected seqpacket socket) from senders senders (at least
+ * UDP socket, a connected seqpacket socket; blocking or not, a receive
+ * waits as its timeout says either way) from senders senders (at least
  * 1): a datagram receiver ends after that many end-of-stream markers, a
  * seqpacket one at its peer's close. With IPCCHAN_HANDSHAKE it refuses
  * everything before a hello equal to ours. It returns 0, or -1 with errno
@@ -707,7 +723,8 @@ struct ipcchan_mq_receiver {
 };
 
 /* ipcchan_mq_receiver_init makes r receive from the POSIX queue q (opened
- * for reading) the values of senders senders (at least 1). It allocates
+ * for reading, blocking or O_NONBLOCK: a receive waits as its timeout says
+ * either way) the values of senders senders (at least 1). It allocates
  * one message's room. It returns 0, or -1 with errno. r owns q. */
 static inline int ipcchan_mq_receiver_init(struct ipcchan_mq_receiver *r, mqd_t q, int senders);
 
@@ -1279,7 +1296,11 @@ static inline int ipcchan__frame(struct ipcchan_stream_sender *s, uint32_t tag, 
 }
 
 static inline int ipcchan_stream_send(struct ipcchan_stream_sender *s, uint32_t tag, const void *p, size_t n) {
-	if (s->fd < 0 || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->unixsock && tag >= 0x80000000u)) {
+	if (s->fd < 0) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if ((s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG) || (s->unixsock && tag >= 0x80000000u)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1630,7 +1651,11 @@ static inline int ipcchan__packet(int fd, uint32_t tag, const void *p, size_t n)
 }
 
 static inline int ipcchan_packet_send(struct ipcchan_packet_sender *s, uint32_t tag, const void *p, size_t n) {
-	if (s->fd < 0 || (s->type == SOCK_DGRAM && tag == IPCCHAN_TAG_EOS) || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG)) {
+	if (s->fd < 0) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if ((s->type == SOCK_DGRAM && tag == IPCCHAN_TAG_EOS) || (s->hello_len > 0 && tag == IPCCHAN_HELLO_TAG)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1704,7 +1729,11 @@ static inline int ipcchan_packet_recv(struct ipcchan_packet_receiver *r, uint32_
 			return -1;
 		ssize_t got = recvmsg(r->fd, &m, MSG_TRUNC | (deadline >= 0 || r->peer >= 0 ? MSG_DONTWAIT : 0));
 		if (got < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
+				continue;
+			/* Nothing there after all, or a non-blocking socket: wait
+			 * (again) as the timeout says, rather than spin on recvmsg. */
+			if (errno == EAGAIN && ipcchan__wait(r->fd, POLLIN, r->peer, deadline) == 0)
 				continue;
 			return -1;
 		}
@@ -1814,7 +1843,11 @@ static inline int ipcchan__mq_put(mqd_t q, const void *p, size_t n, unsigned pri
 }
 
 static inline int ipcchan_mq_send(struct ipcchan_mq_sender *s, unsigned prio, const void *p, size_t n) {
-	if (s->q == (mqd_t)-1 || prio > 32767) {
+	if (s->q == (mqd_t)-1) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if (prio > 32767) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1888,13 +1921,17 @@ static inline int ipcchan_mq_recv(struct ipcchan_mq_receiver *r, unsigned *prio,
 			struct timespec now; /* ready: a zero wait, in case another reader took it */
 			clock_gettime(CLOCK_REALTIME, &now);
 			got = mq_timedreceive(r->q, (char *)r->body, r->msgsize, &pr, &now);
-			if (got < 0 && errno == ETIMEDOUT)
+			if (got < 0 && (errno == ETIMEDOUT || errno == EAGAIN)) /* EAGAIN: q is O_NONBLOCK */
 				continue;
 		} else {
 			got = mq_receive(r->q, (char *)r->body, r->msgsize, &pr);
 		}
 		if (got < 0) {
 			if (errno == EINTR)
+				continue;
+			/* q is O_NONBLOCK (a queue a Go program opened, or the
+			 * caller's): wait as the timeout says instead of failing. */
+			if (errno == EAGAIN && ipcchan__wait((int)r->q, POLLIN, r->peer, deadline) == 0)
 				continue;
 			return -1;
 		}
@@ -1988,7 +2025,11 @@ static inline int ipcchan__msgsnd(struct ipcchan_sysv_sender *s, size_t n) {
 }
 
 static inline int ipcchan_sysv_send(struct ipcchan_sysv_sender *s, long type, const void *p, size_t n) {
-	if (s->msg == NULL || type < 0) {
+	if (s->msg == NULL) {
+		errno = EBADF; /* closed */
+		return -1;
+	}
+	if (type < 0) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -8,7 +8,9 @@ end of stream, the watch on a peer process.
 
 import os
 import select
+import threading
 import time
+import warnings
 from typing import Any, Generic, Iterator, NamedTuple, Optional, TypeVar
 
 from ._codecs import BYTES, HELLO_TAG, MAX_HELLO, WIRE_VERSION, Codec, parse_hello
@@ -29,19 +31,35 @@ class Message(NamedTuple):
     value: Any
 
 
+_POLL_MAX_MS = 2**31 - 1
+"""The longest wait one poll() takes (a C int of milliseconds); longer ones poll again."""
+
+
 class Deadline:
-    """A point in time a wait must end by; None waits for ever."""
+    """A point in time a wait must end by; None (or an infinite timeout) waits for ever.
+
+    Raises ValueError for a timeout that is not a number (NaN).
+    """
 
     def __init__(self, timeout: Optional[float]) -> None:
-        if timeout is not None and timeout < 0:
-            timeout = 0
+        if timeout is not None:
+            if timeout != timeout:
+                raise ValueError("ipcchan: the timeout is NaN: give seconds, or None to wait for ever")
+            if timeout == float("inf"):
+                timeout = None
+            elif timeout < 0:
+                timeout = 0
         self.at = None if timeout is None else time.monotonic() + timeout
 
     def remaining_ms(self, cap_ms: Optional[int] = None) -> int:
-        """Milliseconds left for poll() (-1: for ever), at most cap_ms if given."""
+        """Milliseconds left for poll() (-1: for ever), at most cap_ms if given.
+
+        At most what one poll() can wait: a longer deadline polls again.
+        """
         if self.at is None:
             return -1 if cap_ms is None else cap_ms
-        ms = max(0, int((self.at - time.monotonic()) * 1000 + 0.999))
+        left = (self.at - time.monotonic()) * 1000 + 0.999
+        ms = max(0, int(min(left, _POLL_MAX_MS)))
         return ms if cap_ms is None else min(ms, cap_ms)
 
     def expired(self) -> bool:
@@ -51,6 +69,25 @@ class Deadline:
         """Raise TimeoutError if the deadline has passed."""
         if self.expired():
             raise TimeoutError("ipcchan: %s timed out" % what)
+
+
+def socket_timeout(timeout: Optional[float]) -> Optional[float]:
+    """timeout for socket.settimeout: None (blocking) for an infinite or longer than a year one.
+
+    Raises ValueError for NaN.
+    """
+    Deadline(timeout)  # refuses NaN
+    return None if timeout is not None and timeout > 365 * 86400 else timeout
+
+
+def _take(lock: Any, deadline: "Deadline", what: str) -> None:
+    """Take an end's lock by the deadline (TimeoutError if another thread holds it that long)."""
+    if deadline.at is None:
+        lock.acquire()
+        return
+    left = max(0.0, min(deadline.at - time.monotonic(), threading.TIMEOUT_MAX))
+    if not lock.acquire(timeout=left):
+        raise TimeoutError("ipcchan: %s timed out (another thread's was under way)" % what)
 
 
 class PeerWatch:
@@ -115,20 +152,30 @@ class Sender(Generic[T]):
 
     Made by the transport functions (``pipe``, ``open_fifo_sender``,
     ``inherit_sender``, ...). With the handshake on, the hello goes before
-    the first message. A Sender is a context manager (``close`` on exit) and
-    is not safe for concurrent use by several threads.
+    the first message. A Sender is a context manager (``close`` on exit).
+    Several threads may send on one Sender: each message goes whole, one
+    send at a time (time spent waiting for another thread's send counts
+    against a send's timeout); close() does not wait for them. Like a Python file, a
+    Sender the garbage collector finds unclosed warns (ResourceWarning) and
+    is closed: the end of stream goes if it can without waiting.
     """
 
     def __init__(self, transport: Any, codec: Codec = BYTES, handshake: bool = False,
                  tag: int = 0) -> None:
+        self._closed = True  # until made: nothing for __del__ to do
         self._t = transport
         self.codec = codec
-        self._hello = codec.hello() if handshake else None
-        if self._hello is not None and len(self._hello) > transport.max_payload:
-            raise MessageTooLarge("ipcchan: the %d-byte hello does not fit the transport's %d-byte messages"
-                                  % (len(self._hello), transport.max_payload))
+        try:
+            self._hello = codec.hello() if handshake else None
+            if self._hello is not None and len(self._hello) > transport.max_payload:
+                raise MessageTooLarge("ipcchan: the %d-byte hello does not fit the transport's %d-byte messages"
+                                      % (len(self._hello), transport.max_payload))
+        except BaseException:
+            transport.close()  # the Sender owned it
+            raise
         self._greeted = False
         self.tag = tag
+        self._lock = threading.Lock()
         self._closed = False
 
     @property
@@ -170,8 +217,14 @@ class Sender(Generic[T]):
             raise MessageTooLarge("ipcchan: a %d-byte message exceeds this channel's %d-byte limit%s"
                                   % (len(payload), self._t.max_payload, self._t.limit_hint))
         deadline = Deadline(timeout)
-        self._greet(deadline)
-        self._t.send_msg(tag, payload, deadline)
+        _take(self._lock, deadline, "send")
+        try:
+            if self._closed:
+                raise ValueError("ipcchan: send on a closed Sender")
+            self._greet(deadline)
+            self._t.send_msg(tag, payload, deadline)
+        finally:
+            self._lock.release()
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Send the end of stream and release the end. Idempotent.
@@ -194,6 +247,22 @@ class Sender(Generic[T]):
         """True once close() was called."""
         return self._closed
 
+    def __del__(self) -> None:
+        # As Python's files: an end collected unclosed warns (ResourceWarning)
+        # and is closed, end of stream included if it can go without waiting.
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            warnings.warn("ipcchan: unclosed %r" % self, ResourceWarning, source=self)
+        finally:
+            try:
+                self._t.close_send(Deadline(0))
+            except Exception:
+                pass
+            finally:
+                self._t.close()
+
     def __enter__(self) -> "Sender[T]":
         return self
 
@@ -210,24 +279,36 @@ class Receiver(Generic[T]):
     With the handshake on (the default on byte streams) nothing is decoded
     before the peer's hello, which must match ours: a differing hello, or a
     message before any hello, raises HandshakeError now and on every later
-    receive. A Receiver is a context manager and is not safe for concurrent
-    use by several threads.
+    receive. A Receiver is a context manager. Several threads may receive
+    from one Receiver: each receive takes whole messages, one receive at a
+    time, so that every message goes to exactly one of them (time spent
+    waiting for another thread's receive counts against a receive's
+    timeout); close() does not interrupt a receive under way in another
+    thread. Like a Python file, a Receiver the garbage
+    collector finds unclosed warns (ResourceWarning) and is closed.
     """
 
     def __init__(self, transport: Any, codec: Codec = BYTES, handshake: bool = False) -> None:
+        self._closed = True  # until made: nothing for __del__ to do
         self._t = transport
         self.codec = codec
-        self._hello = codec.hello() if handshake else None
+        try:
+            self._hello = codec.hello() if handshake else None
+            if self._hello is not None:
+                if transport.max_payload < len(self._hello):
+                    raise ValueError("ipcchan: a %d-byte message limit is less than the %d-byte hello that opens the "
+                                     "channel: raise it, or turn the handshake off on both ends"
+                                     % (transport.max_payload, len(self._hello)))
+                transport.limit = min(transport.limit, MAX_HELLO)
+        except BaseException:
+            transport.close()  # the Receiver owned it
+            raise
         self._greeted = False
         self._sticky: Optional[BaseException] = None
         self._watch = PeerWatch()
+        self._lock = threading.Lock()
         self._closed = False
         self._ended = False
-        if self._hello is not None:
-            if transport.max_payload < len(self._hello):
-                raise ValueError("ipcchan: a %d-byte message limit is less than the %d-byte hello that opens the channel: "
-                                 "raise it, or turn the handshake off on both ends" % (transport.max_payload, len(self._hello)))
-            transport.limit = min(transport.limit, MAX_HELLO)
 
     @property
     def max_payload(self) -> int:
@@ -244,8 +325,11 @@ class Receiver(Generic[T]):
         Once it has exited, receives return what it sent that is still queued
         and then raise PeerGoneError where they would wait. It matters on
         transports with no kernel end of stream (queues, datagrams); streams
-        end by themselves. Raises ProcessLookupError for no such process.
+        end by themselves. Raises ProcessLookupError for no such process,
+        ValueError after close.
         """
+        if self._closed:
+            raise ValueError("ipcchan: watch_peer on a closed Receiver")
         self._watch.add(pid)
 
     def recv_message(self, timeout: Optional[float] = None) -> Optional[Message]:
@@ -257,13 +341,20 @@ class Receiver(Generic[T]):
         receive goes on), CorruptError for malformed input, PeerGoneError
         when a watched peer has gone, ValueError after close.
         """
+        deadline = Deadline(timeout)
+        _take(self._lock, deadline, "receive")
+        try:
+            return self._recv_message(deadline)
+        finally:
+            self._lock.release()
+
+    def _recv_message(self, deadline: Deadline) -> Optional[Message]:
         if self._closed:
             raise ValueError("ipcchan: receive on a closed Receiver")
         if self._sticky is not None:
             raise self._sticky
         if self._ended:
             return None
-        deadline = Deadline(timeout)
         while True:
             try:
                 m = self._t.recv_msg(deadline, self._watch)
@@ -336,6 +427,18 @@ class Receiver(Generic[T]):
     def closed(self) -> bool:
         """True once close() was called."""
         return self._closed
+
+    def __del__(self) -> None:
+        # As Python's files: an end collected unclosed warns (ResourceWarning)
+        # and is closed.
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            warnings.warn("ipcchan: unclosed %r" % self, ResourceWarning, source=self)
+        finally:
+            self._watch.close()
+            self._t.close()
 
     def __enter__(self) -> "Receiver[T]":
         return self

@@ -15,7 +15,7 @@ import struct
 from typing import Optional, Tuple
 
 from ._codecs import BYTES, Codec
-from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
+from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, socket_timeout, wait_fd
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError
 
 __all__ = ["check_listener", "connect_seqpacket", "datagram_sender", "datagram_receiver", "socket_sender",
@@ -96,6 +96,11 @@ class PacketTransport:
                 if e.errno in (errno.EMSGSIZE, errno.ENOBUFS):
                     raise MessageTooLarge("ipcchan: a %d-byte datagram is too large for the socket%s"
                                           % (len(data), self.limit_hint)) from None
+                if e.errno in (errno.ECONNREFUSED, errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE):
+                    # A datagram socket whose receiver has closed refuses the
+                    # next send, and is disconnected from then on (ENOTCONN).
+                    raise BrokenPipeError(errno.EPIPE, "ipcchan: %s: the receiver has gone (%s)"
+                                          % (self.name, os.strerror(e.errno))) from None
                 raise
 
     def close_send(self, deadline: Deadline) -> None:
@@ -210,7 +215,7 @@ def connect_seqpacket(path: str, send_codec: Codec = BYTES, recv_codec: Optional
     PermissionError unless any_user is true.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(timeout)
+    sock.settimeout(socket_timeout(timeout))
     try:
         sock.connect(_address(path))
     except BaseException:

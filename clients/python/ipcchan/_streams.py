@@ -14,7 +14,7 @@ import time
 from typing import Optional, Tuple
 
 from ._codecs import BYTES, Codec
-from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, wait_fd
+from ._core import DEFAULT_MAX_MESSAGE, Deadline, PeerWatch, Receiver, Sender, socket_timeout, wait_fd
 from ._sockets import check_listener
 from ._errors import CorruptError, MessageTooLarge, PeerGoneError, ReservedTagError, TruncatedError
 
@@ -42,6 +42,7 @@ class StreamTransport:
         self.limit = self.max_payload
         self.limit_hint = (" (frames on a shared pipe or FIFO are written whole, at most 4096 bytes: pass atomic=False "
                            "if this end has a single writer)") if atomic else " (raise max_message on both ends)"
+        self._rest: Optional[memoryview] = None  # the unwritten rest of a frame a send began
         self._buf = bytearray()
         self._skip = 0
         self._eof = False
@@ -59,18 +60,34 @@ class StreamTransport:
     # -- sending
 
     def send_msg(self, tag: int, payload: bytes, deadline: Deadline) -> None:
-        frame = _HEADER.pack(len(payload), tag) + bytes(payload)
-        view = memoryview(frame)
-        while view:
+        if self._rest:
+            # A send interrupted inside its frame (KeyboardInterrupt, or any
+            # exception a signal handler raised) left the rest of it: it goes
+            # first, or this frame's bytes would land inside that one.
+            self._write(deadline)
+        frame = memoryview(_HEADER.pack(len(payload), tag) + bytes(payload))
+        self._rest = frame
+        try:
+            self._write(deadline)
+        except BaseException:
+            if len(self._rest) == len(frame):
+                self._rest = None  # nothing of it went: it is not sent
+            raise
+
+    def _write(self, deadline: Deadline) -> None:
+        """Write self._rest, the rest of a frame; once part of it is out, whatever the deadline."""
+        started = False
+        while self._rest:
             try:
-                n = os.write(self.fd, view)
+                n = os.write(self.fd, self._rest)
             except BlockingIOError:
-                wait_fd(self.fd, select.POLLOUT, deadline, None, "send")
+                wait_fd(self.fd, select.POLLOUT, Deadline(None) if started else deadline, None, "send")
                 continue
-            view = view[n:]
+            self._rest = self._rest[n:]
             # Part of the frame is out: it must be finished whatever the
             # deadline, or the stream would be cut inside a frame.
-            deadline = Deadline(None)
+            started = True
+        self._rest = None
 
     def close_send(self, deadline: Deadline) -> None:
         if self.is_socket:
@@ -221,7 +238,7 @@ def connect_unix(path: str, send_codec: Codec = BYTES, recv_codec: Optional[Code
     PermissionError unless any_user is true (as on the Go side).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock.settimeout(socket_timeout(timeout))
     try:
         sock.connect("\0" + path[1:] if path.startswith("@") else path)
     except BaseException:

@@ -262,6 +262,33 @@ class Packets(unittest.TestCase):
                 self.assertIsNone(rx.recv_message(timeout=5))
 
 
+class ReceiverGone(unittest.TestCase):
+    """A send once the receiver has gone raises BrokenPipeError, as documented, every time; close() does not raise."""
+
+    def _check(self, tx: ic.Sender) -> None:
+        for _ in range(2):  # the first send is refused, the socket is disconnected from then on
+            with self.assertRaises(BrokenPipeError):
+                tx.send(b"x", timeout=5)
+        tx.close()  # nobody to tell: no error
+        self.assertTrue(tx.closed)
+
+    def test_datagram_receiver_gone(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "g")
+            rx = ic.datagram_receiver(path)
+            tx = ic.datagram_sender(path)
+            rx.close()
+            self._check(tx)
+
+    def test_datagram_pair_and_seqpacket_peer_gone(self) -> None:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+            with self.subTest(kind=kind):
+                a, b = socket.socketpair(socket.AF_UNIX, kind)
+                tx = ic.socket_sender(a)
+                b.close()
+                self._check(tx)
+
+
 def _as_nobody(action) -> int:
     """Run action in a child process running as uid/gid 65534; return its pid (wait for it)."""
     pid = os.fork()
@@ -328,13 +355,13 @@ class AbstractNames(unittest.TestCase):
             r, w = os.pipe()
 
             def listen() -> None:
-                s = socket.socket(socket.AF_UNIX, kind)
-                s.bind("\0" + name[1:])
-                s.listen(4)
-                s.settimeout(10)  # a parent that fails does not connect: give up
-                os.write(w, b"x")
-                for _ in range(2):
-                    s.accept()[0].close()
+                with socket.socket(socket.AF_UNIX, kind) as s:
+                    s.bind("\0" + name[1:])
+                    s.listen(4)
+                    s.settimeout(10)  # a parent that fails does not connect: give up
+                    os.write(w, b"x")
+                    for _ in range(2):
+                        s.accept()[0].close()
 
             pid = _as_nobody(listen)
             os.close(w)
@@ -391,6 +418,8 @@ class Queues(unittest.TestCase):
                              [ic.Message(5, "a"), ic.Message(5, ic.MARKER.decode("latin-1"))])
             with self.assertRaises(TimeoutError):
                 other.recv(timeout=0.02)
+            rx.close()
+            other.close()
         finally:
             ic.sysv_remove(qid)
 
@@ -421,3 +450,247 @@ class Inherited(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Timeouts(unittest.TestCase):
+    """Any timeout a caller may write works: 0, huge ones, infinity (for ever); NaN is refused."""
+
+    def test_huge_and_infinite_timeouts(self) -> None:
+        tx, rx = ic.pipe()
+        with tx, rx:
+            for t in (1e10, 2.0 ** 40, 1e300, float("inf")):
+                tx.send(b"v%r" % t, timeout=t)
+                # Data is there: the receive returns at once, whatever its timeout.
+                self.assertEqual(rx.recv(timeout=t), b"v%r" % t)
+            self.assertRaises(TimeoutError, rx.recv, 0)
+
+    def test_nan_timeout_refused(self) -> None:
+        tx, rx = ic.pipe()
+        with tx, rx:
+            self.assertRaises(ValueError, tx.send, b"x", timeout=float("nan"))
+            self.assertRaises(ValueError, rx.recv, float("nan"))
+            tx.send(b"y")
+            self.assertEqual(rx.recv(timeout=5), b"y")
+
+    def test_connect_with_infinite_timeout(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            for kind, connect in ((socket.SOCK_STREAM, ic.connect_unix), (socket.SOCK_SEQPACKET, ic.connect_seqpacket)):
+                path = os.path.join(d, "s%d" % kind)
+                with socket.socket(socket.AF_UNIX, kind) as ls:
+                    ls.bind(path)
+                    ls.listen(1)
+                    for t in (float("inf"), 1e10):
+                        tx, rx = connect(path, timeout=t)
+                        tx.close()
+                        rx.close()
+                        ls.accept()[0].close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+class Unclosed(unittest.TestCase):
+    """As Python's files: an end collected unclosed warns and is closed; one that fails to open leaks nothing."""
+
+    def test_collected_ends_warn_and_close(self) -> None:
+        import gc
+        import warnings
+        before = _open_fds()
+        tx, rx = ic.pipe()
+        rfd = rx.fileno()
+        keep = os.dup(rfd)  # to see the end of stream the collected Sender sends
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del tx, rx
+            gc.collect()
+        self.assertEqual([str(w.message)[:16] for w in caught if issubclass(w.category, ResourceWarning)],
+                         ["ipcchan: unclose"] * 2)
+        try:
+            self.assertEqual(_open_fds(), before + 1)
+            with ic.fd_receiver(keep) as rx:  # takes keep over
+                self.assertIsNone(rx.recv_message(timeout=5))
+        finally:
+            if _open_fds() > before:
+                os.close(keep)
+
+    def test_watch_peer_after_close(self) -> None:
+        # It opened a pidfd nothing would ever close.
+        tx, rx = ic.pipe()
+        tx.close()
+        rx.close()
+        before = _open_fds()
+        with self.assertRaises(ValueError):
+            rx.watch_peer(os.getpid())
+        self.assertEqual(_open_fds(), before)
+
+    def test_failed_construction_closes(self) -> None:
+        r, w = os.pipe()
+        os.close(w)
+        # A limit below the hello's length is refused: the Receiver owned r.
+        self.assertRaises(ValueError, ic.fd_receiver, r, max_message=4)
+        self.assertRaises(OSError, os.fstat, r)
+
+
+class Threads(unittest.TestCase):
+    """Several threads on one end, as the docstrings allow: every message whole, to exactly one receiver."""
+
+    N = 6000
+
+    def setUp(self) -> None:
+        # Switch threads as often as the interpreter can, so that two threads
+        # inside one end's receive or send meet (they did: duplicated, lost
+        # and invented messages) instead of once in a long while.
+        self.interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+
+    def tearDown(self) -> None:
+        sys.setswitchinterval(self.interval)
+
+    @staticmethod
+    def value(i: int) -> bytes:
+        return struct.pack(">I", i) * (1 + i % 40)
+
+    def run_threads(self, targets) -> None:
+        import threading
+        ts = [threading.Thread(target=t) for t in targets]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+            self.assertFalse(t.is_alive(), "a thread hung")
+
+    def check(self, got, errors, want) -> None:
+        import collections
+        self.assertEqual(errors, [])
+        extra = collections.Counter(got) - collections.Counter(want)
+        missing = collections.Counter(want) - collections.Counter(got)
+        self.assertEqual((len(got), sum(extra.values()), sum(missing.values())), (len(want), 0, 0),
+                         "(messages received, ones not sent or duplicated, ones lost)")
+
+    def test_two_receivers(self) -> None:
+        tx, rx = ic.pipe()
+        got, errors = [], []
+
+        def send() -> None:
+            with tx:
+                for i in range(self.N):
+                    tx.send(self.value(i), timeout=60)
+
+        def recv() -> None:
+            try:
+                while True:
+                    m = rx.recv_message(timeout=60)
+                    if m is None:
+                        return
+                    got.append(m.value)
+            except Exception as e:  # reported by check
+                errors.append(repr(e))
+
+        with rx:
+            self.run_threads([send, recv, recv])
+        self.check(got, errors, [self.value(i) for i in range(self.N)])
+
+    def test_two_senders(self) -> None:
+        # Values longer than the pipe holds, so that each is written in parts.
+        n, big = 100, lambda i: struct.pack(">I", i) * 40000
+        tx, rx = ic.pipe()
+        got, errors = [], []
+
+        def send() -> None:
+            try:
+                for i in range(n):
+                    tx.send(big(i), timeout=60)
+            except Exception as e:
+                errors.append(repr(e))
+
+        def recv() -> None:
+            try:
+                got.extend(rx)
+            except Exception as e:
+                errors.append(repr(e))
+
+        with rx:
+            import threading
+            r = threading.Thread(target=recv)
+            r.start()
+            self.run_threads([send, send])
+            tx.close()
+            r.join(120)
+        self.check(got, errors, [big(i) for i in range(n) for _ in range(2)])
+
+    def test_waiting_for_another_threads_receive_times_out(self) -> None:
+        import threading
+        tx, rx = ic.pipe()
+        with tx, rx:
+            started = threading.Event()
+            t = threading.Thread(target=lambda: (started.set(), self.assertRaises(TimeoutError, rx.recv, 2)))
+            t.start()
+            started.wait(10)
+            # Whether or not the other thread's receive has the end yet, this one ends by its timeout.
+            self.assertRaises(TimeoutError, rx.recv, 0.05)
+            t.join(10)
+
+
+class Interrupted(unittest.TestCase):
+    """KeyboardInterrupt (any exception a signal handler raises) inside a send never leaves half a frame behind."""
+
+    def test_send_interrupted_inside_a_frame(self) -> None:
+        import fcntl
+        import signal
+        import termios
+        import threading
+
+        class Interrupt(Exception):
+            pass
+
+        def handler(signum, frame) -> None:
+            raise Interrupt()
+
+        old = signal.signal(signal.SIGUSR1, handler)
+        tx, rx = ic.pipe()
+        big = bytes(range(256)) * 1024  # 256 KiB: more than the pipe holds
+        try:
+            with tx, rx:
+                main = threading.get_ident()
+
+                def interrupt_when_full() -> None:
+                    # The pipe is full once the send has written part of the frame.
+                    buf = bytearray(4)
+                    for _ in range(100000):
+                        fcntl.ioctl(rx.fileno(), termios.FIONREAD, buf)
+                        if int.from_bytes(buf, sys.byteorder) >= 4096:
+                            break
+                        threading.Event().wait(0.001)
+                    signal.pthread_kill(main, signal.SIGUSR1)
+
+                t = threading.Thread(target=interrupt_when_full)
+                t.start()
+                with self.assertRaises(Interrupt):
+                    tx.send(big, timeout=30)
+                t.join(30)
+                got = []
+                r = threading.Thread(target=lambda: got.extend(rx.recv(timeout=30) for _ in range(2)))
+                r.start()
+                tx.send(b"next", timeout=30)  # finishes the interrupted frame first
+                r.join(60)
+                self.assertEqual([len(v) for v in got], [len(big), 4])
+                self.assertEqual(got, [big, b"next"])
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+
+    def test_send_interrupted_before_writing_sends_nothing(self) -> None:
+        # An exception before any byte of the frame went: the message is not sent later.
+        tx, rx = ic.pipe()
+        with tx, rx:
+            fill = b"x" * 70000  # fills the pipe; written in parts while the receiver reads
+            import threading
+            got = []
+            r = threading.Thread(target=lambda: got.extend(rx.recv(timeout=30) for _ in range(2)))
+            tx.send(b"first", timeout=5)
+            with self.assertRaises(ic.MessageTooLarge):
+                tx.send(b"y" * (ic.DEFAULT_MAX_MESSAGE + 1))
+            r.start()
+            tx.send(fill, timeout=30)
+            r.join(60)
+            self.assertEqual(got, [b"first", fill])
