@@ -2,6 +2,7 @@ package clients_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -1181,6 +1182,9 @@ func TestCRingDeadLockHolderTrySend(t *testing.T) {
 			if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
+			// A send that tries once must find the holder dead, not dying:
+			// the signal is delivered after kill(2) returns.
+			awaitZombie(t, holder.cmd.Process.Pid)
 			const n = 20 // records of at most 100 bytes: the ring holds them all
 			c := cRing(t, bin, []string{"write", r.src, "-id", "7", "-n", strconv.Itoa(n), "-max", "100", "-timeout", "0"}, r.hand...)
 			c.expect("done")
@@ -1190,5 +1194,25 @@ func TestCRingDeadLockHolderTrySend(t *testing.T) {
 			}
 			collect(t, ctx, r.rx, 100, n, 7)
 		})
+	}
+}
+
+// awaitZombie waits until process pid has exited and is not yet reaped
+// (state Z in /proc/PID/stat), or fails t after 10 s.
+func awaitZombie(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v (reaped already?)", pid, err)
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is not a zombie after 10 s: %s", pid, stat)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
