@@ -1,0 +1,262 @@
+package endpoints_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
+)
+
+// newBroadcastMem returns a memfd of size bytes for a broadcast, closed
+// at the end of the test.
+func newBroadcastMem(t testing.TB, size int) *endpoints.Mapping {
+	t.Helper()
+	m, err := endpoints.NewMemfd("bcast-test", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func bcastCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Every subscriber gets every value, in order, wrapping around the data
+// area many times with sizes that make pads, then io.EOF.
+func TestBroadcastEverySubscriberGetsAll(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+1024)
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithSubscribers(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	subs := make([]*ipcchan.Receiver[[]byte], 3)
+	for i := range subs {
+		if subs[i], err = endpoints.Subscribe[[]byte](m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, len(subs))
+	for _, rx := range subs {
+		go func() {
+			defer rx.Close()
+			var buf []byte
+			for i := 0; ; i++ {
+				err := rx.RecvInto(ctx, &buf)
+				if err == io.EOF {
+					if i != n {
+						errs <- errors.New("early end of stream")
+						return
+					}
+					errs <- nil
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(buf) != i%300 {
+					errs <- errors.New("wrong length")
+					return
+				}
+				for j, b := range buf {
+					if b != byte(i+j) {
+						errs <- errors.New("wrong byte")
+						return
+					}
+				}
+			}
+		}()
+	}
+	msg := make([]byte, 0, 300)
+	for i := range n {
+		msg = msg[:i%300]
+		for j := range msg {
+			msg[j] = byte(i + j)
+		}
+		if err := pub.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range subs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Joining past the bound is an error naming the option; a subscriber that
+// leaves frees its slot.
+func TestBroadcastSubscriberBound(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	m := newBroadcastMem(t, 1<<16)
+	pub, err := endpoints.Broadcast[int](m, ipcchan.WithSubscribers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	a, err := endpoints.Subscribe[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := endpoints.Subscribe[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = endpoints.Subscribe[int](m)
+	if !errors.Is(err, endpoints.ErrNoSlot) || !strings.Contains(err.Error(), "ipcchan.WithSubscribers") {
+		t.Fatalf("third subscriber: %v, want ErrNoSlot naming ipcchan.WithSubscribers", err)
+	}
+	a.Close()
+	c, err := endpoints.Subscribe[int](m)
+	if err != nil {
+		t.Fatalf("after a subscriber left: %v", err)
+	}
+	c.Close()
+}
+
+// A lossy subscriber that falls behind learns exactly how many values it
+// lost, then goes on with the oldest held, in order.
+func TestBroadcastLossyLagCount(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+1024)
+	pub, err := endpoints.Broadcast[uint64](m, ipcchan.WithLossy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := endpoints.Subscribe[uint64](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	const n = 10000
+	for i := range uint64(n) {
+		if err := pub.Send(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Close()
+	var got, missed uint64
+	next := uint64(0)
+	for {
+		v, err := rx.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		var lag *ipcchan.LaggedError
+		if errors.As(err, &lag) {
+			if !errors.Is(err, ipcchan.ErrLagged) {
+				t.Fatalf("%v does not wrap ErrLagged", err)
+			}
+			missed += lag.Missed
+			next += lag.Missed
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != next {
+			t.Fatalf("value %d, want %d", v, next)
+		}
+		next++
+		got++
+	}
+	if missed == 0 || got+missed != n {
+		t.Fatalf("got %d, missed %d: want a sum of %d with some missed", got, missed, n)
+	}
+}
+
+// A subscriber that joins mid-stream starts at the next value; with
+// WithReplay, at the oldest still held.
+func TestBroadcastJoinMidStream(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	for _, lossy := range []bool{false, true} {
+		m := newBroadcastMem(t, 4096+1024)
+		var opts []ipcchan.Option
+		if lossy {
+			opts = append(opts, ipcchan.WithLossy())
+		}
+		pub, err := endpoints.Broadcast[uint64](m, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint64(1000) {
+			if err := pub.Send(ctx, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		late, err := endpoints.Subscribe[uint64](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay, err := endpoints.Subscribe[uint64](m, ipcchan.WithReplay())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Lossless, the publisher waits for the replaying subscriber,
+		// which starts a data area behind. Lossy, it does not: the
+		// value overwrites the oldest, and the replaying subscriber is
+		// told it lost it (them).
+		sent := make(chan error, 1)
+		go func() {
+			err := pub.Send(ctx, 1000)
+			pub.Close()
+			sent <- err
+		}()
+		if lossy {
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			sent <- nil
+		}
+		first, err := replay.Recv(ctx)
+		var lag *ipcchan.LaggedError
+		if lossy && errors.As(err, &lag) {
+			// The oldest held when it joined, and maybe more, are gone:
+			// it goes on right after them.
+			first, err = replay.Recv(ctx)
+		} else if lossy {
+			t.Fatalf("lossy: replaying subscriber lapped before it read: %d, %v; want ErrLagged", first, err)
+		}
+		if err != nil || first == 0 || first >= 1000 {
+			t.Fatalf("lossy %v: replaying subscriber's first value %d, %v; want one held before 1000", lossy, first, err)
+		}
+		for want := first + 1; want <= 1000; want++ {
+			if v, err := replay.Recv(ctx); err != nil || v != want {
+				t.Fatalf("lossy %v: replay got %d, %v; want %d", lossy, v, err, want)
+			}
+		}
+		if _, err := replay.Recv(ctx); err != io.EOF {
+			t.Fatalf("lossy %v: replaying subscriber after the last value: %v, want io.EOF", lossy, err)
+		}
+		if v, err := late.Recv(ctx); err != nil || v != 1000 {
+			t.Fatalf("lossy %v: late subscriber's first value %d, %v; want 1000", lossy, v, err)
+		}
+		if _, err := late.Recv(ctx); err != io.EOF {
+			t.Fatalf("lossy %v: late subscriber after the last value: %v, want io.EOF", lossy, err)
+		}
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		late.Close()
+		replay.Close()
+	}
+}
