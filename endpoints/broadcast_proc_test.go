@@ -1,0 +1,495 @@
+package endpoints_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/go/endpoints"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
+)
+
+// Broadcast tests across processes: subscribers (and a publisher) are
+// re-executed test binaries (child_test.go).
+
+// bcastValue fills buf (16 bytes) with value i: its sequence number and a
+// mix of it, which a subscriber checks.
+func bcastValue(buf []byte, i uint64) {
+	binary.LittleEndian.PutUint64(buf, i)
+	binary.LittleEndian.PutUint64(buf[8:], bcastMix(i))
+}
+
+func bcastMix(i uint64) uint64 { return (i + 1) * 0x9E3779B97F4A7C15 }
+
+// The environment of the bcast-sub role.
+const (
+	envBcastFirst  = "BCAST_FIRST"  // the sequence number its first value must have
+	envBcastStall  = "BCAST_STALL"  // stop reading (for ever) after this many values
+	envBcastName   = "BCAST_NAME"   // join by name (POSIX shm) rather than inherit "bcast"
+	envBcastReplay = "BCAST_REPLAY" // join with WithReplay
+	envBcastSlow   = "BCAST_SLOW"   // read slowly, after "go" arrives
+)
+
+func init() {
+	// bcast-sub subscribes (inherited "bcast", or by name), says "ready"
+	// on "report", receives until end of stream checking every value's
+	// content and order (lost values, on a lossy broadcast, counted), and
+	// reports "done first got missed sum".
+	childRoles["bcast-sub"] = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		report, err := endpoints.InheritSender[string]("report")
+		if err != nil {
+			return err
+		}
+		defer report.Close()
+		var opts []ipcchan.Option
+		if os.Getenv(envBcastReplay) != "" {
+			opts = append(opts, ipcchan.WithReplay())
+		}
+		var rx *ipcchan.Receiver[[]byte]
+		if name := os.Getenv(envBcastName); name != "" {
+			m, err := endpoints.OpenShm(name)
+			if err != nil {
+				return err
+			}
+			rx, err = endpoints.Subscribe[[]byte](m, opts...)
+			m.Close()
+			if err != nil {
+				return err
+			}
+		} else if rx, err = endpoints.InheritReceiver[[]byte]("bcast", opts...); err != nil {
+			return err
+		}
+		defer rx.Close()
+		if err := report.Send(ctx, "ready"); err != nil {
+			return err
+		}
+		slow := os.Getenv(envBcastSlow) != ""
+		if slow {
+			gorx, err := endpoints.InheritReceiver[string]("go")
+			if err != nil {
+				return err
+			}
+			if _, err := gorx.Recv(ctx); err != nil {
+				return err
+			}
+			gorx.Close()
+		}
+		stall, _ := strconv.ParseUint(os.Getenv(envBcastStall), 10, 64)
+		next, err := strconv.ParseInt(os.Getenv(envBcastFirst), 10, 64)
+		if err != nil {
+			next = -1 // unknown: the first value says
+		}
+		first := next
+		var got, missed, sum uint64
+		var buf []byte
+		for {
+			err := rx.RecvInto(ctx, &buf)
+			if err == io.EOF {
+				break
+			}
+			var lag *ipcchan.LaggedError
+			if errors.As(err, &lag) {
+				missed += lag.Missed
+				if next >= 0 {
+					next += int64(lag.Missed)
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if len(buf) != 16 {
+				return fmt.Errorf("a %d-byte value", len(buf))
+			}
+			v := binary.LittleEndian.Uint64(buf)
+			if mix := binary.LittleEndian.Uint64(buf[8:]); mix != bcastMix(v) {
+				return fmt.Errorf("value %d: content %#x, want %#x", v, mix, bcastMix(v))
+			}
+			if next >= 0 && v != uint64(next) {
+				return fmt.Errorf("value %d where %d was next (after %d values, %d lost)", v, next, got, missed)
+			}
+			if first < 0 {
+				first = int64(v)
+			}
+			next = int64(v) + 1
+			got++
+			sum += v
+			if got == stall {
+				report.Send(ctx, "stalled")
+				select {} // killed by the test
+			}
+			if slow && got%64 == 0 {
+				time.Sleep(time.Millisecond) // a slow consumer, by design
+			}
+		}
+		return report.Send(ctx, fmt.Sprintf("done %d %d %d %d", first, got, missed, sum))
+	}
+
+	// bcast-pub publishes values 0, 1, ... on the inherited "bcast" for
+	// ever (until killed).
+	childRoles["bcast-pub"] = func() error {
+		tx, err := endpoints.InheritSender[[]byte]("bcast")
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 16)
+		for i := uint64(0); ; i++ {
+			bcastValue(buf, i)
+			if err := tx.Send(context.Background(), buf); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// bcastChild is a subscriber process and its report channel.
+type bcastChild struct {
+	proc   *helperProc
+	report *ipcchan.Receiver[string]
+	goTx   *ipcchan.Sender[string]
+}
+
+// bcastResult is what a bcast-sub child reports at the end.
+type bcastResult struct{ first, got, missed, sum uint64 }
+
+// startSubscriber starts a bcast-sub child handed sub (nil: it joins by
+// name, as env says) and waits for it to have joined.
+func startSubscriber(t *testing.T, ctx context.Context, sub *ipcchan.Receiver[[]byte], env ...string) *bcastChild {
+	t.Helper()
+	tx, rx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	ends := []endpoints.Handed{endpoints.Pass("report", tx)}
+	if sub != nil {
+		ends = append(ends, endpoints.Pass("bcast", sub))
+	}
+	c := &bcastChild{report: rx}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, envBcastSlow+"=") {
+			gtx, grx, err := endpoints.PipePair[string]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.goTx = gtx
+			t.Cleanup(func() { gtx.Close() })
+			ends = append(ends, endpoints.Pass("go", grx))
+		}
+	}
+	c.proc = startHelper(t, "bcast-sub", env, ends...)
+	c.expect(t, ctx, "ready")
+	return c
+}
+
+func (c *bcastChild) expect(t *testing.T, ctx context.Context, want string) {
+	t.Helper()
+	if got, err := c.report.Recv(ctx); err != nil || got != want {
+		t.Fatalf("subscriber process said %q, %v; want %q", got, err, want)
+	}
+}
+
+// result waits for the child's report and its exit.
+func (c *bcastChild) result(t *testing.T, ctx context.Context) bcastResult {
+	t.Helper()
+	line, err := c.report.Recv(ctx)
+	if err != nil {
+		t.Fatalf("subscriber process: %v (exit: %v)", err, c.proc.wait())
+	}
+	var r bcastResult
+	if _, err := fmt.Sscanf(line, "done %d %d %d %d", &r.first, &r.got, &r.missed, &r.sum); err != nil {
+		t.Fatalf("subscriber process said %q", line)
+	}
+	if err := c.proc.wait(); err != nil {
+		t.Fatalf("subscriber process: %v", err)
+	}
+	return r
+}
+
+// publishRange publishes values from..to-1.
+func publishRange(t *testing.T, ctx context.Context, pub *ipcchan.Sender[[]byte], from, to uint64) {
+	t.Helper()
+	buf := make([]byte, 16)
+	for i := from; i < to; i++ {
+		bcastValue(buf, i)
+		if err := pub.Send(ctx, buf); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+}
+
+// bcastMillion is how many values the 8-process test publishes: a million,
+// and a tenth of that under the race detector, which slows every access
+// tenfold.
+func bcastMillion() uint64 {
+	if raceEnabled {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+// One publisher, 8 subscriber processes, a million values: every one
+// gets every value, in order, whole (a sequence and a checksum), then the
+// end of stream.
+func TestBroadcastEightProcesses(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+1<<20)
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithSubscribers(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	children := make([]*bcastChild, 8)
+	for i := range children {
+		sub, err := endpoints.Subscribe[[]byte](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		children[i] = startSubscriber(t, ctx, sub, envBcastFirst+"=0")
+	}
+	n := bcastMillion()
+	publishRange(t, ctx, pub, 0, n)
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range children {
+		r := c.result(t, ctx)
+		if r.first != 0 || r.got != n || r.missed != 0 || r.sum != n*(n-1)/2 {
+			t.Errorf("subscriber %d: %+v, want %d values from 0 summing to %d", i, r, n, n*(n-1)/2)
+		}
+	}
+}
+
+// A lossless broadcast's subscriber process killed mid-stream (SIGKILL)
+// stops holding the publisher back: its slot is freed while it is still a
+// zombie (this test reaps it only at the end), and the others get
+// everything.
+func TestBroadcastSubscriberKilled(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+64<<10)
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithSubscribers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	var live []*bcastChild
+	for range 2 {
+		sub, err := endpoints.Subscribe[[]byte](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live = append(live, startSubscriber(t, ctx, sub, envBcastFirst+"=0"))
+	}
+	// The one to kill, started without a reaper: it stays a zombie.
+	sub, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx, rrx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rrx.Close()
+	cmd := helperCmd(t, "bcast-sub", envBcastFirst+"=0", envBcastStall+"=100")
+	if err := endpoints.Start(cmd, endpoints.Pass("report", rtx), endpoints.Pass("bcast", sub)); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	if s, err := rrx.Recv(ctx); err != nil || s != "ready" {
+		t.Fatalf("stalling subscriber: %q, %v", s, err)
+	}
+	const n = 100_000 // 50 times what the data area holds
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if s, err := rrx.Recv(ctx); err != nil || s != "stalled" {
+			t.Errorf("stalling subscriber: %q, %v", s, err)
+		}
+		cmd.Process.Kill()
+	}()
+	publishRange(t, ctx, pub, 0, n)
+	<-done
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range live {
+		if r := c.result(t, ctx); r.got != n || r.sum != n*(n-1)/2 {
+			t.Errorf("subscriber %d: %+v, want all %d values", i, r, n)
+		}
+	}
+	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("the stalled subscriber exited with %v, want killed", err)
+	}
+}
+
+// A subscriber process that joins by name mid-stream starts at the next
+// value; with WithReplay, at the oldest value still held.
+func TestBroadcastJoinByNameMidStream(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	for _, replay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replay=%v", replay), func(t *testing.T) {
+			ctx := bcastCtx(t)
+			name := endpoints.ObjectName("bcast-join")
+			m, err := endpoints.CreateShm(name, 4096+16<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			defer m.Remove()
+			pub, err := endpoints.Broadcast[[]byte](m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			const k, n = 5000, 20000
+			publishRange(t, ctx, pub, 0, k) // nobody listens: nothing waits
+			env := []string{envBcastName + "=" + name}
+			if replay {
+				env = append(env, envBcastReplay+"=1")
+			} else {
+				env = append(env, envBcastFirst+"="+strconv.Itoa(k))
+			}
+			c := startSubscriber(t, ctx, nil, env...)
+			publishRange(t, ctx, pub, k, n)
+			pub.Close()
+			r := c.result(t, ctx)
+			switch {
+			case !replay && (r.first != k || r.got != n-k):
+				t.Fatalf("%+v: want %d values from %d", r, n-k, k)
+			case replay && (r.first == 0 || r.first >= k || r.got != n-r.first):
+				t.Fatalf("%+v: want the values from one held before %d on", r, k)
+			}
+		})
+	}
+}
+
+// A lossy broadcast's deliberately slow subscriber process is told
+// exactly how many values it lost: what it got and what it lost add up to
+// what was published, in order.
+func TestBroadcastLossySlowProcess(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+16<<10)
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithLossy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startSubscriber(t, ctx, sub, envBcastFirst+"=0", envBcastSlow+"=1")
+	const n = 50_000
+	go func() {
+		// The subscriber reads from the start while the publisher runs.
+		c.goTx.Send(ctx, "go")
+	}()
+	publishRange(t, ctx, pub, 0, n)
+	pub.Close()
+	r := c.result(t, ctx)
+	if r.got+r.missed != n || r.missed == 0 || r.got == 0 {
+		t.Fatalf("%+v: want got + missed = %d, some of each", r, n)
+	}
+}
+
+// A subscriber watching its publisher process sees it killed:
+// ipcchan.ErrPeerGone, after the values it published.
+func TestBroadcastPublisherKilled(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+16<<10)
+	pub, err := endpoints.Broadcast[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	p := startHelper(t, "bcast-pub", nil, endpoints.Pass("bcast", pub))
+	if err := rx.WatchPeer(p.cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	for i := range uint64(1000) {
+		if err := rx.RecvInto(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if v := binary.LittleEndian.Uint64(buf); v != i {
+			t.Fatalf("value %d, want %d", v, i)
+		}
+	}
+	p.cmd.Process.Kill()
+	for {
+		err := rx.RecvInto(ctx, &buf)
+		if errors.Is(err, ipcchan.ErrPeerGone) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after the publisher was killed: %v, want ErrPeerGone", err)
+		}
+	}
+	if err := p.wait(); err == nil {
+		t.Fatal("the publisher exited by itself")
+	}
+}
+
+// deadPID returns the pid of a process that has exited and been reaped.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// A publisher that died holding the write lock does not block the others
+// (Send, TrySend), nor a subscriber joining.
+func TestBroadcastLockHolderDied(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+16<<10)
+	pub, err := endpoints.Broadcast[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	dead := uint32(deadPID(t))
+	lock := m.Bytes()[36:40]
+	binary.NativeEndian.PutUint32(lock, dead)
+	rx, err := endpoints.Subscribe[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	binary.NativeEndian.PutUint32(lock, dead)
+	if err := pub.TrySend(1); err != nil {
+		t.Fatalf("TrySend: %v", err)
+	}
+	binary.NativeEndian.PutUint32(lock, dead)
+	if err := pub.Send(ctx, 2); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	for want := 1; want <= 2; want++ {
+		if v, err := rx.Recv(ctx); err != nil || v != want {
+			t.Fatalf("got %d, %v; want %d", v, err, want)
+		}
+	}
+}
