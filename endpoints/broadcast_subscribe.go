@@ -29,8 +29,12 @@ import (
 func (e *bcastEnd) join(replay bool) error {
 	b := e.b
 	r := &e.re
+	deadline := time.Now().Add(joinLockWait)
 	for wait := time.Microsecond; !r.tryLock(); wait = min(2*wait, time.Millisecond) {
 		r.stealIfDead()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the broadcast's write lock has been held by process %d for %v (a publisher stuck in its fill function, or a peer that wrote over the lock): try again", atomic.LoadUint32(b.ring.lock), joinLockWait)
+		}
 		time.Sleep(wait)
 	}
 	defer r.unlockWriters()
@@ -66,6 +70,10 @@ func (e *bcastEnd) join(replay bool) error {
 	}
 	return fmt.Errorf("%w: all %d subscriber slots of the broadcast are taken: format it with a larger ipcchan.WithSubscribers, or close a subscriber first", ErrNoSlot, b.slots)
 }
+
+// joinLockWait bounds how long a subscriber waits for the write lock to
+// join: publishers hold it for one value at a time.
+const joinLockWait = 5 * time.Second
 
 // replayFrom returns where a replaying subscriber starts: the oldest
 // record held and its sequence number; head and seq if there is none, or
