@@ -493,3 +493,178 @@ func TestBroadcastLockHolderDied(t *testing.T) {
 		}
 	}
 }
+
+// The environment of the bcast-scribble role.
+const envBcastScribble = "BCAST_SCRIBBLE" // what it writes over
+
+func init() {
+	// bcast-scribble is a hostile subscriber: it joins the broadcast
+	// named BCAST_NAME, writes over what BCAST_SCRIBBLE says, says
+	// "scribbled" and exits.
+	childRoles["bcast-scribble"] = func() error {
+		ctx := context.Background()
+		report, err := endpoints.InheritSender[string]("report")
+		if err != nil {
+			return err
+		}
+		defer report.Close()
+		m, err := endpoints.OpenShm(os.Getenv(envBcastName))
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		rx, err := endpoints.Subscribe[[]byte](m)
+		if err != nil {
+			return err
+		}
+		defer rx.Close()
+		mem := m.Bytes()
+		slots := int(binary.NativeEndian.Uint32(mem[32:]))
+		header := 256 + 64*slots
+		switch os.Getenv(envBcastScribble) {
+		case "slots": // every slot's tail and lost count
+			for i := range slots {
+				binary.NativeEndian.PutUint64(mem[256+64*i+8:], 0xDEADBEEF_FFFFFFF8)
+				binary.NativeEndian.PutUint64(mem[256+64*i+16:], 0xDEADBEEF)
+			}
+		case "records": // the data area, over and over
+			for round := range 200 {
+				for i := header; i < len(mem); i++ {
+					mem[i] = byte(i*7 + round)
+				}
+			}
+		case "header": // the oldest position, the next sequence number, the generation counters
+			for range 1000 {
+				binary.NativeEndian.PutUint64(mem[128:], 0xFFFF_FFFF_FFFF_FFF0)
+				binary.NativeEndian.PutUint64(mem[72:], 12345)
+				binary.NativeEndian.PutUint32(mem[40:], 0xFFFFFFFF)
+				binary.NativeEndian.PutUint32(mem[44:], 7)
+				time.Sleep(100 * time.Microsecond)
+			}
+		case "wait": // the subscribers' futex word: their wake-ups lost
+			for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+				binary.NativeEndian.PutUint32(mem[192:], 0)
+				binary.NativeEndian.PutUint32(mem[196:], 0)
+			}
+		default:
+			return fmt.Errorf("%s=%q", envBcastScribble, os.Getenv(envBcastScribble))
+		}
+		return report.Send(ctx, "scribbled")
+	}
+}
+
+// A subscriber process that writes over the slots, the records or the
+// header harms nobody but itself: the publisher goes on, never crashing;
+// the other subscribers get values, or errors wrapping ErrCorrupt (a slot
+// freed, a record that does not hold together), never a read out of
+// bounds or a hang, and reach the end of stream. Scribbled-over wake-ups
+// only delay them (they look again every 50 ms): they still get every
+// value, whole.
+func TestBroadcastHostileSubscriber(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	for _, what := range []string{"slots", "records", "header", "wait"} {
+		t.Run(what, func(t *testing.T) {
+			ctx := bcastCtx(t)
+			name := endpoints.ObjectName("bcast-hostile")
+			m, err := endpoints.CreateShm(name, 4096+16<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			defer m.Remove()
+			var opts []ipcchan.Option
+			if what == "header" {
+				opts = append(opts, ipcchan.WithLossy()) // the oldest position is what lossy subscribers trust
+			}
+			pub, err := endpoints.Broadcast[[]byte](m, append(opts, ipcchan.WithSubscribers(3))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			type tally struct {
+				got, corrupt, lost uint64
+				err               error
+			}
+			results := make(chan tally, 2)
+			for range 2 {
+				rx, err := endpoints.Subscribe[[]byte](m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() {
+					defer rx.Close()
+					var r tally
+					var buf []byte
+					for {
+						err := rx.RecvInto(ctx, &buf)
+						var lag *ipcchan.LaggedError
+						switch {
+						case err == io.EOF:
+							results <- r
+							return
+						case errors.As(err, &lag):
+							r.lost += lag.Missed
+						case errors.Is(err, endpoints.ErrCorrupt):
+							r.corrupt++
+							if strings.Contains(err.Error(), "slot was freed") {
+								results <- r // it must subscribe again
+								return
+							}
+						case err != nil:
+							r.err = err
+							results <- r
+							return
+						case what == "wait" && (len(buf) != 16 || binary.LittleEndian.Uint64(buf) != r.got || binary.LittleEndian.Uint64(buf[8:]) != bcastMix(r.got)):
+							r.err = fmt.Errorf("value %d: %x", r.got, buf)
+							results <- r
+							return
+						default:
+							r.got++
+						}
+					}
+				}()
+			}
+			rtx, rrx, err := endpoints.PipePair[string]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rrx.Close()
+			p := startHelper(t, "bcast-scribble", []string{envBcastName + "=" + name, envBcastScribble + "=" + what}, endpoints.Pass("report", rtx))
+			const n = 20000
+			scribbled := false
+			buf := make([]byte, 16)
+			for i := uint64(0); i < n; i++ {
+				if !scribbled && i == n/2 {
+					// Half of the values go after the damage.
+					if s, err := rrx.Recv(ctx); err != nil || s != "scribbled" {
+						t.Fatalf("scribbler: %q, %v (exit %v)", s, err, p.wait())
+					}
+					scribbled = true
+				}
+				bcastValue(buf, i)
+				if err := pub.Send(ctx, buf); err != nil && !errors.Is(err, endpoints.ErrCorrupt) {
+					t.Fatalf("publish %d: %v", i, err)
+				}
+				if what == "wait" && i%64 == 0 {
+					time.Sleep(100 * time.Microsecond) // let subscribers park
+				}
+			}
+			if err := pub.Close(); err != nil {
+				t.Fatalf("publisher's close: %v", err)
+			}
+			if err := p.wait(); err != nil {
+				t.Fatalf("scribbler: %v", err)
+			}
+			for range 2 {
+				r := <-results
+				if r.err != nil {
+					t.Fatalf("a subscriber: %v (%+v)", r.err, r)
+				}
+				if what == "wait" && (r.got != n || r.corrupt != 0) {
+					t.Errorf("%+v: want all %d values", r, n)
+				}
+				t.Logf("%s: a subscriber got %d values, %d errors wrapping ErrCorrupt, lost %d", what, r.got, r.corrupt, r.lost)
+			}
+		})
+	}
+}

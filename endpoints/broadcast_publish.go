@@ -146,17 +146,16 @@ func (e *bcastEnd) reapDead() bool {
 // record (each record is passed over once: the cost per value stays
 // constant), before the record that overwrites them is written. The swap
 // is a full barrier: a lossy subscriber that sees the old value after its
-// copy knows its copy was whole. A walk that meets anything but a valid
-// record (scribbled over) gives up what it cannot walk: oldest becomes
-// head.
+// copy knows its copy was whole. An oldest that is not a valid position,
+// or a walk that meets anything but a valid record (scribbled over), gives
+// up what it cannot walk: oldest becomes head.
 func (e *bcastEnd) advanceOldest(head, limit uint64) {
 	rm := &e.b.ring
 	o := atomic.LoadUint64(e.b.oldest)
+	if !e.b.validTail(o, head) {
+		o = head // scribbled over: what is before head cannot be walked
+	}
 	for o < limit {
-		if !e.b.validTail(o, head) {
-			o = head
-			break
-		}
 		_, _, _, size, err := rm.record(o, head-o)
 		if err != nil {
 			o = head
