@@ -583,7 +583,7 @@ func TestBroadcastHostileSubscriber(t *testing.T) {
 			defer pub.Close()
 			type tally struct {
 				got, corrupt, lost uint64
-				err               error
+				err                error
 			}
 			results := make(chan tally, 2)
 			for range 2 {
