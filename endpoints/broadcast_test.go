@@ -2,8 +2,11 @@ package endpoints_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +261,187 @@ func TestBroadcastJoinMidStream(t *testing.T) {
 		}
 		late.Close()
 		replay.Close()
+	}
+}
+
+// checkRun receives k values from rx and checks that they are
+// consecutive and whole (bcastValue), from whatever the first is.
+func checkRun(ctx context.Context, rx *ipcchan.Receiver[[]byte], k int) error {
+	var buf []byte
+	next := int64(-1)
+	for range k {
+		err := rx.RecvInto(ctx, &buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(buf) != 16 {
+			return fmt.Errorf("a %d-byte value", len(buf))
+		}
+		v := binary.LittleEndian.Uint64(buf)
+		if mix := binary.LittleEndian.Uint64(buf[8:]); mix != bcastMix(v) {
+			return fmt.Errorf("value %d overwritten while read: %#x", v, mix)
+		}
+		if next >= 0 && v != uint64(next) {
+			return fmt.Errorf("value %d where %d was next", v, next)
+		}
+		next = int64(v) + 1
+	}
+	return nil
+}
+
+// Subscribers joining and leaving all the time, from goroutines and from
+// other processes, while a lossless publisher laps a small data area: no
+// joiner is ever lapped before its tail is visible (every run it reads is
+// consecutive and whole), and the publisher never waits for a slot that
+// left.
+func TestBroadcastConcurrentJoins(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	name := endpoints.ObjectName("bcast-churn")
+	m, err := endpoints.CreateShm(name, 4096+2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	defer m.Remove()
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithSubscribers(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				var opts []ipcchan.Option
+				if (g+i)%3 == 0 {
+					opts = append(opts, ipcchan.WithReplay())
+				}
+				rx, err := endpoints.Subscribe[[]byte](m, opts...)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = checkRun(ctx, rx, 1+(g*37+i*11)%200)
+				rx.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var procs []*helperProc
+	for range 2 {
+		procs = append(procs, startHelper(t, "bcast-churn", []string{envBcastName + "=" + name}))
+	}
+	publishRange(t, ctx, pub, 0, 30_000)
+	pub.Close()
+	close(stop)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range procs {
+		if err := p.wait(); err != nil {
+			t.Fatalf("churning subscriber process: %v", err)
+		}
+	}
+}
+
+func init() {
+	// bcast-churn subscribes to the broadcast named BCAST_NAME, reads a
+	// run of values, leaves, and again, until the end of stream.
+	childRoles["bcast-churn"] = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		m, err := endpoints.OpenShm(os.Getenv(envBcastName))
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		for i := 0; ; i++ {
+			var opts []ipcchan.Option
+			if i%2 == 0 {
+				opts = append(opts, ipcchan.WithReplay())
+			}
+			rx, err := endpoints.Subscribe[[]byte](m, opts...)
+			if err != nil {
+				return err
+			}
+			var buf []byte
+			if err := rx.RecvInto(ctx, &buf); err == io.EOF {
+				rx.Close()
+				return nil
+			}
+			err = checkRun(ctx, rx, 1+i%150)
+			rx.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// A subscriber is usable in ipcchan.Select (polled: it has no
+// descriptor), beside a pipe, and a Recv waiting on it returns ctx.Err()
+// promptly when ctx ends.
+func TestBroadcastSelectAndCancel(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+4096)
+	pub, err := endpoints.Broadcast[string](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	rx, err := endpoints.Subscribe[string](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ptx, prx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptx.Close()
+	defer prx.Close()
+	go func() {
+		time.Sleep(10 * time.Millisecond) // the Select is waiting by then, most runs
+		pub.Send(ctx, "news")
+	}()
+	var got string
+	k, err := ipcchan.Select(ctx,
+		ipcchan.OnRecv(prx, func(v string) { t.Errorf("pipe delivered %q", v) }),
+		ipcchan.OnRecv(rx, func(v string) { got = v }))
+	if err != nil || k != 1 || got != "news" {
+		t.Fatalf("Select = %d, %v, %q; want 1, nil, news", k, err, got)
+	}
+	// A publisher in a Select's send case.
+	k, err = ipcchan.Select(ctx, ipcchan.OnSend(pub, "more", nil))
+	if err != nil || k != 0 {
+		t.Fatalf("Select send = %d, %v", k, err)
+	}
+	if v, err := rx.Recv(ctx); err != nil || v != "more" {
+		t.Fatalf("%q, %v; want more", v, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := rx.Recv(cctx); err != context.Canceled {
+		t.Fatalf("a cancelled Recv: %v, want context.Canceled", err)
 	}
 }
