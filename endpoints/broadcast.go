@@ -130,8 +130,11 @@ func BroadcastSender[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Sender
 // descriptor: ipcchan.Select polls it. A dead publisher is seen through
 // WatchPeer (ipcchan.ErrPeerGone); without it, a subscriber waits for
 // values as long as the broadcast is open. Handed to a child with [Pass],
-// a subscriber frees its slot here and the child joins with a slot of its
-// own ([InheritReceiver]), from the next value. Options: those of a
+// a subscriber moves there with its slot and position: the child's
+// [InheritReceiver] goes on from the value this process would have
+// received next (a slot the child has not taken over within 30 s is
+// freed). Given with [Share], it stays here, and the child joins with a
+// slot of its own, from the next value. Options: those of a
 // Receiver, WithSenders, WithReplay and WithWaitForCreate (wait, polling,
 // for a broadcast its creator has not formatted yet).
 func Subscribe[T any](m *Mapping, opts ...ipcchan.Option) (*ipcchan.Receiver[T], error) {
@@ -172,6 +175,17 @@ func broadcastOn[E any](fd int, desc string, cfg *transport.Config, open func(*M
 	}
 	defer m.Close()
 	return open(m, cfg)
+}
+
+// moveSubscription hands the slot of end, if it is a broadcast's
+// subscriber moving to a child (Pass, not Share), to the child, at its
+// position: the child's InheritReceiver takes it over.
+func moveSubscription(end Passable) {
+	if r, ok := end.(interface{ Transport() transport.MsgReceiver }); ok {
+		if e, ok := r.Transport().(*bcastEnd); ok {
+			e.moveSlot()
+		}
+	}
 }
 
 // bcastEnd is a publisher or a subscriber of a broadcast: the transport

@@ -35,6 +35,9 @@ import (
 //	     0  owner uint64  0 free, else gen<<32 | pid of the subscriber
 //	     8  tail  uint64  bytes consumed by that subscriber
 //	     16 lost  uint64  values it lost (lossy mode)
+//	     24 seq   uint64  the sequence number at tail, while handed over
+//	     32 moved uint64  0, or when (CLOCK_MONOTONIC ns) the owner handed
+//	                      the slot to a child process, which takes it over
 //	header data     [capacity]byte
 //
 // A record is the ring's, whose payload starts with the 8-byte sequence
@@ -63,6 +66,8 @@ const (
 	slotOwner = 0
 	slotTail  = 8
 	slotLost  = 16
+	slotSeq   = 24
+	slotMoved = 32
 )
 
 // bcastMem is a validated view of a broadcast's mapping. ring is the data
@@ -188,6 +193,14 @@ func (b *bcastMem) tail(i int) *uint64 {
 
 func (b *bcastMem) lost(i int) *uint64 {
 	return (*uint64)(unsafe.Pointer(&b.slotMem[i*bcastSlotSize+slotLost]))
+}
+
+func (b *bcastMem) seq(i int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&b.slotMem[i*bcastSlotSize+slotSeq]))
+}
+
+func (b *bcastMem) moved(i int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&b.slotMem[i*bcastSlotSize+slotMoved]))
 }
 
 // validTail reports whether t, a position read from the mapping, may be a

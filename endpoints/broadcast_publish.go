@@ -118,7 +118,8 @@ func (e *bcastEnd) scan(head uint64) uint64 {
 }
 
 // reapDead frees the slots of subscribers whose process has exited (a
-// zombie included) and that hold the publisher back: those whose tail is
+// zombie included), or that were handed to a child that did not take them
+// over within moveWait, and that hold the publisher back: those whose tail is
 // before what the waiting record needs. It runs while a publisher waits,
 // at least every writerRecheck; a dead subscriber needs no help of its
 // own. It reports whether it freed any.
@@ -129,13 +130,11 @@ func (e *bcastEnd) reapDead() bool {
 	for i := range b.slots {
 		owner := atomic.LoadUint64(b.owner(i))
 		pid := uint32(owner)
-		if owner == 0 || pid == e.re.pid {
-			continue
-		}
-		if t := atomic.LoadUint64(b.tail(i)); t == head {
+		if owner == 0 || atomic.LoadUint64(b.tail(i)) == head {
 			continue // holds nothing back
 		}
-		if !sys.ProcessRunning(int(pid)) && atomic.CompareAndSwapUint64(b.owner(i), owner, 0) {
+		dead := b.staleMove(i) || pid != e.re.pid && !sys.ProcessRunning(int(pid))
+		if dead && atomic.CompareAndSwapUint64(b.owner(i), owner, 0) {
 			freed = true
 		}
 	}

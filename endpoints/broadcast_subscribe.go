@@ -50,6 +50,9 @@ func (e *bcastEnd) join(replay bool) error {
 		}
 	}
 	owner := uint64(atomic.AddUint32(b.gen, 1))<<32 | uint64(r.pid)
+	if e.takeMoved(owner, head) {
+		return nil
+	}
 	for pass := 0; pass < 2; pass++ {
 		for i := range b.slots {
 			if atomic.LoadUint64(b.owner(i)) != 0 {
@@ -69,6 +72,72 @@ func (e *bcastEnd) join(replay bool) error {
 		}
 	}
 	return fmt.Errorf("%w: all %d subscriber slots of the broadcast are taken: format it with a larger ipcchan.WithSubscribers, or close a subscriber first", ErrNoSlot, b.slots)
+}
+
+// takeMoved takes over, as owner, a slot that this process's parent
+// handed to it ([Pass] of a subscriber), at the position the parent's
+// subscriber had reached; it reports whether there was one. The write
+// lock is held.
+func (e *bcastEnd) takeMoved(owner, head uint64) bool {
+	b := e.b
+	ppid := uint32(os.Getppid())
+	for i := range b.slots {
+		was := atomic.LoadUint64(b.owner(i))
+		if was == 0 || uint32(was) != ppid || atomic.LoadUint64(b.moved(i)) == 0 ||
+			!atomic.CompareAndSwapUint64(b.owner(i), was, owner) {
+			continue
+		}
+		atomic.StoreUint64(b.moved(i), 0)
+		tail, seq := atomic.LoadUint64(b.tail(i)), atomic.LoadUint64(b.seq(i))
+		if !b.validTail(tail, head) {
+			tail, seq = head, atomic.LoadUint64(b.nextSeq) // scribbled over
+			atomic.StoreUint64(b.tail(i), tail)
+		}
+		e.slot, e.owner, e.ownerWord, e.tailWord = i, owner, b.owner(i), b.tail(i)
+		e.tail, e.headSeen, e.nextSeq = tail, tail, seq
+		return true
+	}
+	return false
+}
+
+// moveWait is how long a slot handed to a child waits for the child to
+// take it over before a publisher or a joiner frees it (the child never
+// started, say).
+const moveWait = 30 * time.Second
+
+// staleMove reports whether slot i was handed to a child more than
+// moveWait ago and not taken over.
+func (b *bcastMem) staleMove(i int) bool {
+	at := atomic.LoadUint64(b.moved(i))
+	return at != 0 && monoNow()-at > uint64(moveWait)
+}
+
+// monoNow is CLOCK_MONOTONIC in nanoseconds: the same clock in every
+// process of the machine.
+func monoNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// moveSlot hands the subscriber's slot, at its position, to the child
+// process it is passed to: Close here then keeps the slot, which the
+// child's Subscribe (InheritReceiver) takes over.
+func (e *bcastEnd) moveSlot() {
+	if e.pub || !e.re.enter() {
+		return
+	}
+	defer e.re.leave()
+	e.re.m.access(func() error {
+		if atomic.LoadUint64(e.ownerWord) != e.owner {
+			return nil
+		}
+		atomic.StoreUint64(e.tailWord, e.tail)
+		atomic.StoreUint64(e.b.seq(e.slot), e.nextSeq)
+		atomic.StoreUint64(e.b.moved(e.slot), monoNow())
+		e.re.handedOff.Store(true)
+		return nil
+	})
 }
 
 // joinLockWait bounds how long a subscriber waits for the write lock to
@@ -97,14 +166,15 @@ func (e *bcastEnd) replayFrom(head, seq uint64) (uint64, uint64) {
 	return head, seq
 }
 
-// reapAny frees the slots of subscribers whose process has exited; it
+// reapAny frees the slots of subscribers whose process has exited, and
+// those handed to a child that did not take them over in time; it
 // reports whether it freed any.
 func (e *bcastEnd) reapAny() bool {
 	b := e.b
 	freed := false
 	for i := range b.slots {
 		owner := atomic.LoadUint64(b.owner(i))
-		if pid := uint32(owner); owner != 0 && pid != e.re.pid && !sys.ProcessRunning(int(pid)) {
+		if pid := uint32(owner); owner != 0 && (b.staleMove(i) || pid != e.re.pid && !sys.ProcessRunning(int(pid))) {
 			freed = atomic.CompareAndSwapUint64(b.owner(i), owner, 0) || freed
 		}
 	}
@@ -114,8 +184,8 @@ func (e *bcastEnd) reapAny() bool {
 // leaveSlot frees the subscriber's slot (if it is still its own) and wakes
 // the publishers waiting for room, which it may have held back.
 func (e *bcastEnd) leaveSlot() {
-	if e.ownerWord == nil {
-		return
+	if e.ownerWord == nil || e.re.handedOff.Load() {
+		return // handed to a child: it is the child's now
 	}
 	atomic.CompareAndSwapUint64(e.ownerWord, e.owner, 0)
 	if atomic.LoadUint32(e.b.ring.wwait) != 0 {

@@ -14,7 +14,51 @@ import (
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
+	"github.com/ipcchan/go/ipcchan/transport"
 )
+
+// broadcastHarness is a broadcast with one publisher and one subscriber,
+// for the conformance suite: a subscription handed to a child moves there
+// with its position.
+var broadcastHarness = &ipcchantest.Harness{
+	Name:          "broadcast",
+	CountsSenders: true,
+	Pair: func(opts ...ipcchan.Option) (*ipcchan.Sender[[]byte], *ipcchan.Receiver[[]byte], error) {
+		m, err := endpoints.NewMemfd("bcast-conformance", 4096+1<<20)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer m.Close()
+		// Each end takes what concerns it, as RingPair's ends do.
+		var txOpts, rxOpts []ipcchan.Option
+		for _, o := range opts {
+			if o.Name() != transport.OptSenders {
+				txOpts = append(txOpts, o)
+			}
+			if o.Name() != transport.OptLinger && o.Name() != transport.OptTag {
+				rxOpts = append(rxOpts, o)
+			}
+		}
+		tx, err := endpoints.Broadcast[[]byte](m, txOpts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		rx, err := endpoints.Subscribe[[]byte](m, rxOpts...)
+		if err != nil {
+			tx.Close()
+			return nil, nil, err
+		}
+		return tx, rx, nil
+	},
+	Give:         give,
+	TakeSender:   endpoints.InheritSender[[]byte],
+	TakeReceiver: endpoints.InheritReceiver[[]byte],
+	MaxMessage:   1<<19 - 16,
+	MaxShared:    1<<19 - 16,
+	WatchPeer:    true, // no kernel end of stream on shared memory
+}
+
+func TestBroadcastConformance(t *testing.T) { ipcchantest.Run(t, broadcastHarness) }
 
 // newBroadcastMem returns a memfd of size bytes for a broadcast, closed
 // at the end of the test.
