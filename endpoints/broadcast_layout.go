@@ -31,6 +31,7 @@ import (
 //	128  oldest    uint64  position of the oldest record still held
 //	192  swait     uint32  futex word: subscribers wait for records
 //	196  pwait     uint32  futex word: publishers wait for room or the lock
+//	200  need      uint64  the position a publisher waiting for room waits for every tail to reach
 //	256  slots     [slots] of 64 bytes:
 //	     0  owner uint64  0 free, else gen<<32 | pid of the subscriber
 //	     8  tail  uint64  bytes consumed by that subscriber
@@ -62,6 +63,7 @@ const (
 	offBOldest  = 128
 	offBSWait   = 192
 	offBPWait   = 196
+	offBNeed    = 200
 
 	slotOwner = 0
 	slotTail  = 8
@@ -85,6 +87,7 @@ type bcastMem struct {
 	oldest     *uint64
 	gen        *uint32
 	replays    *uint32
+	need       *uint64
 }
 
 // bcastHeaderSize is the bytes in front of the data area for n slots.
@@ -178,6 +181,7 @@ func openBroadcast(mem []byte) (*bcastMem, error) {
 		oldest:     (*uint64)(unsafe.Pointer(&mem[offBOldest])),
 		gen:        (*uint32)(unsafe.Pointer(&mem[offBGen])),
 		replays:    (*uint32)(unsafe.Pointer(&mem[offBReplays])),
+		need:       (*uint64)(unsafe.Pointer(&mem[offBNeed])),
 	}
 	return b, nil
 }

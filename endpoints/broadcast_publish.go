@@ -88,6 +88,12 @@ func (e *bcastEnd) roomUpTo(head, limit uint64) error {
 	f := e.scan(head)
 	e.floorSeen.Store(f)
 	if f < limit {
+		// A subscriber whose tail crosses need wakes a publisher parked
+		// for room: half the data area on (records are at most half),
+		// so that a publisher outrunning its subscribers parks once per
+		// half data area, and the subscribers that are not holding it
+		// back do not wake it for nothing.
+		atomic.StoreUint64(e.b.need, min(limit+e.b.ring.capacity/2, head))
 		return unix.EAGAIN
 	}
 	return nil

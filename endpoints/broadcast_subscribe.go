@@ -279,15 +279,18 @@ func (e *bcastEnd) drop(rawMsg) {
 }
 
 // advance moves the subscriber's tail to t and, in lossless mode, wakes
-// the parked publishers once it is at most half the data area behind
-// head: a publisher that outruns its subscribers then parks once per half
-// data area, not once per value.
+// the parked publishers if it crosses the position they wait for every
+// tail to reach (need): only a subscriber that held them back wakes them,
+// once.
 func (e *bcastEnd) advance(t uint64) {
+	was := e.tail
 	e.tail = t
 	atomic.StoreUint64(e.tailWord, t)
 	rm := &e.b.ring
-	if !e.b.lossy && atomic.LoadUint32(rm.wwait) != 0 && e.headSeen-t <= rm.capacity/2 {
-		e.re.ring(rm.wwait)
+	if !e.b.lossy && atomic.LoadUint32(rm.wwait) != 0 {
+		if need := atomic.LoadUint64(e.b.need); was < need && t >= need {
+			e.re.ring(rm.wwait)
+		}
 	}
 }
 
