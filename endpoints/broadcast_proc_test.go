@@ -668,3 +668,103 @@ func TestBroadcastHostileSubscriber(t *testing.T) {
 		})
 	}
 }
+
+func init() {
+	// bcast-pubn publishes BCAST_N values tagged with publisher id
+	// BCAST_ID on the inherited "bcast", then closes (end of stream).
+	childRoles["bcast-pubn"] = func() error {
+		tx, err := endpoints.InheritSender[[]byte]("bcast")
+		if err != nil {
+			return err
+		}
+		id, _ := strconv.ParseUint(os.Getenv("BCAST_ID"), 10, 64)
+		n, _ := strconv.ParseUint(os.Getenv("BCAST_N"), 10, 64)
+		buf := make([]byte, 16)
+		for i := range n {
+			binary.LittleEndian.PutUint64(buf, id<<32|i)
+			binary.LittleEndian.PutUint64(buf[8:], bcastMix(id<<32|i))
+			if err := tx.Send(context.Background(), buf); err != nil {
+				return err
+			}
+		}
+		return tx.Close()
+	}
+}
+
+// Three publishers, two of them other processes, share a broadcast: a
+// subscriber (WithSenders(3)) gets every value of each, each publisher's
+// in its order, then io.EOF once all three have closed; one joining after
+// they all closed gets io.EOF at once.
+func TestBroadcastSeveralPublishers(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+16<<10)
+	pub, err := endpoints.Broadcast[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	rx, err := endpoints.Subscribe[[]byte](m, ipcchan.WithSenders(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	const n = 20000
+	var procs []*helperProc
+	for id := 1; id <= 2; id++ {
+		tx, err := endpoints.BroadcastSender[[]byte](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, startHelper(t, "bcast-pubn", []string{"BCAST_ID=" + strconv.Itoa(id), "BCAST_N=" + strconv.Itoa(n)}, endpoints.Pass("bcast", tx)))
+	}
+	sent := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16)
+		for i := range uint64(n) {
+			binary.LittleEndian.PutUint64(buf, i)
+			binary.LittleEndian.PutUint64(buf[8:], bcastMix(i))
+			if err := pub.Send(ctx, buf); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- pub.Close()
+	}()
+	var next [3]uint64
+	var buf []byte
+	for {
+		err := rx.RecvInto(ctx, &buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := binary.LittleEndian.Uint64(buf)
+		id, i := v>>32, v&0xFFFFFFFF
+		if id > 2 || i != next[id] || binary.LittleEndian.Uint64(buf[8:]) != bcastMix(v) {
+			t.Fatalf("publisher %d's value %d, want %d (or damaged)", id, i, next[id%3])
+		}
+		next[id]++
+	}
+	if next != [3]uint64{n, n, n} {
+		t.Fatalf("got %v values of each publisher, want %d", next, n)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if err := p.wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late, err := endpoints.Subscribe[[]byte](m, ipcchan.WithSenders(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if err := late.RecvInto(ctx, &buf); err != io.EOF {
+		t.Fatalf("a subscriber joining after every publisher closed: %v, want io.EOF", err)
+	}
+}

@@ -489,3 +489,39 @@ func TestBroadcastSelectAndCancel(t *testing.T) {
 		t.Fatalf("a cancelled Recv: %v, want context.Canceled", err)
 	}
 }
+
+// A value published and received costs no allocation, lossless (decoded
+// in place) and lossy (copied out first).
+func TestBroadcastAllocs(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	for _, lossy := range []bool{false, true} {
+		m := newBroadcastMem(t, 4096+64<<10)
+		var opts []ipcchan.Option
+		if lossy {
+			opts = append(opts, ipcchan.WithLossy())
+		}
+		pub, err := endpoints.Broadcast[[]byte](m, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx, err := endpoints.Subscribe[[]byte](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, buf := make([]byte, 64), make([]byte, 0, 64)
+		allocs := testing.AllocsPerRun(1000, func() {
+			if err := pub.Send(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := rx.RecvInto(ctx, &buf); err != nil || len(buf) != 64 {
+				t.Fatal(err)
+			}
+		})
+		pub.Close()
+		rx.Close()
+		if allocs != 0 {
+			t.Errorf("lossy %v: %v allocations per value, want 0", lossy, allocs)
+		}
+	}
+}
