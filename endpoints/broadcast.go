@@ -348,8 +348,9 @@ func (e *bcastEnd) Close() error {
 		r.wait.Close()
 		r.calls.wait() // from here on, nothing else in this process uses the end
 		switch {
-		case !e.pub:
+		case !e.pub && r.m.faultErr() == nil: // on memory that is gone, there is no slot to free
 			r.closeErr = r.m.access(func() error { e.leaveSlot(); return nil })
+		case !e.pub:
 		case !r.handedOff.Load() && r.wait.Failure() == nil && r.m.faultErr() == nil:
 			r.closeErr = postEOS(r.linger, func() error { return r.m.access(e.tryPostEOS) })
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -766,5 +767,82 @@ func TestBroadcastSeveralPublishers(t *testing.T) {
 	defer late.Close()
 	if err := late.RecvInto(ctx, &buf); err != io.EOF {
 		t.Fatalf("a subscriber joining after every publisher closed: %v, want io.EOF", err)
+	}
+}
+
+// A peer process that shrinks the memory under a broadcast on memory that
+// cannot be sealed makes its ends return an error wrapping ErrCorrupt
+// that says so — a subscriber's receive (parked or not), a publisher's
+// send and close — instead of the fault killing the process.
+func TestBroadcastSurvivesShrinkingPeer(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := context.Background()
+	for _, kind := range shrinkables {
+		open := func(t *testing.T) (*ipcchan.Sender[string], *ipcchan.Receiver[string], *endpoints.Mapping, func()) {
+			m, shrink := kind.make(t, 4096+4096)
+			tx, err := endpoints.Broadcast[string](m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rx, err := endpoints.Subscribe[string](m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tx, rx, m, func() {
+				if got := shrink(); got != "ok" {
+					t.Fatalf("the peer could not shrink the %s: %s", kind.name, got)
+				}
+			}
+		}
+		t.Run(kind.name+"/subscriber", func(t *testing.T) {
+			tx, rx, _, shrink := open(t)
+			defer tx.Close()
+			if err := tx.Send(ctx, "lost"); err != nil {
+				t.Fatal(err)
+			}
+			shrink()
+			_, err := rx.Recv(ctx)
+			wantGone(t, "Recv", err)
+			_, err = rx.TryRecv()
+			wantGone(t, "TryRecv", err)
+			if err := rx.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+		t.Run(kind.name+"/publisher", func(t *testing.T) {
+			tx, rx, _, shrink := open(t)
+			defer rx.Close()
+			shrink()
+			wantGone(t, "Send", tx.Send(ctx, "x"))
+			wantGone(t, "TrySend", tx.TrySend("x"))
+			if err := tx.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+		t.Run(kind.name+"/publisher-close", func(t *testing.T) {
+			tx, rx, _, shrink := open(t)
+			defer rx.Close()
+			shrink()
+			wantGone(t, "Close", tx.Close())
+		})
+		t.Run(kind.name+"/parked-subscriber", func(t *testing.T) {
+			tx, rx, m, shrink := open(t)
+			defer tx.Close()
+			got := make(chan error, 1)
+			go func() { _, err := rx.Recv(ctx); got <- err }()
+			swait := word32(m, 192)
+			waitFor(t, "the subscriber parks", func() bool { return atomic.LoadUint32(swait) == 1 })
+			shrink()
+			// Its next look, at most 50 ms on, touches memory that is gone.
+			select {
+			case err := <-got:
+				wantGone(t, "a parked Recv", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the parked Recv did not return")
+			}
+			if err := rx.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
 	}
 }
