@@ -60,6 +60,7 @@ func (e *bcastEnd) join(replay bool) error {
 			}
 			atomic.StoreUint64(b.tail(i), start)
 			atomic.StoreUint64(b.lost(i), 0)
+			atomic.StoreUint64(b.moved(i), 0) // a handover's mark left by a slot freed as stale
 			if !atomic.CompareAndSwapUint64(b.owner(i), 0, owner) {
 				continue
 			}
@@ -100,16 +101,18 @@ func (e *bcastEnd) takeMoved(owner, head uint64) bool {
 	return false
 }
 
-// moveWait is how long a slot handed to a child waits for the child to
-// take it over before a publisher or a joiner frees it (the child never
-// started, say).
-const moveWait = 30 * time.Second
+// moveWait is how long (a time.Duration) a slot handed to a child waits
+// for the child to take it over before a publisher or a joiner frees it
+// (the child never started, say). Tests shorten it.
+var moveWait atomic.Int64
+
+func init() { moveWait.Store(int64(30 * time.Second)) }
 
 // staleMove reports whether slot i was handed to a child more than
 // moveWait ago and not taken over.
 func (b *bcastMem) staleMove(i int) bool {
 	at := atomic.LoadUint64(b.moved(i))
-	return at != 0 && monoNow()-at > uint64(moveWait)
+	return at != 0 && monoNow()-at > uint64(moveWait.Load())
 }
 
 // monoNow is CLOCK_MONOTONIC in nanoseconds: the same clock in every

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -522,6 +523,52 @@ func TestBroadcastAllocs(t *testing.T) {
 		rx.Close()
 		if allocs != 0 {
 			t.Errorf("lossy %v: %v allocations per value, want 0", lossy, allocs)
+		}
+	}
+}
+
+// A slot handed to a child that never took it over is freed once it has
+// waited moveWait; a subscriber that joins into it afterwards keeps it:
+// the handover's mark does not stay behind to have it freed in turn.
+func TestBroadcastStaleHandoverSlotReused(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	defer endpoints.SetMoveWait(time.Nanosecond)()
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+4096)
+	pub, err := endpoints.Broadcast[uint64](m, ipcchan.WithSubscribers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := endpoints.Subscribe[uint64](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Handed to a child that is never started.
+	release, err := endpoints.Attach(exec.Command(os.Args[0]), endpoints.Pass("bcast", sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	rx, err := endpoints.Subscribe[uint64](m) // frees the stale slot and takes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	sent := 0
+	for ; sent < 1000; sent++ {
+		if err := pub.TrySend(uint64(sent)); errors.Is(err, ipcchan.ErrWouldBlock) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent == 1000 {
+		t.Fatal("the publisher never waited for the subscriber: its slot was freed")
+	}
+	for want := range uint64(sent) {
+		if v, err := rx.Recv(ctx); err != nil || v != want {
+			t.Fatalf("got %d, %v; want %d", v, err, want)
 		}
 	}
 }
