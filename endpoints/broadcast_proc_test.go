@@ -846,3 +846,34 @@ func TestBroadcastSurvivesShrinkingPeer(t *testing.T) {
 		})
 	}
 }
+
+// A lossy subscriber handed to a child right after it was told it lagged
+// moves there with its position: the child's first value is the one after
+// the values lost, and nothing is counted twice or taken for corruption.
+func TestBroadcastHandOverAfterLag(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+4096)
+	pub, err := endpoints.Broadcast[[]byte](m, ipcchan.WithLossy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000 // 32 KiB of records in a 4 KiB data area
+	publishRange(t, ctx, pub, 0, n)
+	var buf []byte
+	var lag *ipcchan.LaggedError
+	if err := sub.RecvInto(ctx, &buf); !errors.As(err, &lag) || lag.Missed == 0 {
+		t.Fatalf("%v, want a LaggedError", err)
+	}
+	c := startSubscriber(t, ctx, sub, envBcastFirst+"="+strconv.FormatUint(lag.Missed, 10))
+	pub.Close()
+	r := c.result(t, ctx)
+	if r.first != lag.Missed || r.got != n-lag.Missed || r.missed != 0 {
+		t.Fatalf("%+v: want %d values from %d, none lost", r, n-lag.Missed, lag.Missed)
+	}
+}

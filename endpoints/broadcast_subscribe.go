@@ -135,8 +135,12 @@ func (e *bcastEnd) moveSlot() {
 		if atomic.LoadUint64(e.ownerWord) != e.owner {
 			return nil
 		}
+		seq := e.nextSeq
+		if e.pending {
+			seq = e.curSeq // a lag was reported; the record after it is the child's first
+		}
 		atomic.StoreUint64(e.tailWord, e.tail)
-		atomic.StoreUint64(e.b.seq(e.slot), e.nextSeq)
+		atomic.StoreUint64(e.b.seq(e.slot), seq)
 		atomic.StoreUint64(e.b.moved(e.slot), monoNow())
 		e.re.handedOff.Store(true)
 		return nil
@@ -356,6 +360,11 @@ func (e *bcastEnd) tryRead() error {
 			// subscriber that joined after some counts those too.
 			e.cur = rawMsg{kind: msgMarker}
 			e.core.ended = max(e.core.ended, int(min(tag, 1<<20))-1)
+		}
+		if b.lossy && seq > e.nextSeq {
+			// Values skipped without oldest showing it (a subscription
+			// handed over while it had lagged): lost all the same.
+			e.lagPending = true
 		}
 		if e.lagPending {
 			e.lagPending = false
