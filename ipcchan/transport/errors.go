@@ -62,6 +62,7 @@ type LaggedError struct {
 	Missed uint64 // the values lost, exactly
 }
 
+// Error says how many values were lost.
 func (e *LaggedError) Error() string {
 	return fmt.Sprintf("ipcchan: subscriber lagged behind: %d values lost (a lossy broadcast overwrote them; receive on to go on with the oldest value held)", e.Missed)
 }
