@@ -25,6 +25,7 @@ import (
 //	36   lock      uint32  0, or the pid of the publisher process holding it
 //	40   gen       uint32  joins ever made (for slot owner words)
 //	44   replays   uint32  replaying joins ever made (publishers drop their cached slowest tail)
+//	48   stolen    uint32  1: a dead holder's lock was taken back; the next holder recounts nextSeq
 //	64   head      uint64  bytes ever committed by publishers
 //	72   nextSeq   uint64  the sequence number of the next value
 //	80   closed    uint32  end-of-stream records ever committed
@@ -57,6 +58,7 @@ const (
 	offBLock    = 36
 	offBGen     = 40
 	offBReplays = 44
+	offBStolen  = 48
 	offBHead    = 64
 	offBNextSeq = 72
 	offBClosed  = 80
@@ -88,6 +90,7 @@ type bcastMem struct {
 	gen        *uint32
 	replays    *uint32
 	need       *uint64
+	stolen     *uint32
 }
 
 // bcastHeaderSize is the bytes in front of the data area for n slots.
@@ -182,6 +185,7 @@ func openBroadcast(mem []byte) (*bcastMem, error) {
 		gen:        (*uint32)(unsafe.Pointer(&mem[offBGen])),
 		replays:    (*uint32)(unsafe.Pointer(&mem[offBReplays])),
 		need:       (*uint64)(unsafe.Pointer(&mem[offBNeed])),
+		stolen:     (*uint32)(unsafe.Pointer(&mem[offBStolen])),
 	}
 	return b, nil
 }

@@ -194,6 +194,59 @@ func (e *bcastEnd) publish(pos uint64, n int, flags, tag uint32) {
 	}
 }
 
+// lock takes the write lock (the ring's tryLock) and, if a dead holder's
+// lock was taken back since the last holder, first recounts nextSeq.
+func (e *bcastEnd) lock() bool {
+	if !e.re.tryLock() {
+		return false
+	}
+	if atomic.LoadUint32(e.b.stolen) != 0 {
+		e.recount()
+		atomic.StoreUint32(e.b.stolen, 0)
+	}
+	return true
+}
+
+// stealIfDead takes the write lock back from a holder whose process has
+// exited (the ring's stealIfDead), first marking it stolen: the dead
+// holder may have committed a value (head) without counting it (nextSeq),
+// and the next holder must count again.
+func (e *bcastEnd) stealIfDead() bool {
+	owner := atomic.LoadUint32(e.b.ring.lock)
+	if owner == 0 || owner == e.re.pid || sys.ProcessRunning(int(owner)) {
+		return false
+	}
+	atomic.StoreUint32(e.b.stolen, 1)
+	return atomic.CompareAndSwapUint32(e.b.ring.lock, owner, 0)
+}
+
+// recount sets nextSeq after the last value held, walking the records
+// from oldest to head (rare: after a lock was taken back from a dead
+// holder). It leaves nextSeq alone if the walk meets anything invalid,
+// or finds no value, or a count already past it.
+func (e *bcastEnd) recount() {
+	b := e.b
+	head := atomic.LoadUint64(b.ring.head)
+	p := atomic.LoadUint64(b.oldest)
+	if !b.validTail(p, head) {
+		return
+	}
+	var next uint64
+	for p < head {
+		flags, _, payload, size, err := b.ring.record(p, head-p)
+		if err != nil || flags&recPad == 0 && len(payload) < bcastSeq {
+			return
+		}
+		if flags&(recPad|recEOS) == 0 {
+			next = seqAt(payload) + 1
+		}
+		p += size
+	}
+	if next > atomic.LoadUint64(b.nextSeq) {
+		atomic.StoreUint64(b.nextSeq, next)
+	}
+}
+
 // unlockQuiet frees the write lock after a try that found no room,
 // waking nobody: the other publishers wait for the same subscribers (and
 // look again at least every writerRecheck), and a wake would wake this
@@ -206,7 +259,7 @@ func (e *bcastEnd) unlockQuiet() { atomic.StoreUint32(e.b.ring.lock, 0) }
 // abandoned and its error returned as a *fillError.
 func tryPublish(w bcastWrite) error {
 	e := w.e
-	if !e.re.tryLock() {
+	if !e.lock() {
 		return unix.EAGAIN
 	}
 	n := w.size()
@@ -240,7 +293,7 @@ func tryPublish(w bcastWrite) error {
 // takes the lock back from a dead holder and frees the slots of dead
 // subscribers that hold it back.
 func blockPublish(w bcastWrite) error {
-	w.e.re.stealIfDead()
+	w.e.stealIfDead()
 	w.e.reapDead()
 	writerParks.Add(1)
 	return parkOn(w.e.b.ring.wwait, tryPublish, w, &writerRecheckTS)
@@ -250,7 +303,7 @@ func blockPublish(w bcastWrite) error {
 // frees a dead holder's lock and dead subscribers' slots and tries again;
 // unix.EAGAIN, trying nothing, if there was nothing to free.
 func reapThenPublish(w bcastWrite) error {
-	stole := w.e.re.stealIfDead()
+	stole := w.e.stealIfDead()
 	if !w.e.reapDead() && !stole {
 		return unix.EAGAIN
 	}
@@ -330,8 +383,8 @@ func (e *bcastEnd) send(ctx context.Context, block bool, w bcastWrite) error {
 // tryPostEOS appends this publisher's end-of-stream record, or returns
 // unix.EAGAIN while there is no room or another publisher holds the lock.
 func (e *bcastEnd) tryPostEOS() error {
-	if !e.re.tryLock() {
-		e.re.stealIfDead()
+	if !e.lock() {
+		e.stealIfDead()
 		return unix.EAGAIN
 	}
 	pos, err := e.reserve(0)

@@ -30,8 +30,8 @@ func (e *bcastEnd) join(replay bool) error {
 	b := e.b
 	r := &e.re
 	deadline := time.Now().Add(joinLockWait)
-	for wait := time.Microsecond; !r.tryLock(); wait = min(2*wait, time.Millisecond) {
-		r.stealIfDead()
+	for wait := time.Microsecond; !e.lock(); wait = min(2*wait, time.Millisecond) {
+		e.stealIfDead()
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the broadcast's write lock has been held by process %d for %v (a publisher stuck in its fill function, or a peer that wrote over the lock): try again", atomic.LoadUint32(b.ring.lock), joinLockWait)
 		}
