@@ -917,3 +917,41 @@ func TestBroadcastLockHolderDiedMidPublish(t *testing.T) {
 		}
 	}
 }
+
+// A publisher killed between committing its end-of-stream record and
+// counting it (closed) leaves the count short; once the lock is taken
+// back, the count is redone, so that a subscriber joining afterwards
+// still sees the end of the stream.
+func TestBroadcastLockHolderDiedMidClose(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+4096)
+	pub, err := endpoints.Broadcast[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := endpoints.BroadcastSender[int](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mem := m.Bytes()
+	binary.NativeEndian.PutUint32(mem[80:], 0) // closed, as if its store never happened
+	binary.NativeEndian.PutUint32(mem[36:], uint32(deadPID(t)))
+	if err := other.Send(ctx, 7); err != nil { // takes the lock back
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	late, err := endpoints.Subscribe[int](m, ipcchan.WithSenders(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if _, err := late.Recv(ctx); err != io.EOF {
+		t.Fatalf("a subscriber joining after both publishers closed: %v, want io.EOF", err)
+	}
+}

@@ -220,10 +220,11 @@ func (e *bcastEnd) stealIfDead() bool {
 	return atomic.CompareAndSwapUint32(e.b.ring.lock, owner, 0)
 }
 
-// recount sets nextSeq after the last value held, walking the records
-// from oldest to head (rare: after a lock was taken back from a dead
-// holder). It leaves nextSeq alone if the walk meets anything invalid,
-// or finds no value, or a count already past it.
+// recount sets nextSeq after the last value held, and closed to the rank
+// of the last end-of-stream record held, walking the records from oldest
+// to head (rare: after a lock was taken back from a dead holder, which
+// may have died between its head store and these). It leaves them alone
+// if the walk meets anything invalid, or they are already past it.
 func (e *bcastEnd) recount() {
 	b := e.b
 	head := atomic.LoadUint64(b.ring.head)
@@ -232,18 +233,26 @@ func (e *bcastEnd) recount() {
 		return
 	}
 	var next uint64
+	var closed uint32
 	for p < head {
-		flags, _, payload, size, err := b.ring.record(p, head-p)
+		flags, tag, payload, size, err := b.ring.record(p, head-p)
 		if err != nil || flags&recPad == 0 && len(payload) < bcastSeq {
 			return
 		}
-		if flags&(recPad|recEOS) == 0 {
+		switch {
+		case flags&recPad != 0:
+		case flags&recEOS != 0:
+			closed = max(closed, tag)
+		default:
 			next = seqAt(payload) + 1
 		}
 		p += size
 	}
 	if next > atomic.LoadUint64(b.nextSeq) {
 		atomic.StoreUint64(b.nextSeq, next)
+	}
+	if closed > atomic.LoadUint32(b.closed) {
+		atomic.StoreUint32(b.closed, closed)
 	}
 }
 
