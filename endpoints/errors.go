@@ -86,6 +86,10 @@ var (
 	// ErrSemOverflow is wrapped by the error of a Release that would take a
 	// semaphore past SEM_VALUE_MAX.
 	ErrSemOverflow = errors.New("semaphore value overflow")
+
+	// ErrNoSlot is wrapped by the error of Subscribe on a broadcast whose
+	// subscriber slots are all taken (see ipcchan.WithSubscribers).
+	ErrNoSlot = errors.New("no free subscriber slot")
 )
 
 // Misuse is reported, never a crash: a method called on the zero value of a

@@ -30,3 +30,10 @@ func SetEventRecheck(d time.Duration) func() {
 	eventRecheck.Store(int64(d))
 	return func() { eventRecheck.Store(int64(100 * time.Millisecond)) }
 }
+
+// SetMoveWait sets how long a broadcast slot handed to a child waits to be
+// taken over, and returns the function that restores it.
+func SetMoveWait(d time.Duration) func() {
+	old := moveWait.Swap(int64(d))
+	return func() { moveWait.Store(old) }
+}

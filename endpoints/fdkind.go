@@ -19,11 +19,12 @@ import (
 type fdClass int
 
 const (
-	classPipe   fdClass = iota // a pipe or FIFO
-	classSocket                // a socket; fdInfo.sockType says which
-	classMQueue                // a POSIX message queue
-	classRing                  // a shared-memory ring (memfd, POSIX shm or file)
-	classEvent                 // an Event's shared memory
+	classPipe      fdClass = iota // a pipe or FIFO
+	classSocket                   // a socket; fdInfo.sockType says which
+	classMQueue                   // a POSIX message queue
+	classRing                     // a shared-memory ring (memfd, POSIX shm or file)
+	classBroadcast                // a shared-memory broadcast (broadcast.go)
+	classEvent                    // an Event's shared memory
 )
 
 // fdInfo describes a descriptor.
@@ -45,6 +46,8 @@ func (i fdInfo) name() string {
 		return "posix mq"
 	case classRing:
 		return "ring"
+	case classBroadcast:
+		return "broadcast"
 	case classEvent:
 		return "event"
 	}
@@ -75,12 +78,14 @@ func inspectFD(fd int) (fdInfo, error) {
 		info.unix = isUnixSocket(fd)
 	case isRingFile(fd):
 		info.class = classRing
+	case isBroadcastFile(fd):
+		info.class = classBroadcast
 	case isEventFile(fd):
 		info.class = classEvent
 	case isMQueue(fd):
 		info.class = classMQueue
 	default:
-		return fdInfo{}, fmt.Errorf("descriptor %d is a %s, not a pipe, FIFO, socket, message queue, ring or event", fd, fileType(st.Mode))
+		return fdInfo{}, fmt.Errorf("descriptor %d is a %s, not a pipe, FIFO, socket, message queue, ring, broadcast or event", fd, fileType(st.Mode))
 	}
 	return info, nil
 }
@@ -96,7 +101,7 @@ func (i fdInfo) check(want use) string {
 		return fmt.Sprintf("is a %s, not a socket; the other end gave a Sender or Receiver", i.name())
 	case want == useConn && i.sockType == unix.SOCK_DGRAM:
 		return "is a datagram socket, not a connection; the other end gave a Sender or Receiver"
-	case i.class == classSocket || i.class == classRing:
+	case i.class == classSocket || i.class == classRing || i.class == classBroadcast:
 		return "" // both directions on one descriptor
 	case want == useWrite && i.accMode == unix.O_RDONLY:
 		return "is open for reading only: it is a receiving end, not a sending one"
@@ -130,6 +135,11 @@ func (i fdInfo) optionsFor(send bool) transport.OptionName {
 			o |= transport.OptPeerCheck
 		}
 		return o
+	case i.class == classBroadcast:
+		if send {
+			return optBcastSend
+		}
+		return optBcastRecv
 	case i.class == classMQueue, i.class == classRing:
 		if send {
 			return optMsgSend
@@ -194,6 +204,8 @@ func receiverOnFD[T any](fd int, info fdInfo, desc string, opts []ipcchan.Option
 		return newMQReceiverOn[T](fd, desc, cfg)
 	case info.class == classRing:
 		return ringReceiverOn[T](fd, desc, cfg)
+	case info.class == classBroadcast:
+		return broadcastOn(fd, desc, cfg, subscribe[T])
 	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
 		return newDgramReceiverOn[T](fd, desc, messageKindOf(fd, info.sockType), nil, cfg)
 	case info.class == classSocket:
@@ -221,6 +233,8 @@ func senderOnFD[T any](fd int, info fdInfo, desc string, atomicDefault bool, opt
 		return newMQSenderOn[T](fd, desc, cfg)
 	case info.class == classRing:
 		return ringSenderOn[T](fd, desc, cfg)
+	case info.class == classBroadcast:
+		return broadcastOn(fd, desc, cfg, broadcastSender[T])
 	case info.class == classSocket && (info.sockType == unix.SOCK_DGRAM || info.sockType == unix.SOCK_SEQPACKET):
 		return newDgramSenderOn[T](fd, desc, messageKindOf(fd, info.sockType), true, cfg)
 	case info.class == classSocket:

@@ -114,6 +114,7 @@ func Attach(cmd *exec.Cmd, ends ...Handed) (release func(), err error) {
 	for _, h := range ends {
 		markHandedOff(h.end)
 		if !h.share {
+			moveSubscription(h.end)
 			h.end.Close()
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) {
 	ipcchantest.Child(pipeHarness, fifoHarness, unixHarness, tcpHarness, unixgramHarness, unixpacketHarness, udpHarness,
-		posixMQHarness, sysvMQHarness, ringHarness)
+		posixMQHarness, sysvMQHarness, ringHarness, broadcastHarness)
 	childMain()       // this package's own re-executed helpers
 	runExampleChild() // the children the examples start
 	goleak.VerifyTestMain(cleanupAfter{m})

@@ -39,6 +39,7 @@ const (
 	oMsgSend    = oSend | transport.OptLinger
 	oPerm       = transport.OptPerm
 	oWait       = transport.OptWaitForCreate
+	oBcastFmt   = transport.OptMaxMessageSize | transport.OptSubscribers | transport.OptLossy // what formats a broadcast
 )
 
 // waitCtx bounds the matrix's WithWaitForCreate: a context that can end,
@@ -65,6 +66,9 @@ func oneOfEach() []ipcchan.Option {
 		ipcchan.WithRecvFiles(4),
 		ipcchan.WithTrustedOwners(0),
 		ipcchan.WithWaitForCreate(waitCtx),
+		ipcchan.WithSubscribers(4),
+		ipcchan.WithLossy(),
+		ipcchan.WithReplay(),
 	}
 }
 
@@ -159,6 +163,17 @@ func ringFor(t *testing.T) *endpoints.Mapping {
 	m := must(endpoints.NewMemfd("opt", 256+64<<10))(t)
 	t.Cleanup(func() { m.Close() })
 	if err := endpoints.FormatRing(m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// broadcastFor makes a formatted broadcast in a memfd for a test.
+func broadcastFor(t *testing.T) *endpoints.Mapping {
+	t.Helper()
+	m := must(endpoints.NewMemfd("opt", 1<<16))(t)
+	t.Cleanup(func() { m.Close() })
+	if err := endpoints.FormatBroadcast(m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -453,6 +468,25 @@ func optCases() []optCase {
 			}
 			return m.Close, nil
 		}},
+		{"FormatBroadcast", oBcastFmt, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			m := must(endpoints.NewMemfd("opt", 1<<16))(t)
+			if err := endpoints.FormatBroadcast(m, opts...); err != nil {
+				m.Close()
+				return nil, err
+			}
+			return m.Close, nil
+		}},
+		{"Broadcast", oBcastFmt | oMsgSend, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			m := must(endpoints.NewMemfd("opt", 1<<16))(t)
+			t.Cleanup(func() { m.Close() })
+			return sender(endpoints.Broadcast[string](m, opts...))
+		}},
+		{"BroadcastSender", oMsgSend | oWait, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return sender(endpoints.BroadcastSender[string](broadcastFor(t), opts...))
+		}},
+		{"Subscribe", oMsgRecv | oWait | transport.OptReplay, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			return receiver(endpoints.Subscribe[string](broadcastFor(t), opts...))
+		}},
 		{"RingPair", oMsgSend | oMsgRecv, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			return pair(endpoints.RingPair[string](64<<10, opts...))
 		}},
@@ -572,6 +606,11 @@ func optCases() []optCase {
 		{"InheritReceiver/unixgram", oMsgRecv | transport.OptPeerCheck, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			a, _ := socketpairFiles(t, unix.SOCK_DGRAM)
 			return receiver(endpoints.InheritReceiver[string](inherit(t, a), opts...))
+		}},
+		{"InheritReceiver/broadcast", oMsgRecv | transport.OptReplay, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
+			f := must(broadcastFor(t).File())(t)
+			defer f.Close()
+			return receiver(endpoints.InheritReceiver[string](inherit(t, f), opts...))
 		}},
 		{"InheritSender/sysv", oMsgSend, func(t *testing.T, opts []ipcchan.Option) (func() error, error) {
 			name := "opt" + strconv.FormatInt(inheritSeq.Add(1), 10)

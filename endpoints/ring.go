@@ -450,14 +450,18 @@ func (r *ringEnd) Close() error {
 
 // isRingFile reports whether fd is a shared memory object or file that
 // holds a ring (its first bytes are the ring magic).
-func isRingFile(fd int) bool {
+func isRingFile(fd int) bool { return hasMagic(fd, ringMagic, ringHeader+64) }
+
+// hasMagic reports whether fd is a shared memory object or file of at
+// least size bytes that starts with the 8-byte magic.
+func hasMagic(fd int, magic string, size int64) bool {
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < ringHeader+64 {
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < size {
 		return false
 	}
-	var magic [8]byte
-	n, err := unix.Pread(fd, magic[:], 0)
-	return err == nil && n == len(magic) && string(magic[:]) == ringMagic
+	var got [8]byte
+	n, err := unix.Pread(fd, got[:], 0)
+	return err == nil && n == len(got) && string(got[:]) == magic
 }
 
 // ringEndOn makes a ring end on fd, which it takes over.

@@ -48,7 +48,19 @@ var (
 	// is sent) or with WithTag (the constructor refuses it, wrapping
 	// ErrOption too).
 	ErrReservedTag = transport.ErrReservedTag
+
+	// ErrLagged is wrapped by the error a subscriber of a lossy broadcast
+	// (endpoints.Broadcast with WithLossy) gets when it fell behind and
+	// lost values: a *LaggedError, which says how many. The Receiver goes
+	// on: the next receive returns the oldest value still held.
+	ErrLagged = transport.ErrLagged
 )
+
+// LaggedError is the error of a receive on a lossy broadcast's subscriber
+// that fell behind: Missed values, exactly, were overwritten before it
+// read them. errors.Is(err, ErrLagged) is true for it; find it with
+// errors.As.
+type LaggedError = transport.LaggedError
 
 // OpError reports a failed operation on an endpoint: the operation ("send",
 // "recv", "open", ...), the endpoint, and the cause. It is returned wrapped

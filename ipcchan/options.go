@@ -173,3 +173,29 @@ func codecFor[T any](c *transport.Config) (codec.Codec[T], error) {
 // ownership is checked as without the option. The constructors that
 // honour it say so.
 func WithWaitForCreate(ctx context.Context) Option { return transport.WithWaitForCreate(ctx) }
+
+// WithSubscribers sets how many subscribers a broadcast has room for at
+// once, 1 ≤ n ≤ 4096 (default 16): each takes a slot of one cache line in
+// the shared memory, which it gives back when it closes or its process
+// dies. A subscriber joining a broadcast whose slots are all taken is
+// refused with an error wrapping endpoints.ErrNoSlot. Only the
+// constructors that format a broadcast (endpoints.Broadcast,
+// endpoints.FormatBroadcast) honour it.
+func WithSubscribers(n int) Option { return transport.WithSubscribers(n) }
+
+// WithLossy makes a broadcast lossy: its publishers never wait for
+// subscribers, and a subscriber that falls more than the broadcast's
+// memory behind loses the oldest values; its next receive returns an
+// error wrapping ErrLagged, a *LaggedError that says exactly how many it
+// lost, and the receive after that goes on with the oldest value still
+// held (the semantics of Tokio's broadcast channel). Without it a
+// broadcast is lossless: its publishers wait for the slowest subscriber.
+// Only the constructors that format a broadcast (endpoints.Broadcast,
+// endpoints.FormatBroadcast) honour it.
+func WithLossy() Option { return transport.WithLossy() }
+
+// WithReplay makes a broadcast's subscriber start at the oldest value the
+// broadcast still holds in its memory, rather than at the next value
+// published after it joins. Only endpoints.Subscribe and a subscription
+// inherited with endpoints.InheritReceiver honour it.
+func WithReplay() Option { return transport.WithReplay() }

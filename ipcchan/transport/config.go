@@ -46,6 +46,9 @@ const (
 	OptRecvFiles
 	OptTrustedOwners
 	OptWaitForCreate
+	OptSubscribers
+	OptLossy
+	OptReplay
 	optEnd
 )
 
@@ -53,7 +56,7 @@ var optionNames = [...]string{
 	"WithCodec", "WithTag", "WithMaxMessageSize", "WithSendBuffer", "WithLinger",
 	"WithAtomicWrites", "WithPerm", "WithSenders", "WithHandshake", "WithFraming",
 	"WithForeignPeer", "WithPeerCheck", "WithConnMemory", "WithRecvFiles", "WithTrustedOwners",
-	"WithWaitForCreate",
+	"WithWaitForCreate", "WithSubscribers", "WithLossy", "WithReplay",
 }
 
 // What each option is for, said when it is refused.
@@ -74,6 +77,9 @@ var optionUse = [...]string{
 	"it lets a Unix stream socket's receiver take files",
 	"it names the users whose lock files may be opened",
 	"it makes an open of an existing object wait until a peer creates it",
+	"it bounds the subscribers of a broadcast its creator formats",
+	"it makes a broadcast its creator formats drop values for slow subscribers",
+	"it starts a broadcast's subscriber at the oldest value still held",
 }
 
 // String returns the option's name as a program writes it:
@@ -116,6 +122,11 @@ const (
 	// DefaultRecvFiles is one message's worth of descriptors, the most the
 	// kernel passes in one (SCM_MAX_FD).
 	DefaultRecvFiles = 253
+
+	// DefaultSubscribers is how many subscribers a broadcast has room for
+	// unless WithSubscribers says otherwise; MaxSubscribers is the most.
+	DefaultSubscribers = 16
+	MaxSubscribers     = 4096
 )
 
 // Config is what the options given to a constructor set, read through its
@@ -140,6 +151,9 @@ type Config struct {
 	recvFiles    int
 	trustedUsers []int
 	waitCreate   context.Context
+	subscribers  int
+	lossy        bool
+	replay       bool
 }
 
 // NewConfig applies opts for the constructor of endpoint (a description:
@@ -322,3 +336,20 @@ func (c *Config) Trusts(uid int) bool {
 // bounds an open's wait for its object to be created, or nil if the open
 // is not to wait.
 func (c *Config) WaitForCreate() context.Context { return c.waitCreate }
+
+// Subscribers returns how many subscribers a broadcast has room for
+// (DefaultSubscribers).
+func (c *Config) Subscribers() int {
+	if !c.Given(OptSubscribers) {
+		return DefaultSubscribers
+	}
+	return c.subscribers
+}
+
+// Lossy reports whether a broadcast drops the oldest values for a
+// subscriber that falls behind, rather than making its publishers wait.
+func (c *Config) Lossy() bool { return c.lossy }
+
+// Replay reports whether a broadcast's subscriber starts at the oldest
+// value the broadcast still holds rather than at the next one published.
+func (c *Config) Replay() bool { return c.replay }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/ipcchan/go/codec"
@@ -47,7 +48,27 @@ var (
 	// carry or keeps for itself: given to SendTag (nothing is sent), or
 	// with WithTag (the constructor refuses it, wrapping ErrOption too).
 	ErrReservedTag = errors.New("reserved tag")
+
+	// ErrLagged is wrapped by the error a lossy broadcast's subscriber
+	// gets when it fell behind and lost values: a *LaggedError.
+	ErrLagged = errors.New("ipcchan: subscriber lagged behind")
 )
+
+// LaggedError is the error of a receive on a lossy broadcast's subscriber
+// that fell behind: the publishers overwrote Missed values it had not
+// read. The receive after it returns the oldest value still held.
+// errors.Is(err, ErrLagged) is true for it.
+type LaggedError struct {
+	Missed uint64 // the values lost, exactly
+}
+
+// Error says how many values were lost.
+func (e *LaggedError) Error() string {
+	return fmt.Sprintf("ipcchan: subscriber lagged behind: %d values lost (a lossy broadcast overwrote them; receive on to go on with the oldest value held)", e.Missed)
+}
+
+// Is reports whether target is ErrLagged.
+func (e *LaggedError) Is(target error) bool { return target == ErrLagged }
 
 // OpError reports a failed operation on an endpoint.
 //

@@ -145,3 +145,21 @@ func WithWaitForCreate(ctx context.Context) Option {
 	}
 	return option(OptWaitForCreate, func(c *Config) { c.waitCreate = ctx })
 }
+
+// WithSubscribers: see ipcchan.WithSubscribers.
+func WithSubscribers(n int) Option {
+	if n < 1 || n > MaxSubscribers {
+		return refused(OptSubscribers, "%d: a broadcast has room for 1 to %d subscribers", n, MaxSubscribers)
+	}
+	return option(OptSubscribers, func(c *Config) { c.subscribers = n })
+}
+
+// WithLossy: see ipcchan.WithLossy.
+func WithLossy() Option {
+	return option(OptLossy, func(c *Config) { c.lossy = true })
+}
+
+// WithReplay: see ipcchan.WithReplay.
+func WithReplay() Option {
+	return option(OptReplay, func(c *Config) { c.replay = true })
+}
