@@ -873,8 +873,11 @@ func TestBroadcastHandOverAfterLag(t *testing.T) {
 	c := startSubscriber(t, ctx, sub, envBcastFirst+"="+strconv.FormatUint(lag.Missed, 10))
 	pub.Close()
 	r := c.result(t, ctx)
-	if r.first != lag.Missed || r.got != n-lag.Missed || r.missed != 0 {
-		t.Fatalf("%+v: want %d values from %d, none lost", r, n-lag.Missed, lag.Missed)
+	// The end-of-stream record, in a full data area, overwrites the
+	// oldest value if the child has not read it yet: it may lose that one
+	// too, and counts it.
+	if r.got+r.missed != n-lag.Missed || r.missed > 1 || r.first != lag.Missed+r.missed && r.first != lag.Missed {
+		t.Fatalf("%+v: want the %d values from %d, got or counted lost (at most one: the end of stream's room)", r, n-lag.Missed, lag.Missed)
 	}
 }
 
