@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -234,8 +235,13 @@ func header(w io.Writer, cpu, command string, load []string, took, raw string, r
 		"- **spread**: (slowest run − fastest run) / median of ns/op, over the same runs. Rows marked **²**\n"+
 		"  are bimodal: their runs fall into two groups (a gap between neighbouring runs of half the median\n"+
 		"  or more, with two runs or more on each side); see *Every run* at the end. A row that lost runs (a\n"+
-		"  library that failed in one) says how many it kept.\n"+
-		"- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
+		"  library that failed in one) says how many it kept.\n",
+		raw, raw, runs)
+	if !slices.ContainsFunc(slices.Collect(maps.Values(results)), func(r *result) bool { return r.group != "Broadcast" }) {
+		fmt.Fprintln(w) // publish/subscribe only: its table explains its columns
+		return
+	}
+	fmt.Fprint(w, "- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
 		"  of the individual round trips of a run (the latest 4 Mi of them), each the median over the runs.\n"+
 		"- **CPU/op**: CPU time (user + system, every thread) per message or round trip while the timer ran,\n"+
 		"  of this process and of the child, from the kernel's per-process CPU clocks. A transport that\n"+
@@ -245,8 +251,7 @@ func header(w io.Writer, cpu, command string, load []string, took, raw string, r
 		"- **× raw**: the endpoint's median over the median of the same exchange on plain blocking system\n"+
 		"  calls (lower is better; for the ring, a bare shared-memory spin: a ping-pong round trip, a\n"+
 		"  single-producer single-consumer ring of fixed slots one way), from the same run. **vs**\n"+
-		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n",
-		raw, raw, runs)
+		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n")
 }
 
 func orUnknown(s string) string {
