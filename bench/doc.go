@@ -10,6 +10,8 @@
 // messages and waits for the child's acknowledgement of the last (after an
 // untimed exchange, so the child's start-up is not timed). Round trips
 // report their p50 and p99 latency, and both kinds the CPU time per op of
-// both processes (stats_test.go). Run them all, ten times each, with
+// both processes (stats_test.go). Broadcast publishes b.N values to 1–8
+// child processes through one broadcast, and through as many rings, each
+// child checking what it got (broadcast_test.go). Run them all, ten times each, with
 // benchstat and a results table of medians and spreads, with ./run.
 package bench

@@ -1,12 +1,15 @@
 // Command report turns the output of the comparison benchmarks (go test
 // -bench, several counts) into bench/RESULTS.md: a table per exchange and
 // message size, each ipcchan endpoint beside the raw system calls beneath
-// it and beside the other libraries, with ratios. Every number is a median
-// over the runs, with the runs' spread; round trips add their p50 and p99
-// latency, and every row the CPU time per op of both processes.
+// it and beside the other libraries, with ratios, and a Publish/subscribe
+// table (BenchmarkBroadcast: one broadcast against as many rings). Every
+// number is a median over the runs, with the runs' spread; round trips add
+// their p50 and p99 latency, and every row the CPU time per op of both
+// processes. It writes only the sections its input has data for: the
+// output of a subset of the benchmarks makes a report of that subset.
 //
 //	go run ./cmd/report -bench bench.txt -benchstat benchstat.txt -rss rss.md \
-//		-cmd 'COUNT=10 ./run' -load load.txt -took 14m > RESULTS.md
+//		-cmd 'COUNT=10 ./run' -load load.txt -took 14m -raw results.txt > RESULTS.md
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -69,6 +73,7 @@ func main() {
 	command := flag.String("cmd", "./run", "the command that produced the output, quoted in the header")
 	load := flag.String("load", "", "a file with the load averages before and after the run (uptime's output, two lines)")
 	duration := flag.String("took", "", "how long the benchmarks took")
+	raw := flag.String("raw", "results.txt", "the file beside the report that holds the raw go test output")
 	flag.Parse()
 	f, err := os.Open(*benchFile)
 	if err != nil {
@@ -78,12 +83,13 @@ func main() {
 	f.Close()
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
-	header(w, cpu, *command, readLoad(*load), *duration, results)
+	header(w, cpu, *command, readLoad(*load), *duration, *raw, results)
 	for _, ex := range []string{"RoundTrip", "OneWay"} {
-		for _, size := range []string{"64B", "4KiB", "64KiB"} {
+		for _, size := range sizes {
 			table(w, results, ex, size)
 		}
 	}
+	pubsub(w, results)
 	if *rssFile != "" {
 		if b, err := os.ReadFile(*rssFile); err == nil {
 			fmt.Fprintf(w, "## Memory: 1 GiB through each endpoint\n\n"+
@@ -150,12 +156,17 @@ func parse(r io.Reader) (map[string]*result, []string, string) {
 	var keys []string
 	for _, name := range order {
 		parts := strings.Split(strings.TrimPrefix(name, "Benchmark"), "/")
-		if len(parts) != 3 {
+		var r *result
+		switch {
+		case len(parts) == 4 && parts[0] == "Broadcast": // Broadcast/SIZE/KIND/subs=N
+			r = &result{group: parts[0], exchange: parts[2], name: parts[3], size: parts[1], runs: samples[name]}
+		case len(parts) == 3:
+			group, exchange := split(parts[0])
+			r = &result{group: group, exchange: exchange, name: parts[1], size: parts[2], runs: samples[name]}
+		default:
 			continue
 		}
-		group, exchange := split(parts[0])
-		r := &result{group: group, exchange: exchange, name: parts[1], size: parts[2], runs: samples[name]}
-		k := key(group, exchange, r.name, r.size)
+		k := key(r.group, r.exchange, r.name, r.size)
 		results[k] = r
 		keys = append(keys, k)
 	}
@@ -193,10 +204,13 @@ var rawFor = map[string]string{
 	"posixmq": "posixmq", "sysvmq": "sysvmq", "ring": "shm-spin",
 }
 
+// sizes are the message sizes of the benchmarks, in order.
+var sizes = []string{"64B", "4KiB", "64KiB"}
+
 // The libraries every ipcchan row is compared with.
 var rivals = []string{"gob-pipe", "golang-ipc", "shmipc-go"}
 
-func header(w io.Writer, cpu, command string, load []string, took string, results map[string]*result) {
+func header(w io.Writer, cpu, command string, load []string, took, raw string, results map[string]*result) {
 	kernel, _ := exec.Command("uname", "-r").Output()
 	runs := maxRuns(results)
 	fmt.Fprintf(w, "# Benchmark results\n\n"+
@@ -213,7 +227,7 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 			fmt.Fprintf(w, "    %s\n", l)
 		}
 	}
-	fmt.Fprintf(w, "\n\nThe raw `go test` output of this run is in [results.txt](results.txt) (compare two runs with benchstat).\n"+
+	fmt.Fprintf(w, "\n\nThe raw `go test` output of this run is in [%s](%s) (compare two runs with benchstat).\n"+
 		"Each exchange is between this process and a child process (the in-process Go `chan` is the floor).\n"+
 		"Every benchmark ran %d times (`-count`); every number below is the **median of those runs**, never a best\n"+
 		"run:\n\n"+
@@ -221,8 +235,13 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 		"- **spread**: (slowest run − fastest run) / median of ns/op, over the same runs. Rows marked **²**\n"+
 		"  are bimodal: their runs fall into two groups (a gap between neighbouring runs of half the median\n"+
 		"  or more, with two runs or more on each side); see *Every run* at the end. A row that lost runs (a\n"+
-		"  library that failed in one) says how many it kept.\n"+
-		"- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
+		"  library that failed in one) says how many it kept.\n",
+		raw, raw, runs)
+	if !slices.ContainsFunc(slices.Collect(maps.Values(results)), func(r *result) bool { return r.group != "Broadcast" }) {
+		fmt.Fprintln(w) // publish/subscribe only: its table explains its columns
+		return
+	}
+	fmt.Fprint(w, "- **p50**, **p99**: round trips only: the median and 99th percentile (nearest rank) of the latencies\n"+
 		"  of the individual round trips of a run (the latest 4 Mi of them), each the median over the runs.\n"+
 		"- **CPU/op**: CPU time (user + system, every thread) per message or round trip while the timer ran,\n"+
 		"  of this process and of the child, from the kernel's per-process CPU clocks. A transport that\n"+
@@ -232,8 +251,7 @@ func header(w io.Writer, cpu, command string, load []string, took string, result
 		"- **× raw**: the endpoint's median over the median of the same exchange on plain blocking system\n"+
 		"  calls (lower is better; for the ring, a bare shared-memory spin: a ping-pong round trip, a\n"+
 		"  single-producer single-consumer ring of fixed slots one way), from the same run. **vs**\n"+
-		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n",
-		runs)
+		"  *library*: the library's median over ipcchan's (above 1: ipcchan is that many times faster).\n\n")
 }
 
 func orUnknown(s string) string {
@@ -307,6 +325,95 @@ func table(w io.Writer, results map[string]*result, exchange, size string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+}
+
+// pubsub writes the Publish/subscribe table: BenchmarkBroadcast's
+// values from this process to 1–8 subscriber processes through one
+// broadcast, and through as many rings, in the same run.
+func pubsub(w io.Writer, results map[string]*result) {
+	var rows []*result
+	for _, r := range results {
+		if r.group == "Broadcast" {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	subs := func(r *result) int {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.name, "subs="))
+		return n
+	}
+	slices.SortFunc(rows, func(a, b *result) int {
+		if c := slices.Index(sizes, a.size) - slices.Index(sizes, b.size); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.exchange, b.exchange); c != 0 {
+			return c
+		}
+		return subs(a) - subs(b)
+	})
+	runs := maxRuns(results)
+	fmt.Fprint(w, "## Publish/subscribe\n\n"+
+		"This process publishes values to N subscriber processes, each of which receives every value\n"+
+		"(lossless), either through **one broadcast** (`endpoints.Broadcast`: each value written once into\n"+
+		"shared memory, every subscriber reading it there) or through **N rings** (`endpoints.RingPair`, one per\n"+
+		"subscriber, the publisher sending each value to each in turn), both with a 4 MiB data area per\n"+
+		"subscriber. Each subscriber checks the order, and its count and a checksum are compared with what\n"+
+		"was published. Every figure is the median over the runs:\n\n"+
+		"- **values/s each**: values each subscriber received per second (they all receive all of them);\n"+
+		"- **ns/value**: the publisher's wall time per value, with the **spread** of its runs as above;\n"+
+		"- **CPU/value publisher**: this process's CPU time per value (user + system, every thread). Waiting\n"+
+		"  for the slowest subscriber counts too: the publisher spins briefly before it parks;\n"+
+		"- **CPU/value subscriber**: a subscriber process's CPU time per value, the mean over the\n"+
+		"  subscribers, measured by each over its batch;\n"+
+		"- **× rings**: the broadcast's CPU/value publisher over the rings' with as many subscribers\n"+
+		"  (below 1: the broadcast costs the publisher less).\n\n"+
+		"With more busy processes than cores, the subscribers and the publisher take turns on the cores:\n"+
+		"the wall time per value then measures the machine's scheduling more than either channel, and the\n"+
+		"CPU time per value is the figure that shows what each side costs.\n\n")
+	size := ""
+	for _, r := range rows {
+		if r.size != size {
+			if size != "" {
+				fmt.Fprintln(w)
+			}
+			size = r.size
+			fmt.Fprintf(w, "### Publish/subscribe, %s\n\n"+
+				"| | subscribers | values/s each | ns/value | spread | CPU/value publisher | CPU/value subscriber | allocs/op | × rings |\n"+
+				"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", size)
+		}
+		mark := ""
+		if r.bimodal() {
+			mark = " ²"
+		}
+		if n := len(r.runs["ns/op"]); n < runs {
+			mark += fmt.Sprintf(" (%d runs)", n)
+		}
+		label := r.exchange
+		if label == "broadcast" {
+			label = "**broadcast**"
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %.0f%%%s | %s | %s | %.0f |", label, subs(r), rate(r.med("values/s")),
+			ns(r.med("ns/op")), 100*r.spread(), mark, opt(r, "cpu-ns/op"), opt(r, "sub-cpu-ns/op"), r.med("allocs/op"))
+		if rings, ok := results[key("Broadcast", "rings", r.name, r.size)]; ok && r.exchange == "broadcast" && r.has("cpu-ns/op") && rings.has("cpu-ns/op") {
+			fmt.Fprintf(w, " %.2f |\n", r.med("cpu-ns/op")/rings.med("cpu-ns/op"))
+		} else {
+			fmt.Fprint(w, " |\n")
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// rate formats a number per second: "6.20 M".
+func rate(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2f M", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.1f k", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
 }
 
 // maxRuns is the number of runs of the benchmarks that lost none.
