@@ -277,8 +277,16 @@ func TestCViewRefusals(t *testing.T) {
 	if _, err := endpoints.CViewOf[struct{ S string }](m, 0); !errors.Is(err, codec.ErrUnsupportedType) {
 		t.Errorf("an untagged string: %v, want ErrUnsupportedType", err)
 	}
-	if _, err := endpoints.CViewOf[cvShared](m, 4); err == nil || !strings.Contains(err.Error(), "not aligned") {
-		t.Errorf("offset 4 for an 8-aligned struct: %v", err)
+	// Half the struct's C alignment: 8 on LP64 and most 32-bit ABIs,
+	// 4 on i386, whose int64 and double are 4-aligned in structs.
+	layout, err := codec.CStructLayout[cvShared]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off := layout.Align / 2; off == 0 {
+		t.Fatalf("cvShared is %d-aligned: the test needs a struct aligned on 2 or more", layout.Align)
+	} else if _, err := endpoints.CViewOf[cvShared](m, off); err == nil || !strings.Contains(err.Error(), "not aligned") {
+		t.Errorf("offset %d for a %d-aligned struct: %v", off, layout.Align, err)
 	}
 	for _, off := range []int{-8, 4096 - 48} {
 		if _, err := endpoints.CViewOf[cvShared](m, off); !errors.Is(err, endpoints.ErrMappingSize) {

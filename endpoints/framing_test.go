@@ -110,7 +110,11 @@ func TestRawFramingsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, rx, err := endpoints.PipePair[rec](ipcchan.WithCodec(c), ipcchan.WithFraming(codec.FixedRecords(40)))
+	layout, err := codec.CStructLayout[rec]() // 40 bytes; 32 on i386
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, rx, err := endpoints.PipePair[rec](ipcchan.WithCodec(c), ipcchan.WithFraming(codec.FixedRecords(layout.Size)))
 	if err != nil {
 		t.Fatal(err)
 	}
