@@ -312,7 +312,9 @@ func (e *bcastEnd) MaxMsgSize() int {
 }
 
 // Fail makes waits return err once the values already there are taken
-// (WatchPeer).
+// (WatchPeer); on a publisher, every send from then on, waiting or not:
+// once the subscriber it watches is gone (and its slot freed), its values
+// would go to nobody, and nothing else would tell it.
 func (e *bcastEnd) Fail(err error) {
 	if e.made() {
 		e.re.wait.Fail(err)

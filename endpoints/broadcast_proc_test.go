@@ -958,3 +958,63 @@ func TestBroadcastLockHolderDiedMidClose(t *testing.T) {
 		t.Fatalf("a subscriber joining after both publishers closed: %v, want io.EOF", err)
 	}
 }
+
+// A publisher watching its subscriber (WatchPeer, as the conformance
+// suite's ReceiverKilled does) gets ErrPeerGone once that subscriber's
+// process is gone, even when its slot was freed first: the publisher then
+// never waits again, and its values would go to nobody for ever. The
+// watch is set only after the dead slot was freed, which is the order a
+// fast publisher can meet (CI's GOARCH=386 run did).
+func TestBroadcastWatchedSubscriberReaped(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := bcastCtx(t)
+	m := newBroadcastMem(t, 4096+64<<10)
+	pub, err := endpoints.Broadcast[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx, rrx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rrx.Close()
+	cmd := helperCmd(t, "bcast-sub", envBcastFirst+"=0", envBcastStall+"=100")
+	if err := endpoints.Start(cmd, endpoints.Pass("report", rtx), endpoints.Pass("bcast", sub)); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	if s, err := rrx.Recv(ctx); err != nil || s != "ready" {
+		t.Fatalf("subscriber: %q, %v", s, err)
+	}
+	publishRange(t, ctx, pub, 0, 100)
+	if s, err := rrx.Recv(ctx); err != nil || s != "stalled" {
+		t.Fatalf("subscriber: %q, %v", s, err)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Kill() // not reaped: a zombie, whose pid can still be watched
+	// 50 times what the data area holds: the publisher waits for the dead
+	// subscriber, frees its slot, and goes on with nobody subscribed.
+	publishRange(t, ctx, pub, 100, 100_000)
+	if err := pub.WatchPeer(pid); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := pub.Send(ctx, buf)
+		if errors.Is(err, ipcchan.ErrPeerGone) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Send after the watched subscriber died: %v, want ErrPeerGone", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Send still succeeds 10 s after watching a dead subscriber whose slot was freed")
+		}
+	}
+}

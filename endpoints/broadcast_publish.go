@@ -366,6 +366,9 @@ func (e *bcastEnd) send(ctx context.Context, block bool, w bcastWrite) error {
 		}
 	}
 	r := &e.re
+	if err := r.wait.Failure(); err != nil {
+		return err // the watched peer is gone (Fail)
+	}
 	if !r.enter() {
 		return os.ErrClosed
 	}
