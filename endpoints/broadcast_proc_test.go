@@ -295,24 +295,7 @@ func TestBroadcastSubscriberKilled(t *testing.T) {
 		live = append(live, startSubscriber(t, ctx, sub, envBcastFirst+"=0"))
 	}
 	// The one to kill, started without a reaper: it stays a zombie.
-	sub, err := endpoints.Subscribe[[]byte](m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtx, rrx, err := endpoints.PipePair[string]()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rrx.Close()
-	cmd := helperCmd(t, "bcast-sub", envBcastFirst+"=0", envBcastStall+"=100")
-	if err := endpoints.Start(cmd, endpoints.Pass("report", rtx), endpoints.Pass("bcast", sub)); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	if s, err := rrx.Recv(ctx); err != nil || s != "ready" {
-		t.Fatalf("stalling subscriber: %q, %v", s, err)
-	}
+	cmd, rrx := startStallingSubscriber(t, ctx, m)
 	const n = 100_000 // 50 times what the data area holds
 	done := make(chan struct{})
 	go func() {
@@ -974,24 +957,7 @@ func TestBroadcastWatchedSubscriberReaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := endpoints.Subscribe[[]byte](m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtx, rrx, err := endpoints.PipePair[string]()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rrx.Close()
-	cmd := helperCmd(t, "bcast-sub", envBcastFirst+"=0", envBcastStall+"=100")
-	if err := endpoints.Start(cmd, endpoints.Pass("report", rtx), endpoints.Pass("bcast", sub)); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	if s, err := rrx.Recv(ctx); err != nil || s != "ready" {
-		t.Fatalf("subscriber: %q, %v", s, err)
-	}
+	cmd, rrx := startStallingSubscriber(t, ctx, m)
 	publishRange(t, ctx, pub, 0, 100)
 	if s, err := rrx.Recv(ctx); err != nil || s != "stalled" {
 		t.Fatalf("subscriber: %q, %v", s, err)
@@ -1017,4 +983,31 @@ func TestBroadcastWatchedSubscriberReaped(t *testing.T) {
 			t.Fatal("Send still succeeds 10 s after watching a dead subscriber whose slot was freed")
 		}
 	}
+}
+
+// startStallingSubscriber subscribes to the broadcast in m and hands the
+// subscription to a child that reads 100 values and then stops reading,
+// saying "stalled" on the report pipe it returns; it returns once the
+// child is ready. The child is killed and reaped when t ends, unless the
+// test reaps it first.
+func startStallingSubscriber(t *testing.T, ctx context.Context, m *endpoints.Mapping) (*exec.Cmd, *ipcchan.Receiver[string]) {
+	t.Helper()
+	sub, err := endpoints.Subscribe[[]byte](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx, rrx, err := endpoints.PipePair[string]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rrx.Close() })
+	cmd := helperCmd(t, "bcast-sub", envBcastFirst+"=0", envBcastStall+"=100")
+	if err := endpoints.Start(cmd, endpoints.Pass("report", rtx), endpoints.Pass("bcast", sub)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if s, err := rrx.Recv(ctx); err != nil || s != "ready" {
+		t.Fatalf("stalling subscriber: %q, %v", s, err)
+	}
+	return cmd, rrx
 }
