@@ -4,8 +4,12 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
 func TestMain(m *testing.M) {
+	serveChild()
+	ipcchantest.Child(natsHarness)
 	goleak.VerifyTestMain(m)
 }

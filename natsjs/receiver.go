@@ -55,8 +55,15 @@ type receiver struct {
 	recvMu sync.Mutex // one receive at a time (the Receiver's rule; kept for Close)
 	ends   int        // distinct end markers the stream holds, last counted
 
+	stale      bool          // an end marker was published since ends was counted: count again
+	staleDelay time.Duration // the wait before counting again
+
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	failMu   sync.Mutex
+	failErr  error         // set by Fail
+	failedCh chan struct{} // closed by Fail
 }
 
 // pullStatus is a status message answering a pull: 404 no messages, 408
@@ -123,6 +130,8 @@ func newReceiver(ctx context.Context, c *Conn, name string, mode Mode, rcfg Rece
 		slot:    make(chan *nats.Msg, 1),
 		status:  make(chan pullStatus, 1),
 		closed:  make(chan struct{}),
+
+		failedCh: make(chan struct{}),
 	}
 	r.pullSubj = "$JS.API.CONSUMER.MSG.NEXT." + streamName(name) + "." + r.cname
 	if r.sub, err = c.nc.Subscribe(r.inbox+".*", r.onMsg); err == nil {
@@ -229,22 +238,59 @@ func (r *receiver) countEnds(ctx context.Context) error {
 
 // ended reports whether the channel has ended for this receiver: enough
 // end markers, and nothing pending or unacknowledged on its consumer.
+//
+// An end marker's publish wakes the receiver (its core subscription) as
+// the stream stores it, not after: a count right after the wake may miss
+// it. So a wake makes the count stale until it grows, and a stale count
+// is taken again on each turn of a receive, which then waits on a short
+// timer (staleWait) rather than the pull alone.
 func (r *receiver) ended(ctx context.Context) (bool, error) {
 	select {
 	case <-r.endsIn:
+		r.stale, r.staleDelay = true, 0
+	default:
+	}
+	if r.stale {
+		before := r.ends
 		if err := r.countEnds(ctx); err != nil {
 			return false, err
 		}
-	default:
+		if r.ends > before || r.staleDelay >= time.Second {
+			r.stale = false
+		}
 	}
 	if r.ends < r.senders {
 		return false, nil
 	}
+	return r.empty(ctx)
+}
+
+// empty reports whether the consumer has nothing pending and nothing
+// unacknowledged.
+func (r *receiver) empty(ctx context.Context) (bool, error) {
 	info, err := r.consumer.Info(ctx)
 	if err != nil {
 		return false, err
 	}
 	return info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+// Fail makes every receive that would wait, now or later, return err once
+// the consumer has nothing left for it (ipcchan's WatchPeer: the sending
+// process is gone, and will not end the stream).
+func (r *receiver) Fail(err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.failErr == nil {
+		r.failErr = err
+		close(r.failedCh)
+	}
+}
+
+func (r *receiver) failed() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failErr
 }
 
 func (r *receiver) isClosed() bool {
@@ -276,9 +322,21 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 		if end {
 			return io.EOF
 		}
+		ferr := r.failed()
+		if ferr != nil {
+			empty, err := r.empty(ctx)
+			if err != nil {
+				return r.wrapErr(ctx, err)
+			}
+			if empty {
+				return transport.WrapError("recv", r.String(), ferr)
+			}
+		}
 		expires := pullExpires
-		if r.ends >= r.senders {
+		failedCh := r.failedCh
+		if r.ends >= r.senders || ferr != nil {
 			expires = endedPullExpires
+			failedCh = nil
 		}
 		if err := r.pull(expires, false); err != nil {
 			r.stopWaiting()
@@ -291,7 +349,17 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			continue
 		}
 		t := time.NewTimer(expires + time.Second)
+		var staleC <-chan time.Time
+		if r.stale {
+			r.staleDelay = min(max(2*r.staleDelay, 5*time.Millisecond), time.Second)
+			st := time.NewTimer(r.staleDelay)
+			_ = st // collected once fired or unreferenced (Go 1.23 timers)
+			staleC = st.C
+		}
 		select {
+		case <-staleC:
+			t.Stop()
+			r.stopWaiting()
 		case m := <-r.slot:
 			t.Stop()
 			r.stopWaiting()
@@ -302,6 +370,7 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			if err := r.statusErr(st); err != nil {
 				return transport.WrapError("recv", r.String(), err)
 			}
+			r.stale = true // count the ends again now and then
 			if st.code != "404" && st.code != "408" {
 				// A leadership change or the like: pull again shortly.
 				if !r.backoff(ctx) {
@@ -316,6 +385,9 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			case r.endsIn <- struct{}{}:
 			default:
 			}
+		case <-failedCh:
+			t.Stop()
+			r.stopWaiting()
 		case <-t.C:
 			// No answer: the server may have gone; pull again.
 			r.stopWaiting()
@@ -470,6 +542,11 @@ func (r *receiver) TryRecvMsg(deliver func(tag uint32, payload []byte) error) er
 	}
 	if end {
 		return io.EOF
+	}
+	if ferr := r.failed(); ferr != nil {
+		if empty, err := r.empty(ctx); err == nil && empty {
+			return transport.WrapError("recv", r.String(), ferr)
+		}
 	}
 	return transport.ErrWouldBlock
 }
