@@ -39,4 +39,3 @@ func MetaFor[T any](mode Mode) map[string]string {
 	m, _ := metaFor[T](cfg, mode)
 	return m.metadata()
 }
-

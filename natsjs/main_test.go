@@ -10,6 +10,7 @@ import (
 
 func TestMain(m *testing.M) {
 	serveChild()
+	natsChild()
 	ipcchantest.Child(natsHarness)
 	goleak.VerifyTestMain(m)
 }

@@ -490,7 +490,7 @@ func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 			if ctx.Err() != nil {
 				cause = ctx.Err()
 			}
-			return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", errAckUnconfirmed, cause))
+			return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", ErrAckUnconfirmed, cause))
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -502,9 +502,11 @@ func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 	}
 }
 
-// errAckUnconfirmed is wrapped by the error of a receive whose value's
-// acknowledgement the server did not confirm.
-var errAckUnconfirmed = errors.New("natsjs: acknowledgement not confirmed")
+// ErrAckUnconfirmed is wrapped by the error a Recv returns instead of a
+// value whose acknowledgement the server did not confirm (the server or
+// the connection was lost meanwhile, or ctx ended): the value was not
+// taken, and will be delivered again, to this or another receiver.
+var ErrAckUnconfirmed = errors.New("natsjs: acknowledgement not confirmed")
 
 // TryRecvMsg pulls with no wait: it returns ErrWouldBlock when the
 // consumer has no value for this receiver now. It still waits for the
