@@ -29,7 +29,13 @@ const (
 	envConsumer = "NATSJS_CONSUMER" // ReceiverConfig.Name
 	envCount    = "NATSJS_COUNT"    // values to send
 	envURL      = "NATSJS_URL"      // a server to dial directly
+	envMaxMsgs  = "NATSJS_MAXMSGS"  // ChannelConfig.MaxMsgs
 )
+
+func childChannel() natsjs.ChannelConfig {
+	n, _ := strconv.ParseInt(os.Getenv(envMaxMsgs), 10, 64)
+	return natsjs.ChannelConfig{Mode: childMode(), MaxMsgs: n}
+}
 
 // childRoles are the parts a re-executed test binary plays.
 var childRoles = map[string]func() error{}
@@ -61,7 +67,9 @@ type reportCodec struct{ out io.Writer }
 
 func (reportCodec) Name() string { return "test-decimal" }
 
-func (reportCodec) Append(dst []byte, v int) ([]byte, error) { return strconv.AppendInt(dst, int64(v), 10), nil }
+func (reportCodec) Append(dst []byte, v int) ([]byte, error) {
+	return strconv.AppendInt(dst, int64(v), 10), nil
+}
 
 func (c reportCodec) Decode(data []byte, v *int) error {
 	n, err := strconv.Atoi(string(data))
@@ -105,7 +113,7 @@ func init() {
 		defer c.Close()
 		ctx := context.Background()
 		out := &lockedWriter{w: os.Stdout}
-		rx, err := natsjs.NewReceiver[int](ctx, c, os.Getenv(envChannel), natsjs.ChannelConfig{Mode: childMode()},
+		rx, err := natsjs.NewReceiver[int](ctx, c, os.Getenv(envChannel), childChannel(),
 			natsjs.ReceiverConfig{Name: os.Getenv(envConsumer), AckWait: childAckWait}, ipcchan.WithCodec(codec.Codec[int](reportCodec{out: out})))
 		if err != nil {
 			return err
@@ -133,7 +141,7 @@ func init() {
 		}
 		defer c.Close()
 		ctx := context.Background()
-		tx, err := natsjs.NewSender[int](ctx, c, os.Getenv(envChannel), natsjs.ChannelConfig{Mode: childMode()}, ipcchan.WithCodec(codec.Codec[int](reportCodec{})))
+		tx, err := natsjs.NewSender[int](ctx, c, os.Getenv(envChannel), childChannel(), ipcchan.WithCodec(codec.Codec[int](reportCodec{})))
 		if err != nil {
 			return err
 		}
@@ -188,6 +196,9 @@ func startChild(t *testing.T, name, role string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
+	if os.Getenv("NATSJS_TEST_VERBOSE") != "" {
+		cmd.Stderr = os.Stderr
+	}
 	return runChild(t, name, cmd)
 }
 

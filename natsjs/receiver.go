@@ -479,11 +479,24 @@ func (r *receiver) take(ctx context.Context, m *nats.Msg, deliver func(tag uint3
 func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 	wait := time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		_, err := r.c.nc.RequestWithContext(actx, m.Reply, []byte("+ACK"))
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if ctx.Err() == nil && !r.isClosed() && r.c.nc.IsConnected() {
+			// Connected, and no answer: the server may not know this
+			// delivery (a server restarted from a store that had not
+			// recorded it answers no ack of it). Its consumer's state
+			// tells whether the value was taken.
+			switch taken, known := r.ackState(ctx, m.Reply); {
+			case taken:
+				return nil
+			case !known:
+				err = fmt.Errorf("the server does not know this delivery (it restarted): %w", err)
+				return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", ErrAckUnconfirmed, err))
+			}
 		}
 		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) || r.isClosed() {
 			cause := err
@@ -500,6 +513,64 @@ func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+}
+
+// ackState finds out, after acks the server did not answer though the
+// connection is up, whether the delivery whose ack subject is reply was
+// taken, and whether the server knows it at all. A server restarted from
+// its store (the shared server taken over after its process died) may
+// have lost its consumer's last state, written behind: it then answers no
+// ack of a delivery it does not know, and delivers the value again if the
+// stream still holds it. So: taken if the consumer's ack floor passed the
+// value, or if the stream no longer holds it (a work queue drops a value
+// once acknowledged); not known if the consumer has not delivered that far
+// and the stream still holds the value (it will come again). On any doubt
+// it says not taken, known: the caller tries the ack again.
+func (r *receiver) ackState(ctx context.Context, reply string) (taken, known bool) {
+	sseq, dseq, err := parseAckReply(reply)
+	if err != nil {
+		return false, true
+	}
+	ictx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	info, err := r.consumer.Info(ictx)
+	if err != nil {
+		return false, true
+	}
+	if info.AckFloor.Stream >= sseq {
+		return true, true
+	}
+	if _, err := r.stream.GetMsg(ictx, sseq); errors.Is(err, jetstream.ErrMsgNotFound) {
+		return true, true
+	} else if err != nil {
+		return false, true
+	}
+	return false, info.Delivered.Consumer >= dseq
+}
+
+// parseAckReply reads the stream and consumer sequences of a delivery
+// from its ack subject, which the server wrote:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>, or
+// the form with a domain and an account hash after $JS.ACK and a token
+// more at the end.
+func parseAckReply(reply string) (sseq, dseq uint64, err error) {
+	toks := strings.Split(reply, ".")
+	var i int
+	switch {
+	case len(toks) == 9 && toks[0] == "$JS" && toks[1] == "ACK":
+		i = 5
+	case len(toks) >= 12 && toks[0] == "$JS" && toks[1] == "ACK":
+		i = 7
+	default:
+		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject", reply)
+	}
+	if sseq, err = strconv.ParseUint(toks[i], 10, 64); err == nil {
+		dseq, err = strconv.ParseUint(toks[i+1], 10, 64)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject: %w", reply, err)
+	}
+	return sseq, dseq, nil
 }
 
 // ErrAckUnconfirmed is wrapped by the error a Recv returns instead of a
