@@ -212,6 +212,12 @@ func openStream(ctx context.Context, c *Conn, name string, cfg ChannelConfig, wa
 	if sc.MaxMsgs == 0 {
 		sc.MaxMsgs = DefaultMaxMsgs
 	}
+	// The bound in values is the values' subject's: a full channel still
+	// takes its senders' end markers (each on a subject of its own), so a
+	// Close does not wait for a receiver to make room.
+	sc.MaxMsgsPerSubject = sc.MaxMsgs
+	sc.DiscardNewPerSubject = true
+	sc.MaxMsgs = -1
 	if sc.MaxBytes == 0 {
 		sc.MaxBytes = DefaultMaxBytes
 	}

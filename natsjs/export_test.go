@@ -39,3 +39,6 @@ func MetaFor[T any](mode Mode) map[string]string {
 	m, _ := metaFor[T](cfg, mode)
 	return m.metadata()
 }
+
+// ParseAckReply exposes the parser of an ack subject the server wrote.
+func ParseAckReply(reply string) (sseq, dseq uint64, err error) { return parseAckReply(reply) }

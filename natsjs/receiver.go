@@ -564,13 +564,21 @@ func parseAckReply(reply string) (sseq, dseq uint64, err error) {
 	default:
 		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject", reply)
 	}
-	if sseq, err = strconv.ParseUint(toks[i], 10, 64); err == nil {
-		dseq, err = strconv.ParseUint(toks[i+1], 10, 64)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject: %w", reply, err)
+	sseq, ok1 := parseDecimal(toks[i])
+	dseq, ok2 := parseDecimal(toks[i+1])
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject: its sequences are not decimal numbers", reply)
 	}
 	return sseq, dseq, nil
+}
+
+// parseDecimal reads a uint64 in its canonical decimal form only.
+func parseDecimal(s string) (uint64, bool) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(v, 10) != s {
+		return 0, false
+	}
+	return v, true
 }
 
 // ErrAckUnconfirmed is wrapped by the error a Recv returns instead of a
