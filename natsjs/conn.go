@@ -410,7 +410,8 @@ func writeInfo(dir string, info serverInfo) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
+	err = tmp.Chmod(0o600) // CreateTemp makes it 0600 already; say so for the reader
+	if err == nil {
 		_, err = tmp.Write(b)
 	}
 	if err == nil {
