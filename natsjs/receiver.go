@@ -479,18 +479,21 @@ func (r *receiver) take(ctx context.Context, m *nats.Msg, deliver func(tag uint3
 func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 	wait := time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		// An ack in flight is not abandoned when ctx ends: the server may
+		// have recorded it, and its answer says so (abandoned, a value
+		// taken would be reported not taken, and never come again).
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
 		_, err := r.c.nc.RequestWithContext(actx, m.Reply, []byte("+ACK"))
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() == nil && !r.isClosed() && r.c.nc.IsConnected() {
+		if !r.isClosed() && r.c.nc.IsConnected() {
 			// Connected, and no answer: the server may not know this
 			// delivery (a server restarted from a store that had not
 			// recorded it answers no ack of it). Its consumer's state
 			// tells whether the value was taken.
-			switch taken, known := r.ackState(ctx, m.Reply); {
+			switch taken, known := r.ackState(context.WithoutCancel(ctx), m.Reply); {
 			case taken:
 				return nil
 			case !known:
