@@ -242,9 +242,9 @@ type Pool[J, R any] struct {
 	closed  bool
 
 	cancel context.CancelFunc
-	done    chan struct{} // closed when the result reader has returned
-	once    sync.Once
-	err     error
+	done   chan struct{} // closed when the result reader has returned
+	once   sync.Once
+	err    error
 }
 
 type result[R any] struct {
