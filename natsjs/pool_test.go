@@ -277,18 +277,26 @@ func (p *progress) add() {
 // ever stored: one per job when none was answered twice.
 func resultsStored(t *testing.T, ctx context.Context, c *natsjs.Conn, pool string) uint64 {
 	t.Helper()
-	lister := c.JetStream().ListStreams(ctx)
-	var seq uint64
-	n := 0
-	for info := range lister.Info() {
-		if strings.HasPrefix(info.Config.Name, "IPCCHAN_"+pool+"-results-") {
-			seq, n = info.State.LastSeq, n+1
+	for {
+		lister := c.JetStream().ListStreams(ctx)
+		var seq uint64
+		n := 0
+		for info := range lister.Info() {
+			if strings.HasPrefix(info.Config.Name, "IPCCHAN_"+pool+"-results-") {
+				seq, n = info.State.LastSeq, n+1
+			}
 		}
+		err := lister.Err()
+		if err == nil && n == 1 {
+			return seq
+		}
+		if err == nil || ctx.Err() != nil {
+			t.Fatalf("listing the results streams: %d found, %v", n, err)
+		}
+		// A cluster that lost a node answers "temporarily unavailable"
+		// until it has settled: it signals nothing else, so poll.
+		time.Sleep(100 * time.Millisecond)
 	}
-	if err := lister.Err(); err != nil || n != 1 {
-		t.Fatalf("listing the results streams: %d found, %v", n, err)
-	}
-	return seq
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -429,7 +437,10 @@ func TestPoolCluster(t *testing.T) {
 	opts := append(poolOpts(1), natsjs.WithChannelConfig(natsjs.ChannelConfig{Replicas: 3}))
 	var p *natsjs.Pool[int, int]
 	for { // until the cluster has formed and can place 3 replicas
-		if p, err = natsjs.NewPool[int, int](ctx, c, "cl", opts...); err == nil || ctx.Err() != nil {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second) // a request no leader answers waits for its deadline
+		p, err = natsjs.NewPool[int, int](actx, c, "cl", opts...)
+		cancel()
+		if err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // polling the cluster's formation: it signals nothing
