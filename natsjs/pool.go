@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strconv"
 	"sync"
@@ -39,9 +40,10 @@ const (
 	hdrError = "Ipcchan-Error"
 )
 
-// The metadata a pool's jobs stream records beside the channel's (the job
-// type's): the result type, so that a Serve or a Pool whose R differs is
-// refused at open rather than sending results nobody can decode.
+// The metadata the workers' consumer of a pool's jobs channel records: the
+// result type, so that a Serve or a Pool whose R differs is refused at open
+// rather than sending results nobody can decode (the stream records the
+// job type, as every channel's does).
 const (
 	metaPoolResultCodec = "ipcchan.pool.result.codec"
 	metaPoolResultType  = "ipcchan.pool.result.type"
@@ -147,7 +149,7 @@ func newPoolConfig(pool string, opts []PoolOption) (*poolConfig, error) {
 	}
 	c.channel.Mode = WorkQueue
 	switch {
-	case len(pool) == 0 || len(pool) > maxPoolName || !validName(pool):
+	case len(pool) > maxPoolName || !validName(pool):
 		return nil, fmt.Errorf("%w: pool name %q: use 1 to %d characters of [A-Za-z0-9_-] (its results channels add 31)", ipcchan.ErrOption, pool, maxPoolName)
 	case c.ackWait <= 0:
 		return nil, fmt.Errorf("%w: WithAckWait(%v): give a positive duration", ipcchan.ErrOption, c.ackWait)
@@ -159,39 +161,38 @@ func newPoolConfig(pool string, opts []PoolOption) (*poolConfig, error) {
 	return c, nil
 }
 
-// validName reports whether name is a channel name: [A-Za-z0-9_-]+.
-func validName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		switch b := name[i]; {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '_', b == '-':
-		default:
-			return false
-		}
-	}
-	return len(name) > 0 && len(name) <= 64
-}
+// validName reports whether name is a channel name.
+func validName(name string) bool { return checkName("channel", name) == nil }
 
 func jobsChannel(pool string) string { return pool + "-jobs" }
 
-// poolTypes is what a pool's jobs stream records about J and R.
+// poolTypes is what a pool's channels record about J and R.
 type poolTypes struct {
 	jobCodec, resCodec string
 	job, res           reflect.Type
 }
 
+func metaOf(codecName string, t reflect.Type) channelMeta {
+	return channelMeta{codec: codecName, typ: ipcchan.TypeDescription(t), fingerprint: ipcchan.Fingerprint(t), mode: WorkQueue}
+}
+
+func (pt poolTypes) jobMeta() channelMeta { return metaOf(pt.jobCodec, pt.job) }
+func (pt poolTypes) resMeta() channelMeta { return metaOf(pt.resCodec, pt.res) }
+
 func (pt poolTypes) metadata() map[string]string {
 	return map[string]string{
 		metaPoolResultCodec: pt.resCodec,
 		metaPoolResultType:  ipcchan.TypeDescription(pt.res),
-		metaPoolResultFP:    strconv.FormatUint(ipcchan.Fingerprint(pt.res), 16),
+		metaPoolResultFP:    fmt.Sprintf("%016x", ipcchan.Fingerprint(pt.res)),
 	}
 }
 
-// checkResultType refuses a jobs stream whose recorded result type or codec
+// checkResultType refuses a pool whose recorded result type or codec
 // differs from this end's.
 func (pt poolTypes) checkResultType(md map[string]string) error {
-	if fp := md[metaPoolResultFP]; fp != "" && fp != strconv.FormatUint(ipcchan.Fingerprint(pt.res), 16) {
-		return fmt.Errorf("%w: the pool's results are %s, this end's are %s: give every Serve and Pool of a pool the same result type", ipcchan.ErrHandshake, md[metaPoolResultType], ipcchan.TypeDescription(pt.res))
+	want := pt.metadata()
+	if fp := md[metaPoolResultFP]; fp != "" && fp != want[metaPoolResultFP] {
+		return fmt.Errorf("%w: the pool's results are %s, this end's are %s: give every Serve and Pool of a pool the same result type", ipcchan.ErrHandshake, md[metaPoolResultType], want[metaPoolResultType])
 	}
 	if c := md[metaPoolResultCodec]; c != "" && c != pt.resCodec {
 		return fmt.Errorf("%w: the pool's results are encoded with codec %q, this end's with %q", ipcchan.ErrHandshake, c, pt.resCodec)
@@ -200,27 +201,33 @@ func (pt poolTypes) checkResultType(md map[string]string) error {
 }
 
 // openJobs opens the pool's jobs channel (creating it if missing, checking
-// it if present) and the workers' consumer of it.
+// it if present) and the workers' consumer of it, which records the result
+// type.
 func openJobs(ctx context.Context, c *Conn, pool string, cfg *poolConfig, pt poolTypes) (jetstream.Consumer, error) {
 	name := jobsChannel(pool)
-	st, err := openStream(ctx, c, name, cfg.channel, pt.jobCodec, pt.job, pt.metadata())
-	if err != nil {
+	if _, err := openStream(ctx, c, name, cfg.channel, pt.jobMeta()); err != nil {
 		return nil, err
 	}
-	if err := pt.checkResultType(st.CachedInfo().Config.Metadata); err != nil {
+	cons, err := c.js.Consumer(ctx, streamName(name), poolConsumer)
+	switch {
+	case err == nil:
+		if err := pt.checkResultType(cons.CachedInfo().Config.Metadata); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, err
 	}
-	return openPoolConsumer(ctx, c, name, cfg)
+	return openPoolConsumer(ctx, c, name, cfg, pt.metadata())
 }
 
-func openPoolConsumer(ctx context.Context, c *Conn, name string, cfg *poolConfig) (jetstream.Consumer, error) {
+func openPoolConsumer(ctx context.Context, c *Conn, name string, cfg *poolConfig, md map[string]string) (jetstream.Consumer, error) {
 	return c.js.CreateOrUpdateConsumer(ctx, streamName(name), jetstream.ConsumerConfig{
 		Durable:       poolConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.ackWait,
 		MaxAckPending: cfg.maxPending,
 		FilterSubject: valueSubject(name),
-		Replicas:      0, // the stream's
+		Metadata:      md,
 	})
 }
 
@@ -285,12 +292,12 @@ func newPool[J, R any](ctx context.Context, c *Conn, pool string, opts []PoolOpt
 		jc: jc, rc: rc, waiting: map[string]chan result[R]{}, done: make(chan struct{}),
 	}
 	p.results = pool + "-results-" + p.id
-	if _, err := openStream(ctx, c, p.results, cfg.channel, pt.resCodec, pt.res, nil); err != nil {
+	if _, err := openStream(ctx, c, p.results, cfg.channel, pt.resMeta()); err != nil {
 		return nil, err
 	}
-	cons, err := openPoolConsumer(ctx, c, p.results, cfg)
+	cons, err := openPoolConsumer(ctx, c, p.results, cfg, nil)
 	if err != nil {
-		deleteChannel(context.WithoutCancel(ctx), c, p.results)
+		c.DeleteChannel(context.WithoutCancel(ctx), p.results)
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
@@ -361,7 +368,7 @@ func (p *Pool[J, R]) Do(ctx context.Context, job J) (R, error) {
 	}
 }
 
-var errClosed = fmt.Errorf("natsjs: pool closed: %w", errOsClosed)
+var errClosed = fmt.Errorf("natsjs: pool closed: %w", os.ErrClosed)
 
 func (p *Pool[J, R]) wrap(err error) error {
 	return &ipcchan.OpError{Op: "do", Endpoint: "natsjs pool " + p.pool, Err: err}
@@ -430,7 +437,7 @@ func (p *Pool[J, R]) Close() error {
 		<-p.done
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := deleteChannel(ctx, p.c, p.results); err != nil {
+		if err := p.c.DeleteChannel(ctx, p.results); err != nil {
 			p.err = &ipcchan.OpError{Op: "close", Endpoint: "natsjs pool " + p.pool, Err: err}
 		}
 	})

@@ -22,6 +22,8 @@ import (
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 	"github.com/ipcchan/go/natsjs"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 )
 
 // The environment of a pool worker process the tests start (this test
@@ -35,6 +37,7 @@ const (
 	envPoolCrash  = "NATSPOOL_CRASH"  // "work:<k>" or "answered:<k>": SIGKILL itself in its k-th job, there
 	envPoolConc   = "NATSPOOL_CONC"   // WithConcurrency
 	envPoolR      = "NATSPOOL_R"      // the channels' replicas
+	envPoolToken  = "NATSPOOL_TOKEN"  // the token of the server at NATSPOOL_URL
 )
 
 const poolClusterName = "natspool-test"
@@ -71,17 +74,16 @@ func poolWorkerMain(pool string) error {
 		cancel()
 	}()
 	var c *natsjs.Conn
-	var closeConn func()
 	var err error
 	if route := os.Getenv(envPoolRoute); route != "" {
-		c, closeConn, err = natsjs.ConnectStandIn(ctx, clusterNode(nil, os.Getenv(envPoolNode), os.Getenv(envPoolStore), route), "")
+		c, err = natsjs.Connect(ctx, natsjs.WithServerOptions(clusterNode(nil, os.Getenv(envPoolNode), os.Getenv(envPoolStore), route)))
 	} else {
-		c, closeConn, err = natsjs.ConnectStandIn(ctx, nil, os.Getenv(envPoolURL))
+		c, err = natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envPoolURL)), natsjs.WithNATSOptions(nats.Token(os.Getenv(envPoolToken))))
 	}
 	if err != nil {
 		return err
 	}
-	defer closeConn()
+	defer c.Close()
 
 	where, k := "", 0
 	if v := os.Getenv(envPoolCrash); v != "" {
@@ -299,7 +301,7 @@ func resultsStored(t *testing.T, ctx context.Context, c *natsjs.Conn, pool strin
 	}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func poolCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -307,12 +309,12 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 func TestPoolInProcess(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t, 2*time.Minute)
-	c, closeConn, err := natsjs.ConnectStandIn(ctx, soloNode("solo", t.TempDir()), "")
+	ctx := poolCtx(t, 2*time.Minute)
+	c, err := natsjs.Connect(ctx, natsjs.WithServerOptions(soloNode("solo", t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeConn()
+	defer c.Close()
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -368,12 +370,14 @@ func TestPoolInProcess(t *testing.T) {
 // one result per job.
 func TestPoolWorkerKilled(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t, 3*time.Minute)
-	c, closeConn, err := natsjs.ConnectStandIn(ctx, soloNode("hub", t.TempDir()), "")
+	ctx := poolCtx(t, 3*time.Minute)
+	hub := soloNode("hub", t.TempDir())
+	hub.Authorization = nuid.Next()
+	c, err := natsjs.Connect(ctx, natsjs.WithServerOptions(hub))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeConn()
+	defer c.Close()
 	p, err := natsjs.NewPool[int, int](ctx, c, "kill", poolOpts(1)...)
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +391,7 @@ func TestPoolWorkerKilled(t *testing.T) {
 	for slot := range 2 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				env := []string{envPoolWorker + "=kill", envPoolURL + "=" + c.Server().ClientURL(), envPoolConc + "=3"}
+				env := []string{envPoolWorker + "=kill", envPoolURL + "=" + c.Server().ClientURL(), envPoolToken + "=" + hub.Authorization, envPoolConc + "=3"}
 				if i < kills/2 {
 					where := [...]string{"work", "answered"}[i%2]
 					env = append(env, fmt.Sprintf("%s=%s:%d", envPoolCrash, where, 1+rand.IntN(30)))
@@ -422,12 +426,12 @@ func TestPoolWorkerKilled(t *testing.T) {
 // of the way through 1,000 jobs: each is answered exactly once.
 func TestPoolCluster(t *testing.T) {
 	ipcchantest.CheckFDs(t)
-	ctx := testCtx(t, 3*time.Minute)
-	c, closeConn, err := natsjs.ConnectStandIn(ctx, clusterNode(t, "submitter", t.TempDir(), ""), "")
+	ctx := poolCtx(t, 3*time.Minute)
+	c, err := natsjs.Connect(ctx, natsjs.WithServerOptions(clusterNode(t, "submitter", t.TempDir(), "")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeConn()
+	defer c.Close()
 	route := fmt.Sprintf("nats-route://%s", c.Server().ClusterAddr())
 	var workers []*poolWorker
 	for i := range 3 {

@@ -4,83 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ipcchan/go/ipcchan"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stand-ins for the channel layer's helpers (PROTOCOL.md §15), until the
-// channel code lands.
-
-var errOsClosed = os.ErrClosed
-
 var errChannelGone = errors.New("natsjs: the channel does not exist")
-
-func streamName(channel string) string   { return "IPCCHAN_" + channel }
-func valueSubject(channel string) string { return "ipcchan." + channel + ".v" }
-
-const (
-	metaCodec = "ipcchan.codec"
-	metaType  = "ipcchan.type"
-	metaFP    = "ipcchan.fingerprint"
-	metaMode  = "ipcchan.mode"
-)
-
-// openStream creates the stream of channel name if missing, and checks it
-// if present.
-func openStream(ctx context.Context, c *Conn, name string, cfg ChannelConfig, codecName string, t reflect.Type, extra map[string]string) (jetstream.Stream, error) {
-	md := map[string]string{
-		metaCodec: codecName,
-		metaType:  ipcchan.TypeDescription(t),
-		metaFP:    strconv.FormatUint(ipcchan.Fingerprint(t), 16),
-		metaMode:  cfg.Mode.String(),
-	}
-	for k, v := range extra {
-		md[k] = v
-	}
-	sc := jetstream.StreamConfig{
-		Name:       streamName(name),
-		Subjects:   []string{valueSubject(name), "ipcchan." + name + ".end.*"},
-		Retention:  jetstream.WorkQueuePolicy,
-		Discard:    jetstream.DiscardNew,
-		MaxMsgs:    cfg.MaxMsgs,
-		MaxBytes:   cfg.MaxBytes,
-		Replicas:   max(cfg.Replicas, 1),
-		Duplicates: cfg.Duplicates,
-		Metadata:   md,
-	}
-	if sc.MaxMsgs == 0 {
-		sc.MaxMsgs = DefaultMaxMsgs
-	}
-	if sc.MaxBytes == 0 {
-		sc.MaxBytes = DefaultMaxBytes
-	}
-	if cfg.Memory {
-		sc.Storage = jetstream.MemoryStorage
-	}
-	if cfg.Mode == Broadcast {
-		sc.Retention = jetstream.InterestPolicy
-	}
-	st, err := c.js.CreateStream(ctx, sc)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		st, err = c.js.Stream(ctx, sc.Name)
-		if err == nil {
-			have := st.CachedInfo().Config.Metadata
-			for _, k := range []string{metaFP, metaCodec, metaMode} {
-				if have[k] != md[k] {
-					return nil, fmt.Errorf("%w: channel %s records %s %q, this end %q", ipcchan.ErrHandshake, name, k, have[k], md[k])
-				}
-			}
-		}
-	}
-	return st, err
-}
 
 // publishRetry publishes m with Msg-Id id and waits for the stream's
 // acknowledgement, retrying the same Msg-Id on what passes (a timeout, a
@@ -140,12 +71,4 @@ func (b *backoff) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func deleteChannel(ctx context.Context, c *Conn, name string) error {
-	err := c.js.DeleteStream(ctx, streamName(name))
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	return err
 }
