@@ -275,25 +275,19 @@ func (p *progress) add() {
 	}
 }
 
-// resultsStored returns how many results the pool's results stream has
-// ever stored: one per job when none was answered twice.
-func resultsStored(t *testing.T, ctx context.Context, c *natsjs.Conn, pool string) uint64 {
+// resultsStored returns how many results p's results stream has ever
+// stored: one per job when none was answered twice.
+func resultsStored(t *testing.T, ctx context.Context, c *natsjs.Conn, p *natsjs.Pool[int, int]) uint64 {
 	t.Helper()
 	for {
-		lister := c.JetStream().ListStreams(ctx)
-		var seq uint64
-		n := 0
-		for info := range lister.Info() {
-			if strings.HasPrefix(info.Config.Name, "IPCCHAN_"+pool+"-results-") {
-				seq, n = info.State.LastSeq, n+1
-			}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := c.JetStream().Stream(actx, "IPCCHAN_"+natsjs.ResultsChannel(p))
+		cancel()
+		if err == nil {
+			return st.CachedInfo().State.LastSeq
 		}
-		err := lister.Err()
-		if err == nil && n == 1 {
-			return seq
-		}
-		if err == nil || ctx.Err() != nil {
-			t.Fatalf("listing the results streams: %d found, %v", n, err)
+		if ctx.Err() != nil {
+			t.Fatalf("the results stream's info: %v", err)
 		}
 		// A cluster that lost a node answers "temporarily unavailable"
 		// until it has settled: it signals nothing else, so poll.
@@ -329,7 +323,7 @@ func TestPoolInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	runJobs(t, ctx, p, 300, 16, newProgress(0))
-	if got := resultsStored(t, ctx, c, "sq"); got != 300 {
+	if got := resultsStored(t, ctx, c, p); got != 300 {
 		t.Errorf("the results stream stored %d results for 300 jobs", got)
 	}
 
@@ -411,7 +405,7 @@ func TestPoolWorkerKilled(t *testing.T) {
 	runJobs(t, ctx, p, jobs, 32, newProgress(0))
 	close(finish)
 	wg.Wait()
-	if got := resultsStored(t, ctx, c, "kill"); got != jobs {
+	if got := resultsStored(t, ctx, c, p); got != jobs {
 		t.Errorf("the results stream stored %d results for %d jobs: a job was answered twice", got, jobs)
 	}
 	t.Logf("%d and %d workers killed", crashes[0].Load(), crashes[1].Load())
@@ -468,7 +462,7 @@ func TestPoolCluster(t *testing.T) {
 	<-killed
 	workers[0].stop(t)
 	workers[2].stop(t)
-	if got := resultsStored(t, ctx, c, "cl"); got != 1000 {
+	if got := resultsStored(t, ctx, c, p); got != 1000 {
 		t.Errorf("the results stream stored %d results for 1000 jobs", got)
 	}
 }

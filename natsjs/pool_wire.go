@@ -11,6 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// publishAttempt bounds one publish of publishRetry.
+const publishAttempt = 2 * time.Second
+
 var errChannelGone = errors.New("natsjs: the channel does not exist")
 
 // publishRetry publishes m with Msg-Id id and waits for the stream's
@@ -22,7 +25,12 @@ var errChannelGone = errors.New("natsjs: the channel does not exist")
 func publishRetry(ctx context.Context, c *Conn, channel string, m *nats.Msg, id string) error {
 	b := newBackoff()
 	for {
-		_, err := c.js.PublishMsg(ctx, m, jetstream.WithMsgID(id))
+		// Each attempt is bounded on its own: a request in flight when
+		// the stream's leader dies is never answered, and would otherwise
+		// wait for ctx's deadline.
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		_, err := c.js.PublishMsg(actx, m, jetstream.WithMsgID(id))
+		cancel()
 		if err == nil {
 			return nil
 		}
