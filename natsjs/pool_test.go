@@ -84,6 +84,9 @@ func poolWorkerMain(pool string) error {
 		return err
 	}
 	defer c.Close()
+	if c.Server() != nil {
+		c.Server().ConfigureLogger()
+	}
 
 	where, k := "", 0
 	if v := os.Getenv(envPoolCrash); v != "" {
@@ -148,6 +151,9 @@ func soloNode(name, store string) *server.Options {
 // must name a route to start, so the seed names its own, ignored).
 func clusterNode(t testing.TB, name, store, route string) *server.Options {
 	o := soloNode(name, store)
+	if d := os.Getenv("NATSPOOL_LOGDIR"); d != "" {
+		o.NoLog, o.LogFile = false, d+"/"+name+".log"
+	}
 	o.Cluster = server.ClusterOpts{Name: poolClusterName, Host: "127.0.0.1", Port: -1}
 	if route == "" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -426,6 +432,7 @@ func TestPoolCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.Server().ConfigureLogger()
 	route := fmt.Sprintf("nats-route://%s", c.Server().ClusterAddr())
 	var workers []*poolWorker
 	for i := range 3 {
