@@ -153,6 +153,7 @@ func clusterNode(t testing.TB, name, store, route string) *server.Options {
 	o := soloNode(name, store)
 	if d := os.Getenv("NATSPOOL_LOGDIR"); d != "" {
 		o.NoLog, o.LogFile = false, d+"/"+name+".log"
+		o.Debug = os.Getenv("NATSPOOL_DEBUG") != ""
 	}
 	o.Cluster = server.ClusterOpts{Name: poolClusterName, Host: "127.0.0.1", Port: -1}
 	if route == "" {

@@ -11,9 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// publishAttempt bounds one publish of publishRetry.
-const publishAttempt = 2 * time.Second
-
 var errChannelGone = errors.New("natsjs: the channel does not exist")
 
 // publishRetry publishes m with Msg-Id id and waits for the stream's
@@ -28,7 +25,7 @@ func publishRetry(ctx context.Context, c *Conn, channel string, m *nats.Msg, id 
 		// Each attempt is bounded on its own: a request in flight when
 		// the stream's leader dies is never answered, and would otherwise
 		// wait for ctx's deadline.
-		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		actx, cancel := context.WithTimeout(ctx, apiAttempt)
 		_, err := c.js.PublishMsg(actx, m, jetstream.WithMsgID(id))
 		cancel()
 		if err == nil {
@@ -41,7 +38,13 @@ func publishRetry(ctx context.Context, c *Conn, channel string, m *nats.Msg, id 
 			return err
 		}
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
-			if _, serr := c.js.Stream(ctx, streamName(channel)); errors.Is(serr, jetstream.ErrStreamNotFound) {
+			// Nobody took the publish: the stream is gone, or has no
+			// leader yet. Ask once, bounded: while the stream has no
+			// leader the question goes unanswered too (see apiAttempt).
+			sctx, cancel := context.WithTimeout(ctx, apiAttempt)
+			_, serr := c.js.Stream(sctx, streamName(channel))
+			cancel()
+			if errors.Is(serr, jetstream.ErrStreamNotFound) {
 				return fmt.Errorf("%w: %s (was it deleted?)", errChannelGone, channel)
 			}
 		}
