@@ -208,7 +208,9 @@ func openJobs(ctx context.Context, c *Conn, pool string, cfg *poolConfig, pt poo
 	if _, err := openStream(ctx, c, name, cfg.channel, pt.jobMeta()); err != nil {
 		return nil, err
 	}
-	cons, err := c.js.Consumer(ctx, streamName(name), poolConsumer)
+	cons, err := jsRetry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return c.js.Consumer(ctx, streamName(name), poolConsumer)
+	})
 	switch {
 	case err == nil:
 		if err := pt.checkResultType(cons.CachedInfo().Config.Metadata); err != nil {
@@ -221,13 +223,15 @@ func openJobs(ctx context.Context, c *Conn, pool string, cfg *poolConfig, pt poo
 }
 
 func openPoolConsumer(ctx context.Context, c *Conn, name string, cfg *poolConfig, md map[string]string) (jetstream.Consumer, error) {
-	return c.js.CreateOrUpdateConsumer(ctx, streamName(name), jetstream.ConsumerConfig{
-		Durable:       poolConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.ackWait,
-		MaxAckPending: cfg.maxPending,
-		FilterSubject: valueSubject(name),
-		Metadata:      md,
+	return jsRetry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return c.js.CreateOrUpdateConsumer(ctx, streamName(name), jetstream.ConsumerConfig{
+			Durable:       poolConsumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.ackWait,
+			MaxAckPending: cfg.maxPending,
+			FilterSubject: valueSubject(name),
+			Metadata:      md,
+		})
 	})
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/ipcchan/ipcchantest"
 	"github.com/ipcchan/go/natsjs"
 	"github.com/nats-io/nats-server/v2/server"
@@ -105,5 +108,37 @@ func TestPublishThroughUnansweredRequest(t *testing.T) {
 	defer cancel()
 	if err := natsjs.PublishRetry(pctx, c, "p-jobs", m, "pool.1"); err != nil {
 		t.Fatalf("a publish through a stream's leader change: %v (the unanswered info request held it)", err)
+	}
+}
+
+// TestOpenThroughUnansweredRequest: opening a channel while its stream has
+// no leader (its info request is never answered) asks again and opens it
+// once a leader answers, instead of waiting for ctx's whole deadline. Every
+// JetStream request of the channel layer goes through the same bounded,
+// retried attempt.
+func TestOpenThroughUnansweredRequest(t *testing.T) {
+	ipcchantest.CheckFDs(t)
+	ctx := poolCtx(t, time.Minute)
+	cd, err := codec.Default[int]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeFor[int]()
+	l := newLeaderlessStream(t, "opened", map[string]string{
+		"ipcchan.codec": cd.Name(), "ipcchan.type": ipcchan.TypeDescription(typ),
+		"ipcchan.fingerprint": fmt.Sprintf("%016x", ipcchan.Fingerprint(typ)), "ipcchan.mode": "workqueue",
+	})
+	c := l.connect(t, ctx)
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tx, err := natsjs.NewSender[int](octx, c, "opened", natsjs.ChannelConfig{})
+	if err != nil {
+		t.Fatalf("opening a channel through its stream's leader change: %v (the unanswered info request held it)", err)
+	}
+	if err := tx.Send(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
