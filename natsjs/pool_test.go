@@ -468,9 +468,17 @@ func TestPoolCluster(t *testing.T) {
 	}()
 	runJobs(t, ctx, p, 1000, 32, answered)
 	<-killed
-	workers[0].stop(t)
-	workers[2].stop(t)
+	// Count the results and close the Pool before stopping the other
+	// workers: each stops its node too, and a stream whose 3 replicas
+	// were on 2 stopped nodes and the submitter's can elect no leader, so
+	// it answers nothing ever again (nats-server needs a majority of the
+	// replicas; the submitter's node alone is not one).
 	if got := resultsStored(t, ctx, c, p); got != 1000 {
 		t.Errorf("the results stream stored %d results for 1000 jobs", got)
 	}
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	workers[0].stop(t)
+	workers[2].stop(t)
 }
