@@ -225,7 +225,7 @@ func openStream(ctx context.Context, c *Conn, name string, cfg ChannelConfig, wa
 		sc.Storage = jetstream.MemoryStorage
 	}
 	for {
-		s, err := c.js.Stream(ctx, sc.Name)
+		s, err := jsRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, sc.Name) })
 		if err == nil {
 			got, err := parseMeta(s.CachedInfo().Config.Metadata)
 			if err != nil {
@@ -242,7 +242,7 @@ func openStream(ctx context.Context, c *Conn, name string, cfg ChannelConfig, wa
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, err
 		}
-		s, err = c.js.CreateStream(ctx, sc)
+		s, err = jsRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return c.js.CreateStream(ctx, sc) })
 		if err == nil {
 			if err := keepEnds(ctx, s, name, cfg.Mode); err != nil {
 				return nil, err
@@ -268,11 +268,13 @@ func keepEnds(ctx context.Context, s jetstream.Stream, name string, mode Mode) e
 	if mode != Broadcast {
 		return nil
 	}
-	_, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       endKeeper,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		FilterSubject: endSubjects(name),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	_, err := jsRetry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       endKeeper,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			FilterSubject: endSubjects(name),
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
 	})
 	return err
 }
@@ -285,7 +287,9 @@ func (c *Conn) DeleteChannel(ctx context.Context, name string) error {
 	if err := checkName("channel", name); err != nil {
 		return &ipcchan.OpError{Op: "delete", Endpoint: "natsjs channel", Err: err}
 	}
-	err := c.js.DeleteStream(ctx, streamName(name))
+	_, err := jsRetry(ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.js.DeleteStream(ctx, streamName(name))
+	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return &ipcchan.OpError{Op: "delete", Endpoint: endpointName(name), Err: err}
 	}

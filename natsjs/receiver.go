@@ -110,11 +110,11 @@ func newReceiver(ctx context.Context, c *Conn, name string, mode Mode, rcfg Rece
 		cc.DeliverPolicy = jetstream.DeliverNewPolicy
 		cc.InactiveThreshold = ephemeralInactive
 	}
-	stream, err := c.js.Stream(ctx, streamName(name))
+	stream, err := jsRetry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, streamName(name)) })
 	if err != nil {
 		return nil, err
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	cons, err := jsRetry(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return stream.CreateOrUpdateConsumer(ctx, cc) })
 	if err != nil {
 		if mode == WorkQueue && strings.Contains(err.Error(), "workqueue") {
 			return nil, fmt.Errorf("%w: the receivers of a work queue share one consumer: give them all the same ReceiverConfig.Name (default %q)", err, defaultWorkName)
@@ -228,7 +228,9 @@ func (r *receiver) stopWaiting() {
 
 // countEnds counts the distinct end markers the stream holds.
 func (r *receiver) countEnds(ctx context.Context) error {
-	info, err := r.stream.Info(ctx, jetstream.WithSubjectFilter(endSubjects(r.name)))
+	info, err := jsRetry(ctx, func(ctx context.Context) (*jetstream.StreamInfo, error) {
+		return r.stream.Info(ctx, jetstream.WithSubjectFilter(endSubjects(r.name)))
+	})
 	if err != nil {
 		return err
 	}
@@ -268,7 +270,7 @@ func (r *receiver) ended(ctx context.Context) (bool, error) {
 // empty reports whether the consumer has nothing pending and nothing
 // unacknowledged.
 func (r *receiver) empty(ctx context.Context) (bool, error) {
-	info, err := r.consumer.Info(ctx)
+	info, err := jsRetry(ctx, r.consumer.Info)
 	if err != nil {
 		return false, err
 	}

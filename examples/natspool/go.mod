@@ -1,0 +1,28 @@
+module github.com/ipcchan/go/examples/natspool
+
+go 1.26.0
+
+replace (
+	github.com/ipcchan/go => ../..
+	github.com/ipcchan/go/natsjs => ../../natsjs
+)
+
+require (
+	github.com/ipcchan/go/natsjs v0.0.0
+	github.com/nats-io/nats-server/v2 v2.15.2
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/ipcchan/go v0.0.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
