@@ -402,7 +402,6 @@ func streamInfo(ctx context.Context, js jetstream.JetStream, stream string) (*je
 	return s.Info(ctx)
 }
 
-
 // TestClusterNodeRestart checks the cluster harness itself: a replicated
 // stream keeps what it stored across the SIGKILL and restart of its leader
 // on the same ports and store, and a new leader is elected meanwhile.
