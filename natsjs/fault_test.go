@@ -1,0 +1,519 @@
+package natsjs_test
+
+// The fault tests: a sender process and a receiver process move values
+// through a channel replicated on a 3-node cluster (cluster_test.go) while
+// server nodes and the receiver are SIGKILLed and restarted, or a node is
+// stopped (SIGSTOP) for longer than an election; every value must arrive
+// exactly once and in order (CheckExactlyOnce).
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipcchan/go/codec"
+	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/natsjs"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Environment of a fault-test peer process.
+const (
+	envRole     = "NATSJS_TEST_ROLE"     // "fault-send" or "fault-recv"
+	envURLs     = "NATSJS_TEST_URLS"     // the cluster's client URLs
+	envChannel  = "NATSJS_TEST_CHANNEL"  // the channel's name
+	envCount    = "NATSJS_TEST_COUNT"    // values to send
+	envPingFast = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
+	envFaultN   = "NATSJS_FAULT_N"       // overrides faultValues
+)
+
+// faultAckWait is the receivers' AckWait in the fault tests: how long the
+// value a killed receiver held waits before it comes again.
+const faultAckWait = 2 * time.Second
+
+func init() {
+	role, ok := os.LookupEnv(envRole)
+	if !ok {
+		return
+	}
+	var err error
+	switch role {
+	case "fault-send":
+		err = faultSend()
+	case "fault-recv":
+		err = faultRecv()
+	default:
+		err = fmt.Errorf("unknown %s=%q", envRole, role)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natsjs test %s: %v\n", role, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// faultValues is how many values a fault test moves: 100,000, or 5,000
+// under the race detector or -short (CI's go test -race; .ci/run runs the
+// fault tests at full size without -race). NATSJS_FAULT_N overrides it.
+func faultValues() int {
+	if n, err := strconv.Atoi(os.Getenv(envFaultN)); err == nil && n > 0 {
+		return n
+	}
+	if raceEnabled || testing.Short() {
+		return 5000
+	}
+	return 100000
+}
+
+// seqCodec encodes the values of the fault tests (uint64, little endian).
+// The receiver's copy reports every value it decodes on stdout before
+// Decode returns: inside the transport's deliver, so before the value is
+// acknowledged. A receiver SIGKILLed after the report but before the
+// acknowledgement was recorded has its value come again; the checker
+// allows exactly that for a killed receiver's last report.
+type seqCodec struct{ report *reporter }
+
+func (seqCodec) Name() string { return "natsjs-test-seq" }
+
+func (seqCodec) Append(dst []byte, v uint64) ([]byte, error) {
+	return binary.LittleEndian.AppendUint64(dst, v), nil
+}
+
+func (c seqCodec) Decode(data []byte, v *uint64) error {
+	if len(data) != 8 {
+		return fmt.Errorf("%w: %d bytes, want 8", codec.ErrDecode, len(data))
+	}
+	*v = binary.LittleEndian.Uint64(data)
+	if c.report != nil {
+		c.report.delivered(*v)
+	}
+	return nil
+}
+
+// reporter writes a receiver's reports to stdout, unbuffered (a line
+// written is the parent's even if this process is killed next).
+type reporter struct {
+	pending bool
+	last    uint64
+	buf     []byte
+}
+
+func (r *reporter) line(format string, args ...any) {
+	r.buf = fmt.Appendf(r.buf[:0], format, args...)
+	os.Stdout.Write(r.buf)
+}
+
+func (r *reporter) delivered(v uint64) {
+	r.pending, r.last = true, v
+	r.line("d %d\n", v)
+}
+
+// connectPeer connects a fault-test peer to the cluster.
+func connectPeer(ctx context.Context) (*natsjs.Conn, error) {
+	var o []nats.Option
+	if os.Getenv(envPingFast) == "1" {
+		// Found out a stopped server within a second, rather than
+		// after two unanswered pings two minutes apart.
+		o = append(o, nats.DontRandomize(), nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(3))
+	}
+	return natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envURLs)), natsjs.WithNATSOptions(o...))
+}
+
+var faultChannel = natsjs.ChannelConfig{Replicas: 3}
+
+// faultSend sends 0..count-1 and closes; it prints what it saw: the
+// reconnections and the sends that took long (retries inside Send).
+func faultSend() error {
+	ctx := context.Background()
+	c, err := connectPeer(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tx, err := natsjs.NewSender[uint64](ctx, c, os.Getenv(envChannel), faultChannel, ipcchan.WithCodec[uint64](seqCodec{}))
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(os.Getenv(envCount))
+	var slow int
+	var slowest time.Duration
+	start := time.Now()
+	for v := range n {
+		t0 := time.Now()
+		if err := tx.Send(ctx, uint64(v)); err != nil {
+			return fmt.Errorf("send %d: %w", v, err)
+		}
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			slow++
+			slowest = max(slowest, d)
+		}
+	}
+	if err := tx.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	fmt.Printf("sent %d values in %v: %d reconnections, %d sends over 100ms, the slowest %v\n",
+		n, time.Since(start).Round(time.Millisecond), c.NATS().Stats().Reconnects, slow, slowest.Round(time.Millisecond))
+	return nil
+}
+
+// faultRecv receives until end of stream, reporting each value delivered
+// ("d v", from Decode), each Recv error that followed a delivery ("nt v":
+// that value was not taken and must come again), and the end ("eof").
+func faultRecv() error {
+	ctx := context.Background()
+	c, err := connectPeer(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rep := &reporter{}
+	rx, err := natsjs.NewReceiver[uint64](ctx, c, os.Getenv(envChannel), faultChannel,
+		natsjs.ReceiverConfig{AckWait: faultAckWait}, ipcchan.WithCodec[uint64](seqCodec{report: rep}))
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	for errs := 0; ; {
+		rep.pending = false
+		_, err := rx.Recv(ctx)
+		if err == io.EOF {
+			rep.line("eof\n")
+			return nil
+		}
+		if err != nil {
+			if rep.pending {
+				rep.line("nt %d\n", rep.last)
+			}
+			fmt.Fprintf(os.Stderr, "natsjs test fault-recv: recv: %v\n", err)
+			if errs++; errs > 1000 {
+				return err
+			}
+		}
+	}
+}
+
+// peerProc is a running fault-test peer.
+type peerProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once stdout is read to its end and the process waited for
+	err  error
+}
+
+// startPeer starts role with env; each line it prints goes to onLine (from
+// one goroutine, in order). The process is killed when tb ends, and dies
+// with the test process (Pdeathsig).
+func startPeer(tb testing.TB, role string, env []string, onLine func(string)) *peerProc {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &peerProc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			onLine(sc.Text())
+		}
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	tb.Cleanup(p.kill)
+	return p
+}
+
+// kill SIGKILLs the peer and waits until everything it printed is read.
+func (p *peerProc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// wait waits for the peer to exit, or ctx to end.
+func (p *peerProc) wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// faultRun is one fault test's sender and (successive) receivers.
+type faultRun struct {
+	t      *testing.T
+	env    []string
+	n      int
+	sender *peerProc
+	sent   string // the sender's summary line
+	mu     sync.Mutex
+	cond   chan struct{} // closed and replaced on every report
+	ds     []Delivery
+	eof    bool
+	recv   *peerProc
+	recvs  int // receiver incarnations started
+	killed []string
+	kills  []string // what each fault did, for the log
+}
+
+// newFaultRun starts the sender and the first receiver on a fresh channel
+// of cluster c.
+func newFaultRun(t *testing.T, c *testCluster, urls string, pingFast bool) *faultRun {
+	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{})}
+	r.env = []string{envURLs + "=" + urls, envChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envCount + "=" + strconv.Itoa(r.n)}
+	if pingFast {
+		r.env = append(r.env, envPingFast+"=1")
+	}
+	r.sender = startPeer(t, "fault-send", r.env, func(line string) { r.sent = line })
+	r.startReceiver()
+	return r
+}
+
+func (r *faultRun) receiverName() string {
+	if r.recvs == 1 {
+		return "r1"
+	}
+	return "r1." + strconv.Itoa(r.recvs)
+}
+
+// startReceiver starts the next receiver incarnation.
+func (r *faultRun) startReceiver() {
+	r.recvs++
+	name := r.receiverName()
+	r.recv = startPeer(r.t, "fault-recv", r.env, func(line string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch {
+		case line == "eof":
+			r.eof = true
+		case strings.HasPrefix(line, "d "):
+			v, _ := strconv.Atoi(line[2:])
+			r.ds = append(r.ds, Delivery{Receiver: name, Value: v})
+		case strings.HasPrefix(line, "nt "):
+			v, _ := strconv.Atoi(line[3:])
+			r.ds = append(r.ds, Delivery{Receiver: name, Value: v, NotTaken: true})
+		default:
+			r.t.Errorf("receiver %s printed %q", name, line)
+		}
+		close(r.cond)
+		r.cond = make(chan struct{})
+	})
+}
+
+// delivered returns the number of deliveries reported so far.
+func (r *faultRun) delivered() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ds)
+}
+
+// waitDelivered waits until k deliveries were reported in all (or the
+// stream ended), or ctx ends.
+func (r *faultRun) waitDelivered(ctx context.Context, k int) error {
+	for {
+		r.mu.Lock()
+		got, eof, cond := len(r.ds), r.eof, r.cond
+		r.mu.Unlock()
+		if got >= k || eof {
+			return nil
+		}
+		select {
+		case <-cond:
+		case <-r.recv.done:
+			return fmt.Errorf("receiver %s exited after %d deliveries: %v", r.receiverName(), got, r.recv.err)
+		case <-ctx.Done():
+			return fmt.Errorf("%d deliveries of %d wanted: %w", got, k, ctx.Err())
+		}
+	}
+}
+
+// killReceiver SIGKILLs the receiver and starts another.
+func (r *faultRun) killReceiver() {
+	name := r.receiverName()
+	r.recv.kill()
+	r.killed = append(r.killed, name)
+	r.kills = append(r.kills, fmt.Sprintf("receiver %s SIGKILLed after %d deliveries in all", name, r.delivered()))
+	r.startReceiver()
+}
+
+// finish waits for the sender and the receiver to end and checks that every
+// value came exactly once, in order.
+func (r *faultRun) finish(ctx context.Context) {
+	t := r.t
+	if err := r.sender.wait(ctx); err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	if err := r.recv.wait(ctx); err != nil {
+		t.Fatalf("receiver %s: %v (%d deliveries)", r.receiverName(), err, r.delivered())
+	}
+	for _, k := range r.kills {
+		t.Log(k)
+	}
+	t.Logf("sender: %s", r.sent)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.eof {
+		t.Fatalf("the last receiver exited without reporting the end of stream")
+	}
+	t.Logf("%d deliveries of %d values to %d receiver processes", len(r.ds), r.n, r.recvs)
+	if err := CheckExactlyOnce(r.ds, r.n, r.killed, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// faultDeadline bounds a fault test.
+func faultContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestFaultReceiverKilled: the receiver process is SIGKILLed four times
+// mid-stream and restarted; every value arrives exactly once, in order.
+func TestFaultReceiverKilled(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := faultContext(t)
+	r := newFaultRun(t, c, c.URLs(), false)
+	for k := 1; k <= 4; k++ {
+		if err := r.waitDelivered(ctx, r.n*k/5); err != nil {
+			t.Fatal(err)
+		}
+		r.killReceiver()
+	}
+	r.finish(ctx)
+}
+
+// TestFaultNodeKilled: a server node is SIGKILLed and restarted on the same
+// ports and store four times mid-stream — the stream's leader three times,
+// a follower once — and each time a new leader is elected; every value
+// arrives exactly once, in order.
+func TestFaultNodeKilled(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := faultContext(t)
+	r := newFaultRun(t, c, c.URLs(), false)
+	_, js := c.connect(c.URLs())
+	stream := "IPCCHAN_" + strings.ReplaceAll(t.Name(), "/", "-")
+	for k, leader := range []bool{true, false, true, true} {
+		if err := r.waitDelivered(ctx, r.n*(k+1)/5); err != nil {
+			t.Fatal(err)
+		}
+		was, err := c.streamLeader(ctx, js, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim := was
+		if !leader {
+			victim = (was + 1) % len(c.nodes)
+		}
+		at := r.delivered()
+		t0 := time.Now()
+		c.kill(victim)
+		now := was
+		for now == victim || now < 0 {
+			if now, err = c.streamLeader(ctx, js, stream); err != nil {
+				t.Fatal(err)
+			}
+			if now == victim {
+				retryPause(ctx)
+			}
+		}
+		elected := time.Since(t0)
+		c.start(victim)
+		if err := c.waitCurrent(ctx, js, stream); err != nil {
+			t.Fatal(err)
+		}
+		role := "a follower"
+		if victim == was {
+			role = "the stream leader"
+		}
+		r.kills = append(r.kills, fmt.Sprintf("node %s (%s) SIGKILLed after %d deliveries; leader now %s (seen after %v); restarted and current after %v, %d deliveries in all",
+			c.nodes[victim].spec.Name, role, at, c.nodes[now].spec.Name, elected.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered()))
+	}
+	r.finish(ctx)
+}
+
+// makeLeader moves stream's leadership to node i (a leader step-down that
+// names it as the preferred successor), and waits until it holds it.
+func (c *testCluster) makeLeader(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stream string, i int) error {
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.nodes[i].spec.Name)
+	for {
+		leader, err := c.streamLeader(ctx, js, stream)
+		if err != nil {
+			return err
+		}
+		if leader == i {
+			return nil
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = nc.RequestWithContext(rctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req))
+		cancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("stream %s: leadership not moved to %s: %w (last: %v)", stream, c.nodes[i].spec.Name, ctx.Err(), err)
+		}
+		retryPause(ctx)
+	}
+}
+
+// TestFaultNodeStopped is the partition that loopback can make honestly: a
+// node stops answering (SIGSTOP) with its connections open, as a node cut
+// off by the network looks to its peers and clients, for longer than a
+// Raft election, and then comes back (SIGCONT). The stopped node is the
+// stream's leader and the node both peers are connected to (their URL
+// lists start with it, not randomized). The two others elect a leader,
+// the peers find their server silent by its unanswered pings (every 250 ms
+// here, WithNATSOptions: the two-minute default would leave them waiting
+// four minutes) and reconnect to another, values keep flowing while the
+// node is stopped, and when it resumes it learns it is no longer leader
+// and catches up. Every value arrives exactly once, in order.
+func TestFaultNodeStopped(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := faultContext(t)
+	r := newFaultRun(t, c, c.URLs(), true)         // n0 first
+	nc, js := c.connect(c.URL(1) + "," + c.URL(2)) // the observer never waits on n0
+	stream := "IPCCHAN_" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := r.waitDelivered(ctx, r.n/5); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.makeLeader(ctx, nc, js, stream, 0); err != nil {
+		t.Fatal(err)
+	}
+	at := r.delivered()
+	t0 := time.Now()
+	c.signal(0, syscall.SIGSTOP)
+	leader := 0
+	for leader == 0 {
+		var err error
+		if leader, err = c.streamLeader(ctx, js, stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elected := time.Since(t0)
+	// Progress while n0 is stopped: the peers left it.
+	if err := r.waitDelivered(ctx, at+r.n/5); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Since(t0)
+	c.signal(0, syscall.SIGCONT)
+	if err := c.waitCurrent(ctx, js, stream); err != nil {
+		t.Fatal(err)
+	}
+	r.kills = append(r.kills, fmt.Sprintf("node n0 (stream leader, both peers' server) SIGSTOPped after %d deliveries; %s elected (seen after %v); %d more values delivered %v after the stop; SIGCONT: n0 current again after %v, %d deliveries in all",
+		at, c.nodes[leader].spec.Name, elected.Round(time.Millisecond), r.n/5, moved.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered()))
+	r.finish(ctx)
+}
