@@ -1,0 +1,501 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/ipcchan/go/ipcchan/transport"
+)
+
+// The consumer settings of a ReceiverConfig left 0.
+const (
+	defaultWorkName   = "work"
+	defaultAckWait    = 5 * time.Second
+	ephemeralInactive = 2 * time.Minute // an ephemeral subscriber's consumer outlives its process by this
+	pullExpires       = 5 * time.Second // a pull's life on the server; then the receiver pulls again
+	endedPullExpires  = time.Second     // the same once the ends are in: the last holders' acks are waited for by polling
+)
+
+// receiver is the transport.MsgReceiver of a channel: a pull consumer,
+// one value per pull, acknowledged (double ack) before RecvMsg returns.
+type receiver struct {
+	c        *Conn
+	name     string
+	stream   jetstream.Stream
+	consumer jetstream.Consumer
+	cname    string // the consumer's name
+	durable  bool
+	pullSubj string // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+	inbox    string // the pulls' replies come to inbox.<pull id>
+	max      int
+	senders  int
+
+	sub    *nats.Subscription // inbox.*
+	endSub *nats.Subscription // the end subjects, core NATS: wakes a waiting receive
+	endsIn chan struct{}      // cap 1: an end marker was published
+
+	mu      sync.Mutex
+	waiting bool            // a receive waits for a value: onMsg hands it over
+	pullID  uint64          // the current pull's id
+	slot    chan *nats.Msg  // cap 1: the value handed over
+	status  chan pullStatus // the current pull's end without a value
+
+	recvMu sync.Mutex // one receive at a time (the Receiver's rule; kept for Close)
+	ends   int        // distinct end markers the stream holds, last counted
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// pullStatus is a status message answering a pull: 404 no messages, 408
+// request expired, 409 (leadership change, consumer deleted, ...).
+type pullStatus struct {
+	id   uint64
+	code string
+	desc string
+}
+
+func newReceiver(ctx context.Context, c *Conn, name string, mode Mode, rcfg ReceiverConfig, tcfg *transport.Config) (*receiver, error) {
+	cc := jetstream.ConsumerConfig{
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxAckPending: rcfg.MaxPending,
+		AckWait:       rcfg.AckWait,
+		FilterSubject: valueSubject(name),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxDeliver:    -1,
+	}
+	if cc.MaxAckPending == 0 {
+		cc.MaxAckPending = 1
+	}
+	if cc.AckWait == 0 {
+		cc.AckWait = defaultAckWait
+	}
+	durable := true
+	switch {
+	case rcfg.Name != "":
+		if err := checkName("consumer", rcfg.Name); err != nil {
+			return nil, err
+		}
+		if rcfg.Name == endKeeper {
+			return nil, fmt.Errorf("%w: consumer name %q is the one that keeps a broadcast's end markers: choose another", errBadName, endKeeper)
+		}
+		cc.Durable = rcfg.Name
+	case mode == WorkQueue:
+		cc.Durable = defaultWorkName
+	default:
+		// An ephemeral subscriber: it starts at the next value, and its
+		// consumer goes when the receiver closes (or, if its process
+		// dies, after ephemeralInactive without a pull).
+		durable = false
+		cc.Name = nuid.Next()
+		cc.DeliverPolicy = jetstream.DeliverNewPolicy
+		cc.InactiveThreshold = ephemeralInactive
+	}
+	stream, err := c.js.Stream(ctx, streamName(name))
+	if err != nil {
+		return nil, err
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		if mode == WorkQueue && strings.Contains(err.Error(), "workqueue") {
+			return nil, fmt.Errorf("%w: the receivers of a work queue share one consumer: give them all the same ReceiverConfig.Name (default %q)", err, defaultWorkName)
+		}
+		return nil, err
+	}
+	r := &receiver{
+		c: c, name: name, stream: stream, consumer: cons, cname: cons.CachedInfo().Name, durable: durable,
+		inbox:   c.nc.NewRespInbox(),
+		max:     tcfg.MaxMessageSize(),
+		senders: tcfg.Senders(),
+		endsIn:  make(chan struct{}, 1),
+		slot:    make(chan *nats.Msg, 1),
+		status:  make(chan pullStatus, 1),
+		closed:  make(chan struct{}),
+	}
+	r.pullSubj = "$JS.API.CONSUMER.MSG.NEXT." + streamName(name) + "." + r.cname
+	if r.sub, err = c.nc.Subscribe(r.inbox+".*", r.onMsg); err == nil {
+		r.endSub, err = c.nc.Subscribe(endSubjects(name), func(*nats.Msg) {
+			select {
+			case r.endsIn <- struct{}{}:
+			default:
+			}
+		})
+	}
+	if err == nil {
+		err = r.countEnds(ctx)
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *receiver) String() string {
+	return endpointName(r.name) + " (consumer " + r.cname + ")"
+}
+
+// onMsg runs on the subscription's goroutine for every reply to a pull.
+// A value goes to the waiting receive; with none waiting (its context
+// ended) it is Nak'ed — delivered again at once, never dropped.
+func (r *receiver) onMsg(m *nats.Msg) {
+	if code := m.Header.Get("Status"); code != "" && len(m.Data) == 0 {
+		id, _ := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
+		if code == "100" {
+			return // a heartbeat
+		}
+		st := pullStatus{id: id, code: code, desc: m.Header.Get("Description")}
+		r.mu.Lock()
+		if id == r.pullID {
+			select {
+			case r.status <- st:
+			default:
+			}
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	if r.waiting {
+		select {
+		case r.slot <- m:
+			r.mu.Unlock()
+			return
+		default:
+		}
+	}
+	r.mu.Unlock()
+	m.Respond([]byte("-NAK"))
+}
+
+// pull asks for one value (noWait: only one there now) on a fresh pull id,
+// with the receive marked waiting.
+func (r *receiver) pull(expires time.Duration, noWait bool) error {
+	r.mu.Lock()
+	r.waiting = true
+	r.pullID++
+	id := r.pullID
+	select {
+	case <-r.status: // a stale status
+	default:
+	}
+	r.mu.Unlock()
+	req := struct {
+		Batch   int           `json:"batch"`
+		Expires time.Duration `json:"expires,omitempty"`
+		NoWait  bool          `json:"no_wait,omitempty"`
+	}{Batch: 1, Expires: expires, NoWait: noWait}
+	b, _ := json.Marshal(req)
+	return r.c.nc.PublishRequest(r.pullSubj, r.inbox+"."+strconv.FormatUint(id, 10), b)
+}
+
+// stopWaiting ends a receive's wait; a value handed over meanwhile is
+// Nak'ed (delivered again at once).
+func (r *receiver) stopWaiting() {
+	r.mu.Lock()
+	r.waiting = false
+	var m *nats.Msg
+	select {
+	case m = <-r.slot:
+	default:
+	}
+	r.mu.Unlock()
+	if m != nil {
+		m.Respond([]byte("-NAK"))
+	}
+}
+
+// countEnds counts the distinct end markers the stream holds.
+func (r *receiver) countEnds(ctx context.Context) error {
+	info, err := r.stream.Info(ctx, jetstream.WithSubjectFilter(endSubjects(r.name)))
+	if err != nil {
+		return err
+	}
+	r.ends = len(info.State.Subjects)
+	return nil
+}
+
+// ended reports whether the channel has ended for this receiver: enough
+// end markers, and nothing pending or unacknowledged on its consumer.
+func (r *receiver) ended(ctx context.Context) (bool, error) {
+	select {
+	case <-r.endsIn:
+		if err := r.countEnds(ctx); err != nil {
+			return false, err
+		}
+	default:
+	}
+	if r.ends < r.senders {
+		return false, nil
+	}
+	info, err := r.consumer.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+func (r *receiver) isClosed() bool {
+	select {
+	case <-r.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// RecvMsg pulls one value, calls deliver with it, and acknowledges it
+// (double ack) before returning. It returns io.EOF once the channel has
+// ended for this receiver.
+func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload []byte) error) error {
+	r.recvMu.Lock()
+	defer r.recvMu.Unlock()
+	for {
+		if r.isClosed() {
+			return transport.WrapError("recv", r.String(), os.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		end, err := r.ended(ctx)
+		if err != nil {
+			return r.wrapErr(ctx, err)
+		}
+		if end {
+			return io.EOF
+		}
+		expires := pullExpires
+		if r.ends >= r.senders {
+			expires = endedPullExpires
+		}
+		if err := r.pull(expires, false); err != nil {
+			r.stopWaiting()
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return r.wrapErr(ctx, err)
+			}
+			if !r.backoff(ctx) {
+				return r.wrapErr(ctx, ctx.Err())
+			}
+			continue
+		}
+		t := time.NewTimer(expires + time.Second)
+		select {
+		case m := <-r.slot:
+			t.Stop()
+			r.stopWaiting()
+			return r.take(ctx, m, deliver)
+		case st := <-r.status:
+			t.Stop()
+			r.stopWaiting()
+			if err := r.statusErr(st); err != nil {
+				return transport.WrapError("recv", r.String(), err)
+			}
+			if st.code != "404" && st.code != "408" {
+				// A leadership change or the like: pull again shortly.
+				if !r.backoff(ctx) {
+					return ctx.Err()
+				}
+			}
+		case <-r.endsIn:
+			t.Stop()
+			r.stopWaiting()
+			// Count again at the top of the loop.
+			select {
+			case r.endsIn <- struct{}{}:
+			default:
+			}
+		case <-t.C:
+			// No answer: the server may have gone; pull again.
+			r.stopWaiting()
+		case <-ctx.Done():
+			t.Stop()
+			r.stopWaiting()
+			return ctx.Err()
+		case <-r.closed:
+			t.Stop()
+			r.stopWaiting()
+			return transport.WrapError("recv", r.String(), os.ErrClosed)
+		}
+	}
+}
+
+// statusErr turns the statuses a receive cannot go on after into errors.
+func (r *receiver) statusErr(st pullStatus) error {
+	if st.code == "409" && strings.Contains(strings.ToLower(st.desc), "deleted") {
+		return fmt.Errorf("the channel's consumer %s was deleted (DeleteChannel, or an ephemeral subscriber idle for %v): open a new Receiver", r.cname, ephemeralInactive)
+	}
+	if st.code == "400" {
+		return fmt.Errorf("the server refused the pull: %s %s", st.code, st.desc)
+	}
+	return nil
+}
+
+// backoff waits a little before trying the server again; false if ctx
+// ended or the receiver closed first.
+func (r *receiver) backoff(ctx context.Context) bool {
+	t := time.NewTimer(50 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-r.closed:
+		return false
+	}
+}
+
+func (r *receiver) wrapErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return ctx.Err()
+	}
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = fmt.Errorf("the natsjs.Conn is closed: %w", os.ErrClosed)
+	}
+	return transport.WrapError("recv", r.String(), err)
+}
+
+// parseTag reads a value's Ipcchan-Tag header: absent is 0, else a
+// decimal uint32 without sign or leading zeros.
+func parseTag(h string) (uint32, error) {
+	if h == "" {
+		return 0, nil
+	}
+	if h[0] == '0' || h[0] == '+' || h[0] == '-' {
+		return 0, fmt.Errorf("%w: the value's %s header %q is not a decimal tag", transport.ErrDecode, hdrTag, h)
+	}
+	v, err := strconv.ParseUint(h, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: the value's %s header %q is not a decimal tag", transport.ErrDecode, hdrTag, h)
+	}
+	return uint32(v), nil
+}
+
+// take delivers m and acknowledges it. The value is consumed whatever
+// deliver returns; if the acknowledgement is not confirmed, the value
+// will come again and take returns an error instead.
+func (r *receiver) take(ctx context.Context, m *nats.Msg, deliver func(tag uint32, payload []byte) error) error {
+	var derr error
+	switch tag, err := parseTag(m.Header.Get(hdrTag)); {
+	case err != nil:
+		derr = transport.WrapError("recv", r.String(), err)
+	case len(m.Data) > r.max:
+		derr = transport.WrapError("recv", r.String(), fmt.Errorf("%w: a %d-byte value, over the limit of %d (raise ipcchan.WithMaxMessageSize)", transport.ErrFrameTooLarge, len(m.Data), r.max))
+	default:
+		derr = deliver(tag, m.Data)
+	}
+	if err := r.ack(ctx, m); err != nil {
+		return err
+	}
+	return derr
+}
+
+// ack acknowledges m and waits for the server to confirm, trying again
+// until it does or ctx ends.
+func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
+	wait := time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := r.c.nc.RequestWithContext(actx, m.Reply, []byte("+ACK"))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) || r.isClosed() {
+			cause := err
+			if ctx.Err() != nil {
+				cause = ctx.Err()
+			}
+			return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", errAckUnconfirmed, cause))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// errAckUnconfirmed is wrapped by the error of a receive whose value's
+// acknowledgement the server did not confirm.
+var errAckUnconfirmed = errors.New("natsjs: acknowledgement not confirmed")
+
+// TryRecvMsg pulls with no wait: it returns ErrWouldBlock when the
+// consumer has no value for this receiver now. It still waits for the
+// server's answer (a round trip).
+func (r *receiver) TryRecvMsg(deliver func(tag uint32, payload []byte) error) error {
+	r.recvMu.Lock()
+	defer r.recvMu.Unlock()
+	if r.isClosed() {
+		return transport.WrapError("recv", r.String(), os.ErrClosed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.pull(0, true); err != nil {
+		r.stopWaiting()
+		return r.wrapErr(ctx, err)
+	}
+	select {
+	case m := <-r.slot:
+		r.stopWaiting()
+		return r.take(ctx, m, deliver)
+	case st := <-r.status:
+		r.stopWaiting()
+		if err := r.statusErr(st); err != nil {
+			return transport.WrapError("recv", r.String(), err)
+		}
+	case <-ctx.Done():
+		r.stopWaiting()
+	case <-r.closed:
+		r.stopWaiting()
+		return transport.WrapError("recv", r.String(), os.ErrClosed)
+	}
+	end, err := r.ended(ctx)
+	if err != nil {
+		return r.wrapErr(ctx, err)
+	}
+	if end {
+		return io.EOF
+	}
+	return transport.ErrWouldBlock
+}
+
+// Close stops the receiver (a receive in progress returns os.ErrClosed)
+// and deletes an ephemeral subscriber's consumer. It is idempotent.
+func (r *receiver) Close() error {
+	var err error
+	r.closeOnce.Do(func() {
+		close(r.closed)
+		r.recvMu.Lock()
+		defer r.recvMu.Unlock()
+		if r.sub != nil {
+			r.sub.Unsubscribe()
+		}
+		if r.endSub != nil {
+			r.endSub.Unsubscribe()
+		}
+		r.stopWaiting()
+		if !r.durable && !r.c.nc.IsClosed() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if derr := r.stream.DeleteConsumer(ctx, r.cname); derr != nil && !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+				err = transport.WrapError("close", r.String(), derr)
+			}
+		}
+	})
+	return err
+}
