@@ -25,7 +25,6 @@ import (
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/natsjs"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Environment of a fault-test peer process.
@@ -34,6 +33,7 @@ const (
 	envURLs     = "NATSJS_TEST_URLS"     // the cluster's client URLs
 	envChannel  = "NATSJS_TEST_CHANNEL"  // the channel's name
 	envCount    = "NATSJS_TEST_COUNT"    // values to send
+	envOrdered  = "NATSJS_TEST_ORDERED"  // "1": try the URLs in their order (the first is n0)
 	envPingFast = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
 	envFaultN   = "NATSJS_FAULT_N"       // overrides faultValues
 )
@@ -122,15 +122,21 @@ func (r *reporter) delivered(v uint64) {
 // connectPeer connects a fault-test peer to the cluster.
 func connectPeer(ctx context.Context) (*natsjs.Conn, error) {
 	var o []nats.Option
+	if os.Getenv(envOrdered) == "1" {
+		o = append(o, nats.DontRandomize())
+	}
 	if os.Getenv(envPingFast) == "1" {
-		// Found out a stopped server within a second, rather than
+		// Find out a stopped server within a second, rather than
 		// after two unanswered pings two minutes apart.
-		o = append(o, nats.DontRandomize(), nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(3))
+		o = append(o, nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(3))
 	}
 	return natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envURLs)), natsjs.WithNATSOptions(o...))
 }
 
-var faultChannel = natsjs.ChannelConfig{Replicas: 3}
+// faultChannel is the fault tests' channel: replicated on the three nodes,
+// and bounded so that the sender is held (back-pressure) to at most 1,000
+// values ahead of the receiver, and both are mid-stream at every fault.
+var faultChannel = natsjs.ChannelConfig{Replicas: 3, MaxMsgs: 1000}
 
 // faultSend sends 0..count-1 and closes; it prints what it saw: the
 // reconnections and the sends that took long (retries inside Send).
@@ -162,14 +168,16 @@ func faultSend() error {
 	if err := tx.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
-	fmt.Printf("sent %d values in %v: %d reconnections, %d sends over 100ms, the slowest %v\n",
-		n, time.Since(start).Round(time.Millisecond), c.NATS().Stats().Reconnects, slow, slowest.Round(time.Millisecond))
+	st := c.NATS().Stats()
+	fmt.Printf("sent %d values in %v: %d reconnections, %d messages published (the values, the end marker, a few API requests, and every retry), %d sends over 100ms, the slowest %v\n",
+		n, time.Since(start).Round(time.Millisecond), st.Reconnects, st.OutMsgs, slow, slowest.Round(time.Millisecond))
 	return nil
 }
 
 // faultRecv receives until end of stream, reporting each value delivered
 // ("d v", from Decode), each Recv error that followed a delivery ("nt v":
-// that value was not taken and must come again), and the end ("eof").
+// that value was not taken and must come again), and at the end a summary
+// ("stats ...") and "eof".
 func faultRecv() error {
 	ctx := context.Background()
 	c, err := connectPeer(ctx)
@@ -184,19 +192,28 @@ func faultRecv() error {
 		return err
 	}
 	defer rx.Close()
-	for errs := 0; ; {
+	var notTaken, other int
+	var first error
+	for {
 		rep.pending = false
 		_, err := rx.Recv(ctx)
 		if err == io.EOF {
+			rep.line("stats %d reconnections, %d Recv errors after a delivery (value not taken), %d without one (first: %v)\n",
+				c.NATS().Stats().Reconnects, notTaken, other, first)
 			rep.line("eof\n")
 			return nil
 		}
 		if err != nil {
 			if rep.pending {
 				rep.line("nt %d\n", rep.last)
+				notTaken++
+			} else {
+				other++
 			}
-			fmt.Fprintf(os.Stderr, "natsjs test fault-recv: recv: %v\n", err)
-			if errs++; errs > 1000 {
+			if first == nil {
+				first = err
+			}
+			if notTaken+other > 1000 {
 				return err
 			}
 		}
@@ -251,7 +268,10 @@ func (p *peerProc) wait(ctx context.Context) error {
 	case <-p.done:
 		return p.err
 	case <-ctx.Done():
-		return ctx.Err()
+		// Have it print where it is stuck (Go's SIGQUIT dump, on stderr).
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		<-p.done
+		return fmt.Errorf("%w: (its goroutines on stderr above)", ctx.Err())
 	}
 }
 
@@ -262,6 +282,7 @@ type faultRun struct {
 	n      int
 	sender *peerProc
 	sent   string // the sender's summary line
+	stats  string // the last receiver's summary line
 	mu     sync.Mutex
 	cond   chan struct{} // closed and replaced on every report
 	ds     []Delivery
@@ -269,17 +290,14 @@ type faultRun struct {
 	recv   *peerProc
 	recvs  int // receiver incarnations started
 	killed []string
-	kills  []string // what each fault did, for the log
+	start  time.Time
 }
 
 // newFaultRun starts the sender and the first receiver on a fresh channel
-// of cluster c.
-func newFaultRun(t *testing.T, c *testCluster, urls string, pingFast bool) *faultRun {
-	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{})}
-	r.env = []string{envURLs + "=" + urls, envChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envCount + "=" + strconv.Itoa(r.n)}
-	if pingFast {
-		r.env = append(r.env, envPingFast+"=1")
-	}
+// of cluster c. The peers connect to urls; with extra env.
+func newFaultRun(t *testing.T, urls string, env ...string) *faultRun {
+	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{}), start: time.Now()}
+	r.env = append([]string{envURLs + "=" + urls, envChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envCount + "=" + strconv.Itoa(r.n)}, env...)
 	r.sender = startPeer(t, "fault-send", r.env, func(line string) { r.sent = line })
 	r.startReceiver()
 	return r
@@ -302,6 +320,8 @@ func (r *faultRun) startReceiver() {
 		switch {
 		case line == "eof":
 			r.eof = true
+		case strings.HasPrefix(line, "stats "):
+			r.stats = line[len("stats "):]
 		case strings.HasPrefix(line, "d "):
 			v, _ := strconv.Atoi(line[2:])
 			r.ds = append(r.ds, Delivery{Receiver: name, Value: v})
@@ -314,6 +334,12 @@ func (r *faultRun) startReceiver() {
 		close(r.cond)
 		r.cond = make(chan struct{})
 	})
+}
+
+// logf logs what a fault did, with the time since the run started.
+func (r *faultRun) logf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Logf("%6.1fs: %s", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // delivered returns the number of deliveries reported so far.
@@ -348,7 +374,7 @@ func (r *faultRun) killReceiver() {
 	name := r.receiverName()
 	r.recv.kill()
 	r.killed = append(r.killed, name)
-	r.kills = append(r.kills, fmt.Sprintf("receiver %s SIGKILLed after %d deliveries in all", name, r.delivered()))
+	r.logf("receiver %s SIGKILLed after %d deliveries in all", name, r.delivered())
 	r.startReceiver()
 }
 
@@ -362,10 +388,8 @@ func (r *faultRun) finish(ctx context.Context) {
 	if err := r.recv.wait(ctx); err != nil {
 		t.Fatalf("receiver %s: %v (%d deliveries)", r.receiverName(), err, r.delivered())
 	}
-	for _, k := range r.kills {
-		t.Log(k)
-	}
 	t.Logf("sender: %s", r.sent)
+	t.Logf("last receiver: %s", r.stats)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.eof {
@@ -377,9 +401,15 @@ func (r *faultRun) finish(ctx context.Context) {
 	}
 }
 
-// faultDeadline bounds a fault test.
+// faultContext bounds a fault test: 12 minutes, or up to 30 s before the
+// test binary's -timeout, so that a stuck peer is dumped (SIGQUIT) and the
+// test fails with what it saw rather than the binary panicking.
 func faultContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	deadline := time.Now().Add(12 * time.Minute)
+	if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -389,7 +419,7 @@ func faultContext(t *testing.T) context.Context {
 func TestFaultReceiverKilled(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := faultContext(t)
-	r := newFaultRun(t, c, c.URLs(), false)
+	r := newFaultRun(t, c.URLs())
 	for k := 1; k <= 4; k++ {
 		if err := r.waitDelivered(ctx, r.n*k/5); err != nil {
 			t.Fatal(err)
@@ -400,16 +430,19 @@ func TestFaultReceiverKilled(t *testing.T) {
 }
 
 // TestFaultNodeKilled: a server node is SIGKILLed and restarted on the same
-// ports and store four times mid-stream — the stream's leader three times,
-// a follower once — and each time a new leader is elected; every value
-// arrives exactly once, in order.
+// ports and store four times mid-stream: the stream's leader; a follower;
+// n0, the node both peers are connected to (their URL lists start with it,
+// not randomized), whatever its role then, so that the peers lose their
+// server; and the leader again. Each time the test waits for another leader and,
+// after the restart, for every replica to be current. Every value arrives
+// exactly once, in order.
 func TestFaultNodeKilled(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := faultContext(t)
-	r := newFaultRun(t, c, c.URLs(), false)
+	r := newFaultRun(t, c.URLs(), envOrdered+"=1")
 	_, js := c.connect(c.URLs())
 	stream := "IPCCHAN_" + strings.ReplaceAll(t.Name(), "/", "-")
-	for k, leader := range []bool{true, false, true, true} {
+	for k, kill := range []string{"leader", "follower", "n0", "leader"} {
 		if err := r.waitDelivered(ctx, r.n*(k+1)/5); err != nil {
 			t.Fatal(err)
 		}
@@ -418,14 +451,17 @@ func TestFaultNodeKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		victim := was
-		if !leader {
+		switch kill {
+		case "follower":
 			victim = (was + 1) % len(c.nodes)
+		case "n0":
+			victim = 0
 		}
 		at := r.delivered()
 		t0 := time.Now()
 		c.kill(victim)
 		now := was
-		for now == victim || now < 0 {
+		for now == victim {
 			if now, err = c.streamLeader(ctx, js, stream); err != nil {
 				t.Fatal(err)
 			}
@@ -442,32 +478,13 @@ func TestFaultNodeKilled(t *testing.T) {
 		if victim == was {
 			role = "the stream leader"
 		}
-		r.kills = append(r.kills, fmt.Sprintf("node %s (%s) SIGKILLed after %d deliveries; leader now %s (seen after %v); restarted and current after %v, %d deliveries in all",
-			c.nodes[victim].spec.Name, role, at, c.nodes[now].spec.Name, elected.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered()))
+		if victim == 0 {
+			role += ", the peers' server"
+		}
+		r.logf("node %s (%s) SIGKILLed after %d deliveries; leader now %s (seen after %v); restarted and all replicas current after %v, %d deliveries in all",
+			c.nodes[victim].spec.Name, role, at, c.nodes[now].spec.Name, elected.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered())
 	}
 	r.finish(ctx)
-}
-
-// makeLeader moves stream's leadership to node i (a leader step-down that
-// names it as the preferred successor), and waits until it holds it.
-func (c *testCluster) makeLeader(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, stream string, i int) error {
-	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.nodes[i].spec.Name)
-	for {
-		leader, err := c.streamLeader(ctx, js, stream)
-		if err != nil {
-			return err
-		}
-		if leader == i {
-			return nil
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = nc.RequestWithContext(rctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req))
-		cancel()
-		if ctx.Err() != nil {
-			return fmt.Errorf("stream %s: leadership not moved to %s: %w (last: %v)", stream, c.nodes[i].spec.Name, ctx.Err(), err)
-		}
-		retryPause(ctx)
-	}
 }
 
 // TestFaultNodeStopped is the partition that loopback can make honestly: a
@@ -480,40 +497,60 @@ func (c *testCluster) makeLeader(ctx context.Context, nc *nats.Conn, js jetstrea
 // here, WithNATSOptions: the two-minute default would leave them waiting
 // four minutes) and reconnect to another, values keep flowing while the
 // node is stopped, and when it resumes it learns it is no longer leader
-// and catches up. Every value arrives exactly once, in order.
+// and catches up. Every value arrives exactly once, in order. (The test
+// opens the channel first, with a Receiver it closes, to learn the
+// stream's leader before the peers start.)
 func TestFaultNodeStopped(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := faultContext(t)
-	r := newFaultRun(t, c, c.URLs(), true)         // n0 first
-	nc, js := c.connect(c.URL(1) + "," + c.URL(2)) // the observer never waits on n0
-	stream := "IPCCHAN_" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := r.waitDelivered(ctx, r.n/5); err != nil {
+	name := strings.ReplaceAll(t.Name(), "/", "-")
+	stream := "IPCCHAN_" + name
+	conn, err := natsjs.Connect(ctx, natsjs.WithURL(c.URLs()))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.makeLeader(ctx, nc, js, stream, 0); err != nil {
+	rx, err := natsjs.NewReceiver[uint64](ctx, conn, name, faultChannel, natsjs.ReceiverConfig{AckWait: faultAckWait}, ipcchan.WithCodec[uint64](seqCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx.Close()
+	victim, err := c.streamLeader(ctx, conn.JetStream(), stream)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := []string{c.URL(victim)}
+	var others []string
+	for i := range c.nodes {
+		if i != victim {
+			others = append(others, c.URL(i))
+		}
+	}
+	r := newFaultRun(t, strings.Join(append(urls, others...), ","), envOrdered+"=1", envPingFast+"=1")
+	_, js := c.connect(strings.Join(others, ",")) // the observer never waits on the stopped node
+	if err := r.waitDelivered(ctx, r.n/5); err != nil {
 		t.Fatal(err)
 	}
 	at := r.delivered()
 	t0 := time.Now()
-	c.signal(0, syscall.SIGSTOP)
-	leader := 0
-	for leader == 0 {
-		var err error
+	c.signal(victim, syscall.SIGSTOP)
+	leader := victim
+	for leader == victim {
 		if leader, err = c.streamLeader(ctx, js, stream); err != nil {
 			t.Fatal(err)
 		}
 	}
 	elected := time.Since(t0)
-	// Progress while n0 is stopped: the peers left it.
+	// Progress while the node is stopped: the peers left it.
 	if err := r.waitDelivered(ctx, at+r.n/5); err != nil {
 		t.Fatal(err)
 	}
 	moved := time.Since(t0)
-	c.signal(0, syscall.SIGCONT)
+	c.signal(victim, syscall.SIGCONT)
 	if err := c.waitCurrent(ctx, js, stream); err != nil {
 		t.Fatal(err)
 	}
-	r.kills = append(r.kills, fmt.Sprintf("node n0 (stream leader, both peers' server) SIGSTOPped after %d deliveries; %s elected (seen after %v); %d more values delivered %v after the stop; SIGCONT: n0 current again after %v, %d deliveries in all",
-		at, c.nodes[leader].spec.Name, elected.Round(time.Millisecond), r.n/5, moved.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered()))
+	r.logf("node %s (stream leader, both peers' server) SIGSTOPped after %d deliveries; %s elected (seen after %v); %d more values delivered %v after the stop; SIGCONT: all replicas current again after %v, %d deliveries in all",
+		c.nodes[victim].spec.Name, at, c.nodes[leader].spec.Name, elected.Round(time.Millisecond), r.n/5, moved.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), r.delivered())
 	r.finish(ctx)
 }
