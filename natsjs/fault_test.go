@@ -25,6 +25,7 @@ import (
 	"github.com/ipcchan/go/ipcchan"
 	"github.com/ipcchan/go/natsjs"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Environment of a fault-test peer process.
@@ -35,6 +36,7 @@ const (
 	envCount    = "NATSJS_TEST_COUNT"    // values to send
 	envOrdered  = "NATSJS_TEST_ORDERED"  // "1": try the URLs in their order (the first is n0)
 	envPingFast = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
+	envHold     = "NATSJS_TEST_HOLD"     // a receiver holds this value: reports it and never returns from Decode
 	envFaultN   = "NATSJS_FAULT_N"       // overrides faultValues
 )
 
@@ -84,6 +86,14 @@ func faultValues() int {
 // allows exactly that for a killed receiver's last report.
 type seqCodec struct{ report *reporter }
 
+// hold is the value a receiver holds (NATSJS_TEST_HOLD), -1 for none.
+var hold = func() int64 {
+	if v, err := strconv.ParseInt(os.Getenv(envHold), 10, 64); err == nil {
+		return v
+	}
+	return -1
+}()
+
 func (seqCodec) Name() string { return "natsjs-test-seq" }
 
 func (seqCodec) Append(dst []byte, v uint64) ([]byte, error) {
@@ -97,6 +107,9 @@ func (c seqCodec) Decode(data []byte, v *uint64) error {
 	*v = binary.LittleEndian.Uint64(data)
 	if c.report != nil {
 		c.report.delivered(*v)
+		if int64(*v) == hold {
+			select {} // taken, reported, never acknowledged: until killed
+		}
 	}
 	return nil
 }
@@ -291,15 +304,16 @@ type faultRun struct {
 	recvs  int // receiver incarnations started
 	killed []string
 	start  time.Time
+	urls   string
 }
 
 // newFaultRun starts the sender and the first receiver on a fresh channel
 // of cluster c. The peers connect to urls; with extra env.
 func newFaultRun(t *testing.T, urls string, env ...string) *faultRun {
-	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{}), start: time.Now()}
+	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{}), start: time.Now(), urls: urls}
 	r.env = append([]string{envURLs + "=" + urls, envChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envCount + "=" + strconv.Itoa(r.n)}, env...)
 	r.sender = startPeer(t, "fault-send", r.env, func(line string) { r.sent = line })
-	r.startReceiver()
+	r.startReceiver(nil)
 	return r
 }
 
@@ -310,11 +324,11 @@ func (r *faultRun) receiverName() string {
 	return "r1." + strconv.Itoa(r.recvs)
 }
 
-// startReceiver starts the next receiver incarnation.
-func (r *faultRun) startReceiver() {
+// startReceiver starts the next receiver incarnation, with extra env.
+func (r *faultRun) startReceiver(env []string) {
 	r.recvs++
 	name := r.receiverName()
-	r.recv = startPeer(r.t, "fault-recv", r.env, func(line string) {
+	r.recv = startPeer(r.t, "fault-recv", append(env, r.env...), func(line string) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		switch {
@@ -369,13 +383,49 @@ func (r *faultRun) waitDelivered(ctx context.Context, k int) error {
 	}
 }
 
-// killReceiver SIGKILLs the receiver and starts another.
-func (r *faultRun) killReceiver() {
+// waitValue waits until value v was delivered (reported) at least once,
+// or ctx ends.
+func (r *faultRun) waitValue(ctx context.Context, v int) error {
+	for i := 0; ; {
+		r.mu.Lock()
+		ds, cond := r.ds[i:], r.cond
+		r.mu.Unlock()
+		for _, d := range ds {
+			if d.Value == v {
+				return nil
+			}
+		}
+		i += len(ds)
+		select {
+		case <-cond:
+		case <-r.recv.done:
+			return fmt.Errorf("receiver %s exited before value %d: %v", r.receiverName(), v, r.recv.err)
+		case <-ctx.Done():
+			return fmt.Errorf("value %d never delivered: %w", v, ctx.Err())
+		}
+	}
+}
+
+// timesDelivered returns how many times v was delivered.
+func (r *faultRun) timesDelivered(v int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := 0
+	for _, d := range r.ds {
+		if d.Value == v {
+			k++
+		}
+	}
+	return k
+}
+
+// killReceiver SIGKILLs the receiver and starts another, with env.
+func (r *faultRun) killReceiver(env ...string) {
 	name := r.receiverName()
 	r.recv.kill()
 	r.killed = append(r.killed, name)
 	r.logf("receiver %s SIGKILLed after %d deliveries in all", name, r.delivered())
-	r.startReceiver()
+	r.startReceiver(env)
 }
 
 // finish waits for the sender and the receiver to end and checks that every
@@ -383,9 +433,11 @@ func (r *faultRun) killReceiver() {
 func (r *faultRun) finish(ctx context.Context) {
 	t := r.t
 	if err := r.sender.wait(ctx); err != nil {
+		r.dumpState()
 		t.Fatalf("sender: %v", err)
 	}
 	if err := r.recv.wait(ctx); err != nil {
+		r.dumpState()
 		t.Fatalf("receiver %s: %v (%d deliveries)", r.receiverName(), err, r.delivered())
 	}
 	t.Logf("sender: %s", r.sent)
@@ -397,7 +449,43 @@ func (r *faultRun) finish(ctx context.Context) {
 	}
 	t.Logf("%d deliveries of %d values to %d receiver processes", len(r.ds), r.n, r.recvs)
 	if err := CheckExactlyOnce(r.ds, r.n, r.killed, true); err != nil {
+		r.mu.Unlock()
+		r.dumpState()
+		r.mu.Lock()
 		t.Fatal(err)
+	}
+}
+
+// dumpState logs the channel's stream and consumer as the cluster sees
+// them, for a failure's diagnosis.
+func (r *faultRun) dumpState() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(r.urls)
+	if err != nil {
+		r.t.Logf("state: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(ctx, "IPCCHAN_"+strings.ReplaceAll(r.t.Name(), "/", "-"))
+	if err != nil {
+		r.t.Logf("state: stream: %v", err)
+		return
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		r.t.Logf("state: stream: %v", err)
+		return
+	}
+	r.t.Logf("state: stream %+v, subjects %v, cluster %+v", info.State, info.State.Subjects, clusterOf(info))
+	cons := s.ListConsumers(ctx)
+	for ci := range cons.Info() {
+		r.t.Logf("state: consumer %s: delivered %+v, ack floor %+v, pending %d, ack pending %d, redelivered %d, waiting %d, cluster %+v",
+			ci.Name, ci.Delivered, ci.AckFloor, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Cluster)
+	}
+	if err := cons.Err(); err != nil {
+		r.t.Logf("state: consumers: %v", err)
 	}
 }
 
@@ -415,18 +503,38 @@ func faultContext(t *testing.T) context.Context {
 }
 
 // TestFaultReceiverKilled: the receiver process is SIGKILLed four times
-// mid-stream and restarted; every value arrives exactly once, in order.
+// mid-stream and restarted: twice wherever it is (after a fifth and three
+// fifths of the values), twice while it holds a value it took and has not
+// acknowledged (the second and the fourth fifth: it never returns from
+// Decode), which must come again to the next receiver. Every value arrives
+// exactly once, in order.
 func TestFaultReceiverKilled(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := faultContext(t)
 	r := newFaultRun(t, c.URLs())
+	var held []int
 	for k := 1; k <= 4; k++ {
-		if err := r.waitDelivered(ctx, r.n*k/5); err != nil {
-			t.Fatal(err)
+		var next []string
+		if k%2 == 1 {
+			if err := r.waitDelivered(ctx, r.n*k/5); err != nil {
+				t.Fatal(err)
+			}
+			// The next receiver holds the value at the next fifth.
+			held = append(held, r.n*(k+1)/5)
+			next = []string{envHold + "=" + strconv.Itoa(held[len(held)-1])}
+		} else {
+			if err := r.waitValue(ctx, held[len(held)-1]); err != nil {
+				t.Fatal(err)
+			}
 		}
-		r.killReceiver()
+		r.killReceiver(next...)
 	}
 	r.finish(ctx)
+	for _, v := range held {
+		if k := r.timesDelivered(v); k != 2 {
+			t.Errorf("value %d, held unacknowledged by a killed receiver, delivered %d times, want 2", v, k)
+		}
+	}
 }
 
 // TestFaultNodeKilled: a server node is SIGKILLed and restarted on the same
