@@ -212,6 +212,12 @@ func openStream(ctx context.Context, c *Conn, name string, cfg ChannelConfig, wa
 	if sc.MaxMsgs == 0 {
 		sc.MaxMsgs = DefaultMaxMsgs
 	}
+	// The bound in values is the values' subject's: a full channel still
+	// takes its senders' end markers (each on a subject of its own), so a
+	// Close does not wait for a receiver to make room.
+	sc.MaxMsgsPerSubject = sc.MaxMsgs
+	sc.DiscardNewPerSubject = true
+	sc.MaxMsgs = -1
 	if sc.MaxBytes == 0 {
 		sc.MaxBytes = DefaultMaxBytes
 	}
@@ -290,17 +296,25 @@ func endpointName(name string) string { return "natsjs channel " + name }
 
 // NewSender opens the channel name on c (creating its stream if missing)
 // and returns a Sender of T values to it. It honours ipcchan.WithCodec,
-// WithMaxMessageSize and WithTag, and refuses other options with an error
-// wrapping ipcchan.ErrOption. An element type, codec or mode that differs
+// WithMaxMessageSize, WithTag and WithLinger (how long Close tries to
+// store the end marker, through a full stream or a failover; default
+// 30 s), and refuses other options with an error wrapping
+// ipcchan.ErrOption. An element type, codec or mode that differs
 // from the ones the stream recorded is refused with an error wrapping
 // ipcchan.ErrHandshake. Errors are *ipcchan.OpError. The Sender is safe
 // for concurrent use as every ipcchan.Sender; each Send waits for the
 // stream's acknowledgement, and its Close publishes the end marker (see
 // the README for the guarantees).
 func NewSender[T any](ctx context.Context, c *Conn, name string, cfg ChannelConfig, opts ...ipcchan.Option) (*ipcchan.Sender[T], error) {
+	tx, _, err := openSender[T](ctx, c, name, cfg, opts)
+	return tx, err
+}
+
+// openSender is NewSender that also returns the transport.
+func openSender[T any](ctx context.Context, c *Conn, name string, cfg ChannelConfig, opts []ipcchan.Option) (*ipcchan.Sender[T], *sender, error) {
 	ep := endpointName(name)
-	fail := func(err error) (*ipcchan.Sender[T], error) {
-		return nil, &ipcchan.OpError{Op: "open", Endpoint: ep, Err: err}
+	fail := func(err error) (*ipcchan.Sender[T], *sender, error) {
+		return nil, nil, &ipcchan.OpError{Op: "open", Endpoint: ep, Err: err}
 	}
 	if c == nil {
 		return fail(errors.New("nil *natsjs.Conn: call natsjs.Connect first"))
@@ -308,7 +322,7 @@ func NewSender[T any](ctx context.Context, c *Conn, name string, cfg ChannelConf
 	if err := checkName("channel", name); err != nil {
 		return fail(err)
 	}
-	tcfg, err := transport.NewConfig("a natsjs Sender", transport.OptCodec|transport.OptMaxMessageSize|transport.OptTag, opts)
+	tcfg, err := transport.NewConfig("a natsjs Sender", transport.OptCodec|transport.OptMaxMessageSize|transport.OptTag|transport.OptLinger, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -320,12 +334,15 @@ func NewSender[T any](ctx context.Context, c *Conn, name string, cfg ChannelConf
 		return fail(err)
 	}
 	s := newSender(c, name)
+	if tcfg.Given(transport.OptLinger) {
+		s.linger = tcfg.Linger()
+	}
 	tx, err := ipcchan.NewSender[T](s, tcfg.Options(transport.OptCodec|transport.OptMaxMessageSize|transport.OptTag)...)
 	if err != nil {
 		s.abandon()
-		return nil, err
+		return nil, nil, err
 	}
-	return tx, nil
+	return tx, s, nil
 }
 
 // NewReceiver opens the channel name on c (creating its stream if missing)

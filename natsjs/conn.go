@@ -334,6 +334,7 @@ func serveShared(ctx context.Context, dir string) (*server.Server, serverInfo, e
 		Authorization: token,
 		JetStream:     true,
 		StoreDir:      dir,
+		SyncAlways:    true, // a value acknowledged is on disk: else a SIGKILL of this process loses the last ones (measured: TestSharedServerOwnerKilled)
 		NoLog:         true,
 		NoSigs:        true,
 	}

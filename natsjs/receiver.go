@@ -55,8 +55,15 @@ type receiver struct {
 	recvMu sync.Mutex // one receive at a time (the Receiver's rule; kept for Close)
 	ends   int        // distinct end markers the stream holds, last counted
 
+	stale      bool          // an end marker was published since ends was counted: count again
+	staleDelay time.Duration // the wait before counting again
+
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	failMu   sync.Mutex
+	failErr  error         // set by Fail
+	failedCh chan struct{} // closed by Fail
 }
 
 // pullStatus is a status message answering a pull: 404 no messages, 408
@@ -123,6 +130,8 @@ func newReceiver(ctx context.Context, c *Conn, name string, mode Mode, rcfg Rece
 		slot:    make(chan *nats.Msg, 1),
 		status:  make(chan pullStatus, 1),
 		closed:  make(chan struct{}),
+
+		failedCh: make(chan struct{}),
 	}
 	r.pullSubj = "$JS.API.CONSUMER.MSG.NEXT." + streamName(name) + "." + r.cname
 	if r.sub, err = c.nc.Subscribe(r.inbox+".*", r.onMsg); err == nil {
@@ -229,22 +238,59 @@ func (r *receiver) countEnds(ctx context.Context) error {
 
 // ended reports whether the channel has ended for this receiver: enough
 // end markers, and nothing pending or unacknowledged on its consumer.
+//
+// An end marker's publish wakes the receiver (its core subscription) as
+// the stream stores it, not after: a count right after the wake may miss
+// it. So a wake makes the count stale until it grows, and a stale count
+// is taken again on each turn of a receive, which then waits on a short
+// timer (staleWait) rather than the pull alone.
 func (r *receiver) ended(ctx context.Context) (bool, error) {
 	select {
 	case <-r.endsIn:
+		r.stale, r.staleDelay = true, 0
+	default:
+	}
+	if r.stale {
+		before := r.ends
 		if err := r.countEnds(ctx); err != nil {
 			return false, err
 		}
-	default:
+		if r.ends > before || r.staleDelay >= time.Second {
+			r.stale = false
+		}
 	}
 	if r.ends < r.senders {
 		return false, nil
 	}
+	return r.empty(ctx)
+}
+
+// empty reports whether the consumer has nothing pending and nothing
+// unacknowledged.
+func (r *receiver) empty(ctx context.Context) (bool, error) {
 	info, err := r.consumer.Info(ctx)
 	if err != nil {
 		return false, err
 	}
 	return info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+// Fail makes every receive that would wait, now or later, return err once
+// the consumer has nothing left for it (ipcchan's WatchPeer: the sending
+// process is gone, and will not end the stream).
+func (r *receiver) Fail(err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.failErr == nil {
+		r.failErr = err
+		close(r.failedCh)
+	}
+}
+
+func (r *receiver) failed() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failErr
 }
 
 func (r *receiver) isClosed() bool {
@@ -276,9 +322,21 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 		if end {
 			return io.EOF
 		}
+		ferr := r.failed()
+		if ferr != nil {
+			empty, err := r.empty(ctx)
+			if err != nil {
+				return r.wrapErr(ctx, err)
+			}
+			if empty {
+				return transport.WrapError("recv", r.String(), ferr)
+			}
+		}
 		expires := pullExpires
-		if r.ends >= r.senders {
+		failedCh := r.failedCh
+		if r.ends >= r.senders || ferr != nil {
 			expires = endedPullExpires
+			failedCh = nil
 		}
 		if err := r.pull(expires, false); err != nil {
 			r.stopWaiting()
@@ -291,7 +349,17 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			continue
 		}
 		t := time.NewTimer(expires + time.Second)
+		var staleC <-chan time.Time
+		if r.stale {
+			r.staleDelay = min(max(2*r.staleDelay, 5*time.Millisecond), time.Second)
+			st := time.NewTimer(r.staleDelay)
+			_ = st // collected once fired or unreferenced (Go 1.23 timers)
+			staleC = st.C
+		}
 		select {
+		case <-staleC:
+			t.Stop()
+			r.stopWaiting()
 		case m := <-r.slot:
 			t.Stop()
 			r.stopWaiting()
@@ -302,6 +370,7 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			if err := r.statusErr(st); err != nil {
 				return transport.WrapError("recv", r.String(), err)
 			}
+			r.stale = true // count the ends again now and then
 			if st.code != "404" && st.code != "408" {
 				// A leadership change or the like: pull again shortly.
 				if !r.backoff(ctx) {
@@ -316,6 +385,9 @@ func (r *receiver) RecvMsg(ctx context.Context, deliver func(tag uint32, payload
 			case r.endsIn <- struct{}{}:
 			default:
 			}
+		case <-failedCh:
+			t.Stop()
+			r.stopWaiting()
 		case <-t.C:
 			// No answer: the server may have gone; pull again.
 			r.stopWaiting()
@@ -407,18 +479,31 @@ func (r *receiver) take(ctx context.Context, m *nats.Msg, deliver func(tag uint3
 func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 	wait := time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		_, err := r.c.nc.RequestWithContext(actx, m.Reply, []byte("+ACK"))
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if ctx.Err() == nil && !r.isClosed() && r.c.nc.IsConnected() {
+			// Connected, and no answer: the server may not know this
+			// delivery (a server restarted from a store that had not
+			// recorded it answers no ack of it). Its consumer's state
+			// tells whether the value was taken.
+			switch taken, known := r.ackState(ctx, m.Reply); {
+			case taken:
+				return nil
+			case !known:
+				err = fmt.Errorf("the server does not know this delivery (it restarted): %w", err)
+				return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", ErrAckUnconfirmed, err))
+			}
 		}
 		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) || r.isClosed() {
 			cause := err
 			if ctx.Err() != nil {
 				cause = ctx.Err()
 			}
-			return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", errAckUnconfirmed, cause))
+			return transport.WrapError("recv", r.String(), fmt.Errorf("%w: the value's acknowledgement was not confirmed, so it will be delivered again (to this or another receiver): %w", ErrAckUnconfirmed, cause))
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -430,9 +515,77 @@ func (r *receiver) ack(ctx context.Context, m *nats.Msg) error {
 	}
 }
 
-// errAckUnconfirmed is wrapped by the error of a receive whose value's
-// acknowledgement the server did not confirm.
-var errAckUnconfirmed = errors.New("natsjs: acknowledgement not confirmed")
+// ackState finds out, after acks the server did not answer though the
+// connection is up, whether the delivery whose ack subject is reply was
+// taken, and whether the server knows it at all. A server restarted from
+// its store (the shared server taken over after its process died) may
+// have lost its consumer's last state, written behind: it then answers no
+// ack of a delivery it does not know, and delivers the value again if the
+// stream still holds it. So: taken if the consumer's ack floor passed the
+// value, or if the stream no longer holds it (a work queue drops a value
+// once acknowledged); not known if the consumer has not delivered that far
+// and the stream still holds the value (it will come again). On any doubt
+// it says not taken, known: the caller tries the ack again.
+func (r *receiver) ackState(ctx context.Context, reply string) (taken, known bool) {
+	sseq, dseq, err := parseAckReply(reply)
+	if err != nil {
+		return false, true
+	}
+	ictx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	info, err := r.consumer.Info(ictx)
+	if err != nil {
+		return false, true
+	}
+	if info.AckFloor.Stream >= sseq {
+		return true, true
+	}
+	if _, err := r.stream.GetMsg(ictx, sseq); errors.Is(err, jetstream.ErrMsgNotFound) {
+		return true, true
+	} else if err != nil {
+		return false, true
+	}
+	return false, info.Delivered.Consumer >= dseq
+}
+
+// parseAckReply reads the stream and consumer sequences of a delivery
+// from its ack subject, which the server wrote:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>, or
+// the form with a domain and an account hash after $JS.ACK and a token
+// more at the end.
+func parseAckReply(reply string) (sseq, dseq uint64, err error) {
+	toks := strings.Split(reply, ".")
+	var i int
+	switch {
+	case len(toks) == 9 && toks[0] == "$JS" && toks[1] == "ACK":
+		i = 5
+	case len(toks) >= 12 && toks[0] == "$JS" && toks[1] == "ACK":
+		i = 7
+	default:
+		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject", reply)
+	}
+	sseq, ok1 := parseDecimal(toks[i])
+	dseq, ok2 := parseDecimal(toks[i+1])
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("%q is not a JetStream ack subject: its sequences are not decimal numbers", reply)
+	}
+	return sseq, dseq, nil
+}
+
+// parseDecimal reads a uint64 in its canonical decimal form only.
+func parseDecimal(s string) (uint64, bool) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(v, 10) != s {
+		return 0, false
+	}
+	return v, true
+}
+
+// ErrAckUnconfirmed is wrapped by the error a Recv returns instead of a
+// value whose acknowledgement the server did not confirm (the server or
+// the connection was lost meanwhile, or ctx ended): the value was not
+// taken, and will be delivered again, to this or another receiver.
+var ErrAckUnconfirmed = errors.New("natsjs: acknowledgement not confirmed")
 
 // TryRecvMsg pulls with no wait: it returns ErrWouldBlock when the
 // consumer has no value for this receiver now. It still waits for the
@@ -470,6 +623,11 @@ func (r *receiver) TryRecvMsg(deliver func(tag uint32, payload []byte) error) er
 	}
 	if end {
 		return io.EOF
+	}
+	if ferr := r.failed(); ferr != nil {
+		if empty, err := r.empty(ctx); err == nil && empty {
+			return transport.WrapError("recv", r.String(), ferr)
+		}
 	}
 	return transport.ErrWouldBlock
 }

@@ -23,9 +23,10 @@ const (
 	hdrTag   = "Ipcchan-Tag"
 )
 
-// endLinger bounds how long a Sender's Close tries to publish the end
-// marker (through a failover, say) before it gives up with an error.
-const endLinger = 30 * time.Second
+// defaultEndLinger bounds how long a Sender's Close tries to publish the
+// end marker (through a full stream or a failover) before it gives up
+// with an error, unless WithLinger says otherwise.
+const defaultEndLinger = 30 * time.Second
 
 // sender is the transport.MsgSender of a channel: each message is one
 // JetStream publish, acknowledged by the stream before SendMsg returns.
@@ -34,6 +35,7 @@ type sender struct {
 	name    string
 	subject string
 	id      string // 22-character NUID: this sender's Msg-Id prefix and end subject token
+	linger  time.Duration
 
 	mu  sync.Mutex // held by a send and by Close's end marker: one publish in flight
 	seq uint64     // the last value's sequence number (from 1)
@@ -43,10 +45,13 @@ type sender struct {
 	closeCtx    context.Context // cancelled by Close: stops a send in progress
 	closeCancel context.CancelFunc
 	closeErr    error
+
+	failMu  sync.Mutex
+	failErr error // set by Fail
 }
 
 func newSender(c *Conn, name string) *sender {
-	s := &sender{c: c, name: name, subject: valueSubject(name), id: nuid.Next(), closed: make(chan struct{})}
+	s := &sender{c: c, name: name, subject: valueSubject(name), id: nuid.Next(), linger: defaultEndLinger, closed: make(chan struct{})}
 	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
 	return s
 }
@@ -75,26 +80,83 @@ func (s *sender) SendMsg(ctx context.Context, tag uint32, msg []byte) error {
 		return transport.WrapError("send", s.String(), os.ErrClosed)
 	}
 	s.seq++
-	m := nats.NewMsg(s.subject)
-	m.Data = msg
-	m.Header.Set(hdrMsgID, s.id+"."+strconv.FormatUint(s.seq, 10))
-	if tag != 0 {
-		m.Header.Set(hdrTag, strconv.FormatUint(uint64(tag), 10))
-	}
+	m := s.valueMsg(s.seq, tag, msg)
 	if err := s.publish(ctx, m, true); err != nil {
 		return transport.WrapError("send", s.String(), err)
 	}
 	return nil
 }
 
-// TrySendMsg is refused: a publish waits for the stream's answer, and a
-// full stream is only known by trying, so it cannot be done without
-// waiting.
+// TrySendMsg publishes msg once the stream has room: it returns
+// ErrWouldBlock, having stored nothing, when the stream refuses it as
+// full. It still waits for the stream's answer (a round trip), and tries
+// again for up to attemptTimeout on a timeout or a lost connection, after
+// which it returns an error: the value may then have been stored.
 func (s *sender) TrySendMsg(tag uint32, msg []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.isClosed() {
 		return transport.WrapError("send", s.String(), os.ErrClosed)
 	}
-	return transport.WrapError("send", s.String(), fmt.Errorf("%w: a JetStream publish cannot be tried without waiting for the stream (use Send with a context)", transport.ErrNotSupported))
+	m := s.valueMsg(s.seq+1, tag, msg)
+	ctx, cancel := context.WithTimeout(s.closeCtx, attemptTimeout)
+	defer cancel()
+	wait := time.Millisecond
+	for {
+		err := s.publishOnce(ctx, m)
+		switch {
+		case err == nil:
+			s.seq++
+			return nil
+		case errors.Is(err, errFull):
+			if ferr := s.failed(); ferr != nil {
+				return transport.WrapError("send", s.String(), ferr)
+			}
+			return transport.ErrWouldBlock
+		case !errors.Is(err, errRetry):
+			return transport.WrapError("send", s.String(), err)
+		}
+		s.seq++ // the value may be stored: its Msg-Id is used
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if s.isClosed() {
+				return transport.WrapError("send", s.String(), os.ErrClosed)
+			}
+			return transport.WrapError("send", s.String(), fmt.Errorf("no answer from the stream within %v (the value may have been stored): %w", attemptTimeout, err))
+		case <-t.C:
+		}
+		s.seq-- // try again with the same Msg-Id
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// valueMsg builds the message of value seq.
+func (s *sender) valueMsg(seq uint64, tag uint32, msg []byte) *nats.Msg {
+	m := nats.NewMsg(s.subject)
+	m.Data = msg
+	m.Header.Set(hdrMsgID, s.id+"."+strconv.FormatUint(seq, 10))
+	if tag != 0 {
+		m.Header.Set(hdrTag, strconv.FormatUint(uint64(tag), 10))
+	}
+	return m
+}
+
+// Fail makes every send that would wait for room, now or later, return
+// err (ipcchan's WatchPeer: the receiving process is gone).
+func (s *sender) Fail(err error) {
+	s.failMu.Lock()
+	if s.failErr == nil {
+		s.failErr = err
+	}
+	s.failMu.Unlock()
+}
+
+func (s *sender) failed() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failErr
 }
 
 func (s *sender) isClosed() bool {
@@ -118,6 +180,14 @@ type pubAck struct {
 	} `json:"error"`
 }
 
+// attemptTimeout bounds one publish's wait for the stream's answer (and
+// one acknowledgement's): then it is tried again.
+const attemptTimeout = 2 * time.Second
+
+// errFull marks a publish the stream refused because it is full: nothing
+// was stored.
+var errFull = errors.New("the stream is full")
+
 // errRetry marks a publish outcome that is retried with the same Msg-Id.
 var errRetry = errors.New("retry")
 
@@ -125,13 +195,15 @@ var errRetry = errors.New("retry")
 // or a duplicate of a stored one), an error wrapping errRetry (nothing
 // known to be stored, or the stream is full: try again), or a final error.
 func (s *sender) publishOnce(ctx context.Context, m *nats.Msg) error {
-	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// A publish in flight is not abandoned when ctx ends: its answer says
+	// whether the value was stored, which the caller must know (a Send
+	// that returns ctx.Err() has sent nothing). It is bounded by the
+	// attempt's own timeout.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
 	resp, err := s.c.nc.RequestMsgWithContext(actx, m)
 	cancel()
 	if err != nil {
 		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 			errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionReconnecting),
 			errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrReconnectBufExceeded):
@@ -150,7 +222,7 @@ func (s *sender) publishOnce(ctx context.Context, m *nats.Msg) error {
 		switch {
 		case strings.Contains(d, "maximum messages") || strings.Contains(d, "maximum bytes"):
 			// The stream is full: back-pressure, not loss.
-			return fmt.Errorf("%w: %s", errRetry, d)
+			return fmt.Errorf("%w: %w: %s", errRetry, errFull, d)
 		case ack.Error.Code == 503 || strings.Contains(d, "no leader") || strings.Contains(d, "not leader"):
 			return fmt.Errorf("%w: %s", errRetry, d)
 		}
@@ -181,10 +253,18 @@ func (s *sender) publish(ctx context.Context, m *nats.Msg, closable bool) error 
 	for {
 		err := s.publishOnce(ctx, m)
 		if err == nil || !errors.Is(err, errRetry) {
-			if err != nil && closable && s.isClosed() && ctx.Err() != nil {
+			return err
+		}
+		if errors.Is(err, errFull) {
+			if ferr := s.failed(); ferr != nil {
+				return ferr
+			}
+		}
+		if ctx.Err() != nil {
+			if closable && s.isClosed() {
 				return os.ErrClosed
 			}
-			return err
+			return ctx.Err()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -211,7 +291,7 @@ func (s *sender) Close() error {
 		defer s.mu.Unlock()
 		m := nats.NewMsg(endSubject(s.name, s.id))
 		m.Header.Set(hdrMsgID, s.id+".end")
-		ctx, cancel := context.WithTimeout(context.Background(), endLinger)
+		ctx, cancel := context.WithTimeout(context.Background(), s.linger)
 		defer cancel()
 		if err := s.publish(ctx, m, false); err != nil {
 			s.closeErr = transport.WrapError("close", s.String(), fmt.Errorf("the end marker was not stored (receivers will wait for it): %w", err))
