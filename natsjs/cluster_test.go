@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -457,4 +458,39 @@ func TestClusterNodeRestart(t *testing.T) {
 	if err != nil || len(m.Data) != 1 || m.Data[0] != 9 {
 		t.Fatalf("last value through the restarted node: %v, %v", m, err)
 	}
+}
+
+// envConfCluster makes the conformance harness connect to the cluster at
+// these URLs (TestConformanceCluster) instead of a shared embedded server.
+const envConfCluster = "NATSJS_TEST_CONF_CLUSTER"
+
+func init() {
+	if os.Getenv(envConfCluster) != "" {
+		harnessChannel.Replicas = 3 // a child of TestConformanceCluster
+	}
+}
+
+// TestConformanceCluster runs the conformance suite over channels
+// replicated on a 3-node cluster of node processes, each peer a child
+// process connected with WithURL to the three nodes.
+func TestConformanceCluster(t *testing.T) {
+	c := startCluster(t, 3)
+	t.Setenv(envConfCluster, c.URLs())
+	harnessChannel.Replicas = 3
+	harnessState.Lock()
+	harnessState.names = map[any]string{}
+	harnessState.handOffs = map[any]func(){}
+	harnessState.Unlock()
+	conn, err := harnessConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		harnessChannel.Replicas = 0
+		harnessState.Lock()
+		harnessState.c = nil
+		harnessState.Unlock()
+		conn.Close()
+	})
+	ipcchantest.Run(t, natsHarness)
 }

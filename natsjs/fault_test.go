@@ -30,14 +30,14 @@ import (
 
 // Environment of a fault-test peer process.
 const (
-	envRole     = "NATSJS_TEST_ROLE"     // "fault-send" or "fault-recv"
-	envURLs     = "NATSJS_TEST_URLS"     // the cluster's client URLs
-	envChannel  = "NATSJS_TEST_CHANNEL"  // the channel's name
-	envCount    = "NATSJS_TEST_COUNT"    // values to send
-	envOrdered  = "NATSJS_TEST_ORDERED"  // "1": try the URLs in their order (the first is n0)
-	envPingFast = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
-	envHold     = "NATSJS_TEST_HOLD"     // a receiver holds this value: reports it and never returns from Decode
-	envFaultN   = "NATSJS_FAULT_N"       // overrides faultValues
+	envFaultRole    = "NATSJS_TEST_ROLE"     // "fault-send" or "fault-recv"
+	envFaultURLs    = "NATSJS_TEST_URLS"     // the cluster's client URLs
+	envFaultChannel = "NATSJS_TEST_CHANNEL"  // the channel's name
+	envFaultCount   = "NATSJS_TEST_COUNT"    // values to send
+	envOrdered      = "NATSJS_TEST_ORDERED"  // "1": try the URLs in their order (the first is n0)
+	envPingFast     = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
+	envHold         = "NATSJS_TEST_HOLD"     // a receiver holds this value: reports it and never returns from Decode
+	envFaultN       = "NATSJS_FAULT_N"       // overrides faultValues
 )
 
 // faultAckWait is the receivers' AckWait in the fault tests: how long the
@@ -45,7 +45,7 @@ const (
 const faultAckWait = 2 * time.Second
 
 func init() {
-	role, ok := os.LookupEnv(envRole)
+	role, ok := os.LookupEnv(envFaultRole)
 	if !ok {
 		return
 	}
@@ -56,7 +56,7 @@ func init() {
 	case "fault-recv":
 		err = faultRecv()
 	default:
-		err = fmt.Errorf("unknown %s=%q", envRole, role)
+		err = fmt.Errorf("unknown %s=%q", envFaultRole, role)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natsjs test %s: %v\n", role, err)
@@ -143,7 +143,7 @@ func connectPeer(ctx context.Context) (*natsjs.Conn, error) {
 		// after two unanswered pings two minutes apart.
 		o = append(o, nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(3))
 	}
-	return natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envURLs)), natsjs.WithNATSOptions(o...))
+	return natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envFaultURLs)), natsjs.WithNATSOptions(o...))
 }
 
 // faultChannel is the fault tests' channel: replicated on the three nodes,
@@ -160,11 +160,11 @@ func faultSend() error {
 		return err
 	}
 	defer c.Close()
-	tx, err := natsjs.NewSender[uint64](ctx, c, os.Getenv(envChannel), faultChannel, ipcchan.WithCodec[uint64](seqCodec{}))
+	tx, err := natsjs.NewSender[uint64](ctx, c, os.Getenv(envFaultChannel), faultChannel, ipcchan.WithCodec[uint64](seqCodec{}))
 	if err != nil {
 		return err
 	}
-	n, _ := strconv.Atoi(os.Getenv(envCount))
+	n, _ := strconv.Atoi(os.Getenv(envFaultCount))
 	var slow int
 	var slowest time.Duration
 	start := time.Now()
@@ -199,7 +199,7 @@ func faultRecv() error {
 	}
 	defer c.Close()
 	rep := &reporter{}
-	rx, err := natsjs.NewReceiver[uint64](ctx, c, os.Getenv(envChannel), faultChannel,
+	rx, err := natsjs.NewReceiver[uint64](ctx, c, os.Getenv(envFaultChannel), faultChannel,
 		natsjs.ReceiverConfig{AckWait: faultAckWait}, ipcchan.WithCodec[uint64](seqCodec{report: rep}))
 	if err != nil {
 		return err
@@ -246,7 +246,7 @@ type peerProc struct {
 func startPeer(tb testing.TB, role string, env []string, onLine func(string)) *peerProc {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
+	cmd.Env = append(append(os.Environ(), envFaultRole+"="+role), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -311,7 +311,7 @@ type faultRun struct {
 // of cluster c. The peers connect to urls; with extra env.
 func newFaultRun(t *testing.T, urls string, env ...string) *faultRun {
 	r := &faultRun{t: t, n: faultValues(), cond: make(chan struct{}), start: time.Now(), urls: urls}
-	r.env = append([]string{envURLs + "=" + urls, envChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envCount + "=" + strconv.Itoa(r.n)}, env...)
+	r.env = append([]string{envFaultURLs + "=" + urls, envFaultChannel + "=" + strings.ReplaceAll(t.Name(), "/", "-"), envFaultCount + "=" + strconv.Itoa(r.n)}, env...)
 	r.sender = startPeer(t, "fault-send", r.env, func(line string) { r.sent = line })
 	r.startReceiver(nil)
 	return r
