@@ -65,7 +65,7 @@ func init() {
 	os.Exit(0)
 }
 
-// faultValues is how many values a fault test moves: 100,000, or 5,000
+// faultValues is how many values a fault test moves: 100,000, or 3,000
 // under the race detector or -short (CI's go test -race; .ci/run runs the
 // fault tests at full size without -race). NATSJS_FAULT_N overrides it.
 func faultValues() int {
@@ -73,7 +73,7 @@ func faultValues() int {
 		return n
 	}
 	if raceEnabled || testing.Short() {
-		return 5000
+		return 3000
 	}
 	return 100000
 }
