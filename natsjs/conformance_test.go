@@ -29,9 +29,12 @@ const (
 )
 
 // harnessChannel is the channel every conformance pair uses: a work
-// queue, small (so that fill and back-pressure are quick), on file
-// storage like a default channel.
-var harnessChannel = natsjs.ChannelConfig{Mode: natsjs.WorkQueue, MaxMsgs: 256}
+// queue, small (so that fill and back-pressure are quick), in memory: the
+// suite checks the channel's semantics, and the file store's fsync per
+// value (sync_always) makes its 100,000-value rule take minutes under
+// -race. The process tests (killed receivers, the killed server owner)
+// run on the file store.
+var harnessChannel = natsjs.ChannelConfig{Mode: natsjs.WorkQueue, MaxMsgs: 256, Memory: true}
 
 // harnessState is the harness's connection in this process: the parent's
 // (set by TestConformance) or a child's (made on first use).
