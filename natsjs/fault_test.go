@@ -305,6 +305,8 @@ type faultRun struct {
 	killed []string
 	start  time.Time
 	urls   string
+	// senderDone: the sender exited with success (waitDelivered's own).
+	senderDone bool
 }
 
 // newFaultRun starts the sender and the first receiver on a fresh channel
@@ -373,8 +375,17 @@ func (r *faultRun) waitDelivered(ctx context.Context, k int) error {
 		if got >= k || eof {
 			return nil
 		}
+		sent := r.sender.done
+		if r.senderDone {
+			sent = nil
+		}
 		select {
 		case <-cond:
+		case <-sent:
+			if r.sender.err != nil {
+				return fmt.Errorf("sender failed after %d deliveries: %v", got, r.sender.err)
+			}
+			r.senderDone = true
 		case <-r.recv.done:
 			return fmt.Errorf("receiver %s exited after %d deliveries: %v", r.receiverName(), got, r.recv.err)
 		case <-ctx.Done():
