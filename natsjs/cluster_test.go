@@ -265,13 +265,6 @@ func (c *testCluster) kill(i int) {
 	<-done
 }
 
-// restart SIGKILLs node i and starts it again on the same ports and store.
-func (c *testCluster) restart(i int) {
-	c.t.Helper()
-	c.kill(i)
-	c.start(i)
-}
-
 // signal sends sig to node i's process (SIGSTOP, SIGCONT).
 func (c *testCluster) signal(i int, sig syscall.Signal) {
 	c.t.Helper()
