@@ -54,6 +54,16 @@ func harnessConn() (*natsjs.Conn, error) {
 	if harnessState.c != nil {
 		return harnessState.c, nil
 	}
+	if urls := os.Getenv(envConfCluster); urls != "" { // TestConformanceCluster
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := natsjs.Connect(ctx, natsjs.WithURL(urls))
+		if err != nil {
+			return nil, err
+		}
+		harnessState.c = c
+		return c, nil
+	}
 	dir := os.Getenv(envDir)
 	if dir == "" {
 		return nil, fmt.Errorf("the natsjs harness has no store dir (%s unset)", envDir)
