@@ -5,57 +5,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ipcchan/go/endpoints"
 	"github.com/ipcchan/go/ipcchan"
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 )
 
-// The uid the permission tests run their other user's processes as: no
-// such user needs to exist for the kernel to enforce permissions.
-const otherUID = 65534 // nobody
+// The uid the permission tests run their other user's processes as.
+const otherUID = ipcchantest.OtherUID
 
 // otherUser returns a command that runs this test binary as role under
 // otherUID, or skips t when this process may not change its uid.
 func otherUser(t *testing.T, role string, env ...string) *exec.Cmd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("permission tests run a peer as another user, which needs root (CAP_SETUID); skipping")
-	}
-	// The other user must be able to execute the binary.
-	dir, err := os.MkdirTemp("", "ipcchan-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "endpoints.test")
-	src, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envChild+"="+role), env...)
+	cmd := ipcchantest.AsOtherUser(t, append([]string{envChild + "=" + role}, env...)...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID}}
 	return cmd
 }
 

@@ -1,9 +1,7 @@
 package natsjs_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -276,54 +274,23 @@ func serveChild() {
 }
 
 // startServerProcess starts serveChild for dir and waits until its server
-// is up; stop ends it and waits for it.
+// is up; stop ends it (closing its stdin) and waits for it.
 func startServerProcess(t *testing.T, dir string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServe+"="+dir)
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	p := runChild(t, "server process", cmd)
+	if l := p.line(t); l != "ready" {
+		t.Fatalf("server process says %q, not ready", l)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && line != "ready\n" {
-			err = fmt.Errorf("server process says %q", line)
-		}
-		ready <- err
-	}()
-	select {
-	case err = <-ready:
-	case <-time.After(60 * time.Second):
-		err = errors.New("server process not ready within 60 s")
-	}
-	stop = func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() {
-			cmd.Wait()
-			close(done)
-		}()
+	return func() {
+		p.stdin.Close()
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			p.kill()
+			<-p.done
 		}
 	}
-	if err != nil {
-		cmd.Process.Kill()
-		stop()
-		t.Fatal(err)
-	}
-	return stop
 }

@@ -1,7 +1,6 @@
 package natsjs_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -169,44 +168,16 @@ func clusterNode(t testing.TB, name, store, route string) *server.Options {
 	return o
 }
 
-// poolWorker is a worker process.
-type poolWorker struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   chan string // its stdout lines
-	done  chan struct{}
-	err   error
-}
+// poolWorker is a worker process: a child of child_test.go's runChild,
+// whose stdout it does not read.
+type poolWorker struct{ *proc }
 
 func startPoolWorker(t *testing.T, env ...string) *poolWorker {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &poolWorker{cmd: cmd, stdin: stdin, out: make(chan string, 16), done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case w.out <- sc.Text():
-			default:
-			}
-		}
-		w.err = cmd.Wait()
-		close(w.done)
-	}()
-	return w
+	return &poolWorker{runChild(t, "pool worker", cmd)}
 }
 
 // stop closes the worker's stdin (Serve returns) and waits for it to exit.
@@ -219,16 +190,10 @@ func (w *poolWorker) stop(t *testing.T) {
 			t.Errorf("worker %d: %v", w.cmd.Process.Pid, w.err)
 		}
 	case <-time.After(30 * time.Second):
-		w.cmd.Process.Kill()
+		w.kill()
 		<-w.done
 		t.Errorf("worker %d did not stop within 30 s of its stdin closing", w.cmd.Process.Pid)
 	}
-}
-
-func (w *poolWorker) kill() {
-	w.cmd.Process.Signal(syscall.SIGKILL)
-	<-w.done
-	w.stdin.Close()
 }
 
 // runJobs submits jobs 1..n through p, conc at a time, and checks every
@@ -465,6 +430,7 @@ func TestPoolCluster(t *testing.T) {
 		case <-ctx.Done():
 		}
 		workers[1].kill()
+		<-workers[1].done
 	}()
 	runJobs(t, ctx, p, 1000, 32, answered)
 	<-killed

@@ -3,16 +3,15 @@ package natsjs_test
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ipcchan/go/ipcchan/ipcchantest"
 	"github.com/ipcchan/go/natsjs"
 )
 
@@ -120,32 +119,9 @@ func init() {
 }
 
 // otherUserCmd returns a command that runs this test binary as role under
-// uid 65534 (nobody: no such user needs to exist for the kernel), from a
-// copy that user may execute.
+// another uid (ipcchantest.AsOtherUser), or skips t when this process may
+// not change its uid.
 func otherUserCmd(t *testing.T, role string, env ...string) *exec.Cmd {
 	t.Helper()
-	bindir, err := os.MkdirTemp("", "natsjs-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bindir) })
-	os.Chmod(bindir, 0o755)
-	bin := filepath.Join(bindir, "natsjs.test")
-	src, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	return cmd
+	return ipcchantest.AsOtherUser(t, append([]string{envRole + "=" + role}, env...)...)
 }
