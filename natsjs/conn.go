@@ -46,8 +46,8 @@ func WithURL(urls string) ConnOption {
 
 // WithNATSOptions passes o through to nats.Connect: TLS, UserInfo, Token,
 // Nkey, UserCredentials (JWT), a name... They are applied after natsjs's
-// own (unlimited reconnects, no reconnect buffer, the embedded server's
-// token), so they may override them; overriding ReconnectBufSize breaks
+// own (unlimited reconnects, no reconnect buffer, a ping every 2 s, the
+// embedded server's token), so they may override them; overriding ReconnectBufSize breaks
 // the order guarantee (see the README).
 func WithNATSOptions(o ...nats.Option) ConnOption {
 	return connOptionFunc(func(c *connConfig) { c.natsOpts = append(c.natsOpts, o...) })
@@ -144,8 +144,18 @@ func baseOptions() []nats.Option {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
 		nats.ReconnectJitter(50*time.Millisecond, 50*time.Millisecond),
+		// A server that stops answering (SIGSTOPped, cut off) while its
+		// connections stay open is left after two unanswered pings:
+		// within about 6 s, rather than the 4 minutes of nats.go's
+		// defaults (2 minutes apart), during which every Send and Recv
+		// through it would wait.
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(2),
 	}
 }
+
+// pingInterval is how often a connection pings its server.
+const pingInterval = 2 * time.Second
 
 func connect(ctx context.Context, cfg *connConfig) (*Conn, error) {
 	switch {

@@ -30,14 +30,13 @@ import (
 
 // Environment of a fault-test peer process.
 const (
-	envFaultRole    = "NATSJS_TEST_ROLE"     // "fault-send" or "fault-recv"
-	envFaultURLs    = "NATSJS_TEST_URLS"     // the cluster's client URLs
-	envFaultChannel = "NATSJS_TEST_CHANNEL"  // the channel's name
-	envFaultCount   = "NATSJS_TEST_COUNT"    // values to send
-	envOrdered      = "NATSJS_TEST_ORDERED"  // "1": try the URLs in their order (the first is n0)
-	envPingFast     = "NATSJS_TEST_PINGFAST" // "1": ping the server every 250 ms
-	envHold         = "NATSJS_TEST_HOLD"     // a receiver holds this value: reports it and never returns from Decode
-	envFaultN       = "NATSJS_FAULT_N"       // overrides faultValues
+	envFaultRole    = "NATSJS_TEST_ROLE"    // "fault-send" or "fault-recv"
+	envFaultURLs    = "NATSJS_TEST_URLS"    // the cluster's client URLs
+	envFaultChannel = "NATSJS_TEST_CHANNEL" // the channel's name
+	envFaultCount   = "NATSJS_TEST_COUNT"   // values to send
+	envOrdered      = "NATSJS_TEST_ORDERED" // "1": try the URLs in their order (the first is n0)
+	envHold         = "NATSJS_TEST_HOLD"    // a receiver holds this value: reports it and never returns from Decode
+	envFaultN       = "NATSJS_FAULT_N"      // overrides faultValues
 )
 
 // faultAckWait is the receivers' AckWait in the fault tests: how long the
@@ -137,11 +136,6 @@ func connectPeer(ctx context.Context) (*natsjs.Conn, error) {
 	var o []nats.Option
 	if os.Getenv(envOrdered) == "1" {
 		o = append(o, nats.DontRandomize())
-	}
-	if os.Getenv(envPingFast) == "1" {
-		// Find out a stopped server within a second, rather than
-		// after two unanswered pings two minutes apart.
-		o = append(o, nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(3))
 	}
 	return natsjs.Connect(ctx, natsjs.WithURL(os.Getenv(envFaultURLs)), natsjs.WithNATSOptions(o...))
 }
@@ -645,7 +639,7 @@ func TestFaultNodeStopped(t *testing.T) {
 			others = append(others, c.URL(i))
 		}
 	}
-	r := newFaultRun(t, strings.Join(append(urls, others...), ","), envOrdered+"=1", envPingFast+"=1")
+	r := newFaultRun(t, strings.Join(append(urls, others...), ","), envOrdered+"=1")
 	_, js := c.connect(strings.Join(others, ",")) // the observer never waits on the stopped node
 	if err := r.waitDelivered(ctx, r.n/5); err != nil {
 		t.Fatal(err)
