@@ -267,14 +267,37 @@ func (r *receiver) ended(ctx context.Context) (bool, error) {
 	return r.empty(ctx)
 }
 
-// empty reports whether the consumer has nothing pending and nothing
-// unacknowledged.
+// empty reports whether this receiver's consumer has taken every value
+// the stream holds: nothing unacknowledged, and its ack floor at or past
+// the stream's last value (or no value left at all: a work queue deletes
+// what is acknowledged).
+//
+// It does not trust the consumer's count of pending values: a consumer
+// leader just elected during a failover, on a node whose copy of the
+// stream is not current, answered NumPending 0 with 420 values still in
+// the stream, and the receiver ended the channel without them
+// (TestFaultNodeKilled in CI). The stream's last value comes from the
+// stream's leader, which holds every acknowledged publish; a stale ack
+// floor is only ever too low, which makes the receiver look again, never
+// end early.
 func (r *receiver) empty(ctx context.Context) (bool, error) {
 	info, err := jsRetry(ctx, r.consumer.Info)
 	if err != nil {
 		return false, err
 	}
-	return info.NumPending == 0 && info.NumAckPending == 0, nil
+	if info.NumAckPending != 0 {
+		return false, nil
+	}
+	last, err := jsRetry(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return r.stream.GetLastMsgForSubject(ctx, valueSubject(r.name))
+	})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.AckFloor.Stream >= last.Sequence, nil
 }
 
 // Fail makes every receive that would wait, now or later, return err once
