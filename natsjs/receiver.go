@@ -239,7 +239,7 @@ func (r *receiver) countEnds(ctx context.Context) error {
 }
 
 // ended reports whether the channel has ended for this receiver: enough
-// end markers, and nothing pending or unacknowledged on its consumer.
+// end markers, and every value taken (empty).
 //
 // An end marker's publish wakes the receiver (its core subscription) as
 // the stream stores it, not after: a count right after the wake may miss
